@@ -1,0 +1,100 @@
+/* frugal: exact, fast inference for DeepSeek and Kimi model families.
+ *
+ * The public C API. Everything else under src/ is internal.
+ *
+ * Conventions
+ *   - Every function that can fail returns an int: 0 on success, non-zero on
+ *     failure. The message of the last failure on this thread is
+ *     frugal_last_error().
+ *   - Handles are opaque. A model is read-only once loaded and may be shared by
+ *     several contexts; a context owns its caches and is used by one thread at
+ *     a time (it runs its own worker threads inside).
+ *   - Logits and hidden states are float32.
+ */
+#ifndef FRUGAL_H
+#define FRUGAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FRUGAL_VERSION "0.1.0"
+
+typedef struct frugal_model frugal_model;
+typedef struct frugal_context frugal_context;
+
+/* Message of the last error on the calling thread ("" if none). */
+const char *frugal_last_error(void);
+
+/* ---- models -------------------------------------------------------------- */
+
+/* Load a model from a Hugging Face directory (config.json + model.safetensors
+ * or model-0000k-of-0000n.safetensors + model.safetensors.index.json).
+ * Weights are memory-mapped, never copied whole. */
+int frugal_model_load(const char *path, frugal_model **out);
+void frugal_model_free(frugal_model *model);
+
+typedef struct frugal_model_info {
+    const char *arch;        /* "deepseek_v2", "deepseek_v3", "kimi_k2", ... */
+    int n_vocab;
+    int n_embd;              /* hidden size */
+    int n_layer;             /* decoder blocks, without MTP */
+    int n_mtp;               /* MTP modules loaded (0 or 1) */
+    int n_moe_layers;        /* blocks with routed experts (MTP not counted) */
+    int n_expert, n_expert_used;
+    int bos_token_id, eos_token_id; /* -1 when not configured */
+    int64_t n_params;        /* every stored weight element, MTP included */
+    int64_t n_params_active; /* weights used per token (routed experts: top-k only), no MTP */
+    int64_t bytes_weights;   /* bytes of all stored weights */
+    int64_t bytes_per_token; /* weight bytes read to decode one token (no MTP) */
+    int64_t cache_bytes_per_token; /* context cache bytes one more token costs */
+    int64_t cache_bytes_fixed;     /* cache bytes independent of context length */
+} frugal_model_info;
+
+void frugal_model_get_info(const frugal_model *model, frugal_model_info *info);
+
+/* Write a human-readable description (architecture, sizes, dtypes) to buf. */
+int frugal_model_describe(const frugal_model *model, char *buf, size_t size);
+
+/* ---- contexts ------------------------------------------------------------ */
+
+typedef struct frugal_context_params {
+    int n_ctx;      /* maximum positions held in the cache; 0 = min(4096, model max) */
+    int n_threads;  /* worker threads; 0 = all cores */
+} frugal_context_params;
+
+frugal_context_params frugal_context_default_params(void);
+int frugal_context_create(frugal_model *model, const frugal_context_params *params,
+                          frugal_context **out);
+void frugal_context_free(frugal_context *ctx);
+int frugal_context_n_ctx(const frugal_context *ctx);
+
+/* Evaluate n tokens at positions pos0 .. pos0+n-1. Cache entries at positions
+ * >= pos0 are discarded first, so pos0 may rewind (pos0 <= tokens already held).
+ * With logits_all, logits of every position are kept, else only the last one. */
+int frugal_eval(frugal_context *ctx, const int32_t *tokens, int n, int pos0, int logits_all);
+
+/* Logits of row i of the last frugal_eval ([n_vocab] floats; with logits_all
+ * i in [0, n), else only i = n-1). NULL when not available. */
+const float *frugal_get_logits(const frugal_context *ctx, int i);
+
+/* Final hidden state (after the last norm) of row i of the last frugal_eval. */
+const float *frugal_get_hidden(const frugal_context *ctx, int i);
+
+/* Multi-token prediction: run the model's MTP module over the rows of the last
+ * frugal_eval. next_tokens[i] is the token that follows row i. The module
+ * predicts the token after next; logits go to out ([n, n_vocab], n = rows of
+ * the last eval). The MTP module keeps its own cache, at the same positions.
+ * With zero_pos0, the embedding at position 0 is zeroed (vLLM semantics). */
+int frugal_eval_mtp(frugal_context *ctx, const int32_t *next_tokens, int zero_pos0, float *out);
+
+/* Number of positions currently held in the cache. */
+int frugal_n_past(const frugal_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

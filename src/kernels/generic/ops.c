@@ -1,0 +1,50 @@
+/* Elementwise and reduction ops, float32. */
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+void fr_rmsnorm(float *y, const float *x, const float *w, float eps, int d) {
+    double ss = 0;
+    for (int i = 0; i < d; i++) ss += (double)x[i] * x[i];
+    float r = 1.0f / sqrtf((float)(ss / d) + eps);
+    for (int i = 0; i < d; i++) y[i] = x[i] * r * w[i];
+}
+
+void fr_softmax(float *x, int n) {
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    double s = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        s += x[i];
+    }
+    float inv = (float)(1.0 / s);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void fr_rope_interleaved(float *x, const float *cs, const float *sn, int d) {
+    for (int i = 0; i < d / 2; i++) {
+        float a = x[2 * i], b = x[2 * i + 1];
+        x[2 * i] = a * cs[i] - b * sn[i];
+        x[2 * i + 1] = a * sn[i] + b * cs[i];
+    }
+}
+
+void fr_rope_neox(float *x, const float *cs, const float *sn, int d) {
+    int h = d / 2;
+    for (int i = 0; i < h; i++) {
+        float a = x[i], b = x[i + h];
+        x[i] = a * cs[i] - b * sn[i];
+        x[i + h] = a * sn[i] + b * cs[i];
+    }
+}
+
+float fr_dot(const float *a, const float *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+void fr_axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}

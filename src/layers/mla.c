@@ -1,0 +1,145 @@
+#include "layers/mla.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "base/err.h"
+#include "kernels/kernels.h"
+
+static int bind_norm(const fr_weights *w, const char *name, int n, float **out) {
+    fr_tensor t;
+    if (fr_weights_bind_vec(w, name, n, &t)) return -1;
+    *out = malloc((size_t)n * sizeof(float));
+    if (!*out) return fr_err("out of memory");
+    fr_tensor_to_f32(&t, *out);
+    return 0;
+}
+
+int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_cfg *c) {
+    char name[512];
+    memset(m, 0, sizeof *m);
+    m->c = *c;
+    int64_t H = c->n_head, dq = (int64_t)H * (c->d_nope + c->d_rope);
+    if (c->q_lora > 0) {
+        int64_t a[2] = {c->q_lora, c->d}, b[2] = {dq, c->q_lora};
+        snprintf(name, sizeof name, "%sq_a_proj.weight", p);
+        if (fr_weights_bind(w, name, 2, a, &m->wq_a)) return -1;
+        snprintf(name, sizeof name, "%sq_a_layernorm.weight", p);
+        if (bind_norm(w, name, c->q_lora, &m->q_norm)) return -1;
+        snprintf(name, sizeof name, "%sq_b_proj.weight", p);
+        if (fr_weights_bind(w, name, 2, b, &m->wq_b)) return -1;
+    } else {
+        int64_t q[2] = {dq, c->d};
+        snprintf(name, sizeof name, "%sq_proj.weight", p);
+        if (fr_weights_bind(w, name, 2, q, &m->wq)) return -1;
+    }
+    int64_t kva[2] = {c->kv_lora + c->d_rope, c->d}, kvb[2] = {H * (c->d_nope + c->d_v), c->kv_lora},
+            o[2] = {c->d, H * c->d_v};
+    snprintf(name, sizeof name, "%skv_a_proj_with_mqa.weight", p);
+    if (fr_weights_bind(w, name, 2, kva, &m->wkv_a)) return -1;
+    snprintf(name, sizeof name, "%skv_a_layernorm.weight", p);
+    if (bind_norm(w, name, c->kv_lora, &m->kv_norm)) return -1;
+    snprintf(name, sizeof name, "%skv_b_proj.weight", p);
+    if (fr_weights_bind(w, name, 2, kvb, &m->wkv_b)) return -1;
+    snprintf(name, sizeof name, "%so_proj.weight", p);
+    return fr_weights_bind(w, name, 2, o, &m->wo);
+}
+
+void fr_mla_free(fr_mla *m) {
+    free(m->q_norm);
+    free(m->kv_norm);
+    m->q_norm = m->kv_norm = NULL;
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const float *sin_t, const float *x,
+                    float *y, int n, int pos0, fr_arena *a) {
+    const fr_mla_cfg *c = &m->c;
+    const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, dv = c->d_v, r = c->kv_lora;
+    const int dq = dn + dr, hr = dr / 2;
+    const int nth = fr_get_threads();
+    const int n_keys = pos0 + n;
+    fr_arena_mark mk = fr_arena_save(a);
+
+    /* queries: q [n][H][dn + dr] */
+    float *q = fr_arena_f32(a, (size_t)n * H * dq);
+    if (c->q_lora > 0) {
+        float *qa = fr_arena_f32(a, (size_t)n * c->q_lora);
+        fr_matmul(&m->wq_a, x, qa, n);
+        for (int t = 0; t < n; t++) fr_rmsnorm(qa + (size_t)t * c->q_lora, qa + (size_t)t * c->q_lora, m->q_norm, c->eps_q, c->q_lora);
+        fr_matmul(&m->wq_b, qa, q, n);
+    } else {
+        fr_matmul(&m->wq, x, q, n);
+    }
+
+    /* latent and rope key of the new tokens go to the cache */
+    float *kva = fr_arena_f32(a, (size_t)n * (r + dr));
+    fr_matmul(&m->wkv_a, x, kva, n);
+    for (int t = 0; t < n; t++) {
+        int p = pos0 + t;
+        const float *row = kva + (size_t)t * (r + dr);
+        fr_rmsnorm(kv->lat + (size_t)p * r, row, m->kv_norm, c->eps_kv, r);
+        memcpy(kv->pe + (size_t)p * dr, row + r, (size_t)dr * sizeof *row);
+        if (c->use_rope) {
+            fr_rope_interleaved(kv->pe + (size_t)p * dr, cos_t + (size_t)p * hr, sin_t + (size_t)p * hr, dr);
+            for (int h = 0; h < H; h++)
+                fr_rope_interleaved(q + ((size_t)t * H + h) * dq + dn, cos_t + (size_t)p * hr, sin_t + (size_t)p * hr, dr);
+        }
+    }
+
+    /* absorb W_UK into the query: qa[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
+    float *qabs = fr_arena_f32(a, (size_t)n * H * r);
+    float *rowbuf = fr_arena_f32(a, (size_t)nth * r);
+    memset(qabs, 0, (size_t)n * H * r * sizeof *qabs);
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (int h = 0; h < H; h++) {
+        float *wrow = rowbuf + (size_t)thread_id() * r;
+        for (int i = 0; i < dn; i++) {
+            fr_tensor_row_f32(&m->wkv_b, (int64_t)h * (dn + dv) + i, wrow);
+            for (int t = 0; t < n; t++)
+                fr_axpy(qabs + ((size_t)t * H + h) * r, q[((size_t)t * H + h) * dq + i], wrow, r);
+        }
+    }
+
+    /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */
+    float *u = fr_arena_f32(a, (size_t)n * H * r);
+    float *scores = fr_arena_f32(a, (size_t)nth * n_keys);
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
+    for (int th = 0; th < n * H; th++) {
+        int p = pos0 + th / H;
+        float *sc = scores + (size_t)thread_id() * n_keys;
+        const float *qa = qabs + (size_t)th * r, *qr = q + (size_t)th * dq + dn;
+        for (int s = 0; s <= p; s++)
+            sc[s] = (fr_dot(qa, kv->lat + (size_t)s * r, r) + fr_dot(qr, kv->pe + (size_t)s * dr, dr)) * c->scale;
+        fr_softmax(sc, p + 1);
+        float *ut = u + (size_t)th * r;
+        memset(ut, 0, (size_t)r * sizeof *ut);
+        for (int s = 0; s <= p; s++) fr_axpy(ut, sc[s], kv->lat + (size_t)s * r, r);
+    }
+
+    /* values: o[t][h] = W_UV_h u[t][h]   [n][H*dv] */
+    float *o = fr_arena_f32(a, (size_t)n * H * dv);
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (int h = 0; h < H; h++) {
+        float *wrow = rowbuf + (size_t)thread_id() * r;
+        for (int j = 0; j < dv; j++) {
+            fr_tensor_row_f32(&m->wkv_b, (int64_t)h * (dn + dv) + dn + j, wrow);
+            for (int t = 0; t < n; t++) o[((size_t)t * H + h) * dv + j] = fr_dot(wrow, u + ((size_t)t * H + h) * r, r);
+        }
+    }
+
+    fr_matmul(&m->wo, o, y, n); /* [n][d] */
+    fr_arena_restore(a, mk);
+}

@@ -1,0 +1,50 @@
+/* Multi-head Latent Attention (DeepSeek-V2), absorbed ("MQA mode").
+ *
+ * Per token x at position p:
+ *   cq  = RMSNorm(W_qa x)                 (or no q LoRA: q = W_q x)
+ *   q   = W_qb cq -> [H, d_nope + d_rope]; q_rope gets RoPE (interleaved)
+ *   a   = W_kva x -> [kv_lora + d_rope];   c = RMSNorm(a[:kv_lora]); k_r = RoPE(a[kv_lora:])
+ *   cache <- (c, k_r)                       kv_lora + d_rope numbers per token
+ *   q~_h = W_UK_h^T q_nope_h                (W_UK_h: kv_b rows of head h, first d_nope)
+ *   s_h,t = (q~_h . c_t + q_rope_h . k_r,t) * scale, softmax over t <= p
+ *   u_h = sum_t P c_t;  o_h = W_UV_h u_h    (W_UV_h: the next d_v rows)
+ *   y = W_o [o_1 .. o_H]
+ * Per-head keys and values are never materialised. */
+#ifndef FR_MLA_H
+#define FR_MLA_H
+
+#include "base/arena.h"
+#include "tensor/weights.h"
+
+typedef struct fr_mla_cfg {
+    int d, n_head, q_lora, kv_lora, d_nope, d_rope, d_v;
+    float scale;        /* softmax scale, YaRN mscale^2 included */
+    float eps_q, eps_kv;
+    int use_rope;       /* 0: NoPE (Kimi Linear) */
+} fr_mla_cfg;
+
+typedef struct fr_mla {
+    fr_mla_cfg c;
+    fr_tensor wq_a, wq_b, wq; /* [q_lora, d], [H*(dn+dr), q_lora] | [H*(dn+dr), d] */
+    float *q_norm;            /* [q_lora] (owned) */
+    fr_tensor wkv_a;          /* [kv_lora + dr, d] */
+    float *kv_norm;           /* [kv_lora] (owned) */
+    fr_tensor wkv_b;          /* [H*(dn+dv), kv_lora] */
+    fr_tensor wo;             /* [d, H*dv] */
+} fr_mla;
+
+typedef struct fr_mla_cache {
+    float *lat; /* [n_ctx][kv_lora] */
+    float *pe;  /* [n_ctx][d_rope] */
+} fr_mla_cache;
+
+/* prefix "model.layers.N.self_attn." with HF names */
+int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *prefix, const fr_mla_cfg *c);
+void fr_mla_free(fr_mla *m);
+
+/* y[n][d] = MLA(x[n][d]) for positions pos0..pos0+n-1; writes the cache there.
+ * cos_t/sin_t: [n_pos][d_rope/2] tables (unused without RoPE). */
+void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const float *sin_t, const float *x,
+                    float *y, int n, int pos0, fr_arena *a);
+
+#endif

@@ -1,0 +1,147 @@
+#include "layers/moe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "kernels/kernels.h"
+
+int fr_moe_bind_hf(fr_moe *m, const fr_weights *w, const char *prefix, const fr_moe_cfg *c, int has_bias) {
+    char name[512];
+    memset(m, 0, sizeof *m);
+    m->c = *c;
+    int64_t gne[2] = {c->n_expert, c->d};
+    snprintf(name, sizeof name, "%sgate.weight", prefix);
+    if (fr_weights_bind(w, name, 2, gne, &m->gate)) return -1;
+    if (has_bias) {
+        fr_tensor b;
+        snprintf(name, sizeof name, "%sgate.e_score_correction_bias", prefix);
+        if (fr_weights_bind_vec(w, name, c->n_expert, &b)) return -1;
+        m->bias = malloc((size_t)c->n_expert * sizeof(float));
+        if (!m->bias) return fr_err("out of memory");
+        fr_tensor_to_f32(&b, m->bias);
+    }
+    m->experts = calloc((size_t)c->n_expert, sizeof *m->experts);
+    if (!m->experts) return fr_err("out of memory");
+    for (int e = 0; e < c->n_expert; e++) {
+        snprintf(name, sizeof name, "%sexperts.%d.", prefix, e);
+        if (fr_mlp_bind(&m->experts[e], w, name, "gate_proj.weight", "up_proj.weight", "down_proj.weight", c->d,
+                        c->ff))
+            return -1;
+    }
+    if (c->n_shared > 0) {
+        snprintf(name, sizeof name, "%sshared_experts.", prefix);
+        if (fr_mlp_bind(&m->shared, w, name, "gate_proj.weight", "up_proj.weight", "down_proj.weight", c->d,
+                        c->ff * c->n_shared))
+            return -1;
+    }
+    return 0;
+}
+
+void fr_moe_free(fr_moe *m) {
+    free(m->bias);
+    free(m->experts);
+    m->bias = NULL;
+    m->experts = NULL;
+}
+
+/* index of the largest value in v[0..n) not yet taken; ties: lowest index */
+static int argmax_free(const float *v, const unsigned char *taken, int n) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (!taken[i] && (best < 0 || v[i] > v[best])) best = i;
+    return best;
+}
+
+static void route_one(const fr_moe *m, const float *logit, int32_t *idx, float *wts, float *s, float *sel,
+                      unsigned char *taken) {
+    const fr_moe_cfg *c = &m->c;
+    int E = c->n_expert;
+    if (c->scoring == FR_SCORE_SOFTMAX) {
+        memcpy(s, logit, (size_t)E * sizeof *s);
+        fr_softmax(s, E);
+    } else {
+        for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-logit[e]));
+    }
+    for (int e = 0; e < E; e++) sel[e] = m->bias ? s[e] + m->bias[e] : s[e];
+    if (c->group_mode != FR_GROUP_NONE && c->n_group > 1) {
+        int G = c->n_group, per = E / G;
+        float gs[1024];
+        unsigned char gtaken[1024] = {0};
+        for (int g = 0; g < G; g++) {
+            const float *v = sel + g * per;
+            if (c->group_mode == FR_GROUP_MAX) {
+                float mx = -INFINITY;
+                for (int i = 0; i < per; i++) mx = v[i] > mx ? v[i] : mx;
+                gs[g] = mx;
+            } else { /* sum of the two largest */
+                float a = -INFINITY, b = -INFINITY;
+                for (int i = 0; i < per; i++) {
+                    if (v[i] > a) { b = a; a = v[i]; }
+                    else if (v[i] > b) b = v[i];
+                }
+                gs[g] = a + b;
+            }
+        }
+        for (int j = 0; j < c->topk_group; j++) gtaken[argmax_free(gs, gtaken, G)] = 1;
+        for (int g = 0; g < G; g++)
+            if (!gtaken[g])
+                for (int i = 0; i < per; i++) sel[g * per + i] = -INFINITY;
+    }
+    memset(taken, 0, (size_t)E);
+    float sum = 0;
+    for (int j = 0; j < c->k; j++) {
+        int e = argmax_free(sel, taken, E);
+        taken[e] = 1;
+        idx[j] = e;
+        wts[j] = s[e];
+        sum += s[e];
+    }
+    for (int j = 0; j < c->k; j++) {
+        if (c->norm_topk) wts[j] /= sum;
+        wts[j] *= c->route_scale;
+    }
+}
+
+void fr_moe_route(const fr_moe *m, const float *x, int n, int32_t *idx, float *wts, fr_arena *a) {
+    int E = m->c.n_expert;
+    float *logit = fr_arena_f32(a, (size_t)n * E);
+    float *s = fr_arena_f32(a, (size_t)E), *sel = fr_arena_f32(a, (size_t)E);
+    unsigned char *taken = fr_arena_alloc(a, (size_t)E);
+    fr_matmul(&m->gate, x, logit, n); /* [n, E] */
+    for (int t = 0; t < n; t++)
+        route_one(m, logit + (size_t)t * E, idx + (size_t)t * m->c.k, wts + (size_t)t * m->c.k, s, sel, taken);
+}
+
+void fr_moe_forward(const fr_moe *m, const float *x, float *y, int n, int32_t *idx_out, float *w_out, fr_arena *a) {
+    const fr_moe_cfg *c = &m->c;
+    int k = c->k, d = c->d;
+    int32_t *idx = idx_out ? idx_out : fr_arena_alloc(a, (size_t)n * k * sizeof(int32_t));
+    float *wts = w_out ? w_out : fr_arena_f32(a, (size_t)n * k);
+    fr_moe_route(m, x, n, idx, wts, a);
+
+    /* shared experts first: y = Shared(x) (or 0) */
+    if (c->n_shared > 0) fr_mlp_forward(&m->shared, x, y, n, a);
+    else memset(y, 0, (size_t)n * d * sizeof *y);
+
+    /* each routed expert once, over the tokens routed to it */
+    int *tok = fr_arena_alloc(a, (size_t)n * sizeof(int));
+    float *tw = fr_arena_f32(a, (size_t)n);
+    float *xs = fr_arena_f32(a, (size_t)n * d), *ys = fr_arena_f32(a, (size_t)n * d);
+    for (int e = 0; e < c->n_expert; e++) {
+        int cnt = 0;
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < k; j++)
+                if (idx[t * k + j] == e) {
+                    tok[cnt] = t;
+                    tw[cnt] = wts[t * k + j];
+                    memcpy(xs + (size_t)cnt * d, x + (size_t)t * d, (size_t)d * sizeof *x);
+                    cnt++;
+                }
+        if (!cnt) continue;
+        fr_mlp_forward(&m->experts[e], xs, ys, cnt, a);
+        for (int i = 0; i < cnt; i++) fr_axpy(y + (size_t)tok[i] * d, tw[i], ys + (size_t)i * d, d);
+    }
+}

@@ -1,0 +1,68 @@
+/* Loading: find the files, read config.json, pick the family, bind weights. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/err.h"
+#include "formats/hf_dir.h"
+#include "runtime/model.h"
+
+static const fr_family *const g_families[] = {&fr_family_deepseek};
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int frugal_model_load(const char *path, frugal_model **out) {
+    *out = NULL;
+    fr_err_clear();
+    if (!is_dir(path)) return fr_err("%s: not a model directory (expected config.json and *.safetensors)", path);
+    frugal_model *m = calloc(1, sizeof *m);
+    if (!m) return fr_err("out of memory");
+    m->path = strdup(path);
+    char cp[4096];
+    snprintf(cp, sizeof cp, "%s/config.json", path);
+    const char *mt = NULL;
+    if (fr_cfg_load(&m->cfg, cp) || fr_cfg_str(&m->cfg, "model_type", 1, NULL, &mt)) goto fail;
+    for (size_t i = 0; i < sizeof g_families / sizeof *g_families; i++)
+        if (g_families[i]->match(mt)) m->family = g_families[i];
+    if (!m->family) {
+        fr_err("%s: model_type '%s' is not supported (deepseek_v2, deepseek_v3, kimi_k2)", cp, mt);
+        goto fail;
+    }
+    m->info.arch = mt;
+    int64_t v;
+    if (fr_cfg_int(&m->cfg, "bos_token_id", 0, -1, -1, INT32_MAX, &v)) goto fail;
+    m->info.bos_token_id = (int)v;
+    if (fr_cfg_int(&m->cfg, "eos_token_id", 0, -1, -1, INT32_MAX, &v)) {
+        fr_err_clear(); /* a list of eos ids: keep the first */
+        v = -1;
+    }
+    m->info.eos_token_id = (int)v;
+    if (fr_hf_open_weights(path, &m->w)) goto fail;
+    if (m->family->load(m)) goto fail;
+    *out = m;
+    return 0;
+fail:;
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", fr_err_msg());
+    frugal_model_free(m);
+    return fr_err("%s", msg);
+}
+
+void frugal_model_free(frugal_model *m) {
+    if (!m) return;
+    if (m->family && m->family->free) m->family->free(m);
+    fr_weights_free(&m->w);
+    fr_cfg_free(&m->cfg);
+    free(m->path);
+    free(m);
+}
+
+void frugal_model_get_info(const frugal_model *m, frugal_model_info *info) { *info = m->info; }
+
+int frugal_model_describe(const frugal_model *m, char *buf, size_t size) {
+    return m->family->describe(m, buf, size);
+}
