@@ -11,26 +11,35 @@ static fr_arena_block *block_new(size_t cap) {
     return b;
 }
 
+/* bytes in use across all blocks */
+static size_t in_use(const fr_arena *a) {
+    size_t s = 0;
+    for (const fr_arena_block *b = a->head; b; b = b->next) s += b->used;
+    return s;
+}
+
 void *fr_arena_alloc(fr_arena *a, size_t bytes) {
     bytes = (bytes + 63) & ~(size_t)63;
     if (!a->head || a->head->cap - a->head->used < bytes) {
-        size_t cap = a->total > bytes ? a->total : bytes;
-        if (cap < (1u << 20)) cap = 1u << 20;
+        size_t cap = a->head ? a->head->cap : (1u << 20);
+        if (cap < bytes) cap = bytes;
         fr_arena_block *b = block_new(cap);
         if (!b) return NULL;
         b->next = a->head;
         a->head = b;
-        a->total += cap;
     }
     void *p = a->head->data + a->head->used;
     a->head->used += bytes;
+    size_t u = in_use(a);
+    if (u > a->total) a->total = u; /* high-water mark */
     return p;
 }
 
 float *fr_arena_f32(fr_arena *a, size_t n) { return fr_arena_alloc(a, n * sizeof(float)); }
 
 void fr_arena_reset(fr_arena *a) {
-    if (a->head && a->head->next) { /* merge: one block as large as all */
+    if (a->head && (a->head->next || a->head->cap < a->total)) {
+        /* one block as large as the high-water mark: a steady state allocates nothing */
         size_t total = a->total;
         fr_arena_free(a);
         a->head = block_new(total);
@@ -54,8 +63,6 @@ fr_arena_mark fr_arena_save(const fr_arena *a) {
 }
 
 void fr_arena_restore(fr_arena *a, fr_arena_mark m) {
-    /* newer blocks go; total keeps counting them, so the next reset makes one
-     * block big enough for the peak */
     while (a->head && a->head != m.head) {
         fr_arena_block *n = a->head->next;
         free(a->head);

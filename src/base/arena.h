@@ -14,7 +14,7 @@ typedef struct fr_arena_block {
 
 typedef struct fr_arena {
     fr_arena_block *head; /* current block first */
-    size_t total;         /* sum of caps */
+    size_t total;         /* high-water mark of bytes in use */
 } fr_arena;
 
 /* 64-byte aligned, uninitialised; NULL when out of memory. */

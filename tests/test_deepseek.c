@@ -1,0 +1,216 @@
+/* DeepSeek-V2/V3 against the official reference outputs (tests/fixtures/deepseek):
+ * logits of every prompt (batched prefill and token-by-token), routed expert ids
+ * and weights, per-layer hidden states, decode logits and greedy tokens with the
+ * cache, MTP logits (masked and unmasked). */
+#include <jansson.h>
+
+#include "frugal.h"
+#include "runtime/model.h"
+#include "testutil.h"
+
+#define TOL 1e-4
+
+typedef struct ref {
+    const char *dir;
+    json_t *meta, *tokens;
+} ref;
+
+static float *load_f32(const ref *r, int p, const char *kind, size_t expect) {
+    char rel[512];
+    snprintf(rel, sizeof rel, "deepseek/%s/reference/p%d.%s.%s", r->dir, p, kind,
+             strcmp(kind, "moe_indices") ? "f32" : "i32");
+    size_t n = 0;
+    float *x = t_read(t_fixture(rel), &n);
+    if (x && n != expect * 4) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* meta.json holds non-standard JSON (Infinity) in its checks: read it as null */
+static json_t *load_json(const char *path) {
+    size_t n;
+    char *txt = t_read(path, &n);
+    if (!txt) return NULL;
+    for (size_t i = 0; i + 8 <= n; i++)
+        if (!memcmp(txt + i, "Infinity", 8)) memcpy(txt + i, "null    ", 8);
+    json_error_t je;
+    json_t *j = json_loadb(txt, n, 0, &je);
+    if (!j) fprintf(stderr, "%s: %s (line %d)\n", path, je.text, je.line);
+    free(txt);
+    return j;
+}
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static void run_prompt(const ref *r, frugal_model *m, int p) {
+    frugal_model_info in;
+    frugal_model_get_info(m, &in);
+    const int V = in.n_vocab, d = in.n_embd, k = in.n_expert_used, nm = in.n_moe_layers;
+    json_t *toks = json_array_get(json_object_get(r->tokens, "prompts"), (size_t)p);
+    json_t *pm = json_array_get(json_object_get(r->meta, "prompts"), (size_t)p);
+    int T = (int)json_array_size(toks);
+    int32_t *ids = malloc((size_t)T * sizeof *ids);
+    for (int i = 0; i < T; i++) ids[i] = (int32_t)json_integer_value(json_array_get(toks, (size_t)i));
+
+    frugal_context_params cp = frugal_context_default_params();
+    cp.n_ctx = T + 16;
+    cp.n_threads = 2;
+    frugal_context *ctx;
+    CHECK(frugal_context_create(m, &cp, &ctx) == 0, "%s: context: %s", r->dir, frugal_last_error());
+
+    /* batched prefill with traces */
+    int32_t *route = calloc((size_t)nm * T * k + 1, sizeof *route);
+    float *rw = calloc((size_t)nm * T * k + 1, sizeof *rw);
+    float *hid = calloc((size_t)in.n_layer * T * d, sizeof *hid);
+    fr_trace tr = {.moe_idx = route, .moe_w = rw, .hidden_layers = hid};
+    fr_context_set_trace(ctx, &tr);
+    CHECK(frugal_eval(ctx, ids, T, 0, 1) == 0, "%s p%d: eval: %s", r->dir, p, frugal_last_error());
+    fr_context_set_trace(ctx, NULL);
+
+    float *ref_logits = load_f32(r, p, "logits", (size_t)T * V);
+    CHECK(ref_logits != NULL, "%s p%d: reference logits", r->dir, p);
+    if (ref_logits) {
+        double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref_logits, (size_t)T, (size_t)V);
+        CHECK(e <= TOL, "%s p%d: prefill logits rel err %.3g", r->dir, p, e);
+        printf("%-14s p%d T=%-3d prefill logits  rel err %.3g\n", r->dir, p, T, e);
+    }
+    float *ref_h = load_f32(r, p, "hidden_layers", (size_t)in.n_layer * T * d);
+    if (ref_h) {
+        double e = t_row_rel_err(hid, ref_h, (size_t)in.n_layer * T, (size_t)d);
+        CHECK(e <= TOL, "%s p%d: hidden layers rel err %.3g", r->dir, p, e);
+    }
+    float *ref_fh = load_f32(r, p, "final_hidden", (size_t)T * d);
+    if (ref_fh) {
+        double e = t_row_rel_err(frugal_get_hidden(ctx, 0), ref_fh, (size_t)T, (size_t)d);
+        CHECK(e <= TOL, "%s p%d: final hidden rel err %.3g", r->dir, p, e);
+    }
+    int32_t *ref_idx = (int32_t *)load_f32(r, p, "moe_indices", (size_t)nm * T * k);
+    float *ref_w = load_f32(r, p, "moe_weights", (size_t)nm * T * k);
+    CHECK(ref_idx && ref_w, "%s p%d: reference routing", r->dir, p);
+    if (ref_idx && ref_w) {
+        int bad = 0;
+        for (size_t i = 0; i < (size_t)nm * T * k; i++) bad += ref_idx[i] != route[i];
+        CHECK(bad == 0, "%s p%d: %d routed expert ids differ", r->dir, p, bad);
+        double e = t_row_rel_err(rw, ref_w, (size_t)nm * T, (size_t)k);
+        CHECK(e <= TOL, "%s p%d: routing weights rel err %.3g", r->dir, p, e);
+    }
+
+    /* MTP over the prompt rows: next token i+1, the last one greedy_tokens[0] */
+    json_t *greedy = json_object_get(pm, "greedy_tokens");
+    if (in.n_mtp) {
+        int32_t *next = malloc((size_t)T * sizeof *next);
+        float *mtp = malloc((size_t)T * V * sizeof *mtp);
+        for (int i = 0; i + 1 < T; i++) next[i] = ids[i + 1];
+        next[T - 1] = (int32_t)json_integer_value(json_array_get(greedy, 0));
+        float *ref_mtp = load_f32(r, p, "mtp_logits", (size_t)T * V);
+        CHECK(ref_mtp != NULL, "%s p%d: reference mtp_logits", r->dir, p);
+        CHECK(frugal_eval_mtp(ctx, next, 1, mtp) == 0, "%s p%d: mtp: %s", r->dir, p, frugal_last_error());
+        if (ref_mtp) {
+            double e = t_row_rel_err(mtp, ref_mtp, (size_t)T, (size_t)V);
+            CHECK(e <= TOL, "%s p%d: mtp logits rel err %.3g", r->dir, p, e);
+            printf("%-14s p%d T=%-3d mtp logits      rel err %.3g\n", r->dir, p, T, e);
+        }
+        float *ref_nm = load_f32(r, p, "mtp_logits_nomask", (size_t)T * V);
+        if (ref_nm) { /* the MTP cache is rewritten at the same positions */
+            CHECK(frugal_eval_mtp(ctx, next, 0, mtp) == 0, "%s p%d: mtp nomask: %s", r->dir, p, frugal_last_error());
+            double e = t_row_rel_err(mtp, ref_nm, (size_t)T, (size_t)V);
+            CHECK(e <= TOL, "%s p%d: mtp nomask logits rel err %.3g", r->dir, p, e);
+        }
+        free(ref_mtp);
+        free(ref_nm);
+        free(next);
+        free(mtp);
+    }
+
+    /* greedy decode with the cache: 16 rows of decode_logits */
+    float *ref_dec = load_f32(r, p, "decode_logits", (size_t)16 * V);
+    CHECK(ref_dec != NULL, "%s p%d: reference decode_logits", r->dir, p);
+    int bad_tok = 0;
+    double dec_err = 0;
+    const float *lg = frugal_get_logits(ctx, T - 1);
+    for (int j = 0; j < 16 && lg; j++) {
+        if (ref_dec) {
+            double e = t_row_rel_err(lg, ref_dec + (size_t)j * V, 1, (size_t)V);
+            dec_err = e > dec_err ? e : dec_err;
+        }
+        int32_t tok = argmax(lg, V);
+        bad_tok += tok != (int32_t)json_integer_value(json_array_get(greedy, (size_t)j));
+        if (j == 15) break;
+        if (frugal_eval(ctx, &tok, 1, T + j, 0) != 0) {
+            CHECK(0, "%s p%d: decode step %d: %s", r->dir, p, j, frugal_last_error());
+            break;
+        }
+        lg = frugal_get_logits(ctx, 0);
+    }
+    CHECK(dec_err <= TOL, "%s p%d: decode logits rel err %.3g", r->dir, p, dec_err);
+    CHECK(bad_tok == 0, "%s p%d: %d greedy tokens differ", r->dir, p, bad_tok);
+    printf("%-14s p%d T=%-3d decode logits   rel err %.3g, greedy %s\n", r->dir, p, T, dec_err,
+           bad_tok ? "DIFFER" : "16/16");
+
+    /* the incremental path over the prompt: one token per eval, rewinding to 0 */
+    if (T <= 64 && ref_logits) {
+        double e = 0;
+        for (int i = 0; i < T; i++) {
+            if (frugal_eval(ctx, ids + i, 1, i, 0) != 0) {
+                CHECK(0, "%s p%d: step %d: %s", r->dir, p, i, frugal_last_error());
+                break;
+            }
+            double ei = t_row_rel_err(frugal_get_logits(ctx, 0), ref_logits + (size_t)i * V, 1, (size_t)V);
+            e = ei > e ? ei : e;
+        }
+        CHECK(e <= TOL, "%s p%d: token-by-token logits rel err %.3g", r->dir, p, e);
+    }
+    /* rewind: re-evaluating the second half of the prompt gives the same rows */
+    if (T >= 4 && ref_logits) {
+        int h = T / 2;
+        CHECK(frugal_eval(ctx, ids, T, 0, 1) == 0, "re-eval");
+        CHECK(frugal_eval(ctx, ids + h, T - h, h, 1) == 0, "%s p%d: rewind: %s", r->dir, p, frugal_last_error());
+        double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref_logits + (size_t)h * V, (size_t)(T - h), (size_t)V);
+        CHECK(e <= TOL, "%s p%d: rewound logits rel err %.3g", r->dir, p, e);
+    }
+
+    free(ref_logits);
+    free(ref_h);
+    free(ref_fh);
+    free(ref_idx);
+    free(ref_w);
+    free(ref_dec);
+    free(route);
+    free(rw);
+    free(hid);
+    free(ids);
+    frugal_context_free(ctx);
+}
+
+int main(int argc, char **argv) {
+    const char *dirs[] = {"v2lite_tiny", "v3_tiny", "v3_fp8_tiny", "v3_yarn_tiny"};
+    for (size_t f = 0; f < sizeof dirs / sizeof *dirs; f++) {
+        if (argc > 1 && strcmp(argv[1], dirs[f]) != 0) continue;
+        ref r = {.dir = dirs[f]};
+        char rel[256];
+        snprintf(rel, sizeof rel, "deepseek/%s/reference/meta.json", dirs[f]);
+        r.meta = load_json(t_fixture(rel));
+        snprintf(rel, sizeof rel, "deepseek/%s/tokens.json", dirs[f]);
+        r.tokens = load_json(t_fixture(rel));
+        CHECK(r.meta && r.tokens, "%s: meta.json / tokens.json", dirs[f]);
+        snprintf(rel, sizeof rel, "deepseek/%s", dirs[f]);
+        frugal_model *m = NULL;
+        int rc = frugal_model_load(t_fixture(rel), &m);
+        CHECK(rc == 0, "%s: load: %s", dirs[f], frugal_last_error());
+        if (rc == 0 && r.meta && r.tokens) {
+            size_t np = json_array_size(json_object_get(r.tokens, "prompts"));
+            for (size_t p = 0; p < np; p++) run_prompt(&r, m, (int)p);
+        }
+        frugal_model_free(m);
+        json_decref(r.meta);
+        json_decref(r.tokens);
+    }
+    return t_done();
+}
