@@ -1,7 +1,6 @@
 #include "base/err.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "frugal.h"
 
@@ -12,18 +11,6 @@ int fr_err(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(g_msg, sizeof g_msg, fmt, ap);
     va_end(ap);
-    return -1;
-}
-
-int fr_err_prefix(const char *fmt, ...) {
-    char old[sizeof g_msg];
-    memcpy(old, g_msg, sizeof old);
-    char pre[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
-    va_end(ap);
-    snprintf(g_msg, sizeof g_msg, "%s: %s", pre, old);
     return -1;
 }
 

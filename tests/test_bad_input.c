@@ -1,0 +1,177 @@
+/* Bad input gets a clear error naming the file, tensor or field, never a crash:
+ * malformed safetensors headers, truncated files, bad configs, missing shards. */
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/safetensors.h"
+#include "frugal.h"
+#include "testutil.h"
+
+static char g_tmp[256];
+
+/* a safetensors image: 8-byte length, header, then data_len bytes */
+static uint8_t *st_image(const char *header, size_t data_len, size_t *len) {
+    size_t h = strlen(header);
+    *len = 8 + h + data_len;
+    uint8_t *b = calloc(1, *len);
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)h >> (8 * i));
+    memcpy(b + 8, header, h);
+    return b;
+}
+
+/* parse must fail with a message containing want */
+static void expect_parse_error(const char *header, size_t data_len, const char *want) {
+    size_t len;
+    uint8_t *b = st_image(header, data_len, &len);
+    fr_st_header h;
+    int rc = fr_st_parse(b, len, "x.safetensors", &h);
+    CHECK(rc != 0, "accepted bad header %s", header);
+    if (rc == 0) fr_st_header_free(&h);
+    else CHECK(strstr(frugal_last_error(), want) && strstr(frugal_last_error(), "x.safetensors"),
+               "message '%s' lacks '%s'", frugal_last_error(), want);
+    free(b);
+}
+
+static void test_headers(void) {
+    /* a good one first */
+    size_t len;
+    uint8_t *b = st_image("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                          "\"__metadata__\":{\"format\":\"pt\"}}        ", 16, &len);
+    fr_st_header h;
+    CHECK(fr_st_parse(b, len, "x.safetensors", &h) == 0 && h.n == 1, "good header: %s", frugal_last_error());
+    if (h.n == 1) fr_st_header_free(&h);
+    free(b);
+
+    uint8_t small[5] = {1, 2, 3, 4, 5};
+    CHECK(fr_st_parse(small, sizeof small, "x.safetensors", &h) != 0 && strstr(frugal_last_error(), "truncated"),
+          "truncated: %s", frugal_last_error());
+    uint8_t huge[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    CHECK(fr_st_parse(huge, sizeof huge, "x.safetensors", &h) != 0 && strstr(frugal_last_error(), "exceeds"),
+          "oversized: %s", frugal_last_error());
+    uint8_t past[16] = {100};
+    CHECK(fr_st_parse(past, sizeof past, "x.safetensors", &h) != 0 && strstr(frugal_last_error(), "past the end"),
+          "header past end: %s", frugal_last_error());
+
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]", 16, "header JSON");
+    expect_parse_error("[1,2]", 0, "not an object");
+    expect_parse_error("{\"a\":{\"dtype\":\"Q9\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "unknown dtype 'Q9'");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,80]}}", 8, "past the end");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "need 12");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "begin 8 > end 0");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, "shape[0]");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 16, "overlap");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,8]}}", 8,
+                       "overflows");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "data_offsets");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[2,10]}}", 10, "aligned");
+    expect_parse_error("{\"a\":5}", 0, "not an object");
+}
+
+/* ---- model directories --------------------------------------------------- */
+
+static void sh(const char *fmt, ...) {
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) fprintf(stderr, "command failed: %s\n", cmd);
+}
+
+/* a fresh copy of a fixture model in g_tmp/<name> */
+static const char *copy_model(const char *fixture, const char *name) {
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", g_tmp, name);
+    sh("rm -rf '%s' && mkdir -p '%s' && cp '%s'/*.json '%s'/*.safetensors '%s'/", dir, dir, t_fixture(fixture),
+       t_fixture(fixture), dir);
+    return dir;
+}
+
+static void expect_load_error(const char *dir, const char *want1, const char *want2) {
+    frugal_model *m = NULL;
+    int rc = frugal_model_load(dir, &m);
+    CHECK(rc != 0, "%s: loaded despite bad input", dir);
+    if (rc == 0) {
+        frugal_model_free(m);
+        return;
+    }
+    CHECK(strstr(frugal_last_error(), want1) && (!want2 || strstr(frugal_last_error(), want2)),
+          "message '%s' lacks '%s' / '%s'", frugal_last_error(), want1, want2 ? want2 : "");
+}
+
+static void set_config(const char *dir, const char *sed) {
+    sh("sed -i -e '%s' '%s/config.json'", sed, dir);
+}
+
+static void test_models(void) {
+    const char *d;
+    d = copy_model("deepseek/v3_tiny", "ok");
+    frugal_model *m = NULL;
+    CHECK(frugal_model_load(d, &m) == 0, "copy loads: %s", frugal_last_error());
+    frugal_model_free(m);
+
+    d = copy_model("deepseek/v3_tiny", "missing_shard");
+    sh("rm '%s/model-00002-of-00002.safetensors'", d);
+    expect_load_error(d, "missing shard", "model-00002-of-00002.safetensors");
+
+    d = copy_model("deepseek/v3_tiny", "truncated");
+    sh("truncate -s 1000000 '%s/model-00001-of-00002.safetensors'", d);
+    expect_load_error(d, "model-00001-of-00002.safetensors", "past the end");
+
+    d = copy_model("deepseek/v3_tiny", "tiny_file");
+    sh("truncate -s 3 '%s/model-00002-of-00002.safetensors'", d);
+    expect_load_error(d, "model-00002-of-00002.safetensors", "truncated");
+
+    d = copy_model("deepseek/v3_tiny", "shape");
+    set_config(d, "s/\"hidden_size\": 192/\"hidden_size\": 200/");
+    expect_load_error(d, "has shape [1024, 192]", "[1024, 200]");
+
+    d = copy_model("deepseek/v3_tiny", "no_qlora");
+    set_config(d, "s/\"q_lora_rank\": 96/\"q_lora_rank\": null/");
+    expect_load_error(d, "missing tensor", "q_proj.weight");
+
+    d = copy_model("deepseek/v3_tiny", "range");
+    set_config(d, "s/\"num_experts_per_tok\": 4/\"num_experts_per_tok\": 40/");
+    expect_load_error(d, "num_experts_per_tok", "out of range");
+
+    d = copy_model("deepseek/v3_tiny", "badjson");
+    set_config(d, "s/\"hidden_size\": 192,/\"hidden_size\": 192/");
+    expect_load_error(d, "config.json", "invalid JSON");
+
+    d = copy_model("deepseek/v3_tiny", "arch");
+    set_config(d, "s/\"model_type\": \"deepseek_v3\"/\"model_type\": \"llama\"/");
+    expect_load_error(d, "model_type 'llama'", NULL);
+
+    d = copy_model("deepseek/v3_tiny", "noconfig");
+    sh("rm '%s/config.json'", d);
+    expect_load_error(d, "config.json", "cannot open");
+
+    d = copy_model("deepseek/v3_tiny", "badindex");
+    sh("sed -i -e 's/model.norm.weight/model.nrom.weight/' '%s/model.safetensors.index.json'", d);
+    expect_load_error(d, "model.nrom.weight", "not found");
+
+    expect_load_error("/nonexistent/model", "not a model directory", NULL);
+
+    /* a tensor of a non-weight dtype: relabel an F32 tensor as I32 (same size) */
+    d = copy_model("deepseek/v3_tiny", "dtype");
+    sh("sed -i -e 's/\"model.layers.1.mlp.gate.e_score_correction_bias\":{\"dtype\":\"F32\"/"
+       "\"model.layers.1.mlp.gate.e_score_correction_bias\":{\"dtype\":\"I32\"/' '%s'/model-0000*.safetensors", d);
+    expect_load_error(d, "e_score_correction_bias", "dtype I32");
+
+    /* FP8 weights without their scales */
+    d = copy_model("deepseek/v3_fp8_tiny", "fp8_noscale");
+    sh("sed -i -e 's/layers.0.self_attn.o_proj.weight_scale_inv/layers.0.self_attn.o_proj.weight_scale_xxx/' "
+       "'%s'/model*", d);
+    expect_load_error(d, "o_proj.weight", "block scales");
+}
+
+int main(void) {
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/frugal_bad_XXXXXX");
+    if (!mkdtemp(g_tmp)) return 1;
+    test_headers();
+    test_models();
+    sh("rm -rf '%s'", g_tmp);
+    return t_done();
+}
