@@ -1,9 +1,8 @@
 /* Kernel selection and the threaded matmul entry point. */
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+
+#include "base/pool.h"
 
 #include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
@@ -19,7 +18,6 @@ static fr_kernel_table g_generic = {
 };
 
 static int g_force_generic = -1;
-static int g_threads = 0;
 
 const fr_kernel_table *fr_kernels_generic(void) { return &g_generic; }
 
@@ -33,29 +31,24 @@ const fr_kernel_table *fr_kernels(void) {
 
 void fr_kernels_use_generic(int on) { g_force_generic = on; }
 
-void fr_set_threads(int n) { g_threads = n; }
+typedef struct mm_job {
+    fr_matmul_fn f;
+    const fr_tensor *W;
+    const float *X;
+    float *Y;
+    int n;
+} mm_job;
 
-int fr_get_threads(void) {
-#ifdef _OPENMP
-    return g_threads > 0 ? g_threads : omp_get_num_procs();
-#else
-    return 1;
-#endif
+static void mm_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const mm_job *j = arg;
+    j->f(j->W, j->X, j->Y, j->n, r0, r1);
 }
 
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
-    fr_matmul_fn f = fr_kernels()->matmul[W->dtype];
+    mm_job j = {fr_kernels()->matmul[W->dtype], W, X, Y, n};
     int64_t rows = fr_rows(W);
-    int nth = fr_get_threads();
-    /* split rows into blocks of 16 so each thread gets whole cache lines of Y */
-    int64_t nblk = (rows + 15) / 16;
-    if (nth <= 1 || rows * fr_cols(W) * (int64_t)n < 32768) {
-        f(W, X, Y, n, 0, rows);
-        return;
-    }
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int64_t b = 0; b < nblk; b++) {
-        int64_t r0 = b * 16, r1 = r0 + 16 < rows ? r0 + 16 : rows;
-        f(W, X, Y, n, r0, r1);
-    }
+    /* blocks of 16 rows keep each thread on whole cache lines of Y; small
+     * products run on the calling thread */
+    if (rows * fr_cols(W) * (int64_t)n < 32768) mm_range(&j, 0, rows, 0);
+    else fr_parallel_for(rows, 16, mm_range, &j);
 }

@@ -26,9 +26,7 @@ const fr_kernel_table *fr_kernels_generic(void);
 /* Force the generic kernels (tests, FRUGAL_KERNELS=generic). */
 void fr_kernels_use_generic(int on);
 
-/* Threads used by the kernels (0 = all cores). */
-void fr_set_threads(int n);
-int fr_get_threads(void);
+/* Threads: kernels split work over the calling thread's pool (base/pool.h). */
 
 /* y = x / sqrt(mean(x^2) + eps) * w, over d elements; y may alias x. */
 void fr_rmsnorm(float *y, const float *x, const float *w, float eps, int d);

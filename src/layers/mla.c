@@ -4,11 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "base/err.h"
+#include "base/pool.h"
 #include "kernels/kernels.h"
 
 static int bind_norm(const fr_weights *w, const char *name, int n, float **out) {
@@ -56,12 +54,63 @@ void fr_mla_free(fr_mla *m) {
     m->q_norm = m->kv_norm = NULL;
 }
 
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+/* per-head and per-(token, head) work, split over the thread pool */
+typedef struct mla_job {
+    const fr_mla *m;
+    const fr_mla_cache *kv;
+    int n, pos0, n_keys;
+    const float *q;  /* [n][H][dn+dr] */
+    float *qabs;     /* [n][H][r] */
+    float *u;        /* [n][H][r] */
+    float *o;        /* [n][H*dv] */
+    float *rowbuf;   /* [threads][r] */
+    float *scores;   /* [threads][n_keys] */
+} mla_job;
+
+/* qabs[t][h] = W_UK_h^T q_nope[t][h] for heads [h0, h1) */
+static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
+    const mla_job *j = arg;
+    const fr_mla_cfg *c = &j->m->c;
+    const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora, dq = dn + c->d_rope;
+    float *wrow = j->rowbuf + (size_t)ith * r;
+    for (int64_t h = h0; h < h1; h++)
+        for (int i = 0; i < dn; i++) {
+            fr_tensor_row_f32(&j->m->wkv_b, h * (dn + dv) + i, wrow);
+            for (int t = 0; t < j->n; t++)
+                fr_axpy(j->qabs + ((size_t)t * H + h) * r, j->q[((size_t)t * H + h) * dq + i], wrow, r);
+        }
+}
+
+/* u[t][h] = sum_s softmax_s(scores) c_s for (token, head) pairs [i0, i1) */
+static void attend(void *arg, int64_t i0, int64_t i1, int ith) {
+    const mla_job *j = arg;
+    const fr_mla_cfg *c = &j->m->c;
+    const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr;
+    float *sc = j->scores + (size_t)ith * j->n_keys;
+    for (int64_t th = i0; th < i1; th++) {
+        int p = j->pos0 + (int)(th / H);
+        const float *qa = j->qabs + (size_t)th * r, *qr = j->q + (size_t)th * dq + dn;
+        for (int s = 0; s <= p; s++)
+            sc[s] = (fr_dot(qa, j->kv->lat + (size_t)s * r, r) + fr_dot(qr, j->kv->pe + (size_t)s * dr, dr)) * c->scale;
+        fr_softmax(sc, p + 1);
+        float *ut = j->u + (size_t)th * r;
+        memset(ut, 0, (size_t)r * sizeof *ut);
+        for (int s = 0; s <= p; s++) fr_axpy(ut, sc[s], j->kv->lat + (size_t)s * r, r);
+    }
+}
+
+/* o[t][h] = W_UV_h u[t][h] for heads [h0, h1) */
+static void expand_v(void *arg, int64_t h0, int64_t h1, int ith) {
+    const mla_job *j = arg;
+    const fr_mla_cfg *c = &j->m->c;
+    const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora;
+    float *wrow = j->rowbuf + (size_t)ith * r;
+    for (int64_t h = h0; h < h1; h++)
+        for (int jj = 0; jj < dv; jj++) {
+            fr_tensor_row_f32(&j->m->wkv_b, h * (dn + dv) + dn + jj, wrow);
+            for (int t = 0; t < j->n; t++)
+                j->o[((size_t)t * H + h) * dv + jj] = fr_dot(wrow, j->u + ((size_t)t * H + h) * r, r);
+        }
 }
 
 void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const float *sin_t, const float *x,
@@ -69,7 +118,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     const fr_mla_cfg *c = &m->c;
     const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, dv = c->d_v, r = c->kv_lora;
     const int dq = dn + dr, hr = dr / 2;
-    const int nth = fr_get_threads();
+    const int nth = fr_parallel_threads();
     const int n_keys = pos0 + n;
     fr_arena_mark mk = fr_arena_save(a);
 
@@ -99,46 +148,21 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         }
     }
 
-    /* absorb W_UK into the query: qa[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
-    float *qabs = fr_arena_f32(a, (size_t)n * H * r);
-    float *rowbuf = fr_arena_f32(a, (size_t)nth * r);
-    memset(qabs, 0, (size_t)n * H * r * sizeof *qabs);
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int h = 0; h < H; h++) {
-        float *wrow = rowbuf + (size_t)thread_id() * r;
-        for (int i = 0; i < dn; i++) {
-            fr_tensor_row_f32(&m->wkv_b, (int64_t)h * (dn + dv) + i, wrow);
-            for (int t = 0; t < n; t++)
-                fr_axpy(qabs + ((size_t)t * H + h) * r, q[((size_t)t * H + h) * dq + i], wrow, r);
-        }
-    }
+    /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
+    mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q};
+    j.qabs = fr_arena_f32(a, (size_t)n * H * r);
+    j.rowbuf = fr_arena_f32(a, (size_t)nth * r);
+    memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
+    fr_parallel_for(H, 1, absorb_q, &j);
 
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */
-    float *u = fr_arena_f32(a, (size_t)n * H * r);
-    float *scores = fr_arena_f32(a, (size_t)nth * n_keys);
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
-    for (int th = 0; th < n * H; th++) {
-        int p = pos0 + th / H;
-        float *sc = scores + (size_t)thread_id() * n_keys;
-        const float *qa = qabs + (size_t)th * r, *qr = q + (size_t)th * dq + dn;
-        for (int s = 0; s <= p; s++)
-            sc[s] = (fr_dot(qa, kv->lat + (size_t)s * r, r) + fr_dot(qr, kv->pe + (size_t)s * dr, dr)) * c->scale;
-        fr_softmax(sc, p + 1);
-        float *ut = u + (size_t)th * r;
-        memset(ut, 0, (size_t)r * sizeof *ut);
-        for (int s = 0; s <= p; s++) fr_axpy(ut, sc[s], kv->lat + (size_t)s * r, r);
-    }
+    j.u = fr_arena_f32(a, (size_t)n * H * r);
+    j.scores = fr_arena_f32(a, (size_t)nth * n_keys);
+    fr_parallel_for((int64_t)n * H, 1, attend, &j);
 
     /* values: o[t][h] = W_UV_h u[t][h]   [n][H*dv] */
-    float *o = fr_arena_f32(a, (size_t)n * H * dv);
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int h = 0; h < H; h++) {
-        float *wrow = rowbuf + (size_t)thread_id() * r;
-        for (int j = 0; j < dv; j++) {
-            fr_tensor_row_f32(&m->wkv_b, (int64_t)h * (dn + dv) + dn + j, wrow);
-            for (int t = 0; t < n; t++) o[((size_t)t * H + h) * dv + j] = fr_dot(wrow, u + ((size_t)t * H + h) * r, r);
-        }
-    }
+    float *o = j.o = fr_arena_f32(a, (size_t)n * H * dv);
+    fr_parallel_for(H, 1, expand_v, &j);
 
     fr_matmul(&m->wo, o, y, n); /* [n][d] */
     fr_arena_restore(a, mk);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/pool.h"
 #include "kernels/kernels.h"
 #include "runtime/model.h"
 
@@ -20,6 +21,11 @@ int frugal_context_create(frugal_model *model, const frugal_context_params *para
     ctx->model = model;
     ctx->n_ctx = p.n_ctx ? p.n_ctx : (model->max_pos < 4096 ? model->max_pos : 4096);
     ctx->n_threads = p.n_threads;
+    ctx->pool = fr_pool_create(p.n_threads);
+    if (!ctx->pool) {
+        free(ctx);
+        return fr_err("cannot create %d threads", p.n_threads);
+    }
     if (model->family->ctx_init(ctx)) {
         frugal_context_free(ctx);
         return -1;
@@ -33,6 +39,7 @@ void frugal_context_free(frugal_context *ctx) {
     if (ctx->model->family->ctx_free) ctx->model->family->ctx_free(ctx);
     free(ctx->logits);
     free(ctx->hidden);
+    fr_pool_free(ctx->pool);
     free(ctx);
 }
 
@@ -63,10 +70,12 @@ int frugal_eval(frugal_context *ctx, const int32_t *tokens, int n, int pos0, int
         if (!l || !h) return fr_err("out of memory for %d rows of logits", n);
         ctx->cap_rows = rows;
     }
-    fr_set_threads(ctx->n_threads);
     ctx->logits_all = logits_all;
     ctx->n_past = pos0; /* the cache is valid below pos0 */
-    if (ctx->model->family->forward(ctx, tokens, n, pos0)) return -1;
+    fr_pool_set_current(ctx->pool);
+    int rc = ctx->model->family->forward(ctx, tokens, n, pos0);
+    fr_pool_set_current(NULL);
+    if (rc) return -1;
     ctx->n_rows = n;
     ctx->n_past = pos0 + n;
     return 0;
@@ -86,6 +95,8 @@ const float *frugal_get_hidden(const frugal_context *ctx, int i) {
 int frugal_eval_mtp(frugal_context *ctx, const int32_t *next_tokens, int zero_pos0, float *out) {
     if (ctx->n_rows <= 0) return fr_err("mtp: no eval to continue from");
     if (!ctx->model->family->mtp) return fr_err("mtp: the model family has no MTP module");
-    fr_set_threads(ctx->n_threads);
-    return ctx->model->family->mtp(ctx, next_tokens, zero_pos0, out);
+    fr_pool_set_current(ctx->pool);
+    int rc = ctx->model->family->mtp(ctx, next_tokens, zero_pos0, out);
+    fr_pool_set_current(NULL);
+    return rc;
 }

@@ -32,6 +32,7 @@ struct frugal_context {
     frugal_model *model;
     int n_ctx;
     int n_threads;
+    struct fr_pool *pool; /* worker threads of this context */
     int n_past;
     int n_rows;       /* rows of the last eval */
     int logits_all;

@@ -1,0 +1,133 @@
+#include "base/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct job {
+    fr_range_fn fn;
+    void *arg;
+    int64_t n, grain;
+    atomic_int_fast64_t next; /* next item to hand out */
+} job;
+
+struct fr_pool {
+    int n;
+    pthread_t *th;
+    pthread_mutex_t mu;
+    pthread_cond_t start, done;
+    uint64_t gen;   /* incremented per job */
+    int pending;    /* workers still running the current job */
+    int quit;
+    job *cur;
+};
+
+static _Thread_local fr_pool *g_current;
+
+static void run_job(job *j, int ith) {
+    for (;;) {
+        int64_t i0 = atomic_fetch_add(&j->next, j->grain);
+        if (i0 >= j->n) break;
+        int64_t i1 = i0 + j->grain < j->n ? i0 + j->grain : j->n;
+        j->fn(j->arg, i0, i1, ith);
+    }
+}
+
+typedef struct worker_arg {
+    fr_pool *p;
+    int ith;
+} worker_arg;
+
+static void *worker(void *a) {
+    worker_arg *wa = a;
+    fr_pool *p = wa->p;
+    int ith = wa->ith;
+    free(wa);
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->start, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        job *j = p->cur;
+        pthread_mutex_unlock(&p->mu);
+        run_job(j, ith);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+fr_pool *fr_pool_create(int n) {
+    if (n <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    fr_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = n;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->th = calloc((size_t)n, sizeof *p->th);
+    if (!p->th) {
+        fr_pool_free(p);
+        return NULL;
+    }
+    for (int i = 1; i < n; i++) {
+        worker_arg *wa = malloc(sizeof *wa);
+        if (!wa) { p->n = i; break; }
+        wa->p = p;
+        wa->ith = i;
+        if (pthread_create(&p->th[i], NULL, worker, wa) != 0) {
+            free(wa);
+            p->n = i; /* run with the threads we got */
+            break;
+        }
+    }
+    return p;
+}
+
+void fr_pool_free(fr_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->start);
+    pthread_cond_destroy(&p->done);
+    if (g_current == p) g_current = NULL;
+    free(p->th);
+    free(p);
+}
+
+int fr_pool_size(const fr_pool *p) { return p ? p->n : 1; }
+void fr_pool_set_current(fr_pool *p) { g_current = p; }
+fr_pool *fr_pool_current(void) { return g_current; }
+int fr_parallel_threads(void) { return g_current ? g_current->n : 1; }
+
+void fr_parallel_for(int64_t n, int64_t grain, fr_range_fn fn, void *arg) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    fr_pool *p = g_current;
+    if (!p || p->n == 1 || n <= grain) {
+        fn(arg, 0, n, 0);
+        return;
+    }
+    job j = {.fn = fn, .arg = arg, .n = n, .grain = grain};
+    atomic_init(&j.next, 0);
+    pthread_mutex_lock(&p->mu);
+    p->cur = &j;
+    p->pending = p->n - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    run_job(&j, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
