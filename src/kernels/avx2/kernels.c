@@ -1,0 +1,49 @@
+/* AVX2 + FMA + F16C kernels: 8 floats per vector. Compiled with -mavx2 -mfma
+ * -mf16c (CMakeLists.txt); used only when the CPU and OS support them. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define ISA_NAME "avx2"
+#define VW 8
+#define V __m256
+#define PFX(x) fr_avx2_##x
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(f) _mm256_set1_ps(f)
+#define VLOADU(p) _mm256_loadu_ps(p)
+#define VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#define VHSUM(v) hsum8(v)
+
+static inline __m256 ld_f16(const unsigned char *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+static inline __m256 ld_bf16(const unsigned char *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+/* e4m3fn as in the AVX-512 file: bits at float position 20..26, times 2^120 */
+static inline __m256 ld_e4m3(const unsigned char *p) {
+    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+    __m256i mag = _mm256_and_si256(b, _mm256_set1_epi32(0x7f));
+    __m256i bits = _mm256_or_si256(_mm256_slli_epi32(mag, 20), _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x80)), 24));
+    __m256 v = _mm256_mul_ps(_mm256_castsi256_ps(bits), _mm256_set1_ps(0x1p120f));
+    __m256 nan = _mm256_castsi256_ps(_mm256_cmpeq_epi32(mag, _mm256_set1_epi32(0x7f)));
+    return _mm256_blendv_ps(v, _mm256_set1_ps(__builtin_nanf("")), nan);
+}
+#define LD_F16(p) ld_f16(p)
+#define LD_BF16(p) ld_bf16(p)
+#define LD_E4M3(p) ld_e4m3(p)
+
+#include "kernels/simd_template.h"
+#else
+typedef int fr_avx2_unused;
+#endif

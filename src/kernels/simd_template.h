@@ -1,0 +1,156 @@
+/* Matrix kernels written once for a vector ISA, included by
+ * kernels/avx2/kernels.c and kernels/avx512/kernels.c. The includer defines:
+ *   VW                  floats per vector;  V  the vector type
+ *   VZERO() VSET1(f) VLOADU(p) VSTOREU(p, v) VADD(a, b) VMUL(a, b) VFMA(a, b, c) (a*b + c) VHSUM(v)
+ *   LD_F16(p) LD_BF16(p) LD_E4M3(p)   VW weights at p as exact float32 values
+ *   PFX(name)           the ISA's prefix for exported names
+ *
+ * Y[t][r] = sum_c W[r][c] X[t][c] over a register tile of RB weight rows x TB
+ * tokens: each weight vector is converted once and used for TB tokens, each x
+ * vector for RB rows. Accumulation is float32 across the row (VW partial sums
+ * per output, summed at the end). For prefill, tokens go in blocks whose
+ * activations stay in L2 while the weight rows stream once per block. */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define RB 4     /* weight rows per tile */
+#define TBMAX 6  /* tokens per tile, at most */
+#define AI __attribute__((always_inline)) inline
+
+static AI int esize(const int dt) { return dt == FR_DT_F32 ? 4 : dt == FR_DT_F8_E4M3 ? 1 : 2; }
+
+static AI V ldw(const int dt, const unsigned char *p) {
+    switch (dt) {
+    case FR_DT_F32: return VLOADU((const float *)(const void *)p);
+    case FR_DT_F16: return LD_F16(p);
+    case FR_DT_BF16: return LD_BF16(p);
+    default: return LD_E4M3(p);
+    }
+}
+
+/* out[i*TB + j] = W row wr[i] . x row xr[j]; sr[i]: the row's FP8 block scales */
+static AI void tile(const int dt, const int TB, const unsigned char *const *wr, const float *const *sr,
+                    const float *const *xr, int64_t cols, float *out) {
+    const int es = esize(dt);
+    V acc[RB][TBMAX];
+    for (int i = 0; i < RB; i++)
+        for (int j = 0; j < TB; j++) acc[i][j] = VZERO();
+    const int64_t blk = dt == FR_DT_F8_E4M3 ? FR_FP8_BLOCK : cols;
+    for (int64_t b0 = 0; b0 < cols; b0 += blk) {
+        const int64_t b1 = b0 + blk < cols ? b0 + blk : cols;
+        V sv[RB];
+        if (dt == FR_DT_F8_E4M3)
+            for (int i = 0; i < RB; i++) sv[i] = VSET1(sr[i][b0 / FR_FP8_BLOCK]);
+        int64_t c = b0;
+        for (; c + VW <= b1; c += VW) {
+            V xv[TBMAX];
+            for (int j = 0; j < TB; j++) xv[j] = VLOADU(xr[j] + c);
+            for (int i = 0; i < RB; i++) {
+                V w = ldw(dt, wr[i] + c * es);
+                if (dt == FR_DT_F8_E4M3) w = VMUL(w, sv[i]);
+                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w, xv[j], acc[i][j]);
+            }
+        }
+        if (c < b1) { /* the last partial vector of the row, zero-padded */
+            const int m = (int)(b1 - c);
+            unsigned char wt[RB][VW * 4];
+            float xt[TBMAX][VW];
+            memset(wt, 0, sizeof wt);
+            memset(xt, 0, sizeof xt);
+            for (int j = 0; j < TB; j++) memcpy(xt[j], xr[j] + c, (size_t)m * sizeof(float));
+            for (int i = 0; i < RB; i++) {
+                memcpy(wt[i], wr[i] + c * es, (size_t)m * (size_t)es);
+                V w = ldw(dt, wt[i]);
+                if (dt == FR_DT_F8_E4M3) w = VMUL(w, sv[i]);
+                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w, VLOADU(xt[j]), acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < RB; i++)
+        for (int j = 0; j < TB; j++) out[i * TB + j] = VHSUM(acc[i][j]);
+}
+
+/* one tile of RB rows from r (rows past r1 repeat the last) and TB tokens from t */
+static AI void run_tile(const int dt, const int TB, const fr_tensor *W, const float *X, float *Y, int64_t r,
+                        int64_t r1, int t) {
+    const int64_t rows = fr_rows(W), cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
+    const int es = esize(dt);
+    const unsigned char *wr[RB];
+    const float *sr[RB] = {0};
+    const float *xr[TBMAX];
+    for (int i = 0; i < RB; i++) {
+        int64_t ri = r + i < r1 ? r + i : r1 - 1;
+        wr[i] = (const unsigned char *)W->data + ri * cols * es;
+        if (dt == FR_DT_F8_E4M3) sr[i] = W->scale + (ri / FR_FP8_BLOCK) * nb;
+    }
+    for (int j = 0; j < TB; j++) xr[j] = X + (int64_t)(t + j) * cols;
+    float out[RB * TBMAX];
+    tile(dt, TB, wr, sr, xr, cols, out);
+    for (int i = 0; i < RB && r + i < r1; i++)
+        for (int j = 0; j < TB; j++) Y[(int64_t)(t + j) * rows + r + i] = out[i * TB + j];
+}
+
+static AI void matmul_body(const int dt, const fr_tensor *W, const float *X, float *Y, int n, int64_t r0,
+                           int64_t r1) {
+    const int64_t cols = fr_cols(W);
+    /* tokens per block: their activations (cols floats each) fill about 384 KiB */
+    int64_t tb = (384 * 1024) / (cols * (int64_t)sizeof(float));
+    int tblk = tb < TBMAX ? TBMAX : tb > 240 ? 240 : (int)(tb / TBMAX * TBMAX);
+    for (int t0 = 0; t0 < n; t0 += tblk) {
+        const int t1 = t0 + tblk < n ? t0 + tblk : n;
+        for (int64_t r = r0; r < r1; r += RB) {
+            int t = t0;
+            for (; t + TBMAX <= t1; t += TBMAX) run_tile(dt, TBMAX, W, X, Y, r, r1, t);
+            for (; t + 3 <= t1; t += 3) run_tile(dt, 3, W, X, Y, r, r1, t);
+            for (; t < t1; t++) run_tile(dt, 1, W, X, Y, r, r1, t);
+        }
+    }
+}
+
+static void PFX(matmul_f32)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    matmul_body(FR_DT_F32, W, X, Y, n, r0, r1);
+}
+static void PFX(matmul_f16)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    matmul_body(FR_DT_F16, W, X, Y, n, r0, r1);
+}
+static void PFX(matmul_bf16)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    matmul_body(FR_DT_BF16, W, X, Y, n, r0, r1);
+}
+static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    matmul_body(FR_DT_F8_E4M3, W, X, Y, n, r0, r1);
+}
+
+static float PFX(dot)(const float *a, const float *b, int n) {
+    V s0 = VZERO(), s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
+    int i = 0;
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        s0 = VFMA(VLOADU(a + i), VLOADU(b + i), s0);
+        s1 = VFMA(VLOADU(a + i + VW), VLOADU(b + i + VW), s1);
+        s2 = VFMA(VLOADU(a + i + 2 * VW), VLOADU(b + i + 2 * VW), s2);
+        s3 = VFMA(VLOADU(a + i + 3 * VW), VLOADU(b + i + 3 * VW), s3);
+    }
+    for (; i + VW <= n; i += VW) s0 = VFMA(VLOADU(a + i), VLOADU(b + i), s0);
+    float s = VHSUM(VADD(VADD(s0, s1), VADD(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void PFX(axpy)(float *y, float a, const float *x, int n) {
+    V av = VSET1(a);
+    int i = 0;
+    for (; i + VW <= n; i += VW) VSTOREU(y + i, VFMA(av, VLOADU(x + i), VLOADU(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+const fr_kernel_table PFX(table) = {
+    .name = ISA_NAME,
+    .matmul = {
+        [FR_DT_F32] = PFX(matmul_f32),
+        [FR_DT_F16] = PFX(matmul_f16),
+        [FR_DT_BF16] = PFX(matmul_bf16),
+        [FR_DT_F8_E4M3] = PFX(matmul_e4m3),
+    },
+    .dot = PFX(dot),
+    .axpy = PFX(axpy),
+};
