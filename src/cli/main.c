@@ -9,6 +9,7 @@ static const struct {
     const char *name, *help;
     int (*fn)(int, char **);
 } g_cmds[] = {
+    {"bench", "prompt and generation speed (tokens/s), bytes per token, roofline", cmd_bench},
     {"eval", "evaluate token ids; write logits, greedy tokens, MTP logits", cmd_eval},
     {"info", "describe a model: architecture, sizes, dtypes, bytes per token", cmd_info},
 };
