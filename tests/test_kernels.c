@@ -136,6 +136,20 @@ static void test_matmul(const fr_kernel_table *k) {
         }
         printf("%s %-8s worst row-relative error vs generic: %.3g\n", k->name, fr_dtype_get(g_dts[d])->name, worst[d]);
     }
+    /* row dequantization: the same values as fr_tensor_row_f32 */
+    for (size_t d = 0; d < 4; d++) {
+        wmat w;
+        make_w(&w, g_dts[d], 130, 301);
+        float a[301], b[301];
+        int same = 1;
+        for (int64_t r = 0; r < 130; r += 43) {
+            fr_tensor_row_f32(&w.t, r, a);
+            k->row_f32(&w.t, r, b);
+            if (memcmp(a, b, sizeof a)) same = 0;
+        }
+        CHECK(same, "%s row_f32 %s differs from fr_tensor_row_f32", k->name, fr_dtype_get(g_dts[d])->name);
+        free_w(&w);
+    }
     /* FP8 NaN code (0x7f, 0xff) gives NaN like the generic dequantizer */
     wmat m;
     make_w(&m, FR_DT_F8_E4M3, 2, 40);

@@ -22,6 +22,8 @@ typedef struct fr_kernel_table {
     fr_matmul_fn matmul[FR_DT_COUNT];
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);
+    /* row r of a 2-D weight as float32 (NULL: generic) */
+    void (*row_f32)(const fr_tensor *W, int64_t r, float *dst);
 } fr_kernel_table;
 
 /* The table in use, chosen once from the CPU's features (base/cpu.h):
@@ -53,6 +55,9 @@ void fr_rope_interleaved(float *x, const float *cs, const float *sn, int d);
 /* Half-split (NeoX) RoPE on pairs (i, i + d/2). */
 void fr_rope_neox(float *x, const float *cs, const float *sn, int d);
 float fr_dot(const float *a, const float *b, int n);
+/* row r of a 2-D weight as float32 with the current kernels (same values as
+ * fr_tensor_row_f32) */
+void fr_row_f32(const fr_tensor *W, int64_t r, float *dst);
 /* y += a * x */
 void fr_axpy(float *y, float a, const float *x, int n);
 

@@ -12,6 +12,7 @@
  * activations stay in L2 while the weight rows stream once per block. */
 #include <string.h>
 
+#include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
 
 #define RB 4     /* weight rows per tile */
@@ -143,6 +144,30 @@ static void PFX(axpy)(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+static AI void row_body(const int dt, const fr_tensor *W, int64_t r, float *dst) {
+    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
+    const int es = esize(dt);
+    const unsigned char *p = (const unsigned char *)W->data + r * cols * es;
+    const float *s = dt == FR_DT_F8_E4M3 ? W->scale + (r / FR_FP8_BLOCK) * nb : NULL;
+    int64_t c = 0;
+    for (; c + VW <= cols; c += VW) {
+        V w = ldw(dt, p + c * es);
+        if (dt == FR_DT_F8_E4M3) w = VMUL(w, VSET1(s[c / FR_FP8_BLOCK]));
+        VSTOREU(dst + c, w);
+    }
+    if (c < cols) fr_dequant_segment(W, r, c, cols, dst + c);
+}
+
+static void PFX(row_f32)(const fr_tensor *W, int64_t r, float *dst) {
+    switch (W->dtype) {
+    case FR_DT_F32: row_body(FR_DT_F32, W, r, dst); break;
+    case FR_DT_F16: row_body(FR_DT_F16, W, r, dst); break;
+    case FR_DT_BF16: row_body(FR_DT_BF16, W, r, dst); break;
+    case FR_DT_F8_E4M3: row_body(FR_DT_F8_E4M3, W, r, dst); break;
+    default: fr_tensor_row_f32(W, r, dst); break;
+    }
+}
+
 const fr_kernel_table PFX(table) = {
     .name = ISA_NAME,
     .matmul = {
@@ -153,4 +178,5 @@ const fr_kernel_table PFX(table) = {
     },
     .dot = PFX(dot),
     .axpy = PFX(axpy),
+    .row_f32 = PFX(row_f32),
 };

@@ -52,3 +52,8 @@ void fr_axpy_generic(float *y, float a, const float *x, int n) {
 /* the table's versions (fast ones on capable CPUs) */
 float fr_dot(const float *a, const float *b, int n) { return fr_kernels()->dot(a, b, n); }
 void fr_axpy(float *y, float a, const float *x, int n) { fr_kernels()->axpy(y, a, x, n); }
+void fr_row_f32(const fr_tensor *W, int64_t r, float *dst) {
+    const fr_kernel_table *k = fr_kernels();
+    if (k->row_f32 && k->matmul[W->dtype]) k->row_f32(W, r, dst);
+    else fr_tensor_row_f32(W, r, dst);
+}
