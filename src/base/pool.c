@@ -16,7 +16,7 @@ typedef struct job {
  * job before sleeping on the condition variable, and the caller spins on
  * `pending` before sleeping; a decode step runs hundreds of short jobs. The
  * mutex orders the sleeps against the wake-ups (no lost wake-up). */
-#define SPIN 4000 /* polls, ~10-30 us */
+#define SPIN 1000 /* polls of a pause instruction: a few microseconds */
 
 struct fr_pool {
     int n;

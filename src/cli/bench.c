@@ -255,24 +255,30 @@ int cmd_bench(int argc, char **argv) {
     for (int ki = 0; ki < nk && !rc; ki++) {
         frugal_set_kernels(kl[ki]);
         for (int di = 0; di < nd && !rc; di++) {
-            int depth = (int)ld[di];
+            int depth = (int)ld[di], maxn = 0;
+            for (int i = 0; i < nn; i++) maxn = ln[i] > maxn ? (int)ln[i] : maxn;
+            /* one context per depth: the depth is filled once, the tests rewind to it */
+            frugal_context_params cp = {.n_ctx = depth + (maxp > maxn ? maxp : maxn) + 1, .n_threads = (int)threads};
+            frugal_context *c;
+            if (frugal_context_create(m, &cp, &c)) {
+                fprintf(stderr, "error: %s\n", frugal_last_error());
+                rc = 1;
+                break;
+            }
+            if (depth > 0) fprintf(stderr, "bench: %s filling depth %d ...\n", kl[ki], depth);
+            if (fill_depth(c, depth, in.n_vocab, toks)) {
+                fprintf(stderr, "error: %s\n", frugal_last_error());
+                rc = 1;
+            }
             for (int ti = 0; ti < np + nn && !rc; ti++) {
                 int n_prompt = ti < np ? (int)lp[ti] : 0, n_gen = ti < np ? 0 : (int)ln[ti - np];
                 if (n_prompt + n_gen == 0) continue;
-                frugal_context_params cp = {.n_ctx = depth + n_prompt + n_gen + 1, .n_threads = (int)threads};
-                frugal_context *c;
-                if (frugal_context_create(m, &cp, &c)) {
-                    fprintf(stderr, "error: %s\n", frugal_last_error());
-                    rc = 1;
-                    break;
-                }
                 row *r = &rows[nr];
                 *r = (row){.kernels = kl[ki], .n_prompt = n_prompt, .n_gen = n_gen, .depth = depth, .threads = (int)threads};
                 char name[64];
                 fprintf(stderr, "bench: %s %s ...\n", kl[ki], test_name(r, name, sizeof name));
                 double sec;
-                if (fill_depth(c, depth, in.n_vocab, toks) ||
-                    run_once(c, n_prompt, n_gen, depth, in.n_vocab, toks, &sec)) { /* warm-up */
+                if (run_once(c, n_prompt, n_gen, depth, in.n_vocab, toks, &sec)) { /* warm-up */
                     fprintf(stderr, "error: %s\n", frugal_last_error());
                     rc = 1;
                 }
@@ -284,7 +290,6 @@ int cmd_bench(int argc, char **argv) {
                     }
                     r->samples[r->ns++] = (n_prompt + n_gen) / sec;
                 }
-                frugal_context_free(c);
                 if (rc) break;
                 double s = 0, ss = 0;
                 for (int k = 0; k < r->ns; k++) s += r->samples[k];
@@ -299,6 +304,7 @@ int cmd_bench(int argc, char **argv) {
                 }
                 nr++;
             }
+            frugal_context_free(c);
         }
     }
 

@@ -2,7 +2,9 @@
  * kernels/avx2/kernels.c and kernels/avx512/kernels.c. The includer defines:
  *   VW                  floats per vector;  V  the vector type
  *   VZERO() VSET1(f) VLOADU(p) VSTOREU(p, v) VADD(a, b) VMUL(a, b) VFMA(a, b, c) (a*b + c) VHSUM(v)
- *   LD_F16(p) LD_BF16(p) LD_E4M3(p)   VW weights at p as exact float32 values
+ *   LD_F16(p) LD_BF16(p)   VW weights at p as exact float32 values
+ *   LD2_E4M3(p, lo, hi)    2*VW FP8 weights at p as float32 values times 2^-8
+ *                          (exact; through float16: the same bits shifted)
  *   PFX(name)           the ISA's prefix for exported names
  *
  * Y[t][r] = sum_c W[r][c] X[t][c] over a register tile of RB weight rows x TB
@@ -25,8 +27,17 @@ static AI V ldw(const int dt, const unsigned char *p) {
     switch (dt) {
     case FR_DT_F32: return VLOADU((const float *)(const void *)p);
     case FR_DT_F16: return LD_F16(p);
-    case FR_DT_BF16: return LD_BF16(p);
-    default: return LD_E4M3(p);
+    default: return LD_BF16(p);
+    }
+}
+
+/* 2*VW weights at p; FP8 values come times 2^-8 (the scale carries 2^8) */
+static AI void ldw2(const int dt, const unsigned char *p, V *lo, V *hi) {
+    if (dt == FR_DT_F8_E4M3) {
+        LD2_E4M3(p, *lo, *hi);
+    } else {
+        *lo = ldw(dt, p);
+        *hi = ldw(dt, p + VW * esize(dt));
     }
 }
 
@@ -42,29 +53,33 @@ static AI void tile(const int dt, const int TB, const unsigned char *const *wr, 
         const int64_t b1 = b0 + blk < cols ? b0 + blk : cols;
         V sv[RB];
         if (dt == FR_DT_F8_E4M3)
-            for (int i = 0; i < RB; i++) sv[i] = VSET1(sr[i][b0 / FR_FP8_BLOCK]);
+            for (int i = 0; i < RB; i++) sv[i] = VSET1(sr[i][b0 / FR_FP8_BLOCK] * 256.0f);
         int64_t c = b0;
-        for (; c + VW <= b1; c += VW) {
-            V xv[TBMAX];
-            for (int j = 0; j < TB; j++) xv[j] = VLOADU(xr[j] + c);
+        for (; c + 2 * VW <= b1; c += 2 * VW) {
+            V xv[TBMAX], xw[TBMAX];
+            for (int j = 0; j < TB; j++) xv[j] = VLOADU(xr[j] + c), xw[j] = VLOADU(xr[j] + c + VW);
             for (int i = 0; i < RB; i++) {
-                V w = ldw(dt, wr[i] + c * es);
-                if (dt == FR_DT_F8_E4M3) w = VMUL(w, sv[i]);
-                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w, xv[j], acc[i][j]);
+                V w0, w1;
+                ldw2(dt, wr[i] + c * es, &w0, &w1);
+                if (dt == FR_DT_F8_E4M3) w0 = VMUL(w0, sv[i]), w1 = VMUL(w1, sv[i]);
+                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w0, xv[j], acc[i][j]);
+                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w1, xw[j], acc[i][j]);
             }
         }
-        if (c < b1) { /* the last partial vector of the row, zero-padded */
+        if (c < b1) { /* the rest of the row (< 2 vectors), zero-padded */
             const int m = (int)(b1 - c);
-            unsigned char wt[RB][VW * 4];
-            float xt[TBMAX][VW];
+            unsigned char wt[RB][2 * VW * 4];
+            float xt[TBMAX][2 * VW];
             memset(wt, 0, sizeof wt);
             memset(xt, 0, sizeof xt);
             for (int j = 0; j < TB; j++) memcpy(xt[j], xr[j] + c, (size_t)m * sizeof(float));
             for (int i = 0; i < RB; i++) {
                 memcpy(wt[i], wr[i] + c * es, (size_t)m * (size_t)es);
-                V w = ldw(dt, wt[i]);
-                if (dt == FR_DT_F8_E4M3) w = VMUL(w, sv[i]);
-                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w, VLOADU(xt[j]), acc[i][j]);
+                V w0, w1;
+                ldw2(dt, wt[i], &w0, &w1);
+                if (dt == FR_DT_F8_E4M3) w0 = VMUL(w0, sv[i]), w1 = VMUL(w1, sv[i]);
+                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w0, VLOADU(xt[j]), acc[i][j]);
+                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w1, VLOADU(xt[j] + VW), acc[i][j]);
             }
         }
     }
@@ -150,10 +165,15 @@ static AI void row_body(const int dt, const fr_tensor *W, int64_t r, float *dst)
     const unsigned char *p = (const unsigned char *)W->data + r * cols * es;
     const float *s = dt == FR_DT_F8_E4M3 ? W->scale + (r / FR_FP8_BLOCK) * nb : NULL;
     int64_t c = 0;
-    for (; c + VW <= cols; c += VW) {
-        V w = ldw(dt, p + c * es);
-        if (dt == FR_DT_F8_E4M3) w = VMUL(w, VSET1(s[c / FR_FP8_BLOCK]));
-        VSTOREU(dst + c, w);
+    for (; c + 2 * VW <= cols; c += 2 * VW) {
+        V w0, w1;
+        ldw2(dt, p + c * es, &w0, &w1);
+        if (dt == FR_DT_F8_E4M3) {
+            V sc = VSET1(s[c / FR_FP8_BLOCK] * 256.0f);
+            w0 = VMUL(w0, sc), w1 = VMUL(w1, sc);
+        }
+        VSTOREU(dst + c, w0);
+        VSTOREU(dst + c + VW, w1);
     }
     if (c < cols) fr_dequant_segment(W, r, c, cols, dst + c);
 }

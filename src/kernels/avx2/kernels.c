@@ -30,18 +30,24 @@ static inline __m256 ld_bf16(const unsigned char *p) {
     __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
-/* e4m3fn as in the AVX-512 file: bits at float position 20..26, times 2^120 */
-static inline __m256 ld_e4m3(const unsigned char *p) {
-    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
-    __m256i mag = _mm256_and_si256(b, _mm256_set1_epi32(0x7f));
-    __m256i bits = _mm256_or_si256(_mm256_slli_epi32(mag, 20), _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x80)), 24));
-    __m256 v = _mm256_mul_ps(_mm256_castsi256_ps(bits), _mm256_set1_ps(0x1p120f));
-    __m256 nan = _mm256_castsi256_ps(_mm256_cmpeq_epi32(mag, _mm256_set1_epi32(0x7f)));
-    return _mm256_blendv_ps(v, _mm256_set1_ps(__builtin_nanf("")), nan);
-}
+/* e4m3fn through float16 as in the AVX-512 file: 16 weights -> lo, hi (times 2^-8) */
+#define LD2_E4M3(p, lo, hi)                                                                          \
+    do {                                                                                             \
+        __m128i b_ = _mm_loadu_si128((const __m128i *)(const void *)(p));                            \
+        __m256i w_ = _mm256_cvtepu8_epi16(b_);                                                       \
+        __m256i t_ = _mm256_slli_epi16(w_, 7);                                                       \
+        __m256i h_ = _mm256_add_epi16(t_, _mm256_and_si256(t_, _mm256_set1_epi16(0x4000)));          \
+        (lo) = _mm256_cvtph_ps(_mm256_castsi256_si128(h_));                                          \
+        (hi) = _mm256_cvtph_ps(_mm256_extracti128_si256(h_, 1));                                     \
+        __m128i n_ = _mm_cmpeq_epi8(_mm_and_si128(b_, _mm_set1_epi8(0x7f)), _mm_set1_epi8(0x7f));    \
+        if (_mm_movemask_epi8(n_)) {                                                                 \
+            __m256 q_ = _mm256_set1_ps(__builtin_nanf(""));                                          \
+            (lo) = _mm256_blendv_ps((lo), q_, _mm256_castsi256_ps(_mm256_cvtepi8_epi32(n_)));        \
+            (hi) = _mm256_blendv_ps((hi), q_, _mm256_castsi256_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(n_, 8)))); \
+        }                                                                                            \
+    } while (0)
 #define LD_F16(p) ld_f16(p)
 #define LD_BF16(p) ld_bf16(p)
-#define LD_E4M3(p) ld_e4m3(p)
 
 #include "kernels/simd_template.h"
 #else

@@ -23,20 +23,26 @@ static inline __m512 ld_bf16(const unsigned char *p) {
     __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
-/* e4m3fn: the byte's exponent and mantissa bits placed at float bits 20..26
- * read as a float with bias 127 instead of 7, so times 2^120 (exact, also for
- * subnormals); S.1111.111 is NaN. */
-static inline __m512 ld_e4m3(const unsigned char *p) {
-    __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
-    __m512i mag = _mm512_and_si512(b, _mm512_set1_epi32(0x7f));
-    __m512i bits = _mm512_or_si512(_mm512_slli_epi32(mag, 20), _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24));
-    __m512 v = _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0x1p120f));
-    __mmask16 nan = _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7f));
-    return _mm512_mask_blend_ps(nan, v, _mm512_set1_ps(__builtin_nanf("")));
-}
+/* e4m3fn -> float16 is a shift: S.EEEE.MMM becomes S.0EEEE.MMM0000000 (the
+ * value times 2^-8, as float16 has bias 15 instead of 7; subnormals stay
+ * exact). t = b << 7 puts the sign at bit 14; adding t & 0x4000 moves it to
+ * bit 15. S.1111.111 is NaN. 32 weights -> lo, hi. */
+#define LD2_E4M3(p, lo, hi)                                                                              \
+    do {                                                                                                 \
+        __m256i b_ = _mm256_loadu_si256((const __m256i *)(const void *)(p));                               \
+        __m512i w_ = _mm512_cvtepu8_epi16(b_);                                                           \
+        __m512i t_ = _mm512_slli_epi16(w_, 7);                                                           \
+        __m512i h_ = _mm512_add_epi16(t_, _mm512_and_si512(t_, _mm512_set1_epi16(0x4000)));              \
+        __mmask32 nan_ = _mm256_cmpeq_epi8_mask(_mm256_and_si256(b_, _mm256_set1_epi8(0x7f)), _mm256_set1_epi8(0x7f)); \
+        (lo) = _mm512_cvtph_ps(_mm512_castsi512_si256(h_));                                              \
+        (hi) = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h_, 1));                                        \
+        if (nan_) {                                                                                      \
+            (lo) = _mm512_mask_blend_ps((__mmask16)nan_, (lo), _mm512_set1_ps(__builtin_nanf("")));     \
+            (hi) = _mm512_mask_blend_ps((__mmask16)(nan_ >> 16), (hi), _mm512_set1_ps(__builtin_nanf(""))); \
+        }                                                                                                \
+    } while (0)
 #define LD_F16(p) ld_f16(p)
 #define LD_BF16(p) ld_bf16(p)
-#define LD_E4M3(p) ld_e4m3(p)
 
 #include "kernels/simd_template.h"
 #else
