@@ -107,15 +107,74 @@ static AI void run_tile(const int dt, const int TB, const fr_tensor *W, const fl
         for (int j = 0; j < TB; j++) Y[(int64_t)(t + j) * rows + r + i] = out[i * TB + j];
 }
 
+/* weights [r0 .. r0+RB) x columns [c0, c1) as float32 rows of length c1 - c0
+ * (rows past r1 repeat the last); c0 a multiple of 2*VW and of the FP8 block */
+#define PANEL 1024
+static AI void panel_f32(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t c0, int64_t c1,
+                         float *dst) {
+    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
+    const int es = esize(dt);
+    for (int i = 0; i < RB; i++) {
+        int64_t ri = r + i < r1 ? r + i : r1 - 1;
+        const unsigned char *p = (const unsigned char *)W->data + ri * cols * es;
+        const float *s = dt == FR_DT_F8_E4M3 ? W->scale + (ri / FR_FP8_BLOCK) * nb : NULL;
+        float *d = dst + (size_t)i * PANEL;
+        int64_t c = c0;
+        for (; c + 2 * VW <= c1; c += 2 * VW) {
+            V w0, w1;
+            ldw2(dt, p + c * es, &w0, &w1);
+            if (dt == FR_DT_F8_E4M3) {
+                V sc = VSET1(s[c / FR_FP8_BLOCK] * 256.0f);
+                w0 = VMUL(w0, sc), w1 = VMUL(w1, sc);
+            }
+            VSTOREU(d + (c - c0), w0);
+            VSTOREU(d + (c - c0) + VW, w1);
+        }
+        if (c < c1) fr_dequant_segment(W, ri, c, c1, d + (c - c0));
+    }
+}
+
+/* a tile of float32 panel rows (stride PANEL) x TB tokens; Y += or = */
+static AI void panel_tile(const int TB, const float *wp, const float *X, float *Y, int64_t rows, int64_t cols,
+                          int64_t r, int64_t r1, int t, int64_t c0, int64_t c1) {
+    const unsigned char *wr[RB];
+    const float *sr[RB] = {0};
+    const float *xr[TBMAX];
+    for (int i = 0; i < RB; i++) wr[i] = (const unsigned char *)(wp + (size_t)i * PANEL);
+    for (int j = 0; j < TB; j++) xr[j] = X + (int64_t)(t + j) * cols + c0;
+    float out[RB * TBMAX];
+    tile(FR_DT_F32, TB, wr, sr, xr, c1 - c0, out);
+    for (int i = 0; i < RB && r + i < r1; i++)
+        for (int j = 0; j < TB; j++) {
+            float *y = &Y[(int64_t)(t + j) * rows + r + i];
+            *y = c0 ? *y + out[i * TB + j] : out[i * TB + j];
+        }
+}
+
 static AI void matmul_body(const int dt, const fr_tensor *W, const float *X, float *Y, int n, int64_t r0,
                            int64_t r1) {
-    const int64_t cols = fr_cols(W);
+    const int64_t rows = fr_rows(W), cols = fr_cols(W);
     /* tokens per block: their activations (cols floats each) fill about 384 KiB */
     int64_t tb = (384 * 1024) / (cols * (int64_t)sizeof(float));
     int tblk = tb < TBMAX ? TBMAX : tb > 240 ? 240 : (int)(tb / TBMAX * TBMAX);
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
         for (int64_t r = r0; r < r1; r += RB) {
+            if (dt == FR_DT_F8_E4M3 && t1 - t0 >= 2 * TBMAX) {
+                /* FP8 and many tokens: convert the weights once per panel of columns
+                 * and run float32 tiles on it (the sum is split per panel; measured
+                 * 74 vs 57 GFLOP/s per thread; BF16 is faster converted in the tile) */
+                float wp[RB * PANEL];
+                for (int64_t c0 = 0; c0 < cols; c0 += PANEL) {
+                    const int64_t c1 = c0 + PANEL < cols ? c0 + PANEL : cols;
+                    panel_f32(dt, W, r, r1, c0, c1, wp);
+                    int t = t0;
+                    for (; t + TBMAX <= t1; t += TBMAX) panel_tile(TBMAX, wp, X, Y, rows, cols, r, r1, t, c0, c1);
+                    for (; t + 3 <= t1; t += 3) panel_tile(3, wp, X, Y, rows, cols, r, r1, t, c0, c1);
+                    for (; t < t1; t++) panel_tile(1, wp, X, Y, rows, cols, r, r1, t, c0, c1);
+                }
+                continue;
+            }
             int t = t0;
             for (; t + TBMAX <= t1; t += TBMAX) run_tile(dt, TBMAX, W, X, Y, r, r1, t);
             for (; t + 3 <= t1; t += 3) run_tile(dt, 3, W, X, Y, r, r1, t);
