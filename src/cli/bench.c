@@ -10,7 +10,9 @@
  * Generation rows also show the bytes read per token (weights of one token +
  * the latent cache at that depth) and the share of the roofline: memory
  * bandwidth / bytes per token. The bandwidth is --bandwidth or measured here:
- * a read-only pass over 1 GiB with the -t threads, best of 3. */
+ * a read-only pass over 1 GiB with the -t threads, best of 3. "CPU got" is the
+ * process CPU time over wall time x threads in the timed runs: on a shared
+ * machine it says how much of the threads' time the scheduler gave. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -132,7 +134,14 @@ typedef struct row {
     double samples[64];
     int ns;
     double bytes_tok, roof_ts; /* tg only */
+    double cpu;                /* process CPU time / (wall time x threads) in the timed runs */
 } row;
+
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 static int32_t rand_tok(int nv) {
@@ -282,15 +291,18 @@ int cmd_bench(int argc, char **argv) {
                     fprintf(stderr, "error: %s\n", frugal_last_error());
                     rc = 1;
                 }
+                double wall = 0, c0 = cpu_s();
                 for (int k = 0; k < reps && !rc; k++) {
                     if (run_once(c, n_prompt, n_gen, depth, in.n_vocab, toks, &sec)) {
                         fprintf(stderr, "error: %s\n", frugal_last_error());
                         rc = 1;
                         break;
                     }
+                    wall += sec;
                     r->samples[r->ns++] = (n_prompt + n_gen) / sec;
                 }
                 if (rc) break;
+                r->cpu = wall > 0 ? (cpu_s() - c0) / (wall * (double)threads) : 0;
                 double s = 0, ss = 0;
                 for (int k = 0; k < r->ns; k++) s += r->samples[k];
                 r->avg = s / r->ns;
@@ -311,26 +323,29 @@ int cmd_bench(int argc, char **argv) {
     if (!rc) {
         char name[64];
         if (!strcmp(fmt, "md")) {
-            printf("| model | size | params | kernels | threads | test | t/s | bytes/token | roofline t/s | of roofline |\n"
-                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+            printf("| model | size | params | kernels | threads | test | t/s | CPU got | bytes/token | roofline t/s | of roofline |\n"
+                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
             for (int i = 0; i < nr; i++) {
                 const row *r = &rows[i];
                 printf("| %s | %.2f GiB | %.2f B | %s | %d | %s | %.2f ± %.2f |", in.arch,
                        (double)in.bytes_weights / (1 << 30), (double)in.n_params / 1e9, r->kernels, r->threads,
                        test_name(r, name, sizeof name), r->avg, r->sd);
+                printf(" %.0f%% |", 100 * r->cpu);
                 if (r->n_gen) printf(" %.1f MB | %.2f | %.1f%% |\n", r->bytes_tok / 1e6, r->roof_ts, 100 * r->avg / r->roof_ts);
                 else printf(" | | |\n");
             }
-            printf("\nbandwidth %.1f GB/s (%s), cpu: %s\n", bw, bw_measured ? "measured: 1 GiB read" : "given",
-                   frugal_cpu_features());
+            printf("\nbandwidth %.1f GB/s (%s), cpu: %s\n"
+                   "CPU got: process CPU time / (wall time x threads) in the timed runs; below 100%%\n"
+                   "the machine was shared (or threads waited).\n",
+                   bw, bw_measured ? "measured: 1 GiB read" : "given", frugal_cpu_features());
         } else if (!strcmp(fmt, "csv")) {
             printf("model,kernels,n_threads,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,bytes_per_token,bandwidth_gbps,"
-                   "roofline_ts,roofline_share\n");
+                   "roofline_ts,roofline_share,cpu_share\n");
             for (int i = 0; i < nr; i++) {
                 const row *r = &rows[i];
-                printf("\"%s\",%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.2f,%.4f,%.4f\n", path, r->kernels, r->threads,
+                printf("\"%s\",%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.2f,%.4f,%.4f,%.4f\n", path, r->kernels, r->threads,
                        r->n_prompt, r->n_gen, r->depth, r->avg, r->sd, r->bytes_tok, bw, r->roof_ts,
-                       r->n_gen ? r->avg / r->roof_ts : 0);
+                       r->n_gen ? r->avg / r->roof_ts : 0, r->cpu);
             }
         } else {
             printf("[\n");
@@ -341,7 +356,7 @@ int cmd_bench(int argc, char **argv) {
                        "\"samples_ts\": [",
                        path, in.arch, r->kernels, r->threads, r->n_prompt, r->n_gen, r->depth, r->avg, r->sd);
                 for (int k = 0; k < r->ns; k++) printf("%s%.6f", k ? ", " : "", r->samples[k]);
-                printf("], \"bandwidth_gbps\": %.3f", bw);
+                printf("], \"cpu_share\": %.4f, \"bandwidth_gbps\": %.3f", r->cpu, bw);
                 if (r->n_gen)
                     printf(", \"bytes_per_token\": %.0f, \"roofline_ts\": %.6f, \"roofline_share\": %.6f", r->bytes_tok,
                            r->roof_ts, r->avg / r->roof_ts);

@@ -3,6 +3,7 @@
  *   VW                  floats per vector;  V  the vector type
  *   VZERO() VSET1(f) VLOADU(p) VSTOREU(p, v) VADD(a, b) VMUL(a, b) VFMA(a, b, c) (a*b + c) VHSUM(v)
  *   LD_F16(p) LD_BF16(p)   VW weights at p as exact float32 values
+ *   LD2_BF16_EO(p, ev, od) 2*VW BF16 weights at p: the even and the odd ones
  *   LD2_E4M3(p, lo, hi)    2*VW FP8 weights at p as float32 values times 2^-8
  *                          (exact; through float16: the same bits shifted)
  *   PFX(name)           the ISA's prefix for exported names
@@ -151,6 +152,87 @@ static AI void panel_tile(const int TB, const float *wp, const float *X, float *
         }
 }
 
+/* Decode (one token) of BF16 weights: a 32-bit load holds two weights, the
+ * even one in its low half. Shifting and masking give both as floats with no
+ * widening shuffle; x is split into even and odd lanes once per call. */
+#define DEC_MAXC 16384
+static void decode_bf16(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
+    const int64_t cols = fr_cols(W), cf = cols / (2 * VW) * (2 * VW);
+    float xp[DEC_MAXC];
+    for (int64_t c = 0; c < cf; c += 2 * VW)
+        for (int i = 0; i < VW; i++) xp[c + i] = x[c + 2 * i], xp[c + VW + i] = x[c + 2 * i + 1];
+    for (int64_t r = r0; r < r1; r += RB) {
+        const uint16_t *wr[RB];
+        for (int i = 0; i < RB; i++) wr[i] = (const uint16_t *)W->data + (r + i < r1 ? r + i : r1 - 1) * cols;
+        V a0[RB], a1[RB];
+        for (int i = 0; i < RB; i++) a0[i] = VZERO(), a1[i] = VZERO();
+        for (int64_t c = 0; c < cf; c += 2 * VW) {
+            V xe = VLOADU(xp + c), xo = VLOADU(xp + c + VW);
+            for (int i = 0; i < RB; i++) {
+                V we, wo;
+                LD2_BF16_EO(wr[i] + c, we, wo);
+                a0[i] = VFMA(we, xe, a0[i]);
+                a1[i] = VFMA(wo, xo, a1[i]);
+            }
+        }
+        for (int i = 0; i < RB && r + i < r1; i++) {
+            float t = 0;
+            for (int64_t c = cf; c < cols; c++) t += fr_bf16_to_f32(wr[i][c]) * x[c];
+            Y[r + i] = VHSUM(VADD(a0[i], a1[i])) + t;
+        }
+    }
+}
+
+/* Decode (one token) of FP8 weights: products summed per 128-column block,
+ * then scaled once per block (not per weight). */
+static void decode_e4m3(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
+    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
+    for (int64_t r = r0; r < r1; r += RB) {
+        const unsigned char *wr[RB];
+        const float *sr[RB];
+        for (int i = 0; i < RB; i++) {
+            int64_t ri = r + i < r1 ? r + i : r1 - 1;
+            wr[i] = (const unsigned char *)W->data + ri * cols;
+            sr[i] = W->scale + (ri / FR_FP8_BLOCK) * nb;
+        }
+        V acc[RB];
+        for (int i = 0; i < RB; i++) acc[i] = VZERO();
+        for (int64_t b0 = 0; b0 < cols; b0 += FR_FP8_BLOCK) {
+            const int64_t b1 = b0 + FR_FP8_BLOCK < cols ? b0 + FR_FP8_BLOCK : cols;
+            V s0[RB], s1[RB];
+            for (int i = 0; i < RB; i++) s0[i] = VZERO(), s1[i] = VZERO();
+            int64_t c = b0;
+            for (; c + 2 * VW <= b1; c += 2 * VW) {
+                V x0 = VLOADU(x + c), x1 = VLOADU(x + c + VW);
+                for (int i = 0; i < RB; i++) {
+                    V w0, w1;
+                    LD2_E4M3(wr[i] + c, w0, w1);
+                    s0[i] = VFMA(w0, x0, s0[i]);
+                    s1[i] = VFMA(w1, x1, s1[i]);
+                }
+            }
+            if (c < b1) { /* the row's last partial step, zero-padded */
+                const int m = (int)(b1 - c);
+                unsigned char wt[2 * VW];
+                float xt[2 * VW];
+                memset(xt, 0, sizeof xt);
+                memcpy(xt, x + c, (size_t)m * sizeof(float));
+                for (int i = 0; i < RB; i++) {
+                    memset(wt, 0, sizeof wt);
+                    memcpy(wt, wr[i] + c, (size_t)m);
+                    V w0, w1;
+                    LD2_E4M3(wt, w0, w1);
+                    s0[i] = VFMA(w0, VLOADU(xt), s0[i]);
+                    s1[i] = VFMA(w1, VLOADU(xt + VW), s1[i]);
+                }
+            }
+            for (int i = 0; i < RB; i++)
+                acc[i] = VFMA(VADD(s0[i], s1[i]), VSET1(sr[i][b0 / FR_FP8_BLOCK] * 256.0f), acc[i]);
+        }
+        for (int i = 0; i < RB && r + i < r1; i++) Y[r + i] = VHSUM(acc[i]);
+    }
+}
+
 static AI void matmul_body(const int dt, const fr_tensor *W, const float *X, float *Y, int n, int64_t r0,
                            int64_t r1) {
     const int64_t rows = fr_rows(W), cols = fr_cols(W);
@@ -190,10 +272,12 @@ static void PFX(matmul_f16)(const fr_tensor *W, const float *X, float *Y, int n,
     matmul_body(FR_DT_F16, W, X, Y, n, r0, r1);
 }
 static void PFX(matmul_bf16)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
-    matmul_body(FR_DT_BF16, W, X, Y, n, r0, r1);
+    if (n == 1 && fr_cols(W) <= DEC_MAXC) decode_bf16(W, X, Y, r0, r1);
+    else matmul_body(FR_DT_BF16, W, X, Y, n, r0, r1);
 }
 static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
-    matmul_body(FR_DT_F8_E4M3, W, X, Y, n, r0, r1);
+    if (n == 1) decode_e4m3(W, X, Y, r0, r1);
+    else matmul_body(FR_DT_F8_E4M3, W, X, Y, n, r0, r1);
 }
 
 static float PFX(dot)(const float *a, const float *b, int n) {

@@ -46,6 +46,12 @@ static inline __m256 ld_bf16(const unsigned char *p) {
             (hi) = _mm256_blendv_ps((hi), q_, _mm256_castsi256_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(n_, 8)))); \
         }                                                                                            \
     } while (0)
+#define LD2_BF16_EO(p, ev, od)                                                             \
+    do {                                                                                   \
+        __m256i v_ = _mm256_loadu_si256((const __m256i *)(const void *)(p));               \
+        (ev) = _mm256_castsi256_ps(_mm256_slli_epi32(v_, 16));                             \
+        (od) = _mm256_castsi256_ps(_mm256_and_si256(v_, _mm256_set1_epi32((int)0xffff0000u))); \
+    } while (0)
 #define LD_F16(p) ld_f16(p)
 #define LD_BF16(p) ld_bf16(p)
 

@@ -41,6 +41,12 @@ static inline __m512 ld_bf16(const unsigned char *p) {
             (hi) = _mm512_mask_blend_ps((__mmask16)(nan_ >> 16), (hi), _mm512_set1_ps(__builtin_nanf(""))); \
         }                                                                                                \
     } while (0)
+#define LD2_BF16_EO(p, ev, od)                                                             \
+    do {                                                                                   \
+        __m512i v_ = _mm512_loadu_si512((const void *)(p));                                \
+        (ev) = _mm512_castsi512_ps(_mm512_slli_epi32(v_, 16));                             \
+        (od) = _mm512_castsi512_ps(_mm512_and_si512(v_, _mm512_set1_epi32((int)0xffff0000u))); \
+    } while (0)
 #define LD_F16(p) ld_f16(p)
 #define LD_BF16(p) ld_bf16(p)
 
