@@ -56,15 +56,28 @@ static AI void tile(const int dt, const int TB, const unsigned char *const *wr, 
         if (dt == FR_DT_F8_E4M3)
             for (int i = 0; i < RB; i++) sv[i] = VSET1(sr[i][b0 / FR_FP8_BLOCK] * 256.0f);
         int64_t c = b0;
-        for (; c + 2 * VW <= b1; c += 2 * VW) {
-            V xv[TBMAX], xw[TBMAX];
-            for (int j = 0; j < TB; j++) xv[j] = VLOADU(xr[j] + c), xw[j] = VLOADU(xr[j] + c + VW);
-            for (int i = 0; i < RB; i++) {
-                V w0, w1;
-                ldw2(dt, wr[i] + c * es, &w0, &w1);
-                if (dt == FR_DT_F8_E4M3) w0 = VMUL(w0, sv[i]), w1 = VMUL(w1, sv[i]);
-                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w0, xv[j], acc[i][j]);
-                for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w1, xw[j], acc[i][j]);
+        if (dt != FR_DT_F8_E4M3) {
+            /* one vector per step: TB x vectors + RB*TB sums fit the registers */
+            for (; c + VW <= b1; c += VW) {
+                V xv[TBMAX];
+                for (int j = 0; j < TB; j++) xv[j] = VLOADU(xr[j] + c);
+                for (int i = 0; i < RB; i++) {
+                    V w = ldw(dt, wr[i] + c * es);
+                    for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w, xv[j], acc[i][j]);
+                }
+            }
+        } else {
+            /* FP8 converts two vectors at a time */
+            for (; c + 2 * VW <= b1; c += 2 * VW) {
+                V xv[TBMAX], xw[TBMAX];
+                for (int j = 0; j < TB; j++) xv[j] = VLOADU(xr[j] + c), xw[j] = VLOADU(xr[j] + c + VW);
+                for (int i = 0; i < RB; i++) {
+                    V w0, w1;
+                    ldw2(dt, wr[i] + c * es, &w0, &w1);
+                    w0 = VMUL(w0, sv[i]), w1 = VMUL(w1, sv[i]);
+                    for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w0, xv[j], acc[i][j]);
+                    for (int j = 0; j < TB; j++) acc[i][j] = VFMA(w1, xw[j], acc[i][j]);
+                }
             }
         }
         if (c < b1) { /* the rest of the row (< 2 vectors), zero-padded */
