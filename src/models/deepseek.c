@@ -295,7 +295,7 @@ static int ds_load(frugal_model *fm) {
     in->n_expert_used = hp->k;
     for (int l = 0; l < hp->n_layer; l++) in->n_moe_layers += m->blocks[l].is_moe;
     int64_t params = 2 * (int64_t)hp->n_vocab * hp->d + hp->d, active = params, bytes = 0, read = 0;
-    int tied = m->lm_head.data == m->embed.data;
+    tied = m->lm_head.data == m->embed.data;
     if (tied) params -= (int64_t)hp->n_vocab * hp->d;
     bytes = tensor_bytes(&m->embed) + (tied ? 0 : tensor_bytes(&m->lm_head));
     read = tensor_bytes(&m->embed) / hp->n_vocab + tensor_bytes(&m->lm_head);
