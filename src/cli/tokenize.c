@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/timer.h"
 #include "cli/cli.h"
 #include "text/tokenizer.h"
 
@@ -25,6 +26,7 @@ static void help(FILE *f) {
             "  --decode           read ids instead and print the text (invalid UTF-8 as U+FFFD);\n"
             "                     with --hex each line is one id sequence and the output its bytes in hex\n"
             "  --skip-special     with --decode: drop special tokens\n"
+            "  --bench N          encode stdin N times (one thread); print MB/s to stderr\n"
             "  -h, --help         this help\n");
 }
 
@@ -104,6 +106,7 @@ static char *read_all(FILE *f, size_t *n) {
 int cmd_tokenize(int argc, char **argv) {
     const char *dir = NULL;
     int hex = 0, bos = 0, split = 0, decode = 0, skip = 0;
+    long bench = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
@@ -114,6 +117,10 @@ int cmd_tokenize(int argc, char **argv) {
         else if (!strcmp(a, "--split-special")) split = 1;
         else if (!strcmp(a, "--decode")) decode = 1;
         else if (!strcmp(a, "--skip-special")) skip = 1;
+        else if (!strcmp(a, "--bench")) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!v || cli_int("--bench", v, 1, 1000000, &bench)) return 2;
+        }
         else {
             fprintf(stderr, "error: tokenize: unknown option '%s'\n", a);
             return 2;
@@ -192,7 +199,19 @@ int cmd_tokenize(int argc, char **argv) {
         } else {
             int32_t *out;
             size_t on;
-            if (fr_tokenize(t, in, n, add_bos, split, &out, &on)) { fprintf(stderr, "error: %s\n", fr_err_msg()); rc = 1; }
+            if (bench) {
+                double t0 = fr_now();
+                for (long r = 0; r < bench && !rc; r++) {
+                    if (fr_tokenize(t, in, n, add_bos, split, &out, &on)) rc = 1;
+                    else free(out);
+                }
+                double dt = fr_now() - t0;
+                if (!rc)
+                    fprintf(stderr, "encode: %zu bytes x %ld in %.3f s: %.2f MB/s, %zu tokens\n", n, bench, dt,
+                            (double)n * (double)bench / dt / 1e6, on);
+            }
+            if (rc) fprintf(stderr, "error: %s\n", fr_err_msg());
+            else if (fr_tokenize(t, in, n, add_bos, split, &out, &on)) { fprintf(stderr, "error: %s\n", fr_err_msg()); rc = 1; }
             else {
                 put_ids(out, on);
                 free(out);

@@ -42,7 +42,7 @@ int fr_bmap_init(fr_bmap *m, size_t n) {
     uint32_t s = pow2_slots(n);
     m->slot = malloc((size_t)s * sizeof *m->slot);
     if (!m->slot) return fr_err("out of memory");
-    memset(m->slot, 0xFF, (size_t)s * sizeof *m->slot);
+    for (uint32_t i = 0; i < s; i++) m->slot[i] = (fr_bmap_slot){-1, 0};
     m->mask = s - 1;
     return 0;
 }
@@ -55,23 +55,29 @@ void fr_bmap_free(fr_bmap *m) {
 int32_t fr_bmap_put(fr_bmap *m, fr_bmap_key key, const void *ctx, int32_t v) {
     size_t n;
     const uint8_t *p = key(ctx, v, &n);
-    uint32_t i = (uint32_t)fr_hash_bytes(p, n) & m->mask;
-    while (m->slot[i] >= 0) {
-        size_t n2;
-        const uint8_t *p2 = key(ctx, m->slot[i], &n2);
-        if (n2 == n && (n == 0 || !memcmp(p, p2, n))) return m->slot[i];
+    uint64_t h = fr_hash_bytes(p, n);
+    uint32_t i = (uint32_t)h & m->mask, tag = (uint32_t)(h >> 32);
+    while (m->slot[i].v >= 0) {
+        if (m->slot[i].tag == tag) {
+            size_t n2;
+            const uint8_t *p2 = key(ctx, m->slot[i].v, &n2);
+            if (n2 == n && (n == 0 || !memcmp(p, p2, n))) return m->slot[i].v;
+        }
         i = (i + 1) & m->mask;
     }
-    m->slot[i] = v;
+    m->slot[i] = (fr_bmap_slot){v, tag};
     return -1;
 }
 
 int32_t fr_bmap_get(const fr_bmap *m, fr_bmap_key key, const void *ctx, const uint8_t *p, size_t n) {
-    uint32_t i = (uint32_t)fr_hash_bytes(p, n) & m->mask;
-    while (m->slot[i] >= 0) {
-        size_t n2;
-        const uint8_t *p2 = key(ctx, m->slot[i], &n2);
-        if (n2 == n && (n == 0 || !memcmp(p, p2, n))) return m->slot[i];
+    uint64_t h = fr_hash_bytes(p, n);
+    uint32_t i = (uint32_t)h & m->mask, tag = (uint32_t)(h >> 32);
+    while (m->slot[i].v >= 0) {
+        if (m->slot[i].tag == tag) {
+            size_t n2;
+            const uint8_t *p2 = key(ctx, m->slot[i].v, &n2);
+            if (n2 == n && (n == 0 || !memcmp(p, p2, n))) return m->slot[i].v;
+        }
         i = (i + 1) & m->mask;
     }
     return -1;
@@ -98,42 +104,38 @@ static inline uint32_t pmix(uint64_t k) {
 
 int fr_pmap_init(fr_pmap *m, size_t n) {
     uint32_t s = pow2_slots(n);
-    m->key = calloc(s, sizeof *m->key);
-    m->val = malloc((size_t)s * sizeof *m->val);
-    if (!m->key || !m->val) {
-        fr_pmap_free(m);
-        return fr_err("out of memory");
-    }
+    m->slot = calloc(s, sizeof *m->slot);
+    if (!m->slot) return fr_err("out of memory");
     m->mask = s - 1;
     return 0;
 }
 
 void fr_pmap_free(fr_pmap *m) {
-    free(m->key);
-    free(m->val);
-    m->key = m->val = NULL;
+    free(m->slot);
+    m->slot = NULL;
 }
 
 void fr_pmap_put(fr_pmap *m, int32_t a, int32_t b, uint32_t rank, int32_t merged) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
     uint32_t i = pmix(k) & m->mask;
-    while (m->key[i] && m->key[i] != k) i = (i + 1) & m->mask;
-    m->key[i] = k;
-    m->val[i] = (uint64_t)rank << 32 | (uint32_t)merged;
+    while (m->slot[i].key && m->slot[i].key != k) i = (i + 1) & m->mask;
+    m->slot[i].key = k;
+    m->slot[i].val = (uint64_t)rank << 32 | (uint32_t)merged;
 }
 
 int fr_pmap_get(const fr_pmap *m, int32_t a, int32_t b, uint32_t *rank, int32_t *merged) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
     uint32_t i = pmix(k) & m->mask;
-    while (m->key[i]) {
-        if (m->key[i] == k) {
-            *rank = (uint32_t)(m->val[i] >> 32);
-            *merged = (int32_t)(uint32_t)m->val[i];
+    for (;;) {
+        const fr_pmap_slot *sl = &m->slot[i];
+        if (sl->key == k) {
+            *rank = (uint32_t)(sl->val >> 32);
+            *merged = (int32_t)(uint32_t)sl->val;
             return 1;
         }
+        if (!sl->key) return 0;
         i = (i + 1) & m->mask;
     }
-    return 0;
 }
 
 int fr_ids_push(fr_ids *x, int32_t id) {
@@ -241,6 +243,30 @@ int fr_bpe_piece(const fr_tokenizer *t, fr_bpe_scratch *s, const uint8_t *p, siz
     }
     if (ns == 0) return 0;
     sym[ns - 1].next = -1;
+    if (ns <= 64) { /* short pieces: scan for the minimum, no heap */
+        uint32_t rk[64];
+        int32_t mg[64];
+        for (int32_t i = 0; i < ns; i++)
+            if (i + 1 >= ns || !pair_rank(t, p, sym, i, &rk[i], &mg[i])) rk[i] = UINT32_MAX;
+        for (;;) {
+            int32_t best = -1;
+            uint32_t br = UINT32_MAX;
+            for (int32_t i = 0; i >= 0; i = sym[i].next)
+                if (rk[i] < br) { br = rk[i]; best = i; } /* strict: leftmost among equal ranks */
+            if (best < 0) break;
+            int32_t j = sym[best].next;
+            sym[best].id = mg[best];
+            sym[best].end = sym[j].end;
+            sym[best].next = sym[j].next;
+            if (sym[j].next >= 0) sym[sym[j].next].prev = best;
+            if (sym[best].next < 0 || !pair_rank(t, p, sym, best, &rk[best], &mg[best])) rk[best] = UINT32_MAX;
+            int32_t pv = sym[best].prev;
+            if (pv >= 0 && !pair_rank(t, p, sym, pv, &rk[pv], &mg[pv])) rk[pv] = UINT32_MAX;
+        }
+        for (int32_t i = 0; i >= 0; i = sym[i].next)
+            if (fr_ids_push(out, sym[i].id)) return -1;
+        return 0;
+    }
     size_t nh = 0;
     for (int32_t i = 0; i + 1 < ns; i++) {
         bent e = {0, i, 0};

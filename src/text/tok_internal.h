@@ -10,15 +10,24 @@
 #include "text/tokenizer.h"
 
 /* bytes -> token id, open addressing over the tokenizer's token bytes */
+typedef struct fr_bmap_slot {
+    int32_t v;    /* value (id) or -1 when empty */
+    uint32_t tag; /* high bits of the key's hash: most misses need no key */
+} fr_bmap_slot;
+
 typedef struct fr_bmap {
-    int32_t *slot; /* id or -1 */
+    fr_bmap_slot *slot;
     uint32_t mask;
 } fr_bmap;
 
 /* (left id, right id) -> (merge rank, merged id) */
+typedef struct fr_pmap_slot {
+    uint64_t key; /* (left << 32 | right) + 1; 0 = empty */
+    uint64_t val; /* rank << 32 | merged id */
+} fr_pmap_slot;
+
 typedef struct fr_pmap {
-    uint64_t *key; /* (left << 32 | right) + 1; 0 = empty */
-    uint64_t *val; /* rank << 32 | merged id */
+    fr_pmap_slot *slot;
     uint32_t mask;
 } fr_pmap;
 

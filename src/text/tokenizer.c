@@ -154,6 +154,18 @@ typedef struct piece {
     int match;
 } piece;
 
+/* A per-call cache of short pieces' ids (documents repeat their words):
+ * direct-mapped, keys and ids in pools that are dropped when full. */
+#define PC_SLOTS 8192
+#define PC_MAXLEN 32
+#define PC_POOL (1u << 16) /* bytes of keys, and ids */
+
+typedef struct pc_slot {
+    uint64_t h;
+    uint32_t koff, ioff;
+    uint16_t klen, nids;
+} pc_slot;
+
 typedef struct enc {
     const fr_tokenizer *t;
     fr_re_scratch rs;
@@ -161,7 +173,42 @@ typedef struct enc {
     fr_ids out;
     piece *pc[FR_MAX_STAGES];
     size_t cap[FR_MAX_STAGES];
+    int use_cache;
+    pc_slot *slots;
+    uint8_t *keys; /* [PC_POOL] */
+    int32_t *ids;  /* [PC_POOL] */
+    uint32_t nkeys, nids;
 } enc;
+
+static int emit_piece(enc *e, const uint8_t *p, size_t n) {
+    if (!e->use_cache || n > PC_MAXLEN || n < 2) return fr_bpe_piece(e->t, &e->bs, p, n, &e->out);
+    if (!e->slots) {
+        e->slots = calloc(PC_SLOTS, sizeof *e->slots);
+        e->keys = malloc(PC_POOL);
+        e->ids = malloc(PC_POOL * sizeof *e->ids);
+        if (!e->slots || !e->keys || !e->ids) return fr_err("out of memory");
+    }
+    uint64_t h = fr_hash_bytes(p, n);
+    pc_slot *sl = &e->slots[h & (PC_SLOTS - 1)];
+    if (sl->h == h && sl->klen == n && !memcmp(e->keys + sl->koff, p, n)) {
+        for (uint32_t k = 0; k < sl->nids; k++)
+            if (fr_ids_push(&e->out, e->ids[sl->ioff + k])) return -1;
+        return 0;
+    }
+    size_t before = e->out.n;
+    if (fr_bpe_piece(e->t, &e->bs, p, n, &e->out)) return -1;
+    size_t m = e->out.n - before; /* <= n <= PC_MAXLEN */
+    if (e->nkeys + n > PC_POOL || e->nids + m > PC_POOL) {
+        memset(e->slots, 0, PC_SLOTS * sizeof *e->slots);
+        e->nkeys = e->nids = 0;
+    }
+    memcpy(e->keys + e->nkeys, p, n);
+    memcpy(e->ids + e->nids, e->out.v + before, m * sizeof *e->ids);
+    *sl = (pc_slot){h, e->nkeys, e->nids, (uint16_t)n, (uint16_t)m};
+    e->nkeys += (uint32_t)n;
+    e->nids += (uint32_t)m;
+    return 0;
+}
 
 static int pc_push(enc *e, int k, size_t *n, size_t s, size_t end, int match) {
     if (*n == e->cap[k]) {
@@ -244,7 +291,7 @@ static int hf_split(enc *e, const uint8_t *p, size_t n, int k) {
 static int hf_stage(enc *e, const uint8_t *p, size_t n, int k) {
     const fr_tokenizer *t = e->t;
     if (n == 0) return 0;
-    if (k == t->n_stages) return fr_bpe_piece(t, &e->bs, p, n, &e->out);
+    if (k == t->n_stages) return emit_piece(e, p, n);
     if (t->stages[k].add_prefix_space && p[0] != ' ') {
         uint8_t *q = malloc(n + 1);
         if (!q) return fr_err("out of memory");
@@ -299,7 +346,7 @@ static int tk_substr(enc *e, const uint8_t *p, size_t n, int split_special) {
                 if (from >= len) break;
                 continue;
             }
-            if (fr_bpe_piece(t, &e->bs, q + ms, me - ms, &e->out)) return -1;
+            if (emit_piece(e, q + ms, me - ms)) return -1;
             from = me;
         }
         if (idx < 0) return 0;
@@ -352,6 +399,7 @@ int fr_tokenize(const fr_tokenizer *t, const char *text, size_t len, int add_bos
     enc e;
     memset(&e, 0, sizeof e);
     e.t = t;
+    e.use_cache = len >= 4096;
     int rc = fr_re_scratch_init(&e.rs);
     if (!rc && add_bos && t->bos >= 0) rc = fr_ids_push(&e.out, t->bos);
     if (!rc) {
@@ -361,6 +409,9 @@ int fr_tokenize(const fr_tokenizer *t, const char *text, size_t len, int add_bos
     fr_re_scratch_free(&e.rs);
     fr_bpe_scratch_free(&e.bs);
     for (int k = 0; k < FR_MAX_STAGES; k++) free(e.pc[k]);
+    free(e.slots);
+    free(e.keys);
+    free(e.ids);
     free(fixed);
     if (rc) {
         free(e.out.v);
