@@ -11,6 +11,7 @@ static const struct {
 } g_cmds[] = {
     {"eval", "evaluate token ids; write logits, greedy tokens, MTP logits", cmd_eval},
     {"info", "describe a model: architecture, sizes, dtypes, bytes per token", cmd_info},
+    {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
 };
 
 static void usage(FILE *f) {
