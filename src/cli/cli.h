@@ -6,6 +6,8 @@
 
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 /* Helpers shared by subcommands. */
