@@ -11,6 +11,7 @@ static const struct {
 } g_cmds[] = {
     {"eval", "evaluate token ids; write logits, greedy tokens, MTP logits", cmd_eval},
     {"info", "describe a model: architecture, sizes, dtypes, bytes per token", cmd_info},
+    {"template", "render conversations (JSON lines) with the model's chat template", cmd_template},
 };
 
 static void usage(FILE *f) {
