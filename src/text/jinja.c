@@ -851,8 +851,8 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
     } else if (!strcmp(t, "in")) {
         if (contains(c, n, x, v, r)) return -1;
     } else if (!strcmp(t, "sameas")) {
-        *r = (!v && !x) || (v && x && (v == x || (json_is_null(v) && json_is_null(x)) ||
-                                       (json_is_true(v) && json_is_true(x)) || (json_is_false(v) && json_is_false(x))));
+        /* identity; Python's small ints and equal scalars count as the same object */
+        *r = (!v && !x) || (v && x && (v == x || (json_typeof(v) == json_typeof(x) && !json_is_array(v) && !json_is_object(v) && jeq(v, x))));
     } else if (!strcmp(t, "lower") || !strcmp(t, "upper")) {
         *r = 0;
         if (v && json_is_string(v)) {
@@ -874,20 +874,70 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
 
 /* ---- string methods and filters ---- */
 
-static json_t *str_case(const char *s, size_t n, int mode) { /* 0 lower 1 upper 2 capitalize 3 title */
-    char *b = malloc(n + 1);
+/* simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic, fullwidth */
+static uint32_t cp_upper(uint32_t c) {
+    if (c >= 'a' && c <= 'z') return c - 32;
+    if (c < 0x80) return c;
+    if (c == 0xb5) return 0x39c;
+    if (c >= 0xe0 && c <= 0xfe && c != 0xf7) return c - 32;
+    if (c == 0xff) return 0x178;
+    if ((c >= 0x100 && c <= 0x137) || (c >= 0x14a && c <= 0x177)) return c & ~1u;
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) return (c & 1) ? c : c - 1;
+    if (c == 0x131) return 'I';
+    if (c == 0x17f) return 'S';
+    if (c == 0x3c2) return 0x3a3;
+    if (c >= 0x3b1 && c <= 0x3cb) return c - 32;
+    if (c >= 0x430 && c <= 0x44f) return c - 32;
+    if (c >= 0x450 && c <= 0x45f) return c - 80;
+    if (c >= 0xff41 && c <= 0xff5a) return c - 32;
+    return c;
+}
+
+static uint32_t cp_lower(uint32_t c) {
+    if (c >= 'A' && c <= 'Z') return c + 32;
+    if (c < 0x80) return c;
+    if (c >= 0xc0 && c <= 0xde && c != 0xd7) return c + 32;
+    if (c == 0x178) return 0xff;
+    if ((c >= 0x100 && c <= 0x137 && c != 0x130) || (c >= 0x14a && c <= 0x177)) return c | 1u;
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) return (c & 1) ? c + 1 : c;
+    if (c >= 0x391 && c <= 0x3ab && c != 0x3a2) return c + 32;
+    if (c >= 0x410 && c <= 0x42f) return c + 32;
+    if (c >= 0x400 && c <= 0x40f) return c + 80;
+    if (c >= 0xff21 && c <= 0xff3a) return c + 32;
+    return c;
+}
+
+static int cp_cased(uint32_t c) {
+    return cp_upper(c) != c || cp_lower(c) != c || c == 0xdf || (c >= 0x370 && c <= 0x3ff) || (c >= 0x400 && c <= 0x4ff) ||
+           (c >= 0xc0 && c <= 0x24f && c != 0xd7 && c != 0xf7);
+}
+
+static int put_cp(char *o, uint32_t cp) {
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x10000) { o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 63)); o[2] = (char)(0x80 | (cp & 63)); return 3; }
+    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 63)); o[2] = (char)(0x80 | (cp >> 6 & 63)); o[3] = (char)(0x80 | (cp & 63));
+    return 4;
+}
+
+/* mode 0 lower, 1 upper, 2 capitalize, 3 str.title(), 4 Jinja's title filter */
+static json_t *str_case(const char *s, size_t n, int mode) {
+    char *b = malloc(2 * n + 1); /* "ß" -> "SS" at most doubles */
     if (!b) return NULL;
-    int prev_alpha = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        int up = mode == 1 || (mode == 2 && i == 0) || (mode == 3 && !prev_alpha);
-        if (up && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
-        else if (!up && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
-        b[i] = ch;
-        int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (unsigned char)ch >= 0x80;
-        prev_alpha = mode == 3 ? alpha || (s[i] == '\'' && prev_alpha) : alpha;
+    size_t o = 0;
+    int prev_cased = 0, first = 1;
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t c = u8cp(s, n, i, &l);
+        int up = mode == 1 || (mode == 2 && first) || (mode == 3 && !prev_cased) || (mode == 4 && first);
+        if (l == 1 && (unsigned char)s[i] >= 0x80) { b[o++] = s[i]; } /* invalid byte: copy */
+        else if (up && c == 0xdf) { b[o++] = 'S'; b[o++] = 'S'; }
+        else o += (size_t)put_cp(b + o, up ? cp_upper(c) : cp_lower(c));
+        prev_cased = cp_cased(c);
+        first = mode == 4 ? (py_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<') : 0;
+        i += l;
     }
-    json_t *r = jstr(b, n);
+    json_t *r = jstr(b, o);
     free(b);
     return r;
 }
@@ -1359,7 +1409,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
     }
     if (!strcmp(f, "string")) { *out = to_jstr(v); json_decref(v); return *out ? 0 : -1; }
     if (!strcmp(f, "trim") || !strcmp(f, "upper") || !strcmp(f, "lower") || !strcmp(f, "capitalize") || !strcmp(f, "title") ||
-        !strcmp(f, "replace") || !strcmp(f, "indent") || !strcmp(f, "escape") || !strcmp(f, "e") || !strcmp(f, "wordcount")) {
+        !strcmp(f, "center") || !strcmp(f, "replace") || !strcmp(f, "indent") || !strcmp(f, "escape") || !strcmp(f, "e") || !strcmp(f, "wordcount")) {
         json_t *s = to_jstr(v);
         json_decref(v);
         if (!s) return -1;
@@ -1372,7 +1422,19 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         } else if (!strcmp(f, "upper")) *out = str_case(p, len, 1);
         else if (!strcmp(f, "lower")) *out = str_case(p, len, 0);
         else if (!strcmp(f, "capitalize")) *out = str_case(p, len, 2);
-        else if (!strcmp(f, "title")) *out = str_case(p, len, 3);
+        else if (!strcmp(f, "title")) *out = str_case(p, len, 4);
+        else if (!strcmp(f, "center")) {
+            json_t *w = arg(a, 0, "width", NULL);
+            long long width = w && is_int(w) ? as_ll(w) : 80, cnt = (long long)u8count(p, len);
+            if (width > 4096) width = 4096;
+            sbuf b = {0};
+            long long pad = width - cnt, left = pad > 0 ? pad / 2 + (pad & width & 1) : 0;
+            for (long long i = 0; i < left && !rc; i++) rc = sb_putc(&b, ' ');
+            if (!rc) rc = sb_put(&b, p, len);
+            for (long long i = 0; i < pad - left && !rc; i++) rc = sb_putc(&b, ' ');
+            if (!rc) *out = jstr(b.p ? b.p : "", b.n);
+            free(b.p);
+        }
         else if (!strcmp(f, "replace")) {
             json_t *o = arg(a, 0, "old", NULL), *w = arg(a, 1, "new", NULL), *k = arg(a, 2, "count", NULL);
             json_t *os = o ? to_jstr(o) : NULL, *ws = w ? to_jstr(w) : NULL;
@@ -1588,7 +1650,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
             if (prec < -15) prec = -15;
             double sc = pow(10, (double)prec), x2 = as_dbl(v) * sc;
             const char *mm = me && json_is_string(me) ? json_string_value(me) : "common";
-            double r2 = !strcmp(mm, "ceil") ? ceil(x2) : !strcmp(mm, "floor") ? floor(x2) : round(x2);
+            double r2 = !strcmp(mm, "ceil") ? ceil(x2) : !strcmp(mm, "floor") ? floor(x2) : nearbyint(x2); /* Python round(): half to even */
             *out = json_real(r2 / sc);
         }
         json_decref(v);

@@ -495,7 +495,7 @@ static jnode *parse_or(P *p);
 static jnode *parse_unary(P *p, int with_filter);
 
 static const char *const g_filters[] = {
-    "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent",
+    "abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent",
     "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr",
     "replace", "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson",
     "trim", "unique", "upper", "wordcount", NULL};
