@@ -247,7 +247,7 @@ static int lex_number(P *p, size_t *ppos) {
     else {
         long long v = 0;
         for (size_t j = 0; j < k; j++) {
-            if (v > (INT64_MAX - 9) / 10) return perr_pos(p, pos, "integer literal too large", NULL);
+            if (v > (INT64_MAX - (buf[j] - '0')) / 10) return perr_pos(p, pos, "integer literal too large", NULL);
             v = v * 10 + (buf[j] - '0');
         }
         t->iv = v;
@@ -262,7 +262,7 @@ static const char *const g_ops[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-"
 /* Tokens inside {{ }} or {% %} from *ppos up to the closing delimiter.
  * Sets *ppos after the end delimiter (and after what trim/strip removes) and
  * *line_start to whether the consumed text ended with a newline. */
-static int lex_tag(P *p, size_t *ppos, int block, int *line_start) {
+static int lex_tag(P *p, size_t *ppos, size_t tag_start, int block, int *line_start) {
     size_t pos = *ppos;
     const char *s = p->src;
     const char *close = block ? "%}" : "}}";
@@ -270,7 +270,7 @@ static int lex_tag(P *p, size_t *ppos, int block, int *line_start) {
     (void)depth;
     for (;;) {
         while (pos < p->n && is_ws(s[pos])) pos++;
-        if (pos >= p->n) return perr_pos(p, *ppos, block ? "unclosed block tag (missing '%}')" : "unclosed '{{' (missing '}}')", NULL);
+        if (pos >= p->n) return perr_pos(p, tag_start, block ? "unclosed block tag (missing '%}')" : "unclosed '{{' (missing '}}')", NULL);
         size_t tstart = pos;
         if (s[pos] == '-' && pos + 2 < p->n + 0 && !strncmp(s + pos + 1, close, 2)) {
             if (push_tok(p, block ? T_BEND : T_VEND, pos, NULL, 0)) return -1;
@@ -412,7 +412,7 @@ static int lex(P *p) {
         }
         if (push_tok(p, kind == 1 ? T_VBEGIN : T_BBEGIN, t, NULL, 0)) return -1;
         pos = in;
-        if (lex_tag(p, &pos, kind == 2, &line_start)) return -1;
+        if (lex_tag(p, &pos, t, kind == 2, &line_start)) return -1;
         if (pos >= p->n) break;
     }
     return push_tok(p, T_EOF, p->n, NULL, 0);
@@ -464,8 +464,8 @@ static void adv(P *p) { if (p->i + 1 < p->nt) p->i++; }
 static const char *tok_desc(const tok *t) {
     switch (t->type) {
     case T_EOF: return "end of template";
-    case T_BEND: return "end of block tag";
-    case T_VEND: return "'}}'";
+    case T_BEND: return "%}";
+    case T_VEND: return "}}";
     case T_STR: return "string literal";
     case T_INT: case T_FLOAT: return "number";
     default: return t->s ? t->s : "token";
@@ -485,7 +485,7 @@ static int expect_op(P *p, const char *op) {
 
 static int expect_bend(P *p) {
     tok *t = cur(p);
-    if (t->type != T_BEND) return perr_at(p, t->line, t->col, "expected end of block tag '%}', got", tok_desc(t));
+    if (t->type != T_BEND) return perr_at(p, t->line, t->col, "expected '%}', got", tok_desc(t));
     adv(p);
     return 0;
 }
@@ -683,6 +683,8 @@ static jnode *parse_postfix(P *p, jnode *n) {
         } else if (is_op(t, "(")) {
             jnode *m = node(p, J_CALL, t);
             if (!m) return NULL;
+            m->line = n->line; /* errors point at the callee */
+            m->col = n->col;
             m->a = n;
             if (parse_call_args(p, m)) return NULL;
             n = m;
@@ -735,6 +737,8 @@ static jnode *parse_filter_expr(P *p, jnode *n) {
         } else if (is_op(t, "(")) {
             jnode *m = node(p, J_CALL, t);
             if (!m) return NULL;
+            m->line = n->line; /* errors point at the callee */
+            m->col = n->col;
             m->a = n;
             if (parse_call_args(p, m)) return NULL;
             n = m;
