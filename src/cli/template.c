@@ -6,6 +6,7 @@
 #include "base/err.h"
 #include "cli/cli.h"
 #include "text/chat.h"
+#include "text/jinja.h"
 
 static void help(FILE *f) {
     fprintf(f, "usage: frugal template -m DIR [--template FILE]\n\n"
@@ -43,6 +44,25 @@ static char *slurp(const char *path) {
     fclose(f);
     buf[len] = 0;
     return buf;
+}
+
+/* the output as one JSON string line: UTF-8 kept as is (ensure_ascii=False),
+ * but U+0085, U+2028 and U+2029 escaped so that no line splitter (Python's
+ * str.splitlines included) can break the line */
+static int put_json_string(const char *s, size_t n) {
+    json_t *v = json_stringn_nocheck(s, n);
+    char *enc = v ? fr_jinja_tojson(v, 0, -1, NULL, NULL, 0) : NULL;
+    json_decref(v);
+    if (!enc) return -1;
+    for (const char *p = enc; *p; p++) {
+        const unsigned char *u = (const unsigned char *)p;
+        if (u[0] == 0xc2 && u[1] == 0x85) { fputs("\\u0085", stdout); p++; }
+        else if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) { fputs(u[2] == 0xa8 ? "\\u2028" : "\\u2029", stdout); p += 2; }
+        else putchar(*p);
+    }
+    putchar('\n');
+    free(enc);
+    return 0;
 }
 
 int cmd_template(int argc, char **argv) {
@@ -108,17 +128,11 @@ int cmd_template(int argc, char **argv) {
             failed = 1;
             puts("\"\"");
         } else {
-            json_t *s = json_stringn_nocheck(out, n);
-            char *enc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-            if (!enc) {
-                fprintf(stderr, "error: stdin line %ld: cannot encode the output as JSON (invalid UTF-8?)\n", lineno);
+            if (put_json_string(out, n)) {
+                fprintf(stderr, "error: stdin line %ld: %s\n", lineno, fr_err_msg());
                 failed = 1;
                 puts("\"\"");
-            } else {
-                puts(enc);
             }
-            free(enc);
-            json_decref(s);
         }
         free(out);
         fflush(stdout);
