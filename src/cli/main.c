@@ -14,6 +14,7 @@ static const struct {
     {"perplexity", "perplexity of a text file", cmd_perplexity},
     {"info", "describe a model: architecture, sizes, dtypes, bytes per token", cmd_info},
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
+    {"template", "render conversations (JSON lines) with the model's chat template", cmd_template},
 };
 
 static void usage(FILE *f) {
