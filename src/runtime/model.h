@@ -58,6 +58,7 @@ struct fr_family {
 };
 
 extern const fr_family fr_family_deepseek;
+extern const fr_family fr_family_kimi_linear;
 
 /* Context internals for tests. */
 void fr_context_set_trace(frugal_context *ctx, const fr_trace *t);
