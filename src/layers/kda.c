@@ -109,7 +109,8 @@ void fr_kda_recurrent(int n, int K, int V, const float *q, const float *k, const
 }
 
 size_t fr_kda_chunk_scratch(int C, int K, int V) {
-    return (size_t)C * K + 2 * (size_t)C * C + (size_t)C * V + (size_t)K;
+    size_t n = 2 * (size_t)C * K /* G, as doubles */ + 2 * (size_t)C * C + (size_t)C * V + (size_t)K;
+    return (n + 15) & ~(size_t)15; /* whole 64-byte lines, so per-thread slices stay aligned */
 }
 
 /* Chunk form. Within a chunk of L tokens starting from state S0, with
@@ -123,11 +124,12 @@ size_t fr_kda_chunk_scratch(int C, int K, int V) {
  *   o_i   = S0^T (exp(G_i) * q_i) + sum_{j<=i} Qk_ij w_j,  Qk_ij = sum_c q_i[c] k_j[c] exp(G_i[c] - G_j[c])
  *   S_L-1 = Diag(exp G_L-1) S0 + sum_j (k_j * exp(G_L-1 - G_j)) w_j^T.
  * Only differences G_i - G_j (j <= i, so <= 0) are exponentiated: no overflow
- * however strong the decay. */
+ * however strong the decay. G is summed in double so that the differences keep
+ * float32 accuracy when strong decays make G large. */
 void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const float *g, int ldk, const float *v,
                     int ldv, const float *beta, int ldb, float *S, float *o, int C, float *scratch) {
-    float *G = scratch;                    /* [C][K] */
-    float *A = G + (size_t)C * K;          /* [C][C] */
+    double *G = (double *)(void *)scratch; /* [C][K] */
+    float *A = scratch + 2 * (size_t)C * K; /* [C][C] */
     float *Qk = A + (size_t)C * C;         /* [C][C] */
     float *W = Qk + (size_t)C * C;         /* [C][V] */
     float *tmp = W + (size_t)C * V;        /* [K] */
@@ -136,18 +138,20 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
 #define KROW(p, i) ((p) + (size_t)(t0 + (i)) * ldk)
         for (int i = 0; i < L; i++) {
             const float *gi = KROW(g, i);
-            float *Gi = G + (size_t)i * K;
-            for (int c = 0; c < K; c++) Gi[c] = (i ? Gi[c - K] : 0.0f) + gi[c];
+            double *Gi = G + (size_t)i * K;
+            for (int c = 0; c < K; c++) Gi[c] = (i ? Gi[c - K] : 0.0) + gi[c];
         }
         /* A (strictly lower, beta folded in) and Qk (lower, diagonal included) */
         for (int i = 0; i < L; i++) {
-            const float *ki = KROW(k, i), *qi = KROW(q, i), *Gi = G + (size_t)i * K;
+            const float *ki = KROW(k, i), *qi = KROW(q, i);
+            const double *Gi = G + (size_t)i * K;
             float bi = beta[(size_t)(t0 + i) * ldb];
             for (int j = 0; j <= i; j++) {
-                const float *kj = KROW(k, j), *Gj = G + (size_t)j * K;
+                const float *kj = KROW(k, j);
+                const double *Gj = G + (size_t)j * K;
                 float sa = 0, sq = 0;
                 for (int c = 0; c < K; c++) {
-                    float kje = kj[c] * expf(Gi[c] - Gj[c]);
+                    float kje = kj[c] * expf((float)(Gi[c] - Gj[c]));
                     sa += ki[c] * kje;
                     sq += qi[c] * kje;
                 }
@@ -157,9 +161,10 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
         }
         /* w_i: forward substitution */
         for (int i = 0; i < L; i++) {
-            const float *ki = KROW(k, i), *Gi = G + (size_t)i * K, *vi = v + (size_t)(t0 + i) * ldv;
+            const float *ki = KROW(k, i), *vi = v + (size_t)(t0 + i) * ldv;
+            const double *Gi = G + (size_t)i * K;
             float bi = beta[(size_t)(t0 + i) * ldb], *wi = W + (size_t)i * V;
-            for (int c = 0; c < K; c++) tmp[c] = expf(Gi[c]) * ki[c];
+            for (int c = 0; c < K; c++) tmp[c] = expf((float)Gi[c]) * ki[c];
             memcpy(wi, vi, (size_t)V * sizeof *wi);
             for (int c = 0; c < K; c++) fr_axpy(wi, -tmp[c], S + (size_t)c * V, V);
             for (int j = 0; j < V; j++) wi[j] *= bi;
@@ -167,22 +172,25 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
         }
         /* outputs, from S0 */
         for (int i = 0; i < L; i++) {
-            const float *qi = KROW(q, i), *Gi = G + (size_t)i * K;
+            const float *qi = KROW(q, i);
+            const double *Gi = G + (size_t)i * K;
             float *oi = o + (size_t)(t0 + i) * ldv;
             memset(oi, 0, (size_t)V * sizeof *oi);
-            for (int c = 0; c < K; c++) fr_axpy(oi, expf(Gi[c]) * qi[c], S + (size_t)c * V, V);
+            for (int c = 0; c < K; c++) fr_axpy(oi, expf((float)Gi[c]) * qi[c], S + (size_t)c * V, V);
             for (int j = 0; j <= i; j++) fr_axpy(oi, Qk[(size_t)i * C + j], W + (size_t)j * V, V);
         }
         /* state at the end of the chunk */
-        const float *Gl = G + (size_t)(L - 1) * K;
+        const double *Gl = G + (size_t)(L - 1) * K;
         for (int c = 0; c < K; c++) {
-            float dc = expf(Gl[c]);
+            float dc = expf((float)Gl[c]);
             float *row = S + (size_t)c * V;
             for (int j = 0; j < V; j++) row[j] *= dc;
         }
         for (int j = 0; j < L; j++) {
-            const float *kj = KROW(k, j), *Gj = G + (size_t)j * K;
-            for (int c = 0; c < K; c++) fr_axpy(S + (size_t)c * V, kj[c] * expf(Gl[c] - Gj[c]), W + (size_t)j * V, V);
+            const float *kj = KROW(k, j);
+            const double *Gj = G + (size_t)j * K;
+            for (int c = 0; c < K; c++)
+                fr_axpy(S + (size_t)c * V, kj[c] * expf((float)(Gl[c] - Gj[c])), W + (size_t)j * V, V);
         }
 #undef KROW
     }
