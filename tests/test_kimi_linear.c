@@ -131,7 +131,7 @@ static void test_prompt(frugal_model *m, const char *dir, const char *pname, jso
     float *ref = read_f32(dir, name, (size_t)n * V);
     snprintf(name, sizeof name, "gen_logits_%s.f32", pname);
     float *gref = read_f32(dir, name, (size_t)16 * V);
-    float *hid = malloc((size_t)NL * n * D * sizeof *hid), *got = malloc((size_t)n * V * sizeof *got);
+    float *hid = malloc((size_t)NL * n * D * sizeof *hid), *got = malloc((size_t)n * (V > D ? V : D) * sizeof *got);
     frugal_context *ctx = NULL;
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = n + 16;
@@ -151,6 +151,15 @@ static void test_prompt(frugal_model *m, const char *dir, const char *pname, jso
     double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref, (size_t)n, (size_t)V);
     CHECK(e <= TOL, "%s %s: prompt logits row-rel err %.3g", dir, pname, e);
     printf("%s %s: prompt logits %.3g", dir, pname, e);
+    /* layer 0 of the fixture is the embedding lookup */
+    const fr_tensor *emb = fr_weights_find(&m->w, "model.embed_tokens.weight");
+    float *h0 = read_f32(dir, (snprintf(name, sizeof name, "hidden_%s_layer0.f32", pname), name), (size_t)n * D);
+    if (emb && h0) {
+        for (int t = 0; t < n; t++) fr_tensor_row_f32(emb, ids[t], got + (size_t)t * D);
+        double e0 = t_row_rel_err(got, h0, (size_t)n, (size_t)D);
+        CHECK(e0 == 0, "%s %s: embeddings differ from hidden_layer0 by %.3g", dir, pname, e0);
+    }
+    free(h0);
     double eh = 0;
     for (int L = 1; L <= NL; L++) {
         snprintf(name, sizeof name, "hidden_%s_layer%d.f32", pname, L);
