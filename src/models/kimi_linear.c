@@ -415,6 +415,12 @@ static int kl_forward(frugal_context *ctx, const int32_t *tokens, int n, int pos
     return 0;
 }
 
+static int kl_bench_skip(frugal_context *ctx, int n) {
+    kl_ctx *c = ctx->impl;
+    c->kda_pos = n;
+    return 0;
+}
+
 static const char *dtype_of(const fr_tensor *t) { return t->data ? fr_dtype_get(t->dtype)->name : "-"; }
 
 static int kl_describe(const frugal_model *fm, char *buf, size_t size) {
@@ -452,4 +458,5 @@ const fr_family fr_family_kimi_linear = {
     .forward = kl_forward,
     .mtp = NULL,
     .describe = kl_describe,
+    .bench_skip = kl_bench_skip,
 };
