@@ -8,7 +8,7 @@
 #include "formats/hf_dir.h"
 #include "runtime/model.h"
 
-static const fr_family *const g_families[] = {&fr_family_deepseek};
+static const fr_family *const g_families[] = {&fr_family_deepseek, &fr_family_kimi_linear};
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -29,7 +29,7 @@ int frugal_model_load(const char *path, frugal_model **out) {
     for (size_t i = 0; i < sizeof g_families / sizeof *g_families; i++)
         if (g_families[i]->match(mt)) m->family = g_families[i];
     if (!m->family) {
-        fr_err("%s: model_type '%s' is not supported (deepseek_v2, deepseek_v3, kimi_k2)", cp, mt);
+        fr_err("%s: model_type '%s' is not supported (deepseek_v2, deepseek_v3, kimi_k2, kimi_linear)", cp, mt);
         goto fail;
     }
     m->info.arch = mt;
