@@ -44,8 +44,18 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
     if (fr_weights_bind(w, name, 2, kva, &m->wkv_a)) return -1;
     snprintf(name, sizeof name, "%skv_a_layernorm.weight", p);
     if (bind_norm(w, name, c->kv_lora, &m->kv_norm)) return -1;
+    char kbname[512];
+    snprintf(kbname, sizeof kbname, "%sk_b_proj.weight", p);
     snprintf(name, sizeof name, "%skv_b_proj.weight", p);
-    if (fr_weights_bind(w, name, 2, kvb, &m->wkv_b)) return -1;
+    if (fr_weights_find(w, name) || !fr_weights_find(w, kbname)) {
+        if (fr_weights_bind(w, name, 2, kvb, &m->wkv_b)) return -1;
+    } else {
+        int64_t kb[3] = {H, c->kv_lora, c->d_nope}, vb[3] = {H, c->d_v, c->kv_lora};
+        snprintf(name, sizeof name, "%sk_b_proj.weight", p);
+        if (fr_weights_bind(w, name, 3, kb, &m->wk_b)) return -1;
+        snprintf(name, sizeof name, "%sv_b_proj.weight", p);
+        if (fr_weights_bind(w, name, 3, vb, &m->wv_b)) return -1;
+    }
     snprintf(name, sizeof name, "%so_proj.weight", p);
     return fr_weights_bind(w, name, 2, o, &m->wo);
 }
@@ -101,11 +111,20 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
 
     /* absorb W_UK into the query: qa[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
     float *qabs = fr_arena_f32(a, (size_t)n * H * r);
-    float *rowbuf = fr_arena_f32(a, (size_t)nth * r);
+    const int rb = r > dn ? r : dn; /* a row of kv_b or v_b (r) or of k_b (dn) */
+    float *rowbuf = fr_arena_f32(a, (size_t)nth * rb);
     memset(qabs, 0, (size_t)n * H * r * sizeof *qabs);
 #pragma omp parallel for num_threads(nth) schedule(static)
     for (int h = 0; h < H; h++) {
-        float *wrow = rowbuf + (size_t)thread_id() * r;
+        float *wrow = rowbuf + (size_t)thread_id() * rb;
+        if (m->wk_b.data) { /* split layout: row k of W_UK_h^T is wk_b[h][k][0..dn) */
+            for (int k = 0; k < r; k++) {
+                fr_tensor_row_f32(&m->wk_b, (int64_t)h * r + k, wrow);
+                for (int t = 0; t < n; t++)
+                    qabs[((size_t)t * H + h) * r + k] = fr_dot(wrow, q + ((size_t)t * H + h) * dq, dn);
+            }
+            continue;
+        }
         for (int i = 0; i < dn; i++) {
             fr_tensor_row_f32(&m->wkv_b, (int64_t)h * (dn + dv) + i, wrow);
             for (int t = 0; t < n; t++)
@@ -133,9 +152,10 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     float *o = fr_arena_f32(a, (size_t)n * H * dv);
 #pragma omp parallel for num_threads(nth) schedule(static)
     for (int h = 0; h < H; h++) {
-        float *wrow = rowbuf + (size_t)thread_id() * r;
+        float *wrow = rowbuf + (size_t)thread_id() * rb;
         for (int j = 0; j < dv; j++) {
-            fr_tensor_row_f32(&m->wkv_b, (int64_t)h * (dn + dv) + dn + j, wrow);
+            if (m->wv_b.data) fr_tensor_row_f32(&m->wv_b, (int64_t)h * dv + j, wrow);
+            else fr_tensor_row_f32(&m->wkv_b, (int64_t)h * (dn + dv) + dn + j, wrow);
             for (int t = 0; t < n; t++) o[((size_t)t * H + h) * dv + j] = fr_dot(wrow, u + ((size_t)t * H + h) * r, r);
         }
     }
