@@ -13,9 +13,12 @@ static const char *g_models[] = {
 
 int main(void) {
     size_t tn;
-    char *txt = t_read(t_fixture("gguf/tokens.txt"), &tn);
-    CHECK(txt != NULL, "tokens.txt");
-    if (!txt) return t_done();
+    char *raw = t_read(t_fixture("gguf/tokens.txt"), &tn);
+    CHECK(raw != NULL, "tokens.txt");
+    if (!raw) return t_done();
+    char *txt = calloc(tn + 1, 1); /* NUL-terminated for strtol */
+    memcpy(txt, raw, tn);
+    free(raw);
     int32_t tok[256];
     int n = 0;
     for (char *p = txt; p < txt + tn && n < 256;) {
