@@ -255,6 +255,7 @@ int fr_gguf_parse(fr_gguf *g, const uint8_t *buf, size_t size, const char *path)
         const char *s;
         uint64_t len, t;
         size_t at = r.pos;
+        kv->rec_off = at;
         if (get_str(&r, &s, &len, "metadata key")) goto out;
         if (len == 0 || len > 65535) {
             fr_err("%s: metadata key at offset %zu has length %llu (1..65535 allowed)", g->path, at, (unsigned long long)len);
@@ -279,6 +280,7 @@ int fr_gguf_parse(fr_gguf *g, const uint8_t *buf, size_t size, const char *path)
         kv->type = (uint32_t)t;
         kv->key = pl.p + kname[i];
         if (read_value(&r, kv)) goto out;
+        kv->rec_len = r.pos - kv->rec_off;
         if (!strcmp(pl.p + kname[i], "general.alignment")) {
             if (kv->type != FR_GGUF_U32 && kv->type != FR_GGUF_I32 && kv->type != FR_GGUF_U64) {
                 fr_err("%s: key 'general.alignment' has type %s, expected u32", g->path, g_kv_names[kv->type]);

@@ -42,6 +42,7 @@ typedef struct fr_gguf_kv {
     uint64_t arr_n;
     const uint8_t *arr;  /* first element in the buffer */
     uint64_t *arr_str;   /* string arrays: byte offset of each element from arr (owned) */
+    uint64_t rec_off, rec_len; /* the whole encoded record (key, type, value) in the buffer */
 } fr_gguf_kv;
 
 typedef struct fr_gguf_tensor {

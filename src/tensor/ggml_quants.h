@@ -31,3 +31,12 @@ void fr_ggml_dequant(fr_dtype t, const void *src, float *dst, int64_t n);
 int fr_dtype_from_ggml(uint32_t ggml_type);
 
 #endif
+
+#ifndef FR_GGML_QUANTIZE_DECL
+#define FR_GGML_QUANTIZE_DECL
+/* Quantize n floats (a multiple of the block size) into dst in format t (any
+ * weight dtype except FP8). Simple round-to-nearest encoders: the blocks are
+ * valid ggml blocks (dequantized by any ggml build), not bit-identical to
+ * llama-quantize's search-based choices. Returns -1 for a type with no encoder. */
+int fr_ggml_quantize(fr_dtype t, const float *x, void *dst, int64_t n);
+#endif
