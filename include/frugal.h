@@ -32,8 +32,9 @@ const char *frugal_last_error(void);
 /* ---- models -------------------------------------------------------------- */
 
 /* Load a model from a Hugging Face directory (config.json + model.safetensors
- * or model-0000k-of-0000n.safetensors + model.safetensors.index.json).
- * Weights are memory-mapped, never copied whole. */
+ * or model-0000k-of-0000n.safetensors + model.safetensors.index.json), or
+ * from a GGUF file (llama.cpp architecture deepseek2; a path ending in .gguf or
+ * a file starting with the GGUF magic). Weights are memory-mapped, never copied whole. */
 int frugal_model_load(const char *path, frugal_model **out);
 void frugal_model_free(frugal_model *model);
 

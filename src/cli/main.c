@@ -15,6 +15,7 @@ static const struct {
     {"info", "describe a model: architecture, sizes, dtypes, bytes per token", cmd_info},
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"template", "render conversations (JSON lines) with the model's chat template", cmd_template},
+    {"quantize", "re-encode a GGUF file's weights (Q8_0, Q4_K_M, ...)", cmd_quantize},
 };
 
 static void usage(FILE *f) {

@@ -207,7 +207,7 @@ static int64_t mlp_params(const fr_mlp *m) { return 3 * (int64_t)m->d * m->ff; }
 
 static int64_t mla_bytes(const fr_mla *a) {
     return tensor_bytes(&a->wq_a) + tensor_bytes(&a->wq_b) + tensor_bytes(&a->wq) + tensor_bytes(&a->wkv_a) +
-           tensor_bytes(&a->wkv_b) + tensor_bytes(&a->wo);
+           tensor_bytes(&a->wkv_b) + tensor_bytes(&a->wk_b) + tensor_bytes(&a->wv_b) + tensor_bytes(&a->wo);
 }
 static int64_t mla_params(const fr_mla *a) {
     const fr_mla_cfg *c = &a->c;
