@@ -261,7 +261,7 @@ static void check_model(const char *model, const char *frugal) {
     }
     /* empty text; invalid UTF-8 becomes U+FFFD (same ids as the text with U+FFFD) */
     {
-        int32_t *a, *bb;
+        int32_t *a = NULL, *bb = NULL;
         size_t na, nb;
         CHECK(fr_tokenize(t, "", 0, 0, 0, &a, &na) == 0 && na == 0, "%s: empty text", model);
         free(a);

@@ -21,7 +21,7 @@ static void help(FILE *f) {
 /* a token that ends the assistant's turn */
 static int end_of_turn(const fr_tokenizer *t, int32_t tok) {
     if (tok == fr_tok_eos(t)) return 1;
-    static const char *ends[] = {"<|im_end|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    static const char *ends[] = {"<|im_end|>", "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>",
                                  "<|eot_id|>", "<|EOT|>"};
     for (size_t i = 0; i < sizeof ends / sizeof *ends; i++)
         if (tok == fr_tok_special_id(t, ends[i])) return 1;
