@@ -204,6 +204,52 @@ static void check_cli(const char *frugal, const char *dir, json_t *cases, const 
     remove(outp);
 }
 
+/* Random texts from pieces that stress the pre-tokenizers (whitespace kinds,
+ * CJK edges, marks, digits, contractions, specials and their fragments,
+ * invalid bytes): decoding the ids must give back the text (after invalid
+ * UTF-8 became U+FFFD), and every id must be a token. */
+static void check_random_roundtrip(const fr_tokenizer *t, const char *name) {
+    static const char *const parts[] = {
+        "a", "Hello", " world", "  ", "\t", "\n", "\r\n", " \n ", "\xC2\x85", "\xEF\xBB\xBF", "\xC2\xA0",
+        "\xE3\x80\x80", "\xE1\xA0\x8E", "123", "4567", "\xD9\xA3", "'s", "'LL", "'\xC5\xBF", "\xE4\xB8\xAD",
+        "\xE9\xBE\xA6", "\xE3\x82\xA2", "\xEF\xBD\xB1", "\xE3\x80\x81", "e\xCC\x81", "\xCC\x81",
+        "\xF0\x9F\x98\x80", "\xF0\xA0\x80\x80", ".", "...", "_id", "(x)", "{", "<\xEF\xBD\x9CUser\xEF\xBD\x9C>",
+        "<\xEF\xBD\x9C", "<|im_end|>", "<|im_", "[BOS]", "<|EOT|>", "\x00", "\xFF", "\xE4\xB8", "\x80"};
+    const int np = (int)(sizeof parts / sizeof *parts);
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    int bad = 0;
+    for (int it = 0; it < 1500; it++) {
+        char text[1024];
+        size_t n = 0;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)(rng >> 59) + 1;
+        for (int j = 0; j < k; j++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const char *p = parts[(rng >> 33) % (uint64_t)np];
+            size_t l = strlen(p);
+            if (!*p) l = 1; /* the NUL part */
+            memcpy(text + n, p, l);
+            n += l;
+        }
+        char *want;
+        size_t wn;
+        fr_utf8_lossy(text, n, &want, &wn);
+        int32_t *ids;
+        size_t ni;
+        char *out = NULL;
+        size_t on = 0;
+        int ok = fr_tokenize(t, text, n, 0, it & 1, &ids, &ni) == 0;
+        for (size_t i = 0; ok && i < ni; i++) ok = (fr_tok_flags(t, ids[i]) & FR_TOKF_EXISTS) != 0;
+        ok = ok && fr_detokenize(t, ids, ni, 0, &out, &on) == 0 && on == wn && !memcmp(out, want, wn);
+        if (!ok && bad++ < 5) CHECK(0, "%s: random text %d does not round-trip", name, it);
+        free(ids);
+        free(out);
+        free(want);
+    }
+    CHECK(bad == 0, "%s: %d random texts do not round-trip", name, bad);
+    printf("  %-40s random round trips: %d failed of 1500\n", name, bad);
+}
+
 static void check_model(const char *model, const char *frugal) {
     char dir[2048], path[4096], name[256];
     snprintf(dir, sizeof dir, "%s", t_fixture(model));
@@ -225,6 +271,7 @@ static void check_model(const char *model, const char *frugal) {
     check_encode(t, cases, "text", kimi ? "ids" : "ids_bos", fr_tok_add_bos_default(t), 0, name);
     check_encode(t, cases, "text", "ids_split_special", 0, 1, name);
     check_roundtrip(t, cases, name);
+    check_random_roundtrip(t, model);
     snprintf(name, sizeof name, "%s/chat.jsonl", model);
     check_encode(t, chat, "prompt", "ids", 0, 0, name);
     snprintf(name, sizeof name, "%s/decode.jsonl", model);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/mmap.h"
 #include "text/tok_internal.h"
 
 /* The pattern ByteLevel(use_regex=true) splits with (GPT-2's). */
@@ -163,7 +164,11 @@ static int load_merges(fr_tokenizer *t, const char *file, json_t *merges) {
 
 static int load_json(const char *path, json_t **out, size_t flags) {
     json_error_t je;
-    *out = json_load_file(path, JSON_ALLOW_NUL | flags, &je);
+    fr_mmap m; /* json_loadb on the mapped bytes: json_load_file reads with getc */
+    *out = NULL;
+    if (fr_mmap_open(&m, path)) return -1;
+    *out = json_loadb((const char *)(m.data ? m.data : (const uint8_t *)""), m.size, JSON_ALLOW_NUL | flags, &je);
+    fr_mmap_close(&m);
     if (!*out) return fr_err("%s: line %d: %s", path, je.line, je.text);
     return 0;
 }
