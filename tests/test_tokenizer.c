@@ -438,6 +438,24 @@ static void check_bad_input(void) {
                   " \"content\": \"<eos>\", \"special\": true, \"normalized\": false}],"
                   " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"\\u0120\": 2, \"ab\": 3,"
                   " \"\\u0120a\": 4, \"\\u0120ab\": 5}, \"merges\": [\"\\u0120 a\", \"\\u0120a b\", \"a b\"]}}");
+    /* every truncation of it is refused with a message, never a crash */
+    {
+        size_t n;
+        char *full = slurp(p, &n);
+        int refused = 0;
+        for (size_t k = 0; full && k < n - 1; k++) {
+            FILE *f = fopen(p, "wb");
+            if (!f) break;
+            fwrite(full, 1, k, f);
+            fclose(f);
+            fr_tokenizer *u = NULL;
+            if (fr_tokenizer_load(dir, &u) == -1 && u == NULL && fr_err_msg()[0]) refused++;
+            fr_tokenizer_free(u);
+        }
+        CHECK(full && refused == (int)n - 1, "truncated tokenizer.json: %d of %zu refused", refused, n - 1);
+        if (full) write_file(p, full);
+        free(full);
+    }
     CHECK(fr_tokenizer_load(dir, &t) == 0, "tiny tokenizer: %s", fr_err_msg());
     if (t) {
         int32_t *ids;
