@@ -470,6 +470,24 @@ static void check_bad_input(void) {
         int32_t d[] = {5, 6, 99, 2};
         CHECK(fr_detokenize(t, d, 4, 1, &out, &on) == 0 && on == 4 && !memcmp(out, " ab ", 4), "tiny decode");
         free(out);
+        CHECK(fr_tok_bos(t) == -1 && !fr_tok_add_bos_default(t), "tiny: no BOS");
+        fr_tokenizer_free(t);
+    }
+    /* BOS from a TemplateProcessing post-processor */
+    write_file(p, "{\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\":"
+                  " \"<s>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"special_tokens\":"
+                  " {\"<s>\": {\"id\": \"<s>\", \"ids\": [2], \"tokens\": [\"<s>\"]}}}, \"decoder\": {\"type\":"
+                  " \"ByteLevel\"}, \"added_tokens\": [{\"id\": 2, \"content\": \"<s>\", \"special\": true}],"
+                  " \"model\": {\"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": []}}");
+    t = NULL;
+    CHECK(fr_tokenizer_load(dir, &t) == 0, "template tokenizer: %s", fr_err_msg());
+    if (t) {
+        int32_t *ids;
+        size_t n;
+        CHECK(fr_tok_add_bos_default(t) && fr_tok_bos(t) == 2, "template BOS");
+        CHECK(fr_tokenize(t, "ab", 2, 1, 0, &ids, &n) == 0 && n == 3 && ids[0] == 2 && ids[1] == 0 && ids[2] == 1,
+              "template encode");
+        free(ids);
         fr_tokenizer_free(t);
     }
     remove(p);

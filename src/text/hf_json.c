@@ -554,13 +554,41 @@ int fr_hf_load(fr_tokenizer *t, const char *dir) {
         goto done;
     }
 
-    /* tokenizer_config.json: add_bos_token, bos_token, eos_token */
+    /* BOS from the post-processor: a TemplateProcessing (maybe inside a
+     * Sequence) whose "single" template starts with a special token */
+    json_t *pp = json_object_get(root, "post_processor");
+    const char *ppt = json_string_value(json_object_get(pp, "type"));
+    if (ppt && !strcmp(ppt, "Sequence")) {
+        size_t k;
+        json_t *q;
+        json_t *procs = json_object_get(pp, "processors");
+        pp = NULL;
+        json_array_foreach(procs, k, q) {
+            const char *qt = json_string_value(json_object_get(q, "type"));
+            if (qt && !strcmp(qt, "TemplateProcessing")) pp = q;
+        }
+        ppt = pp ? "TemplateProcessing" : NULL;
+    }
+    if (ppt && !strcmp(ppt, "TemplateProcessing")) {
+        json_t *first = json_object_get(json_array_get(json_object_get(pp, "single"), 0), "SpecialToken");
+        const char *name = json_string_value(json_object_get(first, "id"));
+        json_t *ids = json_object_get(json_object_get(json_object_get(pp, "special_tokens"), name ? name : ""), "ids");
+        if (name && json_array_size(ids) == 1 && json_is_integer(json_array_get(ids, 0))) {
+            t->add_bos = 1;
+            t->bos = (int)json_integer_value(json_array_get(ids, 0));
+            if (t->bos < 0 || t->bos >= t->n_vocab) { fr_err("%s: post_processor BOS id %d out of range", file, t->bos); goto done; }
+        }
+    }
+
+    /* tokenizer_config.json: add_bos_token (transformers' Llama-style
+     * tokenizers rebuild the post-processor from it), bos_token, eos_token */
     snprintf(cfgpath, sizeof cfgpath, "%s/tokenizer_config.json", dir);
     FILE *f = fopen(cfgpath, "rb");
     if (f) {
         fclose(f);
         if (load_json(cfgpath, &cfg, JSON_DECODE_INT_AS_REAL)) goto done; /* model_max_length can be 1e30 */
-        t->add_bos = json_is_true(json_object_get(cfg, "add_bos_token"));
+        json_t *ab = json_object_get(cfg, "add_bos_token");
+        if (ab) t->add_bos = json_is_true(ab);
         const char *bs = token_content(json_object_get(cfg, "bos_token"));
         const char *es = token_content(json_object_get(cfg, "eos_token"));
         if (bs) {
