@@ -204,6 +204,52 @@ static void check_cli(const char *frugal, const char *dir, json_t *cases, const 
     remove(outp);
 }
 
+/* Random texts from pieces that stress the pre-tokenizers (whitespace kinds,
+ * CJK edges, marks, digits, contractions, specials and their fragments,
+ * invalid bytes): decoding the ids must give back the text (after invalid
+ * UTF-8 became U+FFFD), and every id must be a token. */
+static void check_random_roundtrip(const fr_tokenizer *t, const char *name) {
+    static const char *const parts[] = {
+        "a", "Hello", " world", "  ", "\t", "\n", "\r\n", " \n ", "\xC2\x85", "\xEF\xBB\xBF", "\xC2\xA0",
+        "\xE3\x80\x80", "\xE1\xA0\x8E", "123", "4567", "\xD9\xA3", "'s", "'LL", "'\xC5\xBF", "\xE4\xB8\xAD",
+        "\xE9\xBE\xA6", "\xE3\x82\xA2", "\xEF\xBD\xB1", "\xE3\x80\x81", "e\xCC\x81", "\xCC\x81",
+        "\xF0\x9F\x98\x80", "\xF0\xA0\x80\x80", ".", "...", "_id", "(x)", "{", "<\xEF\xBD\x9CUser\xEF\xBD\x9C>",
+        "<\xEF\xBD\x9C", "<|im_end|>", "<|im_", "[BOS]", "<|EOT|>", "\x00", "\xFF", "\xE4\xB8", "\x80"};
+    const int np = (int)(sizeof parts / sizeof *parts);
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    int bad = 0;
+    for (int it = 0; it < 1500; it++) {
+        char text[1024];
+        size_t n = 0;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)(rng >> 59) + 1;
+        for (int j = 0; j < k; j++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const char *p = parts[(rng >> 33) % (uint64_t)np];
+            size_t l = strlen(p);
+            if (!*p) l = 1; /* the NUL part */
+            memcpy(text + n, p, l);
+            n += l;
+        }
+        char *want;
+        size_t wn;
+        fr_utf8_lossy(text, n, &want, &wn);
+        int32_t *ids;
+        size_t ni;
+        char *out = NULL;
+        size_t on = 0;
+        int ok = fr_tokenize(t, text, n, 0, it & 1, &ids, &ni) == 0;
+        for (size_t i = 0; ok && i < ni; i++) ok = (fr_tok_flags(t, ids[i]) & FR_TOKF_EXISTS) != 0;
+        ok = ok && fr_detokenize(t, ids, ni, 0, &out, &on) == 0 && on == wn && !memcmp(out, want, wn);
+        if (!ok && bad++ < 5) CHECK(0, "%s: random text %d does not round-trip", name, it);
+        free(ids);
+        free(out);
+        free(want);
+    }
+    CHECK(bad == 0, "%s: %d random texts do not round-trip", name, bad);
+    printf("  %-40s random round trips: %d failed of 1500\n", name, bad);
+}
+
 static void check_model(const char *model, const char *frugal) {
     char dir[2048], path[4096], name[256];
     snprintf(dir, sizeof dir, "%s", t_fixture(model));
@@ -225,6 +271,7 @@ static void check_model(const char *model, const char *frugal) {
     check_encode(t, cases, "text", kimi ? "ids" : "ids_bos", fr_tok_add_bos_default(t), 0, name);
     check_encode(t, cases, "text", "ids_split_special", 0, 1, name);
     check_roundtrip(t, cases, name);
+    check_random_roundtrip(t, model);
     snprintf(name, sizeof name, "%s/chat.jsonl", model);
     check_encode(t, chat, "prompt", "ids", 0, 0, name);
     snprintf(name, sizeof name, "%s/decode.jsonl", model);
@@ -391,6 +438,24 @@ static void check_bad_input(void) {
                   " \"content\": \"<eos>\", \"special\": true, \"normalized\": false}],"
                   " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"\\u0120\": 2, \"ab\": 3,"
                   " \"\\u0120a\": 4, \"\\u0120ab\": 5}, \"merges\": [\"\\u0120 a\", \"\\u0120a b\", \"a b\"]}}");
+    /* every truncation of it is refused with a message, never a crash */
+    {
+        size_t n;
+        char *full = slurp(p, &n);
+        int refused = 0;
+        for (size_t k = 0; full && k < n - 1; k++) {
+            FILE *f = fopen(p, "wb");
+            if (!f) break;
+            fwrite(full, 1, k, f);
+            fclose(f);
+            fr_tokenizer *u = NULL;
+            if (fr_tokenizer_load(dir, &u) == -1 && u == NULL && fr_err_msg()[0]) refused++;
+            fr_tokenizer_free(u);
+        }
+        CHECK(full && refused == (int)n - 1, "truncated tokenizer.json: %d of %zu refused", refused, n - 1);
+        if (full) write_file(p, full);
+        free(full);
+    }
     CHECK(fr_tokenizer_load(dir, &t) == 0, "tiny tokenizer: %s", fr_err_msg());
     if (t) {
         int32_t *ids;
@@ -405,6 +470,24 @@ static void check_bad_input(void) {
         int32_t d[] = {5, 6, 99, 2};
         CHECK(fr_detokenize(t, d, 4, 1, &out, &on) == 0 && on == 4 && !memcmp(out, " ab ", 4), "tiny decode");
         free(out);
+        CHECK(fr_tok_bos(t) == -1 && !fr_tok_add_bos_default(t), "tiny: no BOS");
+        fr_tokenizer_free(t);
+    }
+    /* BOS from a TemplateProcessing post-processor */
+    write_file(p, "{\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\":"
+                  " \"<s>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"special_tokens\":"
+                  " {\"<s>\": {\"id\": \"<s>\", \"ids\": [2], \"tokens\": [\"<s>\"]}}}, \"decoder\": {\"type\":"
+                  " \"ByteLevel\"}, \"added_tokens\": [{\"id\": 2, \"content\": \"<s>\", \"special\": true}],"
+                  " \"model\": {\"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": []}}");
+    t = NULL;
+    CHECK(fr_tokenizer_load(dir, &t) == 0, "template tokenizer: %s", fr_err_msg());
+    if (t) {
+        int32_t *ids;
+        size_t n;
+        CHECK(fr_tok_add_bos_default(t) && fr_tok_bos(t) == 2, "template BOS");
+        CHECK(fr_tokenize(t, "ab", 2, 1, 0, &ids, &n) == 0 && n == 3 && ids[0] == 2 && ids[1] == 0 && ids[2] == 1,
+              "template encode");
+        free(ids);
         fr_tokenizer_free(t);
     }
     remove(p);

@@ -27,6 +27,7 @@ static void help(FILE *f) {
             "                     with --hex each line is one id sequence and the output its bytes in hex\n"
             "  --skip-special     with --decode: drop special tokens\n"
             "  --bench N          encode stdin N times (one thread); print MB/s to stderr\n"
+            "  --info             describe the tokenizer and exit\n"
             "  -h, --help         this help\n");
 }
 
@@ -107,6 +108,7 @@ int cmd_tokenize(int argc, char **argv) {
     const char *dir = NULL;
     int hex = 0, bos = 0, split = 0, decode = 0, skip = 0;
     long bench = 0;
+    int info = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
@@ -117,6 +119,7 @@ int cmd_tokenize(int argc, char **argv) {
         else if (!strcmp(a, "--split-special")) split = 1;
         else if (!strcmp(a, "--decode")) decode = 1;
         else if (!strcmp(a, "--skip-special")) skip = 1;
+        else if (!strcmp(a, "--info")) info = 1;
         else if (!strcmp(a, "--bench")) {
             const char *v = cli_value(argc, argv, &i);
             if (!v || cli_int("--bench", v, 1, 1000000, &bench)) return 2;
@@ -131,6 +134,17 @@ int cmd_tokenize(int argc, char **argv) {
     if (fr_tokenizer_load(dir, &t)) {
         fprintf(stderr, "error: %s\n", fr_err_msg());
         return 1;
+    }
+    if (info) {
+        int b = fr_tok_bos(t), e = fr_tok_eos(t);
+        size_t bl = 0, el = 0;
+        const uint8_t *bb = fr_tok_bytes(t, b, &bl), *eb = fr_tok_bytes(t, e, &el);
+        printf("tokenizer: %s\nids: %d\nbos: %d %.*s\neos: %d %.*s\nadds bos: %s\n",
+               fr_tok_kind(t) == FR_TOK_TIKTOKEN ? "tiktoken (tiktoken.model)" : "byte-level BPE (tokenizer.json)",
+               fr_tok_n_vocab(t), b, (int)bl, bb ? (const char *)bb : "", e, (int)el, eb ? (const char *)eb : "",
+               fr_tok_add_bos_default(t) ? "yes" : "no");
+        fr_tokenizer_free(t);
+        return 0;
     }
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
