@@ -235,12 +235,12 @@ done:
 static void test_long_consistency(frugal_model *m, const char *dir) {
     frugal_model_info in;
     frugal_model_get_info(m, &in);
-    const int V = in.n_vocab, lens[] = {127, 128, 129, 513};
+    const int V = in.n_vocab, lens[] = {513}; /* chunks of 64 and a last one of 1 */
     int32_t ids[513];
     for (int i = 0; i < 513; i++) ids[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = 513;
-    cp.n_threads = 2;
+    cp.n_threads = 1; /* 1000 small evals: keep clear of thread start-up costs on a busy machine */
     frugal_context *ctx = NULL;
     float *full = malloc((size_t)513 * V * sizeof *full), *step = malloc((size_t)513 * V * sizeof *step);
     if (!full || !step || frugal_context_create(m, &cp, &ctx)) {
