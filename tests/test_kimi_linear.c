@@ -230,6 +230,41 @@ done:
     free(got);
 }
 
+/* Longer prompts around chunk boundaries (no reference): one prefill equals
+ * feeding the tokens one at a time through the recurrent step. */
+static void test_long_consistency(frugal_model *m, const char *dir) {
+    frugal_model_info in;
+    frugal_model_get_info(m, &in);
+    const int V = in.n_vocab, lens[] = {513}; /* chunks of 64 and a last one of 1 */
+    int32_t ids[513];
+    for (int i = 0; i < 513; i++) ids[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
+    frugal_context_params cp = frugal_context_default_params();
+    cp.n_ctx = 513;
+    cp.n_threads = 1; /* 1000 small evals: keep clear of thread start-up costs on a busy machine */
+    frugal_context *ctx = NULL;
+    float *full = malloc((size_t)513 * V * sizeof *full), *step = malloc((size_t)513 * V * sizeof *step);
+    if (!full || !step || frugal_context_create(m, &cp, &ctx)) {
+        CHECK(0, "%s: long prompt setup: %s", dir, frugal_last_error());
+        goto done;
+    }
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        int n = lens[li], rc = frugal_eval(ctx, ids, n, 0, 1);
+        if (!rc) memcpy(full, frugal_get_logits(ctx, 0), (size_t)n * V * sizeof *full);
+        for (int t = 0; t < n && !rc; t++) {
+            rc = frugal_eval(ctx, ids + t, 1, t, 0);
+            if (!rc) memcpy(step + (size_t)t * V, frugal_get_logits(ctx, 0), (size_t)V * sizeof *step);
+        }
+        CHECK(rc == 0, "%s: long prompt %d: %s", dir, n, frugal_last_error());
+        double e = rc ? 1 : t_row_rel_err(step, full, (size_t)n, (size_t)V);
+        CHECK(e <= TOL, "%s: %d tokens, prefill vs token by token: row-rel err %.3g", dir, n, e);
+        printf("%s: %d tokens, chunked prefill vs recurrent steps %.3g\n", dir, n, e);
+    }
+done:
+    frugal_context_free(ctx);
+    free(full);
+    free(step);
+}
+
 int main(void) {
     /* the kernel: chunk sizes that do and do not divide n, weak and strong decay */
     const int ns[] = {1, 2, 7, 63, 64, 65, 130, 200};
@@ -253,6 +288,7 @@ int main(void) {
         json_t *toks = read_json(dir, "tokens.json"), *exp = read_json(dir, "expected.json");
         if (toks && exp)
             for (size_t p = 0; p < sizeof PROMPTS / sizeof *PROMPTS; p++) test_prompt(m, dir, PROMPTS[p], toks, exp);
+        test_long_consistency(m, dir);
         json_decref(toks);
         json_decref(exp);
         frugal_model_free(m);
