@@ -815,6 +815,12 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
     const char *t = n->s;
     json_t *x = arg(a, 0, NULL, NULL);
     int cmp;
+    static const char *const unary[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "sequence", "number",
+                                        "integer", "float", "boolean", "true", "false", "even", "odd", "callable", "escaped",
+                                        "lower", "upper", NULL};
+    for (int k = 0; unary[k]; k++)
+        if (!strcmp(t, unary[k]) && a->n) return rerr(c, n, "test '%s' takes no arguments, %d given", t, a->n);
+    if (a->n > 1) return rerr(c, n, "test '%s' takes at most one argument", t);
     if (!strcmp(t, "defined")) *r = v != NULL;
     else if (!strcmp(t, "undefined")) *r = v == NULL;
     else if (!strcmp(t, "none")) *r = v && json_is_null(v);
@@ -1384,9 +1390,10 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
     }
     if (!strcmp(f, "tojson")) {
         static const char *const kws[] = {"indent", "ensure_ascii", "separators", "sort_keys", NULL};
-        if (check_args(c, n, a, "tojson", 1, kws)) goto fail;
-        json_t *ind = arg(a, 0, "indent", NULL), *ea = arg(a, -1, "ensure_ascii", NULL), *sp = arg(a, -1, "separators", NULL),
-               *sk = arg(a, -1, "sort_keys", NULL);
+        /* transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) */
+        if (check_args(c, n, a, "tojson", 4, kws)) goto fail;
+        json_t *ea = arg(a, 0, "ensure_ascii", NULL), *ind = arg(a, 1, "indent", NULL), *sp = arg(a, 2, "separators", NULL),
+               *sk = arg(a, 3, "sort_keys", NULL);
         if (ind && !json_is_null(ind) && !is_int(ind)) { rc = rerr(c, n, "tojson: indent must be an integer"); goto fail; }
         const char *is = NULL, *ks = NULL;
         if (sp && !json_is_null(sp)) {
@@ -1400,6 +1407,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         if (!v) { rc = rerr(c, n, "tojson: value is undefined"); goto fail; }
         long long iv = ind && !json_is_null(ind) ? as_ll(ind) : -1;
         if (iv > 64) iv = 64;
+        if (ind && !json_is_null(ind) && iv < 0) iv = 0; /* Python: ' ' * -1 == '' */
         char *s = fr_jinja_tojson(v, truthy(ea), (int)iv, is, ks, truthy(sk));
         if (!s) { rc = rerr(c, n, "tojson: %s", fr_err_msg()); goto fail; }
         *out = jstr(s, strlen(s));
@@ -1614,6 +1622,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
     }
     if (!strcmp(f, "int") || !strcmp(f, "float") || !strcmp(f, "abs") || !strcmp(f, "round")) {
         json_t *dflt = arg(a, 0, "default", NULL);
+        if (!v) { rc = rerr(c, n, "%s: value is undefined", f); goto fail; }
         if (!strcmp(f, "int")) {
             if (is_int(v)) *out = json_integer(as_ll(v));
             else if (v && json_is_real(v) && fabs(json_real_value(v)) < 9.2e18) *out = json_integer((json_int_t)json_real_value(v));
