@@ -16,6 +16,9 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* tuples print as Python tuples; loop.cycle */
+    {"{{ d|dictsort }}|{{ d.items()|list }}|{{ (1,) }}{{ () }}{{ (1, 'a') }}|{% for i in l %}{{ loop.cycle('o', 'e') }}{% endfor %}",
+     "[('a', 2), ('b', 1)]|[('b', 1), ('a', 2)]|(1,)()(1, 'a')|oeo"},
     /* "}}" inside brackets does not end the tag; tojson(ensure_ascii, indent, ...) positional order is transformers' */
     {"{{ {'a': {}}|length }}|{{ {'a': [], 'b': {}}|tojson(indent=2) }}|{{ '\\u00e9'|tojson(true) }}",
      "1|{\n  \"a\": [],\n  \"b\": {}\n}|\"\\u00e9\""},

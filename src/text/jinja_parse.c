@@ -592,11 +592,16 @@ static jnode *parse_primary(P *p) {
     case T_OP:
         if (is_op(t, "(")) {
             adv(p);
-            if (is_op(cur(p), ")")) { adv(p); return node(p, J_LIST, t); }
+            if (is_op(cur(p), ")")) { /* () */
+                adv(p);
+                if ((n = node(p, J_LIST, t))) n->op = 1;
+                return n;
+            }
             jnode *e = parse_expr(p, 1);
             if (!e) return NULL;
             if (is_op(cur(p), ",")) { /* tuple */
                 if (!(n = node(p, J_LIST, t)) || add_kid(p, n, e, NULL)) return NULL;
+                n->op = 1; /* a tuple */
                 while (is_op(cur(p), ",")) {
                     adv(p);
                     if (is_op(cur(p), ")")) break;
@@ -684,6 +689,7 @@ static jnode *parse_postfix(P *p, jnode *n) {
                 if (!parts[0]) { perr_at(p, t->line, t->col, "empty subscript", NULL); return NULL; }
                 jnode *tu = node(p, J_LIST, t);
                 if (!tu || add_kid(p, tu, parts[0], NULL)) return NULL;
+                tu->op = 1;
                 while (is_op(cur(p), ",")) {
                     adv(p);
                     if (is_op(cur(p), "]")) break;
@@ -953,6 +959,7 @@ static jnode *parse_tuple(P *p) {
     if (!e || !is_op(cur(p), ",")) return e;
     jnode *n = node(p, J_LIST, t);
     if (!n || add_kid(p, n, e, NULL)) return NULL;
+    n->op = 1; /* a tuple */
     while (is_op(cur(p), ",")) {
         adv(p);
         if (cur(p)->type == T_BEND || cur(p)->type == T_VEND) break;
