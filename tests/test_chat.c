@@ -16,6 +16,12 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* tuples print as Python tuples; loop.cycle */
+    {"{{ d|dictsort }}|{{ d.items()|list }}|{{ (1,) }}{{ () }}{{ (1, 'a') }}|{% for i in l %}{{ loop.cycle('o', 'e') }}{% endfor %}",
+     "[('a', 2), ('b', 1)]|[('b', 1), ('a', 2)]|(1,)()(1, 'a')|oeo"},
+    /* "}}" inside brackets does not end the tag; tojson(ensure_ascii, indent, ...) positional order is transformers' */
+    {"{{ {'a': {}}|length }}|{{ {'a': [], 'b': {}}|tojson(indent=2) }}|{{ '\\u00e9'|tojson(true) }}",
+     "1|{\n  \"a\": [],\n  \"b\": {}\n}|\"\\u00e9\""},
     {"{{ x }}|{{ y }}|{{ s }}|{{ n }}|{{ l }}|{{ d }}|{{ true }}|{{ q }}",
      "3|2.5|H\303\251llo|None|[3, 1, 2]|{'b': 1, 'a': 2}|True|"},
     {"{{ 1/4 }}|{{ 7//2 }}|{{ -7//2 }}|{{ -7 % 3 }}|{{ 2**10 }}|{{ 1e20 }}|{{ 1e-5 }}|{{ 0.1+0.2 }}|{{ 3*1.0 }}",
@@ -81,7 +87,7 @@ static const struct { const char *tmpl, *err; } g_errors[] = {
     {"{% endif %}", "t:1:4: unexpected tag 'endif'"},
     {"{% elif x %}", "t:1:4: unexpected tag 'elif'"},
     {"{{ x $ 1 }}", "t:1:6: unexpected character '$'"},
-    {"{{ (1, }}", "t:1:8: unexpected '}}'"},
+    {"{{ (1, }}", "t:1:8: unexpected '}'"},
     {"{% set %}", "expected a variable name"},
     {"{{ f(a=1, 2) }}", "positional argument after keyword argument"},
     {"{{ q.attr }}", "t:1:5: cannot read attribute 'attr' of an undefined value"},
@@ -100,6 +106,9 @@ static const struct { const char *tmpl, *err; } g_errors[] = {
     {"{{ 9223372036854775807 + 1 }}", "integer overflow"},
     {"{{ q|tojson }}", "tojson: value is undefined"},
     {"{% set n.attr = 1 %}", "cannot assign attribute 'attr' of 'n'"},
+    {"{{ x is none 3 }}", "test 'none' takes no arguments"},
+    {"{{ q|int }}", "int: value is undefined"},
+    {"{{ l[,] }}", "unexpected ','"},
 };
 
 static json_t *g_v;

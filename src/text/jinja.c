@@ -289,6 +289,21 @@ static void py_float(double x, char *out, size_t cap) {
 
 static int py_repr(sbuf *b, const json_t *v);
 
+/* Tuples are arrays that print as (a, b): the render keeps a reference to each
+ * one it makes (items() pairs, tuple literals), so pointers stay unique. */
+static _Thread_local json_t *g_tuples;
+
+static json_t *as_tuple(json_t *v) {
+    if (v && g_tuples) json_array_append(g_tuples, v);
+    return v;
+}
+
+static int is_tuple(const json_t *v) {
+    for (size_t i = 0; g_tuples && i < json_array_size(g_tuples); i++)
+        if (json_array_get(g_tuples, i) == v) return 1;
+    return 0;
+}
+
 static int py_repr_str(sbuf *b, const char *s, size_t n) {
     int has_sq = memchr(s, '\'', n) != NULL, has_dq = memchr(s, '"', n) != NULL;
     char q = has_sq && !has_dq ? '"' : '\'';
@@ -328,11 +343,14 @@ static int py_repr(sbuf *b, const json_t *v) {
     case JSON_TRUE: return sb_puts(b, "True");
     case JSON_FALSE: return sb_puts(b, "False");
     case JSON_NULL: return sb_puts(b, "None");
-    case JSON_ARRAY:
-        if (sb_putc(b, '[')) return -1;
+    case JSON_ARRAY: {
+        int tup = is_tuple(v);
+        if (sb_putc(b, tup ? '(' : '[')) return -1;
         for (size_t i = 0; i < json_array_size(v); i++)
             if ((i && sb_puts(b, ", ")) || py_repr(b, json_array_get(v, i))) return -1;
-        return sb_putc(b, ']');
+        if (tup && json_array_size(v) == 1 && sb_putc(b, ',')) return -1;
+        return sb_putc(b, tup ? ')' : ']');
+    }
     case JSON_OBJECT: {
         if (sb_putc(b, '{')) return -1;
         const char *k;
@@ -815,6 +833,12 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
     const char *t = n->s;
     json_t *x = arg(a, 0, NULL, NULL);
     int cmp;
+    static const char *const unary[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "sequence", "number",
+                                        "integer", "float", "boolean", "true", "false", "even", "odd", "callable", "escaped",
+                                        "lower", "upper", NULL};
+    for (int k = 0; unary[k]; k++)
+        if (!strcmp(t, unary[k]) && a->n) return rerr(c, n, "test '%s' takes no arguments, %d given", t, a->n);
+    if (a->n > 1) return rerr(c, n, "test '%s' takes at most one argument", t);
     if (!strcmp(t, "defined")) *r = v != NULL;
     else if (!strcmp(t, "undefined")) *r = v == NULL;
     else if (!strcmp(t, "none")) *r = v && json_is_null(v);
@@ -1238,6 +1262,12 @@ static int call_method(ctx *c, const jnode *n, json_t *obj, const char *m, const
         return rerr(c, n, "unsupported string method '%s'", m);
     }
     if (json_is_object(obj)) {
+        json_t *i0 = json_object_get(obj, "index0");
+        if (!strcmp(m, "cycle") && is_int(i0) && json_object_get(obj, "revindex0")) { /* loop.cycle(a, b, ...) */
+            if (!a->n) return rerr(c, n, "loop.cycle() needs at least one argument");
+            *out = json_incref(a->v[as_ll(i0) % a->n]);
+            return 0;
+        }
         if (!strcmp(m, "get")) {
             json_t *k = arg(a, 0, NULL, NULL), *d = arg(a, 1, NULL, NULL);
             json_t *v = k && json_is_string(k) ? json_object_get(obj, json_string_value(k)) : NULL;
@@ -1251,7 +1281,7 @@ static int call_method(ctx *c, const jnode *n, json_t *obj, const char *m, const
             json_object_foreach(obj, k, v) {
                 if (m[0] == 'k') json_array_append_new(r, json_string_nocheck(k));
                 else if (m[0] == 'v') json_array_append(r, v);
-                else json_array_append_new(r, json_pack("[sO]", k, v));
+                else json_array_append_new(r, as_tuple(json_pack("[sO]", k, v)));
             }
             *out = r;
             return 0;
@@ -1384,9 +1414,10 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
     }
     if (!strcmp(f, "tojson")) {
         static const char *const kws[] = {"indent", "ensure_ascii", "separators", "sort_keys", NULL};
-        if (check_args(c, n, a, "tojson", 1, kws)) goto fail;
-        json_t *ind = arg(a, 0, "indent", NULL), *ea = arg(a, -1, "ensure_ascii", NULL), *sp = arg(a, -1, "separators", NULL),
-               *sk = arg(a, -1, "sort_keys", NULL);
+        /* transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) */
+        if (check_args(c, n, a, "tojson", 4, kws)) goto fail;
+        json_t *ea = arg(a, 0, "ensure_ascii", NULL), *ind = arg(a, 1, "indent", NULL), *sp = arg(a, 2, "separators", NULL),
+               *sk = arg(a, 3, "sort_keys", NULL);
         if (ind && !json_is_null(ind) && !is_int(ind)) { rc = rerr(c, n, "tojson: indent must be an integer"); goto fail; }
         const char *is = NULL, *ks = NULL;
         if (sp && !json_is_null(sp)) {
@@ -1400,6 +1431,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         if (!v) { rc = rerr(c, n, "tojson: value is undefined"); goto fail; }
         long long iv = ind && !json_is_null(ind) ? as_ll(ind) : -1;
         if (iv > 64) iv = 64;
+        if (ind && !json_is_null(ind) && iv < 0) iv = 0; /* Python: ' ' * -1 == '' */
         char *s = fr_jinja_tojson(v, truthy(ea), (int)iv, is, ks, truthy(sk));
         if (!s) { rc = rerr(c, n, "tojson: %s", fr_err_msg()); goto fail; }
         *out = jstr(s, strlen(s));
@@ -1614,6 +1646,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
     }
     if (!strcmp(f, "int") || !strcmp(f, "float") || !strcmp(f, "abs") || !strcmp(f, "round")) {
         json_t *dflt = arg(a, 0, "default", NULL);
+        if (!v) { rc = rerr(c, n, "%s: value is undefined", f); goto fail; }
         if (!strcmp(f, "int")) {
             if (is_int(v)) *out = json_integer(as_ll(v));
             else if (v && json_is_real(v) && fabs(json_real_value(v)) < 9.2e18) *out = json_integer((json_int_t)json_real_value(v));
@@ -1830,7 +1863,7 @@ static int eval(ctx *c, const jnode *n, json_t **out) {
             if (!a) { json_decref(r); return rerr(c, n->kids[i], "undefined value in a list"); }
             json_array_append_new(r, a);
         }
-        *out = r;
+        *out = n->op ? as_tuple(r) : r;
         return 0;
     }
     case J_DICT: {
@@ -2054,14 +2087,23 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     *out = NULL;
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
-    if (push_frame(&c)) return -1;
-    if (vars && json_object_update(c.frames[0], vars)) { pop_frame(&c); free(c.frames); return fr_err("jinja: out of memory"); }
+    if (!(g_tuples = json_array())) return fr_err("jinja: out of memory");
+    if (push_frame(&c)) { json_decref(g_tuples); g_tuples = NULL; return -1; }
+    if (vars && json_object_update(c.frames[0], vars)) {
+        pop_frame(&c);
+        free(c.frames);
+        json_decref(g_tuples);
+        g_tuples = NULL;
+        return fr_err("jinja: out of memory");
+    }
     sbuf b = {0};
     int rc = exec(&c, t->root, &b);
     if (!rc && sb_put(&b, "", 0)) rc = -1;
     while (c.nframes > 0) pop_frame(&c);
     free(c.frames);
     free(c.macros);
+    json_decref(g_tuples);
+    g_tuples = NULL;
     if (rc) { free(b.p); return -1; }
     *out = b.p;
     if (out_len) *out_len = b.n;

@@ -266,12 +266,13 @@ static int lex_tag(P *p, size_t *ppos, size_t tag_start, int block, int *line_st
     size_t pos = *ppos;
     const char *s = p->src;
     const char *close = block ? "%}" : "}}";
-    int depth = 0; /* open brackets: a "}}" inside braces of a dict literal still ends the tag in Jinja */
-    (void)depth;
+    char stack[256]; /* open brackets: as in Jinja, "}}" / "%}" only end the tag outside them */
+    int depth = 0;
     for (;;) {
         while (pos < p->n && is_ws(s[pos])) pos++;
         if (pos >= p->n) return perr_pos(p, tag_start, block ? "unclosed block tag (missing '%}')" : "unclosed '{{' (missing '}}')", NULL);
         size_t tstart = pos;
+        if (depth > 0) goto token;
         if (s[pos] == '-' && pos + 2 < p->n + 0 && !strncmp(s + pos + 1, close, 2)) {
             if (push_tok(p, block ? T_BEND : T_VEND, pos, NULL, 0)) return -1;
             pos += 3;
@@ -292,7 +293,18 @@ static int lex_tag(P *p, size_t *ppos, size_t tag_start, int block, int *line_st
             if (block && pos < p->n && s[pos] == '\n') { pos++; *line_start = 1; }
             break;
         }
+    token:;
         char c = s[pos];
+        if (c == '(' || c == '[' || c == '{') {
+            if (depth == (int)sizeof stack) return perr_pos(p, pos, "brackets nested too deeply", NULL);
+            stack[depth++] = c == '(' ? ')' : c == '[' ? ']' : '}';
+        } else if (c == ')' || c == ']' || c == '}') {
+            if (depth == 0 || stack[depth - 1] != c) {
+                char ch[2] = {c, 0};
+                return perr_pos(p, pos, "unexpected", ch);
+            }
+            depth--;
+        }
         if (c == '\'' || c == '"') {
             if (lex_string(p, &pos)) return -1;
         } else if (isdigit((unsigned char)c)) {
@@ -580,11 +592,16 @@ static jnode *parse_primary(P *p) {
     case T_OP:
         if (is_op(t, "(")) {
             adv(p);
-            if (is_op(cur(p), ")")) { adv(p); return node(p, J_LIST, t); }
+            if (is_op(cur(p), ")")) { /* () */
+                adv(p);
+                if ((n = node(p, J_LIST, t))) n->op = 1;
+                return n;
+            }
             jnode *e = parse_expr(p, 1);
             if (!e) return NULL;
             if (is_op(cur(p), ",")) { /* tuple */
                 if (!(n = node(p, J_LIST, t)) || add_kid(p, n, e, NULL)) return NULL;
+                n->op = 1; /* a tuple */
                 while (is_op(cur(p), ",")) {
                     adv(p);
                     if (is_op(cur(p), ")")) break;
@@ -667,8 +684,21 @@ static jnode *parse_postfix(P *p, jnode *n) {
                 }
                 break;
             }
-            if (expect_op(p, "]")) return NULL;
             jnode *m;
+            if (!slice && is_op(cur(p), ",")) { /* x[a, b]: a tuple key */
+                if (!parts[0]) { perr_at(p, t->line, t->col, "empty subscript", NULL); return NULL; }
+                jnode *tu = node(p, J_LIST, t);
+                if (!tu || add_kid(p, tu, parts[0], NULL)) return NULL;
+                tu->op = 1;
+                while (is_op(cur(p), ",")) {
+                    adv(p);
+                    if (is_op(cur(p), "]")) break;
+                    jnode *e = parse_expr(p, 1);
+                    if (!e || add_kid(p, tu, e, NULL)) return NULL;
+                }
+                parts[0] = tu;
+            }
+            if (expect_op(p, "]")) return NULL;
             if (slice) {
                 if (!(m = node(p, J_SLICE, t))) return NULL;
                 for (int k = 0; k < 3; k++)
@@ -929,6 +959,7 @@ static jnode *parse_tuple(P *p) {
     if (!e || !is_op(cur(p), ",")) return e;
     jnode *n = node(p, J_LIST, t);
     if (!n || add_kid(p, n, e, NULL)) return NULL;
+    n->op = 1; /* a tuple */
     while (is_op(cur(p), ",")) {
         adv(p);
         if (cur(p)->type == T_BEND || cur(p)->type == T_VEND) break;
