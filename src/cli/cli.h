@@ -7,6 +7,7 @@
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Helpers shared by subcommands. */
 /* argv[*i] is a flag that takes a value: return it and advance, or print an

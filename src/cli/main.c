@@ -12,6 +12,7 @@ static const struct {
     {"eval", "evaluate token ids; write logits, greedy tokens, MTP logits", cmd_eval},
     {"info", "describe a model: architecture, sizes, dtypes, bytes per token", cmd_info},
     {"quantize", "re-encode a GGUF file's weights (Q8_0, Q4_K_M, ...)", cmd_quantize},
+    {"convert", "convert a Hugging Face DeepSeek directory to GGUF", cmd_convert},
 };
 
 static void usage(FILE *f) {
