@@ -14,7 +14,8 @@ static void help(FILE *f) {
                "directory as for frugal convert) re-encoded. TYPE: %s.\n"
                "Mixes choose a type per tensor the way llama-quantize does; 1-D tensors and\n"
                "router weights are kept; rows that are not whole blocks fall back to a\n"
-               "32-element type (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, others -> IQ4_NL, then F16).\n\n"
+               "32-element type (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0,\n"
+               "IQ4_XS -> IQ4_NL, then F16), as llama-quantize does.\n\n"
                "  -h, --help   this help\n",
             fr_quant_type_names);
 }

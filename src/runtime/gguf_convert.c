@@ -20,7 +20,7 @@ typedef struct conv {
     const fr_weights *w;
     const fr_mix *mx;
     fr_plan *p;
-    int n_layer;
+    int n_layer, n_expert;
     const char *dir;
 } conv;
 
@@ -36,7 +36,7 @@ static void ggml_ne(const fr_tensor *t, uint64_t *ne) {
 
 /* output type: the mix's choice; not a weight to encode (1-D, router) -> F32 */
 static fr_dtype out_type(const conv *c, const char *gname, int n_dims, uint64_t ne0) {
-    int ty = fr_mix_choose(c->mx, gname, n_dims, ne0, c->n_layer);
+    int ty = fr_mix_choose(c->mx, gname, n_dims, ne0, c->n_layer, c->n_expert);
     return ty < 0 ? FR_DT_F32 : (fr_dtype)ty;
 }
 
@@ -363,7 +363,7 @@ int fr_hf_to_gguf(const char *dir, const char *out, const char *type, fr_progres
     if (tokenizer(dir, &cfg, mt, (int)n_vocab, &o)) goto out;
 
     /* tensors */
-    conv c = {&w, mx, &p, (int)n_layer, dir};
+    conv c = {&w, mx, &p, (int)n_layer, (int)n_exp, dir};
     if (plain(&c, "model.embed_tokens.weight", "token_embd.weight", 0)) goto out;
     static const struct { const char *hf, *g; int optional; } attn[] = {
         {"input_layernorm.weight", "attn_norm.weight", 0},
