@@ -27,6 +27,7 @@ typedef struct ds_hparams {
     int ff, moe_ff, n_expert, n_shared, k, n_group, topk_group, first_dense, moe_freq;
     int scoring, group_mode, norm_topk, has_bias, n_mtp;
     float eps, route_scale, scale;
+    float eps_mla; /* q_a / kv_a layernorms: 1e-6 in the HF code; GGUF (llama.cpp) uses eps */
     fr_rope_cfg rope;
     const char *topk_method;
 } ds_hparams;
@@ -102,6 +103,9 @@ static int read_hparams(const fr_cfg *c, ds_hparams *hp, int *max_pos) {
     if (hp->d_rope % 2) return fr_err("%s: field 'qk_rope_head_dim' = %d must be even", c->path, hp->d_rope);
     if (fr_cfg_num(c, "rms_norm_eps", 0, 1e-6, 0, 1, &x)) return -1;
     hp->eps = (float)x;
+    /* set by the GGUF loader only: llama.cpp normalises the MLA latents with the model eps */
+    if (fr_cfg_num(c, "mla_layernorm_eps", 0, 1e-6, 0, 1, &x)) return -1;
+    hp->eps_mla = (float)x;
     if (fr_cfg_num(c, "routed_scaling_factor", 0, 1.0, 0, 1e6, &x)) return -1;
     hp->route_scale = (float)x;
     if (fr_cfg_bool(c, "norm_topk_prob", 0, 0, &hp->norm_topk)) return -1;
@@ -176,7 +180,7 @@ static int bind_block(const ds_hparams *hp, const fr_weights *w, int layer, ds_b
     fr_mla_cfg mc = {
         .d = hp->d, .n_head = hp->n_head, .q_lora = hp->q_lora, .kv_lora = hp->kv_lora,
         .d_nope = hp->d_nope, .d_rope = hp->d_rope, .d_v = hp->d_v, .scale = hp->scale,
-        .eps_q = 1e-6f, .eps_kv = 1e-6f, .use_rope = 1,
+        .eps_q = hp->eps_mla, .eps_kv = hp->eps_mla, .use_rope = 1,
     };
     snprintf(name, sizeof name, "%sself_attn.", p);
     if (fr_mla_bind_hf(&b->attn, w, name, &mc)) return -1;

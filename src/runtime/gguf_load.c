@@ -277,7 +277,10 @@ static int build_config(gguf_owner *o, fr_cfg *cfg, int *n_layer_out, int *n_hea
     }
 
     if ((r = get_num(&b, "attention.layer_norm_rms_epsilon", &d)) < 0) goto out;
-    if (r == 0) json_object_set_new(j, "rms_norm_eps", json_real(d));
+    if (r == 0) {
+        json_object_set_new(j, "rms_norm_eps", json_real(d));
+        json_object_set_new(j, "mla_layernorm_eps", json_real(d)); /* llama.cpp: every norm uses it */
+    }
     if ((r = get_num(&b, "rope.freq_base", &d)) < 0) goto out;
     if (r == 0) json_object_set_new(j, "rope_theta", json_real(d));
     if ((r = put_int(&b, "context_length", "max_position_embeddings", 1, INT32_MAX, 0, NULL)) < 0) goto out;
