@@ -17,8 +17,14 @@
 int fr_jinja_known_filter(const char *s);
 int fr_jinja_known_test(const char *s);
 
-#define MAX_OUT ((size_t)1 << 26)   /* 64 MiB: any string or the output */
-#define MAX_STEPS 20000000LL        /* evaluation steps per render */
+#ifndef FR_JINJA_MAX_OUT
+#define FR_JINJA_MAX_OUT ((size_t)1 << 26) /* 64 MiB: any string or the output (the fuzz build lowers it) */
+#endif
+#define MAX_OUT ((size_t)(FR_JINJA_MAX_OUT))
+#ifndef FR_JINJA_MAX_STEPS
+#define FR_JINJA_MAX_STEPS 20000000LL /* evaluation steps per render (the fuzz build lowers it) */
+#endif
+#define MAX_STEPS FR_JINJA_MAX_STEPS
 #define MAX_CALL_DEPTH 64           /* nested macro calls */
 #define MAX_RANGE 100000            /* Jinja's sandbox limit on range() */
 
@@ -291,17 +297,19 @@ static int py_repr(sbuf *b, const json_t *v);
 
 /* Tuples are arrays that print as (a, b): the render keeps a reference to each
  * one it makes (items() pairs, tuple literals), so pointers stay unique. */
-static _Thread_local json_t *g_tuples;
+static _Thread_local json_t *g_tuples; /* "%p" -> tuple */
 
 static json_t *as_tuple(json_t *v) {
-    if (v && g_tuples) json_array_append(g_tuples, v);
+    char key[32];
+    snprintf(key, sizeof key, "%p", (void *)v);
+    if (v && g_tuples) json_object_set(g_tuples, key, v);
     return v;
 }
 
 static int is_tuple(const json_t *v) {
-    for (size_t i = 0; g_tuples && i < json_array_size(g_tuples); i++)
-        if (json_array_get(g_tuples, i) == v) return 1;
-    return 0;
+    char key[32];
+    snprintf(key, sizeof key, "%p", (const void *)v);
+    return g_tuples && json_object_get(g_tuples, key) == v;
 }
 
 static int py_repr_str(sbuf *b, const char *s, size_t n) {
@@ -725,6 +733,8 @@ static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_
     case OP_CONCAT: {
         sbuf sb = {0};
         if (py_str(&sb, a) || py_str(&sb, b)) { free(sb.p); return -1; }
+        c->steps += (long long)(sb.n >> 6); /* copying counts as work */
+        if (step(c, n)) { free(sb.p); return -1; }
         *out = jstr(sb.p ? sb.p : "", sb.n);
         free(sb.p);
         return *out ? 0 : fr_err("jinja: out of memory");
@@ -797,6 +807,8 @@ static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_
     }
     if (n->op == OP_ADD && json_is_string(a) && json_is_string(b)) {
         size_t na = json_string_length(a), nb = json_string_length(b);
+        c->steps += (long long)((na + nb) >> 6); /* copying counts as work */
+        if (step(c, n)) return -1;
         if (na + nb > MAX_OUT) return rerr(c, n, "string larger than %zu bytes", MAX_OUT);
         char *buf = malloc(na + nb + 1);
         if (!buf) return fr_err("jinja: out of memory");
@@ -1291,52 +1303,61 @@ static int call_method(ctx *c, const jnode *n, json_t *obj, const char *m, const
     return rerr(c, n, "'%s' object has no method '%s'", type_name(obj), m);
 }
 
-static int sort_cmp_err;
-static int sort_case_sensitive;
-static const char *sort_attr;
+/* sorting: keys computed once (the attribute, lowercased unless case
+ * sensitive), then a stable merge sort */
+typedef struct {
+    json_t *v;   /* the item (borrowed) */
+    json_t *key; /* owned reference, NULL for undefined */
+} sitem;
 
-static const json_t *sort_key(const json_t *v) {
-    if (sort_attr && json_is_object(v)) return json_object_get(v, sort_attr);
-    return v;
+static int sitem_cmp(const sitem *a, const sitem *b, int *err) {
+    int r = 0;
+    if (!a->key || !b->key || jcmp(a->key, b->key, &r)) *err = 1;
+    return r;
 }
 
-static int sort_cmp(const void *pa, const void *pb) {
-    const json_t *a = sort_key(*(json_t *const *)pa), *b = sort_key(*(json_t *const *)pb);
-    int r = 0;
-    if (a && b && json_is_string(a) && json_is_string(b) && !sort_case_sensitive) {
-        json_t *la = str_case(json_string_value(a), json_string_length(a), 0);
-        json_t *lb = str_case(json_string_value(b), json_string_length(b), 0);
-        if (la && lb) r = bytes_cmp(json_string_value(la), json_string_length(la), json_string_value(lb), json_string_length(lb));
-        json_decref(la);
-        json_decref(lb);
-        return r;
+static void merge_sort(sitem *v, sitem *tmp, size_t n, int rev, int *err) {
+    if (n < 2) return;
+    size_t h = n / 2;
+    merge_sort(v, tmp, h, rev, err);
+    merge_sort(v + h, tmp, n - h, rev, err);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) {
+        int c = sitem_cmp(&v[j], &v[i], err); /* take from the right only when strictly before: stable */
+        if (rev ? c > 0 : c < 0) tmp[k++] = v[j++];
+        else tmp[k++] = v[i++];
     }
-    if (!a || !b || jcmp(a, b, &r)) sort_cmp_err = 1;
-    return r;
+    while (i < h) tmp[k++] = v[i++];
+    while (j < n) tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
 }
 
 /* a new array: a copy of items sorted stably */
 static int sorted_copy(ctx *c, const jnode *n, json_t *items, int rev, int cs, const char *attr, json_t **out) {
     size_t cnt = json_array_size(items);
-    json_t **v = malloc((cnt + 1) * sizeof *v);
-    if (!v) return fr_err("jinja: out of memory");
-    for (size_t i = 0; i < cnt; i++) v[i] = json_array_get(items, i);
-    sort_cmp_err = 0;
-    sort_case_sensitive = cs;
-    sort_attr = attr;
-    /* insertion sort: stable, and the lists in templates are short */
-    for (size_t i = 1; i < cnt; i++) {
-        json_t *x = v[i];
-        size_t j = i;
-        while (j > 0 && (rev ? sort_cmp(&v[j - 1], &x) < 0 : sort_cmp(&v[j - 1], &x) > 0)) { v[j] = v[j - 1]; j--; }
-        v[j] = x;
+    sitem *v = calloc(cnt + 1, sizeof *v), *tmp = calloc(cnt + 1, sizeof *tmp);
+    int err = 0, rc = 0;
+    if (!v || !tmp) { free(v); free(tmp); return fr_err("jinja: out of memory"); }
+    c->steps += (long long)cnt * 8;
+    if (step(c, n)) { free(v); free(tmp); return -1; }
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *x = json_array_get(items, i), *k = x;
+        if (attr) k = json_is_object(x) ? json_object_get(x, attr) : NULL;
+        v[i].v = x;
+        if (k && json_is_string(k) && !cs) v[i].key = str_case(json_string_value(k), json_string_length(k), 0);
+        else v[i].key = json_incref(k);
     }
-    if (sort_cmp_err) { free(v); return rerr(c, n, "sort: values cannot be compared"); }
-    json_t *r = json_array();
-    for (size_t i = 0; i < cnt; i++) json_array_append(r, v[i]);
+    merge_sort(v, tmp, cnt, rev, &err);
+    if (err) rc = rerr(c, n, "sort: values cannot be compared");
+    json_t *r = rc ? NULL : json_array();
+    for (size_t i = 0; i < cnt; i++) {
+        if (r) json_array_append(r, v[i].v);
+        json_decref(v[i].key);
+    }
     free(v);
+    free(tmp);
     *out = r;
-    return 0;
+    return rc;
 }
 
 static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const args_t *a, json_t **out);
@@ -1635,13 +1656,13 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         json_t *rv = arg(a, 0, "reverse", NULL), *cs = arg(a, !strcmp(f, "sort") ? 1 : 0, "case_sensitive", NULL);
         if (strcmp(f, "sort")) rv = NULL;
         json_t *srt;
-        rc = sorted_copy(c, n, items, truthy(rv), truthy(cs), atn, &srt);
+        rc = sorted_copy(c, n, items, truthy(rv) || !strcmp(f, "max"), truthy(cs), atn, &srt); /* max: the first largest */
         json_decref(items);
         if (rc) return -1;
         size_t cnt = json_array_size(srt);
         if (!strcmp(f, "sort")) *out = srt;
         else if (!strcmp(f, "min")) { *out = cnt ? json_incref(json_array_get(srt, 0)) : NULL; json_decref(srt); }
-        else if (!strcmp(f, "max")) { *out = cnt ? json_incref(json_array_get(srt, cnt - 1)) : NULL; json_decref(srt); }
+        else if (!strcmp(f, "max")) { *out = cnt ? json_incref(json_array_get(srt, 0)) : NULL; json_decref(srt); }
         return 0;
     }
     if (!strcmp(f, "int") || !strcmp(f, "float") || !strcmp(f, "abs") || !strcmp(f, "round")) {
@@ -1845,7 +1866,19 @@ static int eval_call(ctx *c, const jnode *n, json_t **out) {
     return rc;
 }
 
+static int eval_node(ctx *c, const jnode *n, json_t **out);
+
+/* evaluate; strings made by filters, calls and slices count as work by size */
 static int eval(ctx *c, const jnode *n, json_t **out) {
+    if (eval_node(c, n, out)) return -1;
+    if ((n->kind == J_FILTER || n->kind == J_CALL || n->kind == J_SLICE) && *out && json_is_string(*out)) {
+        c->steps += (long long)(json_string_length(*out) >> 6);
+        if (step(c, n)) { json_decref(*out); *out = NULL; return -1; }
+    }
+    return 0;
+}
+
+static int eval_node(ctx *c, const jnode *n, json_t **out) {
     *out = NULL;
     if (step(c, n)) return -1;
     json_t *a = NULL, *b = NULL;
@@ -2087,7 +2120,7 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     *out = NULL;
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
-    if (!(g_tuples = json_array())) return fr_err("jinja: out of memory");
+    if (!(g_tuples = json_object())) return fr_err("jinja: out of memory");
     if (push_frame(&c)) { json_decref(g_tuples); g_tuples = NULL; return -1; }
     if (vars && json_object_update(c.frames[0], vars)) {
         pop_frame(&c);
