@@ -7,6 +7,7 @@
  *  4. chat-level behaviour: Kimi tool sorting and default generation prompt,
  *     named template lists, tojson options. */
 #include <jansson.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "testutil.h"
@@ -236,6 +237,39 @@ static void check_chat_api(void) {
     json_decref(v);
 }
 
+/* model directory lookup: chat_template.jinja wins over tokenizer_config.json */
+static void check_load_dir(void) {
+    char dir[] = "/tmp/frugal_chat_XXXXXX", path[256];
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) { fputs("{\"bos_token\": \"<B>\", \"model_max_length\": 1000000000000000019884624838656, \"chat_template\": \"cfg\"}", f); fclose(f); }
+    fr_chat *c = fr_chat_load(dir);
+    json_t *msgs = json_pack("[{ssss}]", "role", "user", "content", "hi");
+    char *out = NULL;
+    size_t n;
+    CHECK(c && !fr_chat_render(c, msgs, NULL, 0, NULL, &out, &n) && !strcmp(out, "cfg"), "tokenizer_config template: [%s] %s",
+          out ? out : "", fr_err_msg());
+    free(out);
+    out = NULL;
+    fr_chat_free(c);
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    f = fopen(path, "w");
+    if (f) { fputs("{% for m in messages %}{{ bos_token }}{{ m.content }}{% endfor %}\n", f); fclose(f); }
+    c = fr_chat_load(dir);
+    CHECK(c && !fr_chat_render(c, msgs, NULL, 0, NULL, &out, &n) && !strcmp(out, "<B>hi"), "chat_template.jinja: [%s] %s",
+          out ? out : "", fr_err_msg());
+    free(out);
+    fr_chat_free(c);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    unlink(path);
+    rmdir(dir);
+    c = fr_chat_load(dir);
+    CHECK(!c && strstr(fr_err_msg(), dir), "missing dir: %s", fr_err_msg());
+    json_decref(msgs);
+}
+
 int main(void) {
     int tot_ds = 0, tot_k = 0;
     int ok_ds = check_fixture("deepseek_v3", &tot_ds);
@@ -271,5 +305,6 @@ int main(void) {
     json_decref(g_v);
 
     check_chat_api();
+    check_load_dir();
     return t_done();
 }

@@ -135,6 +135,18 @@ fr_chat *fr_chat_load(const char *dir) {
     size_t n;
     char *src = read_file(jpath, &n);
     fr_chat *c = NULL;
+    if (!src) { /* processors save {"chat_template": "..."} in chat_template.json */
+        char cpath[4096];
+        snprintf(cpath, sizeof cpath, "%s/chat_template.json", dir);
+        json_t *cj = json_load_file(cpath, JSON_DECODE_INT_AS_REAL, NULL);
+        json_t *ct = json_object_get(cj, "chat_template");
+        if (json_is_string(ct)) {
+            src = strdup(json_string_value(ct));
+            n = json_string_length(ct);
+            snprintf(jpath, sizeof jpath, "%s", cpath);
+        }
+        json_decref(cj);
+    }
     if (src) {
         if (strlen(src) != n) fr_err("%s: NUL byte in template", jpath);
         else c = fr_chat_new(src, cfg, jpath);

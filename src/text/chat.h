@@ -3,7 +3,8 @@
  * tokenize=False) does, with the model's own Jinja template (text/jinja.h).
  *
  * The template comes from DIR/chat_template.jinja when present (transformers
- * prefers it), else tokenizer_config.json "chat_template": a string, or a list
+ * prefers it), else DIR/chat_template.json {"chat_template": "..."}, else
+ * tokenizer_config.json "chat_template": a string, or a list
  * of {"name", "template"} (the "tool_use" one when tools are given and it
  * exists, else "default"). Special tokens (bos_token, eos_token, pad_token,
  * unk_token, ... as strings, AddedToken objects reduced to their content, and
