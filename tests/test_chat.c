@@ -177,7 +177,7 @@ static int check_fixture(const char *model, int *total) {
 }
 
 static void check_chat_api(void) {
-    /* Kimi: tools sorted recursively; add_generation_prompt defaults to true */
+    /* Kimi: tools sorted recursively; add_generation_prompt defaults to false */
     json_t *cfg = json_pack("{ss ss ss}", "tokenizer_class", "TikTokenTokenizer", "bos_token", "[BOS]", "chat_template",
                             "{{ bos_token }}{{ tools|tojson }}{% if add_generation_prompt %}+gen{% endif %}");
     fr_chat *c = fr_chat_new(NULL, cfg, "kimi-like");
@@ -185,12 +185,12 @@ static void check_chat_api(void) {
     json_t *tools = json_loads("[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"b\": [{\"z\": 1, \"a\": 2}]}}]", 0, NULL);
     char *out = NULL;
     size_t n;
-    CHECK(c && !fr_chat_render(c, msgs, tools, -1, NULL, &out, &n), "kimi-like render: %s", fr_err_msg());
+    CHECK(c && !fr_chat_render(c, msgs, tools, 1, NULL, &out, &n), "kimi-like render: %s", fr_err_msg());
     const char *want = "[BOS][{\"function\": {\"b\": [{\"a\": 2, \"z\": 1}], \"name\": \"f\"}, \"type\": \"function\"}]+gen";
     CHECK(out && !strcmp(out, want), "kimi-like: got [%s] want [%s]", out ? out : "", want);
     free(out);
     out = NULL;
-    CHECK(c && !fr_chat_render(c, msgs, NULL, 0, NULL, &out, &n) && !strcmp(out, "[BOS]null"), "kimi-like, no tools: [%s]",
+    CHECK(c && !fr_chat_render(c, msgs, NULL, -1, NULL, &out, &n) && !strcmp(out, "[BOS]null"), "kimi-like, no tools: [%s]",
           out ? out : "");
     free(out);
     fr_chat_free(c);

@@ -11,8 +11,7 @@
  * additional_special_tokens) become template variables.
  *
  * Kimi (tokenizer_class TikTokenTokenizer / tokenization_kimi): tools are
- * key-sorted recursively first and add_generation_prompt defaults to true,
- * as tokenization_kimi.py does. */
+ * key-sorted recursively first, as tokenization_kimi.py does. */
 #ifndef FR_CHAT_H
 #define FR_CHAT_H
 
@@ -26,7 +25,7 @@ fr_chat *fr_chat_load(const char *dir);
 /* From a template string and a tokenizer_config.json object (may be NULL). */
 fr_chat *fr_chat_new(const char *tmpl, const json_t *tokenizer_config, const char *label);
 
-/* add_generation_prompt: 1/0, or -1 for the model's default.
+/* add_generation_prompt: 1/0, or -1 for the default (false, as transformers).
  * tools may be NULL (the template sees tools = none); extra (may be NULL) is an
  * object of more template variables (e.g. {"thinking": true}).
  * *out is malloc'd, NUL-terminated, *n bytes. */
