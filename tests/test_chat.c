@@ -17,6 +17,9 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* printf-style formatting, {% with %} */
+    {"{{ '%s-%03d|%5s|%-4s|%.2f' % (s, x, 'ab', 'c', y) }}|{{ '%d%%'|format(50) }}|{% with a = 1, b = x + 1 %}{{ a }}{{ b }}{% endwith %}{{ a }}",
+     "H\303\251llo-003|   ab|c   |2.50|50%|14"},
     /* tuples print as Python tuples; loop.cycle */
     {"{{ d|dictsort }}|{{ d.items()|list }}|{{ (1,) }}{{ () }}{{ (1, 'a') }}|{% for i in l %}{{ loop.cycle('o', 'e') }}{% endfor %}",
      "[('a', 2), ('b', 1)]|[('b', 1), ('a', 2)]|(1,)()(1, 'a')|oeo"},
@@ -108,6 +111,8 @@ static const struct { const char *tmpl, *err; } g_errors[] = {
     {"{{ q|tojson }}", "tojson: value is undefined"},
     {"{% set n.attr = 1 %}", "cannot assign attribute 'attr' of 'n'"},
     {"{{ x is none 3 }}", "test 'none' takes no arguments"},
+    {"{{ '%s %s' % x }}", "not enough arguments for format string"},
+    {"{{ '%d' % s }}", "%d format: a number is required, not str"},
     {"{{ q|int }}", "int: value is undefined"},
     {"{{ l[,] }}", "unexpected ','"},
 };

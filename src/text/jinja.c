@@ -724,6 +724,87 @@ static json_t *repeat(const char *s, size_t n, long long k) {
     return r;
 }
 
+/* Python's "fmt" % args for %s %r %d %i %f %F %e %E %g %G %x %X %o %c %% with
+ * flags, width and precision (no %(name)s mappings) */
+static int py_percent(ctx *c, const jnode *n, const json_t *fmtv, const json_t *const *args, size_t nargs, json_t **out) {
+    const char *f = json_string_value(fmtv);
+    size_t len = json_string_length(fmtv), k = 0;
+    sbuf b = {0};
+    int rc = 0;
+    for (size_t i = 0; i < len && !rc; i++) {
+        if (f[i] != '%') { rc = sb_putc(&b, f[i]); continue; }
+        char spec[32];
+        size_t sl = 0;
+        spec[sl++] = '%';
+        i++;
+        while (i < len && strchr("-+ #0", f[i]) && sl < 8) spec[sl++] = f[i++];
+        int width = 0, prec = -1;
+        while (i < len && f[i] >= '0' && f[i] <= '9' && width < 1000) width = width * 10 + (f[i++] - '0');
+        if (i < len && f[i] == '.') {
+            prec = 0;
+            i++;
+            while (i < len && f[i] >= '0' && f[i] <= '9' && prec < 1000) prec = prec * 10 + (f[i++] - '0');
+        }
+        if (i >= len) { rc = rerr(c, n, "incomplete format"); break; }
+        char conv = f[i];
+        if (conv == '%') { rc = sb_putc(&b, '%'); continue; }
+        if (conv == '(') { rc = rerr(c, n, "%%(name) formats are not supported"); break; }
+        if (k >= nargs) { rc = rerr(c, n, "not enough arguments for format string"); break; }
+        const json_t *v = args[k++];
+        char num[512];
+        sbuf tmp = {0};
+        int left = memchr(spec, '-', sl) != NULL;
+        switch (conv) {
+        case 's': case 'r': {
+            rc = conv == 's' ? py_str(&tmp, v) : py_repr(&tmp, v);
+            size_t cnt = tmp.p ? u8count(tmp.p, tmp.n) : 0, keep = tmp.n;
+            if (prec >= 0 && cnt > (size_t)prec) { /* precision truncates characters */
+                keep = 0;
+                for (int q = 0; q < prec; q++) keep += u8len(tmp.p, tmp.n, keep);
+                cnt = (size_t)prec;
+            }
+            for (size_t q = cnt; !rc && !left && q < (size_t)width; q++) rc = sb_putc(&b, ' ');
+            if (!rc && keep) rc = sb_put(&b, tmp.p, keep);
+            for (size_t q = cnt; !rc && left && q < (size_t)width; q++) rc = sb_putc(&b, ' ');
+            free(tmp.p);
+            continue;
+        }
+        case 'd': case 'i': case 'x': case 'X': case 'o': case 'c':
+            if (!is_num(v)) { rc = rerr(c, n, "%%%c format: a number is required, not %s", conv, type_name(v)); break; }
+            spec[sl++] = '*';
+            if (prec >= 0) { spec[sl++] = '.'; spec[sl++] = '*'; }
+            spec[sl++] = 'l';
+            spec[sl++] = 'l';
+            spec[sl++] = conv == 'i' || conv == 'c' ? 'd' : conv;
+            spec[sl] = 0;
+            {
+                long long iv = is_int(v) ? as_ll(v) : (long long)as_dbl(v);
+                if (conv == 'c') { rc = sb_putc(&b, (char)iv); continue; }
+                if (prec >= 0) snprintf(num, sizeof num, spec, width, prec, iv);
+                else snprintf(num, sizeof num, spec, width, iv);
+            }
+            rc = sb_puts(&b, num);
+            continue;
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+            if (!is_num(v)) { rc = rerr(c, n, "%%%c format: a number is required, not %s", conv, type_name(v)); break; }
+            spec[sl++] = '*';
+            spec[sl++] = '.';
+            spec[sl++] = '*';
+            spec[sl++] = conv;
+            spec[sl] = 0;
+            snprintf(num, sizeof num, spec, width, prec >= 0 ? (prec > 100 ? 100 : prec) : 6, as_dbl(v));
+            rc = sb_puts(&b, num);
+            continue;
+        default:
+            rc = rerr(c, n, "unsupported format character '%c'", conv);
+        }
+    }
+    if (!rc && k < nargs) rc = rerr(c, n, "not all arguments converted during string formatting");
+    if (!rc && !(*out = jstr(b.p ? b.p : "", b.n))) rc = fr_err("jinja: out of memory");
+    free(b.p);
+    return rc;
+}
+
 static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_t **out) {
     static const char *const names[] = {"+", "-", "*", "/", "//", "%", "**", "~"};
     const char *opn = n->op <= OP_CONCAT ? names[n->op] : "compare";
@@ -804,6 +885,19 @@ static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_
             return 0;
         default: break;
         }
+    }
+    if (n->op == OP_MOD && json_is_string(a)) { /* "fmt" % value or % (tuple) */
+        if (json_is_object(b)) return rerr(c, n, "%%(name) formats are not supported");
+        if (json_is_array(b) && is_tuple(b)) {
+            size_t cnt = json_array_size(b);
+            const json_t **av = malloc((cnt + 1) * sizeof *av);
+            if (!av) return fr_err("jinja: out of memory");
+            for (size_t i = 0; i < cnt; i++) av[i] = json_array_get(b, i);
+            int rc2 = py_percent(c, n, a, av, cnt, out);
+            free(av);
+            return rc2;
+        }
+        return py_percent(c, n, a, &b, 1, out);
     }
     if (n->op == OP_ADD && json_is_string(a) && json_is_string(b)) {
         size_t na = json_string_length(a), nb = json_string_length(b);
@@ -1460,6 +1554,16 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         json_decref(v);
         return 0;
     }
+    if (!strcmp(f, "format")) {
+        json_t *s0 = to_jstr(v);
+        json_decref(v);
+        if (!s0) return -1;
+        for (int i = 0; i < a->n; i++)
+            if (a->kw[i]) { json_decref(s0); return rerr(c, n, "format: keyword arguments are not supported"); }
+        rc = py_percent(c, n, s0, (const json_t *const *)a->v, (size_t)a->n, out);
+        json_decref(s0);
+        return rc;
+    }
     if (!strcmp(f, "string")) { *out = to_jstr(v); json_decref(v); return *out ? 0 : -1; }
     if (!strcmp(f, "trim") || !strcmp(f, "upper") || !strcmp(f, "lower") || !strcmp(f, "capitalize") || !strcmp(f, "title") ||
         !strcmp(f, "center") || !strcmp(f, "replace") || !strcmp(f, "indent") || !strcmp(f, "escape") || !strcmp(f, "e") || !strcmp(f, "wordcount")) {
@@ -2106,6 +2210,20 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
         }
         c->macros[c->nmacros++] = n;
         return 0;
+    case J_WITH: { /* names live in a new scope for the body */
+        json_t **vals = calloc((size_t)n->nkids + 1, sizeof *vals);
+        if (!vals) return fr_err("jinja: out of memory");
+        for (int i = 0; i < n->nkids && !rc; i++) rc = eval(c, n->kids[i], &vals[i]);
+        if (!rc && !(rc = push_frame(c))) {
+            for (int i = 0; i < n->nkids; i++)
+                if (vals[i]) json_object_set(c->frames[c->nframes - 1], n->names[i], vals[i]);
+            rc = exec(c, n->b, out);
+            pop_frame(c);
+        }
+        for (int i = 0; i < n->nkids; i++) json_decref(vals[i]);
+        free(vals);
+        return rc;
+    }
     case J_BREAK: c->ctrl = CTRL_BREAK; return 0;
     case J_CONTINUE: c->ctrl = CTRL_CONTINUE; return 0;
     default:
