@@ -61,6 +61,7 @@ typedef struct {
     int nframes, cap, base; /* lookup: frames[nframes-1 .. base], then frames[0] */
     const jnode **macros;
     int nmacros, capmacros;
+    json_t *undef; /* stored for a variable set to Undefined (it hides outer ones) */
     int ctrl; /* 1 break, 2 continue */
     int depth;
     long long steps;
@@ -97,9 +98,10 @@ static void pop_frame(ctx *c) { json_decref(c->frames[--c->nframes]); }
 static json_t *lookup(const ctx *c, const char *name) {
     for (int i = c->nframes - 1; i >= c->base; i--) {
         json_t *v = json_object_get(c->frames[i], name);
-        if (v) return v;
+        if (v) return v == c->undef ? NULL : v;
     }
-    return c->base > 0 ? json_object_get(c->frames[0], name) : NULL;
+    json_t *v = c->base > 0 ? json_object_get(c->frames[0], name) : NULL;
+    return v == c->undef ? NULL : v;
 }
 
 static const jnode *find_macro(const ctx *c, const char *name) {
@@ -1879,13 +1881,10 @@ static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a
     for (int k = 0; k < m->nkids && !rc; k++) {
         int found;
         json_t *v = arg(a, k, m->names[k], &found);
-        if (found) {
-            if (v) json_object_set(fr, m->names[k], v);
-        } else if (m->kids[k]) {
-            json_t *d;
-            rc = eval(c, m->kids[k], &d);
-            if (!rc && d) json_object_set_new(fr, m->names[k], d);
-        }
+        json_t *d = NULL;
+        if (found) d = json_incref(v);
+        else if (m->kids[k]) rc = eval(c, m->kids[k], &d);
+        if (!rc) json_object_set_new(fr, m->names[k], d ? d : json_incref(c->undef));
     }
     sbuf b = {0};
     if (!rc) rc = exec(c, m->b, &b);
@@ -1921,7 +1920,7 @@ static int call_global(ctx *c, const jnode *n, const char *name, const args_t *a
                 json_decref(r);
                 return rerr(c, n, "%s() takes keyword arguments", name);
             }
-            json_object_set(r, a->kw[i], a->v[i] ? a->v[i] : json_null());
+            if (a->v[i]) json_object_set(r, a->kw[i], a->v[i]); /* an Undefined attribute reads as undefined */
         }
         *out = r;
         return 0;
@@ -2099,9 +2098,7 @@ static int eval_node(ctx *c, const jnode *n, json_t **out) {
 /* bind for-loop / set targets */
 static int assign(ctx *c, const jnode *n, json_t *frame, json_t *v) {
     if (n->nnames == 1) {
-        if (v) return json_object_set(frame, n->names[0], v) ? fr_err("jinja: out of memory") : 0;
-        json_object_del(frame, n->names[0]);
-        return 0;
+        return json_object_set(frame, n->names[0], v ? v : c->undef) ? fr_err("jinja: out of memory") : 0;
     }
     if (!v || !json_is_array(v) || json_array_size(v) != (size_t)n->nnames)
         return rerr(c, n, "cannot unpack %s into %d names", type_name(v), n->nnames);
@@ -2216,7 +2213,7 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
         for (int i = 0; i < n->nkids && !rc; i++) rc = eval(c, n->kids[i], &vals[i]);
         if (!rc && !(rc = push_frame(c))) {
             for (int i = 0; i < n->nkids; i++)
-                if (vals[i]) json_object_set(c->frames[c->nframes - 1], n->names[i], vals[i]);
+                json_object_set(c->frames[c->nframes - 1], n->names[i], vals[i] ? vals[i] : c->undef);
             rc = exec(c, n->b, out);
             pop_frame(c);
         }
@@ -2239,10 +2236,12 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
     if (!(g_tuples = json_object())) return fr_err("jinja: out of memory");
-    if (push_frame(&c)) { json_decref(g_tuples); g_tuples = NULL; return -1; }
+    if (!(c.undef = json_object())) { json_decref(g_tuples); g_tuples = NULL; return fr_err("jinja: out of memory"); }
+    if (push_frame(&c)) { json_decref(c.undef); json_decref(g_tuples); g_tuples = NULL; return -1; }
     if (vars && json_object_update(c.frames[0], vars)) {
         pop_frame(&c);
         free(c.frames);
+        json_decref(c.undef);
         json_decref(g_tuples);
         g_tuples = NULL;
         return fr_err("jinja: out of memory");
@@ -2255,6 +2254,7 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     free(c.macros);
     json_decref(g_tuples);
     g_tuples = NULL;
+    json_decref(c.undef);
     if (rc) { free(b.p); return -1; }
     *out = b.p;
     if (out_len) *out_len = b.n;
