@@ -17,8 +17,14 @@
 int fr_jinja_known_filter(const char *s);
 int fr_jinja_known_test(const char *s);
 
-#define MAX_OUT ((size_t)1 << 26)   /* 64 MiB: any string or the output */
-#define MAX_STEPS 20000000LL        /* evaluation steps per render */
+#ifndef FR_JINJA_MAX_OUT
+#define FR_JINJA_MAX_OUT ((size_t)1 << 26) /* 64 MiB: any string or the output (the fuzz build lowers it) */
+#endif
+#define MAX_OUT ((size_t)(FR_JINJA_MAX_OUT))
+#ifndef FR_JINJA_MAX_STEPS
+#define FR_JINJA_MAX_STEPS 20000000LL /* evaluation steps per render (the fuzz build lowers it) */
+#endif
+#define MAX_STEPS FR_JINJA_MAX_STEPS
 #define MAX_CALL_DEPTH 64           /* nested macro calls */
 #define MAX_RANGE 100000            /* Jinja's sandbox limit on range() */
 
@@ -55,6 +61,7 @@ typedef struct {
     int nframes, cap, base; /* lookup: frames[nframes-1 .. base], then frames[0] */
     const jnode **macros;
     int nmacros, capmacros;
+    json_t *undef; /* stored for a variable set to Undefined (it hides outer ones) */
     int ctrl; /* 1 break, 2 continue */
     int depth;
     long long steps;
@@ -91,9 +98,10 @@ static void pop_frame(ctx *c) { json_decref(c->frames[--c->nframes]); }
 static json_t *lookup(const ctx *c, const char *name) {
     for (int i = c->nframes - 1; i >= c->base; i--) {
         json_t *v = json_object_get(c->frames[i], name);
-        if (v) return v;
+        if (v) return v == c->undef ? NULL : v;
     }
-    return c->base > 0 ? json_object_get(c->frames[0], name) : NULL;
+    json_t *v = c->base > 0 ? json_object_get(c->frames[0], name) : NULL;
+    return v == c->undef ? NULL : v;
 }
 
 static const jnode *find_macro(const ctx *c, const char *name) {
@@ -291,17 +299,19 @@ static int py_repr(sbuf *b, const json_t *v);
 
 /* Tuples are arrays that print as (a, b): the render keeps a reference to each
  * one it makes (items() pairs, tuple literals), so pointers stay unique. */
-static _Thread_local json_t *g_tuples;
+static _Thread_local json_t *g_tuples; /* "%p" -> tuple */
 
 static json_t *as_tuple(json_t *v) {
-    if (v && g_tuples) json_array_append(g_tuples, v);
+    char key[32];
+    snprintf(key, sizeof key, "%p", (void *)v);
+    if (v && g_tuples) json_object_set(g_tuples, key, v);
     return v;
 }
 
 static int is_tuple(const json_t *v) {
-    for (size_t i = 0; g_tuples && i < json_array_size(g_tuples); i++)
-        if (json_array_get(g_tuples, i) == v) return 1;
-    return 0;
+    char key[32];
+    snprintf(key, sizeof key, "%p", (const void *)v);
+    return g_tuples && json_object_get(g_tuples, key) == v;
 }
 
 static int py_repr_str(sbuf *b, const char *s, size_t n) {
@@ -716,6 +726,87 @@ static json_t *repeat(const char *s, size_t n, long long k) {
     return r;
 }
 
+/* Python's "fmt" % args for %s %r %d %i %f %F %e %E %g %G %x %X %o %c %% with
+ * flags, width and precision (no %(name)s mappings) */
+static int py_percent(ctx *c, const jnode *n, const json_t *fmtv, const json_t *const *args, size_t nargs, json_t **out) {
+    const char *f = json_string_value(fmtv);
+    size_t len = json_string_length(fmtv), k = 0;
+    sbuf b = {0};
+    int rc = 0;
+    for (size_t i = 0; i < len && !rc; i++) {
+        if (f[i] != '%') { rc = sb_putc(&b, f[i]); continue; }
+        char spec[32];
+        size_t sl = 0;
+        spec[sl++] = '%';
+        i++;
+        while (i < len && strchr("-+ #0", f[i]) && sl < 8) spec[sl++] = f[i++];
+        int width = 0, prec = -1;
+        while (i < len && f[i] >= '0' && f[i] <= '9' && width < 1000) width = width * 10 + (f[i++] - '0');
+        if (i < len && f[i] == '.') {
+            prec = 0;
+            i++;
+            while (i < len && f[i] >= '0' && f[i] <= '9' && prec < 1000) prec = prec * 10 + (f[i++] - '0');
+        }
+        if (i >= len) { rc = rerr(c, n, "incomplete format"); break; }
+        char conv = f[i];
+        if (conv == '%') { rc = sb_putc(&b, '%'); continue; }
+        if (conv == '(') { rc = rerr(c, n, "%%(name) formats are not supported"); break; }
+        if (k >= nargs) { rc = rerr(c, n, "not enough arguments for format string"); break; }
+        const json_t *v = args[k++];
+        char num[512];
+        sbuf tmp = {0};
+        int left = memchr(spec, '-', sl) != NULL;
+        switch (conv) {
+        case 's': case 'r': {
+            rc = conv == 's' ? py_str(&tmp, v) : py_repr(&tmp, v);
+            size_t cnt = tmp.p ? u8count(tmp.p, tmp.n) : 0, keep = tmp.n;
+            if (prec >= 0 && cnt > (size_t)prec) { /* precision truncates characters */
+                keep = 0;
+                for (int q = 0; q < prec; q++) keep += u8len(tmp.p, tmp.n, keep);
+                cnt = (size_t)prec;
+            }
+            for (size_t q = cnt; !rc && !left && q < (size_t)width; q++) rc = sb_putc(&b, ' ');
+            if (!rc && keep) rc = sb_put(&b, tmp.p, keep);
+            for (size_t q = cnt; !rc && left && q < (size_t)width; q++) rc = sb_putc(&b, ' ');
+            free(tmp.p);
+            continue;
+        }
+        case 'd': case 'i': case 'x': case 'X': case 'o': case 'c':
+            if (!is_num(v)) { rc = rerr(c, n, "%%%c format: a number is required, not %s", conv, type_name(v)); break; }
+            spec[sl++] = '*';
+            if (prec >= 0) { spec[sl++] = '.'; spec[sl++] = '*'; }
+            spec[sl++] = 'l';
+            spec[sl++] = 'l';
+            spec[sl++] = conv == 'i' || conv == 'c' ? 'd' : conv;
+            spec[sl] = 0;
+            {
+                long long iv = is_int(v) ? as_ll(v) : (long long)as_dbl(v);
+                if (conv == 'c') { rc = sb_putc(&b, (char)iv); continue; }
+                if (prec >= 0) snprintf(num, sizeof num, spec, width, prec, iv);
+                else snprintf(num, sizeof num, spec, width, iv);
+            }
+            rc = sb_puts(&b, num);
+            continue;
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+            if (!is_num(v)) { rc = rerr(c, n, "%%%c format: a number is required, not %s", conv, type_name(v)); break; }
+            spec[sl++] = '*';
+            spec[sl++] = '.';
+            spec[sl++] = '*';
+            spec[sl++] = conv;
+            spec[sl] = 0;
+            snprintf(num, sizeof num, spec, width, prec >= 0 ? (prec > 100 ? 100 : prec) : 6, as_dbl(v));
+            rc = sb_puts(&b, num);
+            continue;
+        default:
+            rc = rerr(c, n, "unsupported format character '%c'", conv);
+        }
+    }
+    if (!rc && k < nargs) rc = rerr(c, n, "not all arguments converted during string formatting");
+    if (!rc && !(*out = jstr(b.p ? b.p : "", b.n))) rc = fr_err("jinja: out of memory");
+    free(b.p);
+    return rc;
+}
+
 static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_t **out) {
     static const char *const names[] = {"+", "-", "*", "/", "//", "%", "**", "~"};
     const char *opn = n->op <= OP_CONCAT ? names[n->op] : "compare";
@@ -725,6 +816,8 @@ static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_
     case OP_CONCAT: {
         sbuf sb = {0};
         if (py_str(&sb, a) || py_str(&sb, b)) { free(sb.p); return -1; }
+        c->steps += (long long)(sb.n >> 6); /* copying counts as work */
+        if (step(c, n)) { free(sb.p); return -1; }
         *out = jstr(sb.p ? sb.p : "", sb.n);
         free(sb.p);
         return *out ? 0 : fr_err("jinja: out of memory");
@@ -795,8 +888,23 @@ static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_
         default: break;
         }
     }
+    if (n->op == OP_MOD && json_is_string(a)) { /* "fmt" % value or % (tuple) */
+        if (json_is_object(b)) return rerr(c, n, "%%(name) formats are not supported");
+        if (json_is_array(b) && is_tuple(b)) {
+            size_t cnt = json_array_size(b);
+            const json_t **av = malloc((cnt + 1) * sizeof *av);
+            if (!av) return fr_err("jinja: out of memory");
+            for (size_t i = 0; i < cnt; i++) av[i] = json_array_get(b, i);
+            int rc2 = py_percent(c, n, a, av, cnt, out);
+            free(av);
+            return rc2;
+        }
+        return py_percent(c, n, a, &b, 1, out);
+    }
     if (n->op == OP_ADD && json_is_string(a) && json_is_string(b)) {
         size_t na = json_string_length(a), nb = json_string_length(b);
+        c->steps += (long long)((na + nb) >> 6); /* copying counts as work */
+        if (step(c, n)) return -1;
         if (na + nb > MAX_OUT) return rerr(c, n, "string larger than %zu bytes", MAX_OUT);
         char *buf = malloc(na + nb + 1);
         if (!buf) return fr_err("jinja: out of memory");
@@ -1291,52 +1399,61 @@ static int call_method(ctx *c, const jnode *n, json_t *obj, const char *m, const
     return rerr(c, n, "'%s' object has no method '%s'", type_name(obj), m);
 }
 
-static int sort_cmp_err;
-static int sort_case_sensitive;
-static const char *sort_attr;
+/* sorting: keys computed once (the attribute, lowercased unless case
+ * sensitive), then a stable merge sort */
+typedef struct {
+    json_t *v;   /* the item (borrowed) */
+    json_t *key; /* owned reference, NULL for undefined */
+} sitem;
 
-static const json_t *sort_key(const json_t *v) {
-    if (sort_attr && json_is_object(v)) return json_object_get(v, sort_attr);
-    return v;
+static int sitem_cmp(const sitem *a, const sitem *b, int *err) {
+    int r = 0;
+    if (!a->key || !b->key || jcmp(a->key, b->key, &r)) *err = 1;
+    return r;
 }
 
-static int sort_cmp(const void *pa, const void *pb) {
-    const json_t *a = sort_key(*(json_t *const *)pa), *b = sort_key(*(json_t *const *)pb);
-    int r = 0;
-    if (a && b && json_is_string(a) && json_is_string(b) && !sort_case_sensitive) {
-        json_t *la = str_case(json_string_value(a), json_string_length(a), 0);
-        json_t *lb = str_case(json_string_value(b), json_string_length(b), 0);
-        if (la && lb) r = bytes_cmp(json_string_value(la), json_string_length(la), json_string_value(lb), json_string_length(lb));
-        json_decref(la);
-        json_decref(lb);
-        return r;
+static void merge_sort(sitem *v, sitem *tmp, size_t n, int rev, int *err) {
+    if (n < 2) return;
+    size_t h = n / 2;
+    merge_sort(v, tmp, h, rev, err);
+    merge_sort(v + h, tmp, n - h, rev, err);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) {
+        int c = sitem_cmp(&v[j], &v[i], err); /* take from the right only when strictly before: stable */
+        if (rev ? c > 0 : c < 0) tmp[k++] = v[j++];
+        else tmp[k++] = v[i++];
     }
-    if (!a || !b || jcmp(a, b, &r)) sort_cmp_err = 1;
-    return r;
+    while (i < h) tmp[k++] = v[i++];
+    while (j < n) tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
 }
 
 /* a new array: a copy of items sorted stably */
 static int sorted_copy(ctx *c, const jnode *n, json_t *items, int rev, int cs, const char *attr, json_t **out) {
     size_t cnt = json_array_size(items);
-    json_t **v = malloc((cnt + 1) * sizeof *v);
-    if (!v) return fr_err("jinja: out of memory");
-    for (size_t i = 0; i < cnt; i++) v[i] = json_array_get(items, i);
-    sort_cmp_err = 0;
-    sort_case_sensitive = cs;
-    sort_attr = attr;
-    /* insertion sort: stable, and the lists in templates are short */
-    for (size_t i = 1; i < cnt; i++) {
-        json_t *x = v[i];
-        size_t j = i;
-        while (j > 0 && (rev ? sort_cmp(&v[j - 1], &x) < 0 : sort_cmp(&v[j - 1], &x) > 0)) { v[j] = v[j - 1]; j--; }
-        v[j] = x;
+    sitem *v = calloc(cnt + 1, sizeof *v), *tmp = calloc(cnt + 1, sizeof *tmp);
+    int err = 0, rc = 0;
+    if (!v || !tmp) { free(v); free(tmp); return fr_err("jinja: out of memory"); }
+    c->steps += (long long)cnt * 8;
+    if (step(c, n)) { free(v); free(tmp); return -1; }
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *x = json_array_get(items, i), *k = x;
+        if (attr) k = json_is_object(x) ? json_object_get(x, attr) : NULL;
+        v[i].v = x;
+        if (k && json_is_string(k) && !cs) v[i].key = str_case(json_string_value(k), json_string_length(k), 0);
+        else v[i].key = json_incref(k);
     }
-    if (sort_cmp_err) { free(v); return rerr(c, n, "sort: values cannot be compared"); }
-    json_t *r = json_array();
-    for (size_t i = 0; i < cnt; i++) json_array_append(r, v[i]);
+    merge_sort(v, tmp, cnt, rev, &err);
+    if (err) rc = rerr(c, n, "sort: values cannot be compared");
+    json_t *r = rc ? NULL : json_array();
+    for (size_t i = 0; i < cnt; i++) {
+        if (r) json_array_append(r, v[i].v);
+        json_decref(v[i].key);
+    }
     free(v);
+    free(tmp);
     *out = r;
-    return 0;
+    return rc;
 }
 
 static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const args_t *a, json_t **out);
@@ -1438,6 +1555,16 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         free(s);
         json_decref(v);
         return 0;
+    }
+    if (!strcmp(f, "format")) {
+        json_t *s0 = to_jstr(v);
+        json_decref(v);
+        if (!s0) return -1;
+        for (int i = 0; i < a->n; i++)
+            if (a->kw[i]) { json_decref(s0); return rerr(c, n, "format: keyword arguments are not supported"); }
+        rc = py_percent(c, n, s0, (const json_t *const *)a->v, (size_t)a->n, out);
+        json_decref(s0);
+        return rc;
     }
     if (!strcmp(f, "string")) { *out = to_jstr(v); json_decref(v); return *out ? 0 : -1; }
     if (!strcmp(f, "trim") || !strcmp(f, "upper") || !strcmp(f, "lower") || !strcmp(f, "capitalize") || !strcmp(f, "title") ||
@@ -1635,13 +1762,13 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         json_t *rv = arg(a, 0, "reverse", NULL), *cs = arg(a, !strcmp(f, "sort") ? 1 : 0, "case_sensitive", NULL);
         if (strcmp(f, "sort")) rv = NULL;
         json_t *srt;
-        rc = sorted_copy(c, n, items, truthy(rv), truthy(cs), atn, &srt);
+        rc = sorted_copy(c, n, items, truthy(rv) || !strcmp(f, "max"), truthy(cs), atn, &srt); /* max: the first largest */
         json_decref(items);
         if (rc) return -1;
         size_t cnt = json_array_size(srt);
         if (!strcmp(f, "sort")) *out = srt;
         else if (!strcmp(f, "min")) { *out = cnt ? json_incref(json_array_get(srt, 0)) : NULL; json_decref(srt); }
-        else if (!strcmp(f, "max")) { *out = cnt ? json_incref(json_array_get(srt, cnt - 1)) : NULL; json_decref(srt); }
+        else if (!strcmp(f, "max")) { *out = cnt ? json_incref(json_array_get(srt, 0)) : NULL; json_decref(srt); }
         return 0;
     }
     if (!strcmp(f, "int") || !strcmp(f, "float") || !strcmp(f, "abs") || !strcmp(f, "round")) {
@@ -1754,13 +1881,10 @@ static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a
     for (int k = 0; k < m->nkids && !rc; k++) {
         int found;
         json_t *v = arg(a, k, m->names[k], &found);
-        if (found) {
-            if (v) json_object_set(fr, m->names[k], v);
-        } else if (m->kids[k]) {
-            json_t *d;
-            rc = eval(c, m->kids[k], &d);
-            if (!rc && d) json_object_set_new(fr, m->names[k], d);
-        }
+        json_t *d = NULL;
+        if (found) d = json_incref(v);
+        else if (m->kids[k]) rc = eval(c, m->kids[k], &d);
+        if (!rc) json_object_set_new(fr, m->names[k], d ? d : json_incref(c->undef));
     }
     sbuf b = {0};
     if (!rc) rc = exec(c, m->b, &b);
@@ -1796,7 +1920,7 @@ static int call_global(ctx *c, const jnode *n, const char *name, const args_t *a
                 json_decref(r);
                 return rerr(c, n, "%s() takes keyword arguments", name);
             }
-            json_object_set(r, a->kw[i], a->v[i] ? a->v[i] : json_null());
+            if (a->v[i]) json_object_set(r, a->kw[i], a->v[i]); /* an Undefined attribute reads as undefined */
         }
         *out = r;
         return 0;
@@ -1845,7 +1969,19 @@ static int eval_call(ctx *c, const jnode *n, json_t **out) {
     return rc;
 }
 
+static int eval_node(ctx *c, const jnode *n, json_t **out);
+
+/* evaluate; strings made by filters, calls and slices count as work by size */
 static int eval(ctx *c, const jnode *n, json_t **out) {
+    if (eval_node(c, n, out)) return -1;
+    if ((n->kind == J_FILTER || n->kind == J_CALL || n->kind == J_SLICE) && *out && json_is_string(*out)) {
+        c->steps += (long long)(json_string_length(*out) >> 6);
+        if (step(c, n)) { json_decref(*out); *out = NULL; return -1; }
+    }
+    return 0;
+}
+
+static int eval_node(ctx *c, const jnode *n, json_t **out) {
     *out = NULL;
     if (step(c, n)) return -1;
     json_t *a = NULL, *b = NULL;
@@ -1962,9 +2098,7 @@ static int eval(ctx *c, const jnode *n, json_t **out) {
 /* bind for-loop / set targets */
 static int assign(ctx *c, const jnode *n, json_t *frame, json_t *v) {
     if (n->nnames == 1) {
-        if (v) return json_object_set(frame, n->names[0], v) ? fr_err("jinja: out of memory") : 0;
-        json_object_del(frame, n->names[0]);
-        return 0;
+        return json_object_set(frame, n->names[0], v ? v : c->undef) ? fr_err("jinja: out of memory") : 0;
     }
     if (!v || !json_is_array(v) || json_array_size(v) != (size_t)n->nnames)
         return rerr(c, n, "cannot unpack %s into %d names", type_name(v), n->nnames);
@@ -2073,6 +2207,20 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
         }
         c->macros[c->nmacros++] = n;
         return 0;
+    case J_WITH: { /* names live in a new scope for the body */
+        json_t **vals = calloc((size_t)n->nkids + 1, sizeof *vals);
+        if (!vals) return fr_err("jinja: out of memory");
+        for (int i = 0; i < n->nkids && !rc; i++) rc = eval(c, n->kids[i], &vals[i]);
+        if (!rc && !(rc = push_frame(c))) {
+            for (int i = 0; i < n->nkids; i++)
+                json_object_set(c->frames[c->nframes - 1], n->names[i], vals[i] ? vals[i] : c->undef);
+            rc = exec(c, n->b, out);
+            pop_frame(c);
+        }
+        for (int i = 0; i < n->nkids; i++) json_decref(vals[i]);
+        free(vals);
+        return rc;
+    }
     case J_BREAK: c->ctrl = CTRL_BREAK; return 0;
     case J_CONTINUE: c->ctrl = CTRL_CONTINUE; return 0;
     default:
@@ -2087,11 +2235,13 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     *out = NULL;
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
-    if (!(g_tuples = json_array())) return fr_err("jinja: out of memory");
-    if (push_frame(&c)) { json_decref(g_tuples); g_tuples = NULL; return -1; }
+    if (!(g_tuples = json_object())) return fr_err("jinja: out of memory");
+    if (!(c.undef = json_object())) { json_decref(g_tuples); g_tuples = NULL; return fr_err("jinja: out of memory"); }
+    if (push_frame(&c)) { json_decref(c.undef); json_decref(g_tuples); g_tuples = NULL; return -1; }
     if (vars && json_object_update(c.frames[0], vars)) {
         pop_frame(&c);
         free(c.frames);
+        json_decref(c.undef);
         json_decref(g_tuples);
         g_tuples = NULL;
         return fr_err("jinja: out of memory");
@@ -2104,6 +2254,7 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     free(c.macros);
     json_decref(g_tuples);
     g_tuples = NULL;
+    json_decref(c.undef);
     if (rc) { free(b.p); return -1; }
     *out = b.p;
     if (out_len) *out_len = b.n;

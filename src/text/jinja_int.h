@@ -37,6 +37,7 @@ enum {
     J_MACRO,  /* macro s(names = kids defaults): b */
     J_BREAK,
     J_CONTINUE,
+    J_WITH,   /* with names = kids: b */
 };
 
 /* binary operators (J_BIN op) */

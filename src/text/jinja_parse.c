@@ -507,7 +507,7 @@ static jnode *parse_or(P *p);
 static jnode *parse_unary(P *p, int with_filter);
 
 static const char *const g_filters[] = {
-    "abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent",
+    "abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "format", "indent",
     "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr",
     "replace", "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson",
     "trim", "unique", "upper", "wordcount", NULL};
@@ -1097,6 +1097,25 @@ static jnode *parse_stmt(P *p, int in_if) {
     if (!strcmp(w, "break") || !strcmp(w, "continue")) {
         jnode *n = node(p, w[0] == 'b' ? J_BREAK : J_CONTINUE, t);
         if (!n || expect_bend(p)) return NULL;
+        return n;
+    }
+    if (!strcmp(w, "with")) {
+        jnode *n = node(p, J_WITH, t);
+        if (!n) return NULL;
+        while (cur(p)->type != T_BEND) {
+            if (n->nkids && expect_op(p, ",")) return NULL;
+            tok *a = cur(p);
+            if (a->type != T_NAME) { perr_at(p, a->line, a->col, "expected a variable name, got", tok_desc(a)); return NULL; }
+            adv(p);
+            if (expect_op(p, "=")) return NULL;
+            jnode *v = parse_expr(p, 1);
+            if (!v || add_kid(p, n, v, a->s)) return NULL;
+        }
+        adv(p);
+        static const char *const ends[] = {"endwith", NULL};
+        if (!(n->b = parse_body(p, ends, bt, "with"))) return NULL;
+        adv(p);
+        if (expect_bend(p)) return NULL;
         return n;
     }
     if (!strcmp(w, "generation")) { /* transformers' AssistantTracker: renders its body */
