@@ -27,6 +27,7 @@ typedef struct ds_hparams {
     int ff, moe_ff, n_expert, n_shared, k, n_group, topk_group, first_dense, moe_freq;
     int scoring, group_mode, norm_topk, has_bias, n_mtp;
     float eps, route_scale, scale;
+    float eps_mla; /* q_a / kv_a layernorms: 1e-6 in the HF code; GGUF (llama.cpp) uses eps */
     fr_rope_cfg rope;
     const char *topk_method;
 } ds_hparams;
@@ -102,6 +103,9 @@ static int read_hparams(const fr_cfg *c, ds_hparams *hp, int *max_pos) {
     if (hp->d_rope % 2) return fr_err("%s: field 'qk_rope_head_dim' = %d must be even", c->path, hp->d_rope);
     if (fr_cfg_num(c, "rms_norm_eps", 0, 1e-6, 0, 1, &x)) return -1;
     hp->eps = (float)x;
+    /* set by the GGUF loader only: llama.cpp normalises the MLA latents with the model eps */
+    if (fr_cfg_num(c, "mla_layernorm_eps", 0, 1e-6, 0, 1, &x)) return -1;
+    hp->eps_mla = (float)x;
     if (fr_cfg_num(c, "routed_scaling_factor", 0, 1.0, 0, 1e6, &x)) return -1;
     hp->route_scale = (float)x;
     if (fr_cfg_bool(c, "norm_topk_prob", 0, 0, &hp->norm_topk)) return -1;
@@ -176,7 +180,7 @@ static int bind_block(const ds_hparams *hp, const fr_weights *w, int layer, ds_b
     fr_mla_cfg mc = {
         .d = hp->d, .n_head = hp->n_head, .q_lora = hp->q_lora, .kv_lora = hp->kv_lora,
         .d_nope = hp->d_nope, .d_rope = hp->d_rope, .d_v = hp->d_v, .scale = hp->scale,
-        .eps_q = 1e-6f, .eps_kv = 1e-6f, .use_rope = 1,
+        .eps_q = hp->eps_mla, .eps_kv = hp->eps_mla, .use_rope = 1,
     };
     snprintf(name, sizeof name, "%sself_attn.", p);
     if (fr_mla_bind_hf(&b->attn, w, name, &mc)) return -1;
@@ -207,7 +211,7 @@ static int64_t mlp_params(const fr_mlp *m) { return 3 * (int64_t)m->d * m->ff; }
 
 static int64_t mla_bytes(const fr_mla *a) {
     return tensor_bytes(&a->wq_a) + tensor_bytes(&a->wq_b) + tensor_bytes(&a->wq) + tensor_bytes(&a->wkv_a) +
-           tensor_bytes(&a->wkv_b) + tensor_bytes(&a->wo);
+           tensor_bytes(&a->wkv_b) + tensor_bytes(&a->wk_b) + tensor_bytes(&a->wv_b) + tensor_bytes(&a->wo);
 }
 static int64_t mla_params(const fr_mla *a) {
     const fr_mla_cfg *c = &a->c;
@@ -252,7 +256,10 @@ static int ds_load(frugal_model *fm) {
     const fr_weights *w = &fm->w;
     int64_t emb[2] = {hp->n_vocab, hp->d};
     if (fr_weights_bind(w, "model.embed_tokens.weight", 2, emb, &m->embed)) return -1;
-    if (fr_weights_bind(w, "lm_head.weight", 2, emb, &m->lm_head)) return -1;
+    int tied = 0;
+    if (fr_cfg_bool(&fm->cfg, "tie_word_embeddings", 0, 0, &tied)) return -1;
+    if (tied && !fr_weights_find(w, "lm_head.weight")) m->lm_head = m->embed;
+    else if (fr_weights_bind(w, "lm_head.weight", 2, emb, &m->lm_head)) return -1;
     if (bind_vec_f32(w, "model.norm.weight", hp->d, &m->norm)) return -1;
     m->blocks = calloc((size_t)hp->n_layer, sizeof *m->blocks);
     if (!m->blocks) return fr_err("out of memory");
@@ -292,7 +299,9 @@ static int ds_load(frugal_model *fm) {
     in->n_expert_used = hp->k;
     for (int l = 0; l < hp->n_layer; l++) in->n_moe_layers += m->blocks[l].is_moe;
     int64_t params = 2 * (int64_t)hp->n_vocab * hp->d + hp->d, active = params, bytes = 0, read = 0;
-    bytes = tensor_bytes(&m->embed) + tensor_bytes(&m->lm_head);
+    tied = m->lm_head.data == m->embed.data;
+    if (tied) params -= (int64_t)hp->n_vocab * hp->d;
+    bytes = tensor_bytes(&m->embed) + (tied ? 0 : tensor_bytes(&m->lm_head));
     read = tensor_bytes(&m->embed) / hp->n_vocab + tensor_bytes(&m->lm_head);
     for (int l = 0; l < hp->n_layer; l++) block_stats(&m->blocks[l], hp->d, &params, &active, &bytes, &read);
     if (m->mtp) {
