@@ -17,6 +17,9 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* whitespace control strips Unicode whitespace (Python's \\s); only \\r\\n and \\r are line breaks */
+    {"a\343\200\200 {{- x -}} \302\240b\n\t\343\200\200{% if true %}c{% endif %}\342\200\250d\r\ne",
+     "a3b\nc\342\200\250d\ne"},
     /* a variable set to Undefined hides an outer one; missing macro arguments are undefined */
     {"{% set x = q %}[{{ x is defined }}{{ x }}]{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f() }}{{ f(2) }}{% with l = q %}{{ l is defined }}{% endwith %}{{ l|length }}",
      "[False][][2]False3"},
