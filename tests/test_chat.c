@@ -117,6 +117,8 @@ static const struct { const char *tmpl, *err; } g_errors[] = {
     {"{{ q|tojson }}", "tojson: value is undefined"},
     {"{% set n.attr = 1 %}", "cannot assign attribute 'attr' of 'n'"},
     {"{{ x is none 3 }}", "test 'none' takes no arguments"},
+    {"{% set ns = namespace() %}{% set ns.a = [1, {'b': ns}] %}{{ ns }}", "would make it contain itself"},
+    {"{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}", "nested too deeply"},
     {"{{ '%s %s' % x }}", "not enough arguments for format string"},
     {"{{ '%d' % s }}", "%d format: a number is required, not str"},
     {"{{ q|int }}", "int: value is undefined"},

@@ -2106,6 +2106,32 @@ static int assign(ctx *c, const jnode *n, json_t *frame, json_t *v) {
     return 0;
 }
 
+/* Namespace attributes are the only values a template mutates, and they
+ * outlive loop iterations: storing v in ns must not make a reference cycle
+ * (1) or nest values without bound (2), which recursive printing and freeing
+ * could not survive. *nodes counts the containers visited. */
+#define MAX_NEST 256
+static int store_check(const json_t *v, const json_t *ns, int depth, long long *nodes) {
+    if (v == ns) return 1;
+    if (!json_is_array(v) && !json_is_object(v)) return 0;
+    if (depth >= MAX_NEST) return 2;
+    ++*nodes;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int r = store_check(json_array_get(v, i), ns, depth + 1, nodes);
+            if (r) return r;
+        }
+        return 0;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+        int r = store_check(x, ns, depth + 1, nodes);
+        if (r) return r;
+    }
+    return 0;
+}
+
 static int exec_for(ctx *c, const jnode *n, sbuf *out) {
     json_t *seq, *items;
     if (eval(c, n->a, &seq)) return -1;
@@ -2188,6 +2214,15 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
             if (!ns || !json_is_object(ns)) {
                 json_decref(v);
                 return rerr(c, n, "cannot assign attribute '%s' of '%s' (%s, not a namespace)", n->s2, n->s, type_name(ns));
+            }
+            long long nodes = 0;
+            int bad = v ? store_check(v, ns, 0, &nodes) : 0;
+            c->steps += nodes >> 4;
+            if (bad || step(c, n)) {
+                json_decref(v);
+                if (!bad) return -1;
+                return rerr(c, n, bad == 1 ? "storing this value in '%s' would make it contain itself (unsupported)"
+                                           : "value stored in '%s' is nested too deeply", n->s);
             }
             if (v) json_object_set(ns, n->s2, v);
             else json_object_del(ns, n->s2);
