@@ -26,6 +26,7 @@ int fr_jinja_known_test(const char *s);
 #endif
 #define MAX_STEPS FR_JINJA_MAX_STEPS
 #define MAX_CALL_DEPTH 64           /* nested macro calls */
+#define MAX_RDEPTH 2000             /* evaluator recursion (keeps the C stack small) */
 #define MAX_RANGE 100000            /* Jinja's sandbox limit on range() */
 
 /* ---- growable byte buffer ---- */
@@ -63,7 +64,8 @@ typedef struct {
     int nmacros, capmacros;
     json_t *undef; /* stored for a variable set to Undefined (it hides outer ones) */
     int ctrl; /* 1 break, 2 continue */
-    int depth;
+    int depth;  /* macro calls */
+    int rdepth; /* eval/exec recursion */
     long long steps;
 } ctx;
 
@@ -1973,7 +1975,12 @@ static int eval_node(ctx *c, const jnode *n, json_t **out);
 
 /* evaluate; strings made by filters, calls and slices count as work by size */
 static int eval(ctx *c, const jnode *n, json_t **out) {
-    if (eval_node(c, n, out)) return -1;
+    *out = NULL;
+    if (c->rdepth >= MAX_RDEPTH) return rerr(c, n, "template nests too deeply when rendered (over %d levels)", MAX_RDEPTH);
+    c->rdepth++;
+    int rc = eval_node(c, n, out);
+    c->rdepth--;
+    if (rc) return -1;
     if ((n->kind == J_FILTER || n->kind == J_CALL || n->kind == J_SLICE) && *out && json_is_string(*out)) {
         c->steps += (long long)(json_string_length(*out) >> 6);
         if (step(c, n)) { json_decref(*out); *out = NULL; return -1; }
@@ -2177,7 +2184,17 @@ static int exec_for(ctx *c, const jnode *n, sbuf *out) {
     return rc;
 }
 
+static int exec_node(ctx *c, const jnode *n, sbuf *out);
+
 static int exec(ctx *c, const jnode *n, sbuf *out) {
+    if (c->rdepth >= MAX_RDEPTH) return rerr(c, n, "template nests too deeply when rendered (over %d levels)", MAX_RDEPTH);
+    c->rdepth++;
+    int rc = exec_node(c, n, out);
+    c->rdepth--;
+    return rc;
+}
+
+static int exec_node(ctx *c, const jnode *n, sbuf *out) {
     if (step(c, n)) return -1;
     json_t *v = NULL;
     int rc = 0;
