@@ -17,6 +17,10 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* macros are closures over the scope they are defined in, and scoped like variables */
+    {"{% for i in [1, 2] %}{% macro m() %}<{{ i }}>{% endmacro %}{{ m() }}{% endfor %}{{ m is defined }}"
+     "{% macro f(a, b=a) %}{{ b }}{% endmacro %}{{ f(4) }}{{ f is callable }}{% set g = f %}{{ g(5, 6) }}",
+     "<1><2>False4True6"},
     /* whitespace control strips Unicode whitespace (Python's \\s); only \\r\\n and \\r are line breaks */
     {"a\343\200\200 {{- x -}} \302\240b\n\t\343\200\200{% if true %}c{% endif %}\342\200\250d\r\ne",
      "a3b\nc\342\200\250d\ne"},

@@ -60,8 +60,14 @@ typedef struct {
     const fr_jinja *t;
     json_t **frames;
     int nframes, cap, base; /* lookup: frames[nframes-1 .. base], then frames[0] */
-    const jnode **macros;
-    int nmacros, capmacros;
+    struct macro {        /* a {% macro %} executed: a closure over the scopes around it */
+        const jnode *node;
+        json_t *marker;   /* the value bound to its name (an empty object, owned) */
+        json_t **frames;  /* scopes visible where it was defined, besides frames[0] (owned) */
+        int nframes;
+    } *mac;
+    int nmac, capmac;
+    json_t *mac_index; /* "%p" of a marker -> index into mac */
     json_t *undef; /* stored for a variable set to Undefined (it hides outer ones) */
     int ctrl; /* 1 break, 2 continue */
     int depth;  /* macro calls */
@@ -106,10 +112,39 @@ static json_t *lookup(const ctx *c, const char *name) {
     return v == c->undef ? NULL : v;
 }
 
-static const jnode *find_macro(const ctx *c, const char *name) {
-    for (int i = c->nmacros - 1; i >= 0; i--)
-        if (!strcmp(c->macros[i]->s, name)) return c->macros[i];
-    return NULL;
+/* the macro a value stands for, or NULL */
+static const struct macro *find_macro(const ctx *c, const json_t *v) {
+    char key[32];
+    if (!v || !json_is_object(v)) return NULL;
+    snprintf(key, sizeof key, "%p", (const void *)v);
+    json_t *i = json_object_get(c->mac_index, key);
+    return i ? &c->mac[json_integer_value(i)] : NULL;
+}
+
+static int define_macro(ctx *c, const jnode *n) {
+    if (c->nmac == c->capmac) {
+        int cap = c->capmac ? c->capmac * 2 : 8;
+        struct macro *m = realloc(c->mac, (size_t)cap * sizeof *m);
+        if (!m) return fr_err("jinja: out of memory");
+        c->mac = m;
+        c->capmac = cap;
+    }
+    struct macro *m = &c->mac[c->nmac];
+    int lo = c->base > 1 ? c->base : 1;
+    m->node = n;
+    m->nframes = c->nframes - lo;
+    m->frames = malloc(((size_t)m->nframes + 1) * sizeof *m->frames);
+    m->marker = json_object();
+    char key[32];
+    snprintf(key, sizeof key, "%p", (void *)m->marker);
+    if (!m->frames || !m->marker || json_object_set_new(c->mac_index, key, json_integer(c->nmac))) {
+        free(m->frames);
+        json_decref(m->marker);
+        return fr_err("jinja: out of memory");
+    }
+    for (int i = 0; i < m->nframes; i++) m->frames[i] = json_incref(c->frames[lo + i]);
+    c->nmac++;
+    return json_object_set(c->frames[c->nframes - 1], n->s, m->marker) ? fr_err("jinja: out of memory") : 0;
 }
 
 /* ---- value helpers ---- */
@@ -962,7 +997,8 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
     else if (!strcmp(t, "boolean")) *r = v && json_is_boolean(v);
     else if (!strcmp(t, "true")) *r = v && json_is_true(v);
     else if (!strcmp(t, "false")) *r = v && json_is_false(v);
-    else if (!strcmp(t, "callable") || !strcmp(t, "escaped")) *r = 0;
+    else if (!strcmp(t, "callable")) *r = find_macro(c, v) != NULL;
+    else if (!strcmp(t, "escaped")) *r = 0;
     else if (!strcmp(t, "even") || !strcmp(t, "odd") || !strcmp(t, "divisibleby")) {
         if (!is_int(v)) return rerr(c, n, "test '%s' expects an integer, got %s", t, type_name(v));
         long long m = 2;
@@ -1864,7 +1900,8 @@ static int do_unique(ctx *c, const jnode *n, json_t *v, const args_t *a, json_t 
 
 /* ---- calls ---- */
 
-static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a, json_t **out) {
+static int call_macro(ctx *c, const jnode *call, const struct macro *mc, const args_t *a, json_t **out) {
+    const jnode *m = mc->node;
     if (c->depth >= MAX_CALL_DEPTH) return rerr(c, call, "macro calls nested too deeply (over %d)", MAX_CALL_DEPTH);
     int np = npos(a);
     if (np > m->nkids) return rerr(c, call, "macro '%s' takes not more than %d argument(s)", m->s, m->nkids);
@@ -1875,8 +1912,14 @@ static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a
         if (!ok) return rerr(c, call, "macro '%s' has no argument named '%s'", m->s, a->kw[i]);
     }
     int save_base = c->base, save_n = c->nframes;
-    if (push_frame(c)) return -1;
-    c->base = c->nframes - 1;
+    /* the scopes of the definition, then one for the arguments and the body's sets */
+    for (int i = 0; i < mc->nframes; i++) {
+        if (push_frame(c)) { while (c->nframes > save_n) pop_frame(c); return -1; }
+        json_decref(c->frames[c->nframes - 1]);
+        c->frames[c->nframes - 1] = json_incref(mc->frames[i]);
+    }
+    if (push_frame(c)) { while (c->nframes > save_n) pop_frame(c); return -1; }
+    c->base = save_n;
     c->depth++;
     json_t *fr = c->frames[c->nframes - 1];
     int rc = 0;
@@ -1965,8 +2008,8 @@ static int eval_call(ctx *c, const jnode *n, json_t **out) {
     }
     if (f->kind != J_NAME) return rerr(c, n, "expression is not callable");
     if (eval_args(c, n, &a)) return -1;
-    const jnode *m = find_macro(c, f->s);
-    int rc = m && !lookup(c, f->s) ? call_macro(c, n, m, &a, out) : call_global(c, n, f->s, &a, out);
+    const struct macro *m = find_macro(c, lookup(c, f->s));
+    int rc = m ? call_macro(c, n, m, &a, out) : call_global(c, n, f->s, &a, out);
     args_free(&a);
     return rc;
 }
@@ -2250,15 +2293,7 @@ static int exec_node(ctx *c, const jnode *n, sbuf *out) {
         return rc;
     }
     case J_MACRO:
-        if (c->nmacros == c->capmacros) {
-            int cap = c->capmacros ? c->capmacros * 2 : 8;
-            const jnode **m = realloc(c->macros, (size_t)cap * sizeof *m);
-            if (!m) return fr_err("jinja: out of memory");
-            c->macros = m;
-            c->capmacros = cap;
-        }
-        c->macros[c->nmacros++] = n;
-        return 0;
+        return define_macro(c, n);
     case J_WITH: { /* names live in a new scope for the body */
         json_t **vals = calloc((size_t)n->nkids + 1, sizeof *vals);
         if (!vals) return fr_err("jinja: out of memory");
@@ -2288,12 +2323,18 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
     if (!(g_tuples = json_object())) return fr_err("jinja: out of memory");
-    if (!(c.undef = json_object())) { json_decref(g_tuples); g_tuples = NULL; return fr_err("jinja: out of memory"); }
-    if (push_frame(&c)) { json_decref(c.undef); json_decref(g_tuples); g_tuples = NULL; return -1; }
+    if (!(c.undef = json_object()) || !(c.mac_index = json_object())) {
+        json_decref(c.undef);
+        json_decref(g_tuples);
+        g_tuples = NULL;
+        return fr_err("jinja: out of memory");
+    }
+    if (push_frame(&c)) { json_decref(c.undef); json_decref(c.mac_index); json_decref(g_tuples); g_tuples = NULL; return -1; }
     if (vars && json_object_update(c.frames[0], vars)) {
         pop_frame(&c);
         free(c.frames);
         json_decref(c.undef);
+        json_decref(c.mac_index);
         json_decref(g_tuples);
         g_tuples = NULL;
         return fr_err("jinja: out of memory");
@@ -2303,7 +2344,13 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     if (!rc && sb_put(&b, "", 0)) rc = -1;
     while (c.nframes > 0) pop_frame(&c);
     free(c.frames);
-    free(c.macros);
+    for (int i = 0; i < c.nmac; i++) {
+        for (int k = 0; k < c.mac[i].nframes; k++) json_decref(c.mac[i].frames[k]);
+        free(c.mac[i].frames);
+        json_decref(c.mac[i].marker);
+    }
+    free(c.mac);
+    json_decref(c.mac_index);
     json_decref(g_tuples);
     g_tuples = NULL;
     json_decref(c.undef);
