@@ -17,6 +17,9 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* Undefined inside lists prints as "" (repr "Undefined") and reads back as undefined */
+    {"{{ msgs|map(attribute='tool_calls')|map('length')|join(',') }}|{{ [q, 1] }}|{{ [q][0] is defined }}|{% for v in [q] %}{{ v is defined }}{% endfor %}",
+     "0,0,1|[Undefined, 1]|False|False"},
     /* macros are closures over the scope they are defined in, and scoped like variables */
     {"{% for i in [1, 2] %}{% macro m() %}<{{ i }}>{% endmacro %}{{ m() }}{% endfor %}{{ m is defined }}"
      "{% macro f(a, b=a) %}{{ b }}{% endmacro %}{{ f(4) }}{{ f is callable }}{% set g = f %}{{ g(5, 6) }}",

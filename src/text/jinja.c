@@ -149,8 +149,12 @@ static int define_macro(ctx *c, const jnode *n) {
 
 /* ---- value helpers ---- */
 
+/* Undefined inside a list (e.g. from map(attribute=...)) or bound to a name:
+ * this render's marker object, read back as Undefined (prints as "") */
+static _Thread_local json_t *g_undef;
+
 static const char *type_name(const json_t *v) {
-    if (!v) return "Undefined";
+    if (!v || v == g_undef) return "Undefined";
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "dict";
     case JSON_ARRAY: return "list";
@@ -168,7 +172,7 @@ static long long as_ll(const json_t *v) { return json_is_integer(v) ? json_integ
 static double as_dbl(const json_t *v) { return json_is_real(v) ? json_real_value(v) : (double)as_ll(v); }
 
 static int truthy(const json_t *v) {
-    if (!v) return 0;
+    if (!v || v == g_undef) return 0;
     switch (json_typeof(v)) {
     case JSON_OBJECT: return json_object_size(v) > 0;
     case JSON_ARRAY: return json_array_size(v) > 0;
@@ -184,6 +188,8 @@ static json_t *jstr(const char *s, size_t n) { return json_stringn_nocheck(s, n)
 
 /* Python ==, with 1 == 1.0 == True */
 static int jeq(const json_t *a, const json_t *b) {
+    if (a == g_undef) a = NULL;
+    if (b == g_undef) b = NULL;
     if (!a || !b) return !a && !b;
     if (is_num(a) && is_num(b)) {
         if (is_int(a) && is_int(b)) return as_ll(a) == as_ll(b);
@@ -375,7 +381,7 @@ static int py_repr_str(sbuf *b, const char *s, size_t n) {
 
 /* Python str(v); Undefined prints as "" */
 static int py_str(sbuf *b, const json_t *v) {
-    if (!v) return 0;
+    if (!v || v == g_undef) return 0;
     if (json_is_string(v)) return sb_put(b, json_string_value(v), json_string_length(v));
     return py_repr(b, v);
 }
@@ -383,6 +389,7 @@ static int py_str(sbuf *b, const json_t *v) {
 static int py_repr(sbuf *b, const json_t *v) {
     char num[64];
     if (!v) return 0;
+    if (v == g_undef) return sb_puts(b, "Undefined");
     switch (json_typeof(v)) {
     case JSON_STRING: return py_repr_str(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return sb_puts(b, num);
@@ -475,6 +482,7 @@ static int cmp_keys(const void *a, const void *b) { return strcmp(*(const char *
 static int json_out(sbuf *b, const json_t *v, const jopts *o, int level) {
     char num[64];
     if (level > 1000) return fr_err("tojson: nesting too deep");
+    if (v == g_undef) return fr_err("Object of type Undefined is not JSON serializable");
     switch (json_typeof(v)) {
     case JSON_STRING: return json_str_out(b, json_string_value(v), json_string_length(v), o->ascii);
     case JSON_INTEGER: snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return sb_puts(b, num);
@@ -1514,7 +1522,7 @@ static int filter_seq(ctx *c, const jnode *n, const char *f, json_t *v, const ar
             if (attr) {
                 if (need_str(c, n, attr, "map attribute")) { rc = -1; break; }
                 if (json_is_object(x)) y = json_incref(json_object_get(x, json_string_value(attr)));
-                if (!y) { json_t *d = arg(a, -1, "default", NULL); y = json_incref(d); }
+                if (!y) { json_t *d = arg(a, -1, "default", NULL); y = json_incref(d ? d : g_undef); }
             } else {
                 json_t *fn = arg(a, 0, NULL, NULL);
                 if (need_str(c, n, fn, "map")) { rc = -1; break; }
@@ -1736,6 +1744,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         if (iter_items(c, n, v, &items)) goto fail;
         size_t cnt = json_array_size(items);
         if (cnt) *out = json_incref(json_array_get(items, f[0] == 'f' ? 0 : cnt - 1));
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         json_decref(items);
         json_decref(v);
         return 0;
@@ -2046,8 +2055,7 @@ static int eval_node(ctx *c, const jnode *n, json_t **out) {
         if (!r) return fr_err("jinja: out of memory");
         for (int i = 0; i < n->nkids; i++) {
             if (eval(c, n->kids[i], &a)) { json_decref(r); return -1; }
-            if (!a) { json_decref(r); return rerr(c, n->kids[i], "undefined value in a list"); }
-            json_array_append_new(r, a);
+            json_array_append_new(r, a ? a : json_incref(g_undef));
         }
         *out = n->op ? as_tuple(r) : r;
         return 0;
@@ -2059,8 +2067,7 @@ static int eval_node(ctx *c, const jnode *n, json_t **out) {
             if (eval(c, n->kids[i], &a)) { json_decref(r); return -1; }
             if (!a || !json_is_string(a)) { json_decref(a); json_decref(r); return rerr(c, n->kids[i], "dict keys must be strings"); }
             if (eval(c, n->kids[i + 1], &b)) { json_decref(a); json_decref(r); return -1; }
-            if (!b) { json_decref(a); json_decref(r); return rerr(c, n->kids[i + 1], "undefined value in a dict"); }
-            json_object_setn_new_nocheck(r, json_string_value(a), json_string_length(a), b);
+            json_object_setn_new_nocheck(r, json_string_value(a), json_string_length(a), b ? b : json_incref(g_undef));
             json_decref(a);
         }
         *out = r;
@@ -2071,12 +2078,14 @@ static int eval_node(ctx *c, const jnode *n, json_t **out) {
         if (!a) return rerr(c, n, "cannot read attribute '%s' of an undefined value", n->s);
         if (json_is_object(a)) *out = json_incref(json_object_get(a, n->s));
         json_decref(a);
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         return 0;
     case J_ITEM:
         if (eval(c, n->a, &a) || eval(c, n->b, &b)) { json_decref(a); return -1; }
         rc = get_item(c, n, a, b, out);
         json_decref(a);
         json_decref(b);
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         return rc;
     case J_SLICE: {
         json_t *sv[3] = {NULL, NULL, NULL};
@@ -2323,20 +2332,27 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
     if (!(g_tuples = json_object())) return fr_err("jinja: out of memory");
-    if (!(c.undef = json_object()) || !(c.mac_index = json_object())) {
+    if (!(g_undef = c.undef = json_object()) || !(c.mac_index = json_object())) {
+        g_undef = NULL;
         json_decref(c.undef);
         json_decref(g_tuples);
         g_tuples = NULL;
         return fr_err("jinja: out of memory");
     }
-    if (push_frame(&c)) { json_decref(c.undef); json_decref(c.mac_index); json_decref(g_tuples); g_tuples = NULL; return -1; }
+    if (push_frame(&c)) {
+        json_decref(c.undef);
+        json_decref(c.mac_index);
+        json_decref(g_tuples);
+        g_tuples = g_undef = NULL;
+        return -1;
+    }
     if (vars && json_object_update(c.frames[0], vars)) {
         pop_frame(&c);
         free(c.frames);
         json_decref(c.undef);
         json_decref(c.mac_index);
         json_decref(g_tuples);
-        g_tuples = NULL;
+        g_tuples = g_undef = NULL;
         return fr_err("jinja: out of memory");
     }
     sbuf b = {0};
@@ -2354,6 +2370,7 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     json_decref(g_tuples);
     g_tuples = NULL;
     json_decref(c.undef);
+    g_undef = NULL;
     if (rc) { free(b.p); return -1; }
     *out = b.p;
     if (out_len) *out_len = b.n;
