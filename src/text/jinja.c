@@ -441,6 +441,15 @@ typedef struct {
 static int json_str_out(sbuf *b, const char *s, size_t n, int ascii) {
     if (sb_putc(b, '"')) return -1;
     for (size_t i = 0; i < n;) {
+        size_t run = i; /* bytes copied as they are: printable ASCII (and any non-ASCII unless ascii) */
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' &&
+               (!ascii || (unsigned char)s[run] < 0x7f))
+            run++;
+        if (run > i) {
+            if (sb_put(b, s + i, run - i)) return -1;
+            i = run;
+            continue;
+        }
         size_t l;
         uint32_t cp = u8cp(s, n, i, &l);
         char e[16];
