@@ -341,9 +341,12 @@ int fr_hf_to_gguf(const char *dir, const char *out, const char *type, fr_progres
                 fr_cfg_num(&rs, "mscale_all_dim", 0, 0, 0, 1e3, &msc_all) || fr_cfg_num(&rs, "mscale", 0, 1, 0, 1e3, &msc) ||
                 fr_cfg_num(&rs, "beta_fast", 0, 32, 1e-6, 1e6, &bf) || fr_cfg_num(&rs, "beta_slow", 0, 1, 1e-6, 1e6, &bs))
                 goto out;
-            if (msc != msc_all && msc_all > 0) {
-                /* llama.cpp leaves the rotation unscaled: exact only when mscale == mscale_all_dim */
-                fr_err("%s: rope_scaling mscale %g != mscale_all_dim %g has no deepseek2 GGUF equivalent", path, msc, msc_all);
+            if (factor > 1 && (msc != msc_all || msc_all == 0)) {
+                /* llama.cpp takes mscale = mscale_all_dim (from yarn_log_multiplier) and, for 0,
+                 * scales the rotation and the softmax by 1 + 0.1 ln(factor): exact only when
+                 * mscale == mscale_all_dim != 0 (every DeepSeek / Kimi release) */
+                fr_err("%s: rope_scaling mscale %g / mscale_all_dim %g has no deepseek2 GGUF equivalent (needs equal, non-zero)",
+                       path, msc, msc_all);
                 goto out;
             }
             fr_gguf_out_kv_str(&o, KEY("rope.scaling.type"), "yarn");

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "layers/rope.h"
 #include "tensor/ggml_quants.h"
 
 typedef struct gguf_owner {
@@ -300,8 +301,7 @@ static int build_config(gguf_owner *o, fr_cfg *cfg, int *n_layer_out, int *n_hea
         json_object_set_new(rs, "type", json_string("yarn"));
         double factor = 1, orig = 0, logm = 0, bf = 32, bs = 1;
         if (get_num(&b, "rope.scaling.factor", &factor) < 0 || get_num(&b, "rope.scaling.original_context_length", &orig) < 0 ||
-            get_num(&b, "rope.scaling.yarn_log_multiplier", &logm) < 0 || get_num(&b, "rope.scaling.yarn_beta_fast", &bf) < 0 ||
-            get_num(&b, "rope.scaling.yarn_beta_slow", &bs) < 0) {
+            get_num(&b, "rope.scaling.yarn_log_multiplier", &logm) < 0) {
             free(rtype);
             goto out;
         }
@@ -310,15 +310,49 @@ static int build_config(gguf_owner *o, fr_cfg *cfg, int *n_layer_out, int *n_hea
             free(rtype);
             goto out;
         }
-        /* llama.cpp: attention mscale = 1 + yarn_log_multiplier * ln(factor), the
-         * rotation itself unscaled: HF mscale = mscale_all_dim = log_multiplier / 0.1 */
-        double msc = logm / 0.1;
+        /* llama.cpp (since its PR 17945): mscale_all_dim = yarn_log_multiplier / 0.1 and,
+         * for deepseek2, mscale = mscale_all_dim. The rotated dims are scaled by
+         * amp = rope.scaling.attn_factor x HF's yarn attention_factor, which is
+         * g(mscale) / g(mscale_all_dim) = 1 when mscale_all_dim != 0, else g(1)
+         * (g(m) = 1 + 0.1 m ln factor; a file without the key gets g(1)); the
+         * softmax scale is multiplied by (amp x g(mscale_all_dim))^2.
+         * rope.scaling.yarn_beta_* are not read by llama.cpp for deepseek2 (32 / 1).
+         * (Checked against llama.cpp's logits with these keys patched.) */
+        double msc = logm / 0.1, af = 1;
+        if (get_num(&b, "rope.scaling.attn_factor", &af) < 0) {
+            free(rtype);
+            goto out;
+        }
+        double amp = af * (msc != 0 ? 1.0 : fr_yarn_mscale(factor, 1.0));
+        double kq = amp * fr_yarn_mscale(factor, msc);
         json_object_set_new(rs, "factor", json_real(factor));
         json_object_set_new(rs, "original_max_position_embeddings", json_real(orig));
         json_object_set_new(rs, "beta_fast", json_real(bf));
         json_object_set_new(rs, "beta_slow", json_real(bs));
         json_object_set_new(rs, "mscale", json_real(msc));
         json_object_set_new(rs, "mscale_all_dim", json_real(msc));
+        if (amp != 1.0) {
+            json_object_set_new(rs, "llama_cpp_attn_factor", json_real(amp));
+            json_object_set_new(rs, "llama_cpp_kq_mscale", json_real(kq));
+        }
+    }
+    if (r == 1 || !strcmp(rtype, "none")) {
+        /* llama.cpp scales the rotation by rope.scaling.attn_factor even without YaRN
+         * (and the softmax scale by its square): a YaRN of factor 1 carries it */
+        double af = 1;
+        if (get_num(&b, "rope.scaling.attn_factor", &af) < 0) {
+            free(rtype);
+            goto out;
+        }
+        if (af != 1) {
+            json_t *rs = json_object();
+            json_object_set_new(j, "rope_scaling", rs);
+            json_object_set_new(rs, "type", json_string("yarn"));
+            json_object_set_new(rs, "factor", json_real(1.0));
+            json_object_set_new(rs, "original_max_position_embeddings", json_real(4096));
+            json_object_set_new(rs, "llama_cpp_attn_factor", json_real(af));
+            json_object_set_new(rs, "llama_cpp_kq_mscale", json_real(af));
+        }
     }
     free(rtype);
 
