@@ -12,7 +12,8 @@
  *       writes float32 [n_ids, n_vocab].
  *   llama_driver bench -m FILE.gguf [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2]
  *       like llama-bench: ppN = one prompt of N random tokens (n_batch 2048, n_ubatch 512),
- *       tgN = N single-token decodes; both after DEPTH tokens already in the cache (untimed).
+ *       tgN = N single-token decodes; both after DEPTH tokens already in the cache (evaluated
+ *       once, untimed; each run rewinds the cache to them).
  *       Prints a table and "RESULT ..." lines (tokens/s mean and standard deviation).
  */
 #define _GNU_SOURCE
@@ -105,6 +106,7 @@ int32_t llama_decode(struct llama_context *c, lp_batch b);
 float *llama_get_logits_ith(struct llama_context *c, int32_t i);
 void *llama_get_memory(const struct llama_context *c);
 void llama_memory_clear(void *mem, bool data);
+bool llama_memory_seq_rm(void *mem, int32_t seq_id, int32_t p0, int32_t p1);
 void llama_synchronize(struct llama_context *c);
 const char *llama_print_system_info(void);
 void ggml_backend_load_all_from_path(const char *dir);
@@ -319,13 +321,18 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
             int n = test == 0 ? pp : tg;
             if (n <= 0) continue;
             double *ts = calloc((size_t)reps, sizeof *ts);
-            /* warm-up: pp runs once, tg decodes one token */
+            /* the DEPTH tokens are evaluated once (untimed); every run then rewinds the cache to
+             * them. Warm-up: pp runs once, tg decodes one token. */
             void *mem = llama_get_memory(c);
             llama_memory_clear(mem, true);
-            if (!ts || decode(c, &b, tok, test == 0 ? n : 1, 0, 2048, 0) != 0) rc = -1;
+            if (!ts || (depth > 0 && decode(c, &b, tok, (int)depth, 0, 2048, 0) != 0)) rc = -1;
+            if (rc == 0 && decode(c, &b, tok + depth, test == 0 ? n : 1, (int)depth, 2048, 0) != 0) rc = -1;
             for (int r = 0; rc == 0 && r < reps; r++) {
-                llama_memory_clear(mem, true);
-                if (depth > 0 && decode(c, &b, tok, (int)depth, 0, 2048, 0) != 0) { rc = -1; break; }
+                if (!llama_memory_seq_rm(mem, 0, (int32_t)depth, -1)) {
+                    fprintf(stderr, "error: cannot rewind the cache to %ld\n", depth);
+                    rc = -1;
+                    break;
+                }
                 double t0 = now_s();
                 if (test == 0) rc = decode(c, &b, tok + depth, n, (int)depth, 2048, 0);
                 else
