@@ -50,7 +50,27 @@ static const char *const k_deepseek_v3[] = {
 /* DeepSeek LLM's (and DeepSeek-V2's) tokenizer.json pre_tokenizer */
 static const char *const k_deepseek_llm[] = {
     "[\r\n]",
-    "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+    /* whitespace? then cased letters (Lu, Ll, Lt) of the Unicode version the
+     * tokenizer was made with, as code points (several are canonical singletons
+     * that text normalization would silently change) */
+    "\\s?["
+    "\\x{41}-\\x{5A}\\x{61}-\\x{7A}\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}"
+    "\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}"
+    "\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}"
+    "\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}"
+    "\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}"
+    "\\x{1F18}-\\x{1F1D}\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}"
+    "\\x{1F5D}\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}"
+    "\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{1FF4}"
+    "\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}\\x{2124}"
+    "\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}\\x{2139}\\x{213C}-\\x{213F}"
+    "\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}"
+    "\\x{2CEB}-\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}"
+    "\\x{A771}-\\x{A787}\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}"
+    "\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}"
+    "\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}"
+    "\\x{1E900}-\\x{1E943}"
+    "]+",
     "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
     "\\s+$",
     "[一-龥ࠀ-一가-퟿]+",
@@ -127,7 +147,9 @@ static int add_stages(fr_tokenizer *t, const char *const *re, const char *file, 
 }
 
 /* the merges, rank = index: "a b" (split at the first space after the first
- * byte, as llama.cpp does), both sides and their concatenation tokens */
+ * byte, as llama.cpp does). A merge whose sides or result are not normal
+ * tokens is skipped (llama.cpp keeps it but can never use it: its BPE only
+ * ends in tokens), so files llama.cpp reads load here too. */
 static int load_merges(fr_tokenizer *t, const fr_gguf *g, const fr_gguf_kv *kv) {
     if (fr_pmap_init(&t->merges, (size_t)kv->arr_n)) return -1;
     uint8_t *buf = NULL;
@@ -152,12 +174,7 @@ static int load_merges(fr_tokenizer *t, const fr_gguf *g, const fr_gguf_kv *kv) 
         size_t nb = fr_bytelevel_decode(sp + 1, (size_t)(s + n - sp - 1), buf + na);
         int32_t ib = fr_bmap_get(&t->vocab, fr_tok_key, t, buf + na, nb);
         int32_t ic = fr_bmap_get(&t->vocab, fr_tok_key, t, buf, na + nb);
-        if (ia < 0 || ib < 0)
-            rc = fr_err("%s: tokenizer.ggml.merges[%llu]: a side is not a normal token", g->path, (unsigned long long)k);
-        else if (ic < 0)
-            rc = fr_err("%s: tokenizer.ggml.merges[%llu]: the merged token is not a normal token", g->path,
-                        (unsigned long long)k);
-        else
+        if (ia >= 0 && ib >= 0 && ic >= 0)
             fr_pmap_put(&t->merges, ia, ib, (uint32_t)k, ic); /* a repeated pair: the later rank, as the HF path */
     }
     free(buf);
