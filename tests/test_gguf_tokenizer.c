@@ -617,6 +617,39 @@ static void check_malformed(void) {
     fr_chat *c = fr_chat_load(path);
     CHECK(!c && strstr(fr_err_msg(), "no tokenizer.chat_template"), "chat without a template: %s", fr_err_msg());
     fr_chat_free(c);
+    /* named templates (tokenizer.chat_templates); bos = control token 4
+     * "<|x|>" as text, eos = normal token 3 "Ġ" decoded to " " */
+    {
+        char *tok[] = {"a", "b", "ab", "\xc4\xa0", "<|x|>"}, *mg[] = {"a b"}, *names[] = {"tool_use"};
+        int32_t type[] = {1, 1, 1, 1, 3};
+        kvs kv = {0};
+        kv_str(&kv, "tokenizer.ggml.model", "gpt2");
+        kv_str(&kv, "tokenizer.ggml.pre", "deepseek-v3");
+        kv_arr_str(&kv, "tokenizer.ggml.tokens", tok, NULL, 5);
+        kv_arr_i32(&kv, "tokenizer.ggml.token_type", type, 5);
+        kv_arr_str(&kv, "tokenizer.ggml.merges", mg, NULL, 1);
+        kv_u32(&kv, "tokenizer.ggml.bos_token_id", 4);
+        kv_u32(&kv, "tokenizer.ggml.eos_token_id", 3);
+        kv_str(&kv, "tokenizer.chat_template", "D{{ bos_token }}{{ messages[0].content }}[{{ eos_token }}]");
+        kv_arr_str(&kv, "tokenizer.chat_templates", names, NULL, 1);
+        kv_str(&kv, "tokenizer.chat_template.tool_use", "T{{ tools | length }}{{ eos_token }}");
+        kv_write(&kv, path);
+        c = fr_chat_load(path);
+        CHECK(c != NULL, "named templates: %s", fr_err_msg());
+        json_t *msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", "hi"), *tools = json_pack("[{}]");
+        char *out = NULL;
+        size_t on = 0;
+        CHECK(c && fr_chat_render(c, msgs, NULL, 0, NULL, &out, &on) == 0 && !strcmp(out, "D<|x|>hi[ ]"), "default template: %s",
+              out ? out : fr_err_msg());
+        free(out);
+        out = NULL;
+        CHECK(c && fr_chat_render(c, msgs, tools, 0, NULL, &out, &on) == 0 && !strcmp(out, "T1 "), "tool_use template: %s",
+              out ? out : fr_err_msg());
+        free(out);
+        json_decref(msgs);
+        json_decref(tools);
+        fr_chat_free(c);
+    }
     /* not a GGUF at all, truncated */
     FILE *f = fopen(path, "wb");
     fwrite("GGUF\x03\x00", 1, 6, f);
