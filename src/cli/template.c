@@ -20,8 +20,9 @@ static void help(FILE *f) {
                "For each line it prints one line: the rendered prompt as a JSON string.\n"
                "Blank lines are skipped.\n\n"
                "The template is DIR/chat_template.jinja if present, else \"chat_template\" of\n"
-               "DIR/tokenizer_config.json (bos_token, eos_token, ... come from there too).\n\n"
-               "  -m, --model DIR     model or tokenizer directory\n"
+               "DIR/tokenizer_config.json (bos_token, eos_token, ... come from there too);\n"
+               "for a GGUF file, tokenizer.chat_template (bos/eos from its vocabulary).\n\n"
+               "  -m, --model DIR     model or tokenizer directory, or FILE.gguf\n"
                "  --template FILE     use this Jinja file as the template instead\n"
                "  -h, --help          this help\n");
 }
