@@ -32,8 +32,9 @@ const char *frugal_last_error(void);
 /* ---- models -------------------------------------------------------------- */
 
 /* Load a model from a Hugging Face directory (config.json + model.safetensors
- * or model-0000k-of-0000n.safetensors + model.safetensors.index.json).
- * Weights are memory-mapped, never copied whole. */
+ * or model-0000k-of-0000n.safetensors + model.safetensors.index.json), or
+ * from a GGUF file (llama.cpp architecture deepseek2; a path ending in .gguf or
+ * a file starting with the GGUF magic). Weights are memory-mapped, never copied whole. */
 int frugal_model_load(const char *path, frugal_model **out);
 void frugal_model_free(frugal_model *model);
 
@@ -93,6 +94,32 @@ int frugal_eval_mtp(frugal_context *ctx, const int32_t *next_tokens, int zero_po
 
 /* Number of positions currently held in the cache. */
 int frugal_n_past(const frugal_context *ctx);
+
+/* ---- sampling ------------------------------------------------------------ */
+
+/* Applied in llama.cpp's order: repetition penalty over the last repeat_last_n
+ * accepted tokens, top-k, top-p, min-p (on temperature-1 probabilities), then
+ * temperature and a draw. temp <= 0 is greedy (argmax, lowest id on ties). */
+typedef struct frugal_sampler_params {
+    float temp;           /* default 0.8 */
+    int top_k;            /* 0 = off; default 40 */
+    float top_p;          /* 1 = off; default 0.95 */
+    float min_p;          /* 0 = off; default 0.05 */
+    float repeat_penalty; /* 1 = off; default 1.0 */
+    int repeat_last_n;    /* default 64 */
+    uint64_t seed;        /* default 0xF2064 */
+} frugal_sampler_params;
+
+typedef struct frugal_sampler frugal_sampler;
+
+frugal_sampler_params frugal_sampler_default_params(void);
+int frugal_sampler_create(const frugal_sampler_params *params, frugal_sampler **out);
+void frugal_sampler_free(frugal_sampler *s);
+/* Choose a token from logits[n_vocab] (not modified). */
+int32_t frugal_sample(frugal_sampler *s, const float *logits, int n_vocab);
+/* Record a token (prompt or generated) for the repetition penalty. */
+void frugal_sampler_accept(frugal_sampler *s, int32_t token);
+void frugal_sampler_reset(frugal_sampler *s);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 
 /* Set the message and return -1, so callers can `return fr_err(...)`. */
 int fr_err(const char *fmt, ...) FR_PRINTF(1, 2);
+/* Prefix the current message with more context: "<prefix>: <old message>". */
+int fr_err_prefix(const char *fmt, ...) FR_PRINTF(1, 2);
 const char *fr_err_msg(void);
 void fr_err_clear(void);
 

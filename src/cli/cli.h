@@ -6,6 +6,12 @@
 
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* Helpers shared by subcommands. */
 /* argv[*i] is a flag that takes a value: return it and advance, or print an

@@ -12,7 +12,7 @@ static void help(FILE *f) {
             "usage: frugal eval -m MODEL --ids \"0 5 7 ...\" [options]\n\n"
             "Evaluates the ids as one prompt from position 0 (one batch), then optionally\n"
             "generates greedily with the cache, one token per step.\n\n"
-            "  -m, --model DIR        model directory (config.json + safetensors)\n"
+            "  -m, --model PATH       model directory (config.json + safetensors) or .gguf file\n"
             "      --ids \"I I ...\"     token ids, separated by spaces or commas\n"
             "      --logits OUT.f32   write float32 [n_ids, vocab] logits, one row per position\n"
             "      --greedy N         generate N tokens greedily; print their ids on one line\n"

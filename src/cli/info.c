@@ -9,7 +9,7 @@ static void help(FILE *f) {
     fprintf(f, "usage: frugal info -m MODEL\n\n"
                "Prints architecture, sizes, dtypes, parameter counts (total and active per\n"
                "token), weight bytes read per decoded token and cache bytes per token.\n\n"
-               "  -m, --model DIR   model directory\n  -h, --help        this help\n");
+               "  -m, --model PATH  model directory or .gguf file\n  -h, --help        this help\n");
 }
 
 static void human(char *buf, size_t n, double b) {

@@ -10,7 +10,13 @@ static const struct {
     int (*fn)(int, char **);
 } g_cmds[] = {
     {"eval", "evaluate token ids; write logits, greedy tokens, MTP logits", cmd_eval},
+    {"generate", "generate text from a prompt (sampling, stop strings, timings)", cmd_generate},
+    {"chat", "interactive multi-turn chat with the model's chat template", cmd_chat},
+    {"perplexity", "perplexity of a text file", cmd_perplexity},
     {"info", "describe a model: architecture, sizes, dtypes, bytes per token", cmd_info},
+    {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
+    {"template", "render conversations (JSON lines) with the model's chat template", cmd_template},
+    {"quantize", "re-encode a GGUF file's weights (Q8_0, Q4_K_M, ...)", cmd_quantize},
 };
 
 static void usage(FILE *f) {

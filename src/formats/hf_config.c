@@ -111,3 +111,24 @@ int fr_cfg_sub(const fr_cfg *c, const char *key, fr_cfg *sub) {
     sub->path = c->path; /* borrowed: never free a sub view */
     return 0;
 }
+
+int fr_cfg_int_list(const fr_cfg *c, const char *key, int required, int64_t lo, int64_t hi, int64_t *out, int cap,
+                    int *n) {
+    json_t *v = get(c, key);
+    *n = 0;
+    if (!v) return required ? fr_err("%s: missing field '%s'", c->path, key) : 0;
+    if (!json_is_array(v)) return fr_err("%s: field '%s' is not a list", c->path, key);
+    size_t len = json_array_size(v);
+    if (len > (size_t)cap) return fr_err("%s: field '%s' has %zu entries, at most %d are allowed", c->path, key, len, cap);
+    for (size_t i = 0; i < len; i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_integer(e)) return fr_err("%s: field '%s' entry %zu is not an integer", c->path, key, i);
+        json_int_t x = json_integer_value(e);
+        if (x < lo || x > hi)
+            return fr_err("%s: field '%s' entry %zu = %lld is out of range [%lld, %lld]", c->path, key, i,
+                          (long long)x, (long long)lo, (long long)hi);
+        out[i] = x;
+    }
+    *n = (int)len;
+    return 0;
+}

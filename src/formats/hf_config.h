@@ -27,5 +27,9 @@ int fr_cfg_bool(const fr_cfg *c, const char *key, int required, int def, int *ou
 int fr_cfg_str(const fr_cfg *c, const char *key, int required, const char *def, const char **out);
 /* A nested object as a config view (sharing the document); not found: returns 1. */
 int fr_cfg_sub(const fr_cfg *c, const char *key, fr_cfg *sub);
+/* A list of integers, each in [lo, hi], at most cap of them; *n = count (0 when
+ * missing and !required). */
+int fr_cfg_int_list(const fr_cfg *c, const char *key, int required, int64_t lo, int64_t hi, int64_t *out, int cap,
+                    int *n);
 
 #endif

@@ -42,8 +42,18 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
     if (fr_weights_bind(w, name, 2, kva, &m->wkv_a)) return -1;
     snprintf(name, sizeof name, "%skv_a_layernorm.weight", p);
     if (bind_norm(w, name, c->kv_lora, &m->kv_norm)) return -1;
+    char kbname[512];
+    snprintf(kbname, sizeof kbname, "%sk_b_proj.weight", p);
     snprintf(name, sizeof name, "%skv_b_proj.weight", p);
-    if (fr_weights_bind(w, name, 2, kvb, &m->wkv_b)) return -1;
+    if (fr_weights_find(w, name) || !fr_weights_find(w, kbname)) {
+        if (fr_weights_bind(w, name, 2, kvb, &m->wkv_b)) return -1;
+    } else {
+        int64_t kb[3] = {H, c->kv_lora, c->d_nope}, vb[3] = {H, c->d_v, c->kv_lora};
+        snprintf(name, sizeof name, "%sk_b_proj.weight", p);
+        if (fr_weights_bind(w, name, 3, kb, &m->wk_b)) return -1;
+        snprintf(name, sizeof name, "%sv_b_proj.weight", p);
+        if (fr_weights_bind(w, name, 3, vb, &m->wv_b)) return -1;
+    }
     snprintf(name, sizeof name, "%so_proj.weight", p);
     return fr_weights_bind(w, name, 2, o, &m->wo);
 }
@@ -63,7 +73,8 @@ typedef struct mla_job {
     float *qabs;     /* [n][H][r] */
     float *u;        /* [n][H][r] */
     float *o;        /* [n][H*dv] */
-    float *rowbuf;   /* [threads][r] */
+    float *rowbuf;   /* [threads][rb] */
+    int rb;          /* a row of kv_b or v_b (r) or of k_b (dn) */
     float *scores;   /* [threads][n_keys] */
 } mla_job;
 
@@ -72,13 +83,22 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora, dq = dn + c->d_rope;
-    float *wrow = j->rowbuf + (size_t)ith * r;
-    for (int64_t h = h0; h < h1; h++)
+    float *wrow = j->rowbuf + (size_t)ith * j->rb;
+    for (int64_t h = h0; h < h1; h++) {
+        if (j->m->wk_b.data) { /* split layout: row k of W_UK_h^T is wk_b[h][k][0..dn) */
+            for (int k = 0; k < r; k++) {
+                fr_tensor_row_f32(&j->m->wk_b, h * r + k, wrow);
+                for (int t = 0; t < j->n; t++)
+                    j->qabs[((size_t)t * H + h) * r + k] = fr_dot(wrow, j->q + ((size_t)t * H + h) * dq, dn);
+            }
+            continue;
+        }
         for (int i = 0; i < dn; i++) {
             fr_tensor_row_f32(&j->m->wkv_b, h * (dn + dv) + i, wrow);
             for (int t = 0; t < j->n; t++)
                 fr_axpy(j->qabs + ((size_t)t * H + h) * r, j->q[((size_t)t * H + h) * dq + i], wrow, r);
         }
+    }
 }
 
 /* u[t][h] = sum_s softmax_s(scores) c_s for (token, head) pairs [i0, i1) */
@@ -104,10 +124,11 @@ static void expand_v(void *arg, int64_t h0, int64_t h1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora;
-    float *wrow = j->rowbuf + (size_t)ith * r;
+    float *wrow = j->rowbuf + (size_t)ith * j->rb;
     for (int64_t h = h0; h < h1; h++)
         for (int jj = 0; jj < dv; jj++) {
-            fr_tensor_row_f32(&j->m->wkv_b, h * (dn + dv) + dn + jj, wrow);
+            if (j->m->wv_b.data) fr_tensor_row_f32(&j->m->wv_b, h * dv + jj, wrow);
+            else fr_tensor_row_f32(&j->m->wkv_b, h * (dn + dv) + dn + jj, wrow);
             for (int t = 0; t < j->n; t++)
                 j->o[((size_t)t * H + h) * dv + jj] = fr_dot(wrow, j->u + ((size_t)t * H + h) * r, r);
         }
@@ -151,7 +172,8 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
     mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q};
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
-    j.rowbuf = fr_arena_f32(a, (size_t)nth * r);
+    j.rb = r > dn ? r : dn;
+    j.rowbuf = fr_arena_f32(a, (size_t)nth * j.rb);
     memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
 

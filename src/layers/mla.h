@@ -29,7 +29,9 @@ typedef struct fr_mla {
     float *q_norm;            /* [q_lora] (owned) */
     fr_tensor wkv_a;          /* [kv_lora + dr, d] */
     float *kv_norm;           /* [kv_lora] (owned) */
-    fr_tensor wkv_b;          /* [H*(dn+dv), kv_lora] */
+    fr_tensor wkv_b;          /* [H*(dn+dv), kv_lora]; or, split (GGUF's absorbed layout): */
+    fr_tensor wk_b;           /* [H, kv_lora, dn]: W_UK_h transposed (used when wkv_b is absent) */
+    fr_tensor wv_b;           /* [H, dv, kv_lora]: W_UV_h */
     fr_tensor wo;             /* [d, H*dv] */
 } fr_mla;
 
@@ -38,7 +40,9 @@ typedef struct fr_mla_cache {
     float *pe;  /* [n_ctx][d_rope] */
 } fr_mla_cache;
 
-/* prefix "model.layers.N.self_attn." with HF names */
+/* prefix "model.layers.N.self_attn." with HF names; when kv_b_proj.weight is
+ * absent, the split k_b_proj.weight [H, kv_lora, dn] and v_b_proj.weight
+ * [H, dv, kv_lora] (GGUF attn_k_b / attn_v_b) are bound instead. */
 int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *prefix, const fr_mla_cfg *c);
 void fr_mla_free(fr_mla *m);
 

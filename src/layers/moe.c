@@ -9,6 +9,12 @@
 #include "kernels/kernels.h"
 
 int fr_moe_bind_hf(fr_moe *m, const fr_weights *w, const char *prefix, const fr_moe_cfg *c, int has_bias) {
+    static const fr_moe_names ds = {"gate_proj.weight", "up_proj.weight", "down_proj.weight"};
+    return fr_moe_bind_names(m, w, prefix, c, has_bias, &ds);
+}
+
+int fr_moe_bind_names(fr_moe *m, const fr_weights *w, const char *prefix, const fr_moe_cfg *c, int has_bias,
+                      const fr_moe_names *nm) {
     char name[512];
     memset(m, 0, sizeof *m);
     m->c = *c;
@@ -27,8 +33,7 @@ int fr_moe_bind_hf(fr_moe *m, const fr_weights *w, const char *prefix, const fr_
     if (!m->experts) return fr_err("out of memory");
     for (int e = 0; e < c->n_expert; e++) {
         snprintf(name, sizeof name, "%sexperts.%d.", prefix, e);
-        if (fr_mlp_bind(&m->experts[e], w, name, "gate_proj.weight", "up_proj.weight", "down_proj.weight", c->d,
-                        c->ff))
+        if (fr_mlp_bind(&m->experts[e], w, name, nm->gate, nm->up, nm->down, c->d, c->ff))
             return -1;
     }
     if (c->n_shared > 0) {

@@ -33,6 +33,13 @@ typedef struct fr_moe {
 /* prefix "model.layers.N.mlp." with HF names (gate, e_score_correction_bias,
  * experts.E.{gate,up,down}_proj, shared_experts.*) */
 int fr_moe_bind_hf(fr_moe *m, const fr_weights *w, const char *prefix, const fr_moe_cfg *c, int has_bias);
+/* The same with other names for the routed experts' matrices (after
+ * "experts.E."): Kimi Linear stores w1 (gate), w3 (up), w2 (down). */
+typedef struct fr_moe_names {
+    const char *gate, *up, *down;
+} fr_moe_names;
+int fr_moe_bind_names(fr_moe *m, const fr_weights *w, const char *prefix, const fr_moe_cfg *c, int has_bias,
+                      const fr_moe_names *nm);
 void fr_moe_free(fr_moe *m);
 
 /* Routing of n tokens: idx[n][k] in selection order (best first), wts[n][k]. */

@@ -207,7 +207,7 @@ static int64_t mlp_params(const fr_mlp *m) { return 3 * (int64_t)m->d * m->ff; }
 
 static int64_t mla_bytes(const fr_mla *a) {
     return tensor_bytes(&a->wq_a) + tensor_bytes(&a->wq_b) + tensor_bytes(&a->wq) + tensor_bytes(&a->wkv_a) +
-           tensor_bytes(&a->wkv_b) + tensor_bytes(&a->wo);
+           tensor_bytes(&a->wkv_b) + tensor_bytes(&a->wk_b) + tensor_bytes(&a->wv_b) + tensor_bytes(&a->wo);
 }
 static int64_t mla_params(const fr_mla *a) {
     const fr_mla_cfg *c = &a->c;
@@ -252,7 +252,10 @@ static int ds_load(frugal_model *fm) {
     const fr_weights *w = &fm->w;
     int64_t emb[2] = {hp->n_vocab, hp->d};
     if (fr_weights_bind(w, "model.embed_tokens.weight", 2, emb, &m->embed)) return -1;
-    if (fr_weights_bind(w, "lm_head.weight", 2, emb, &m->lm_head)) return -1;
+    int tied = 0;
+    if (fr_cfg_bool(&fm->cfg, "tie_word_embeddings", 0, 0, &tied)) return -1;
+    if (tied && !fr_weights_find(w, "lm_head.weight")) m->lm_head = m->embed;
+    else if (fr_weights_bind(w, "lm_head.weight", 2, emb, &m->lm_head)) return -1;
     if (bind_vec_f32(w, "model.norm.weight", hp->d, &m->norm)) return -1;
     m->blocks = calloc((size_t)hp->n_layer, sizeof *m->blocks);
     if (!m->blocks) return fr_err("out of memory");
@@ -292,7 +295,9 @@ static int ds_load(frugal_model *fm) {
     in->n_expert_used = hp->k;
     for (int l = 0; l < hp->n_layer; l++) in->n_moe_layers += m->blocks[l].is_moe;
     int64_t params = 2 * (int64_t)hp->n_vocab * hp->d + hp->d, active = params, bytes = 0, read = 0;
-    bytes = tensor_bytes(&m->embed) + tensor_bytes(&m->lm_head);
+    tied = m->lm_head.data == m->embed.data;
+    if (tied) params -= (int64_t)hp->n_vocab * hp->d;
+    bytes = tensor_bytes(&m->embed) + (tied ? 0 : tensor_bytes(&m->lm_head));
     read = tensor_bytes(&m->embed) / hp->n_vocab + tensor_bytes(&m->lm_head);
     for (int l = 0; l < hp->n_layer; l++) block_stats(&m->blocks[l], hp->d, &params, &active, &bytes, &read);
     if (m->mtp) {

@@ -51,6 +51,14 @@ void fr_context_set_trace(frugal_context *ctx, const fr_trace *t) {
     else memset(&ctx->trace, 0, sizeof ctx->trace);
 }
 
+int fr_context_bench_skip(frugal_context *ctx, int n) {
+    if (n < 0 || n >= ctx->n_ctx) return fr_err("bench skip: position %d is outside the context [0, %d)", n, ctx->n_ctx);
+    if (ctx->model->family->bench_skip && ctx->model->family->bench_skip(ctx, n)) return -1;
+    ctx->n_past = n;
+    ctx->n_rows = 0;
+    return 0;
+}
+
 int frugal_eval(frugal_context *ctx, const int32_t *tokens, int n, int pos0, int logits_all) {
     const frugal_model_info *in = &ctx->model->info;
     if (n <= 0) return fr_err("eval: no tokens");

@@ -6,9 +6,10 @@
 
 #include "base/err.h"
 #include "formats/hf_dir.h"
+#include "runtime/gguf_load.h"
 #include "runtime/model.h"
 
-static const fr_family *const g_families[] = {&fr_family_deepseek};
+static const fr_family *const g_families[] = {&fr_family_deepseek, &fr_family_kimi_linear};
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -18,18 +19,22 @@ static int is_dir(const char *p) {
 int frugal_model_load(const char *path, frugal_model **out) {
     *out = NULL;
     fr_err_clear();
-    if (!is_dir(path)) return fr_err("%s: not a model directory (expected config.json and *.safetensors)", path);
+    int gguf = fr_is_gguf_path(path);
+    if (!gguf && !is_dir(path))
+        return fr_err("%s: not a model directory (expected config.json and *.safetensors) or a .gguf file", path);
     frugal_model *m = calloc(1, sizeof *m);
     if (!m) return fr_err("out of memory");
     m->path = strdup(path);
     char cp[4096];
-    snprintf(cp, sizeof cp, "%s/config.json", path);
+    snprintf(cp, sizeof cp, gguf ? "%s" : "%s/config.json", path);
     const char *mt = NULL;
-    if (fr_cfg_load(&m->cfg, cp) || fr_cfg_str(&m->cfg, "model_type", 1, NULL, &mt)) goto fail;
+    /* a GGUF file: config synthesized from its metadata, weights mapped with HF names */
+    if (gguf && fr_gguf_load(path, &m->cfg, &m->w)) goto fail;
+    if ((!gguf && fr_cfg_load(&m->cfg, cp)) || fr_cfg_str(&m->cfg, "model_type", 1, NULL, &mt)) goto fail;
     for (size_t i = 0; i < sizeof g_families / sizeof *g_families; i++)
         if (g_families[i]->match(mt)) m->family = g_families[i];
     if (!m->family) {
-        fr_err("%s: model_type '%s' is not supported (deepseek_v2, deepseek_v3, kimi_k2)", cp, mt);
+        fr_err("%s: model_type '%s' is not supported (deepseek_v2, deepseek_v3, kimi_k2, kimi_linear)", cp, mt);
         goto fail;
     }
     m->info.arch = mt;
@@ -41,7 +46,7 @@ int frugal_model_load(const char *path, frugal_model **out) {
         v = -1;
     }
     m->info.eos_token_id = (int)v;
-    if (fr_hf_open_weights(path, &m->w)) goto fail;
+    if (!gguf && fr_hf_open_weights(path, &m->w)) goto fail;
     if (m->family->load(m)) goto fail;
     *out = m;
     return 0;

@@ -56,11 +56,18 @@ struct fr_family {
     int (*forward)(frugal_context *ctx, const int32_t *tokens, int n, int pos0);
     int (*mtp)(frugal_context *ctx, const int32_t *next_tokens, int zero_pos0, float *out);
     int (*describe)(const frugal_model *m, char *buf, size_t size);
+    /* optional, for fr_context_bench_skip: accept n positions as held */
+    int (*bench_skip)(frugal_context *ctx, int n);
 };
 
 extern const fr_family fr_family_deepseek;
+extern const fr_family fr_family_kimi_linear;
 
 /* Context internals for tests. */
 void fr_context_set_trace(frugal_context *ctx, const fr_trace *t);
+/* Benchmarks only: treat positions 0..n-1 as held without computing them (the
+ * caches keep whatever they hold, zeros after creation), so that decoding at a
+ * long context can be timed without the prefill. The outputs are meaningless. */
+int fr_context_bench_skip(frugal_context *ctx, int n);
 
 #endif

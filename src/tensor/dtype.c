@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tensor/tensor.h"
+#include "tensor/ggml_quants.h"
 
 static const fr_dtype_info g_dtypes[FR_DT_COUNT] = {
     [FR_DT_F32] = {"F32", 1, 4, 1},
@@ -17,13 +18,26 @@ static const fr_dtype_info g_dtypes[FR_DT_COUNT] = {
     [FR_DT_I16] = {"I16", 1, 2, 0},
     [FR_DT_BOOL] = {"BOOL", 1, 1, 0},
     [FR_DT_F8_E5M2] = {"F8_E5M2", 1, 1, 0},
+    [FR_DT_Q4_0] = {"Q4_0", 32, 18, 1},
+    [FR_DT_Q4_1] = {"Q4_1", 32, 20, 1},
+    [FR_DT_Q5_0] = {"Q5_0", 32, 22, 1},
+    [FR_DT_Q5_1] = {"Q5_1", 32, 24, 1},
+    [FR_DT_Q8_0] = {"Q8_0", 32, 34, 1},
+    [FR_DT_Q2_K] = {"Q2_K", 256, 84, 1},
+    [FR_DT_Q3_K] = {"Q3_K", 256, 110, 1},
+    [FR_DT_Q4_K] = {"Q4_K", 256, 144, 1},
+    [FR_DT_Q5_K] = {"Q5_K", 256, 176, 1},
+    [FR_DT_Q6_K] = {"Q6_K", 256, 210, 1},
+    [FR_DT_IQ4_NL] = {"IQ4_NL", 32, 18, 1},
+    [FR_DT_IQ4_XS] = {"IQ4_XS", 256, 136, 1},
+    [FR_DT_MXFP4] = {"MXFP4", 32, 17, 1},
 };
 
 const fr_dtype_info *fr_dtype_get(fr_dtype t) { return &g_dtypes[t]; }
 
 int fr_dtype_from_name(const char *name) {
     for (int i = 0; i < FR_DT_COUNT; i++)
-        if (strcmp(g_dtypes[i].name, name) == 0) return i;
+        if (g_dtypes[i].block == 1 && strcmp(g_dtypes[i].name, name) == 0) return i;
     return -1;
 }
 
@@ -123,6 +137,8 @@ void fr_tensor_row_f32(const fr_tensor *t, int64_t r, float *dst) {
         break;
     }
     default:
+        if (fr_dtype_get(t->dtype)->block > 1)
+            fr_ggml_dequant(t->dtype, (const uint8_t *)t->data + (size_t)r * fr_row_bytes(t), dst, n);
         break;
     }
 }

@@ -22,18 +22,32 @@ typedef enum fr_dtype {
     FR_DT_I16,
     FR_DT_BOOL,
     FR_DT_F8_E5M2,
+    /* ggml block types (GGUF files), dequantized as ggml does (tensor/ggml_quants.c) */
+    FR_DT_Q4_0,
+    FR_DT_Q4_1,
+    FR_DT_Q5_0,
+    FR_DT_Q5_1,
+    FR_DT_Q8_0,
+    FR_DT_Q2_K,
+    FR_DT_Q3_K,
+    FR_DT_Q4_K,
+    FR_DT_Q5_K,
+    FR_DT_Q6_K,
+    FR_DT_IQ4_NL,
+    FR_DT_IQ4_XS,
+    FR_DT_MXFP4,
     FR_DT_COUNT
 } fr_dtype;
 
 typedef struct fr_dtype_info {
-    const char *name;    /* safetensors spelling */
+    const char *name;    /* safetensors spelling (ggml's for the block types) */
     int block;           /* elements per block (1 for scalar types) */
     int block_bytes;     /* bytes per block */
     int is_weight;       /* usable by the matrix kernels */
 } fr_dtype_info;
 
 const fr_dtype_info *fr_dtype_get(fr_dtype t);
-/* safetensors dtype string -> dtype; -1 when unknown. */
+/* safetensors dtype string -> dtype; -1 when unknown (block types are GGUF-only). */
 int fr_dtype_from_name(const char *name);
 
 /* Bytes of n elements (n a multiple of the block size). */
@@ -65,6 +79,9 @@ static inline int64_t fr_tensor_nelem(const fr_tensor *t) {
 /* A 2-D weight's rows and columns (a 1-D tensor is one row). */
 static inline int64_t fr_rows(const fr_tensor *t) { return t->ndim >= 2 ? t->ne[0] : 1; }
 static inline int64_t fr_cols(const fr_tensor *t) { return t->ne[t->ndim - 1]; }
+
+/* Bytes of one row (the last dimension) of t. */
+static inline size_t fr_row_bytes(const fr_tensor *t) { return fr_dtype_bytes(t->dtype, fr_cols(t)); }
 
 /* Dequantize row r of a 2-D weight (or a 1-D vector, r = 0) to float32. */
 void fr_tensor_row_f32(const fr_tensor *t, int64_t r, float *dst);

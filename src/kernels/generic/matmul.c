@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels/generic/generic.h"
+#include "tensor/ggml_quants.h"
 
 #define CHUNK 256 /* a multiple of every block size (FP8 128, GGML 32/256) */
 #define TOK 8     /* input rows sharing one dequantized chunk */
@@ -32,6 +33,12 @@ void fr_dequant_segment(const fr_tensor *W, int64_t r, int64_t c0, int64_t c1, f
         break;
     }
     default:
+        if (fr_dtype_get(W->dtype)->block > 1) {
+            /* ggml blocks: rows are whole blocks and c0 is a block boundary */
+            const uint8_t *p = (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W) + fr_dtype_bytes(W->dtype, c0);
+            fr_ggml_dequant(W->dtype, p, dst, n);
+            break;
+        }
         memset(dst, 0, (size_t)n * 4);
         break;
     }
