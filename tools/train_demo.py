@@ -320,10 +320,6 @@ def write_tokenizer(out_dir, vocab, merges):
     with open(os.path.join(out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tj, f, ensure_ascii=False, indent=1)
         f.write("\n")
-    # chat_template: DeepSeek-V3's, verbatim
-    here = os.path.dirname(os.path.abspath(__file__))
-    ref = os.path.join(here, "..", "..", "shared", "fixtures", "tokenizer", "deepseek_v3", "tokenizer_config.json")
-    tmpl = json.load(open(ref, encoding="utf-8"))["chat_template"] if os.path.exists(ref) else CHAT_TEMPLATE
 
     def tok(c):
         return {"__type": "AddedToken", "content": c, "lstrip": False, "normalized": True, "rstrip": False,
@@ -340,15 +336,40 @@ def write_tokenizer(out_dir, vocab, merges):
         "sp_model_kwargs": {},
         "unk_token": None,
         "tokenizer_class": "LlamaTokenizerFast",
-        "chat_template": tmpl,
+        "chat_template": CHAT_TEMPLATE,
     }
     with open(os.path.join(out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(cfg, f, ensure_ascii=False, indent=1)
         f.write("\n")
 
 
-# used only when the DeepSeek-V3 fixture is not beside the repository; same text
-CHAT_TEMPLATE = None
+# DeepSeek-V3's chat_template (its tokenizer_config.json), verbatim
+CHAT_TEMPLATE = (
+    '{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% end'
+    'if %}{% set ns = namespace(is_first=false, is_tool=false, is_output_first=true, system_pro'
+    "mpt='', is_first_sp=true) %}{%- for message in messages %}{%- if message['role'] == 'syste"
+    "m' %}{%- if ns.is_first_sp %}{% set ns.system_prompt = ns.system_prompt + message['content"
+    "'] %}{% set ns.is_first_sp = false %}{%- else %}{% set ns.system_prompt = ns.system_prompt"
+    " + '\n\n' + message['content'] %}{%- endif %}{%- endif %}{%- endfor %}{{bos_token}}{{ns.syst"
+    "em_prompt}}{%- for message in messages %}{%- if message['role'] == 'user' %}{%- set ns.is_"
+    "tool = false -%}{{'<｜User｜>' + message['content']}}{%- endif %}{%- if message['role'] == '"
+    "assistant' and message['content'] is none %}{%- set ns.is_tool = false -%}{%- for tool in "
+    "message['tool_calls']%}{%- if not ns.is_first %}{{'<｜Assistant｜><｜tool▁calls▁begin｜><｜tool"
+    "▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '\n' + '```json"
+    "' + '\n' + tool['function']['arguments'] + '\n' + '```' + '<｜tool▁call▁end｜>'}}{%- set ns.is"
+    "_first = true -%}{%- else %}{{'\n' + '<｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' "
+    "+ tool['function']['name'] + '\n' + '```json' + '\n' + tool['function']['arguments'] + '\n' +"
+    " '```' + '<｜tool▁call▁end｜>'}}{{'<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'}}{%- endif %}{%- e"
+    "ndfor %}{%- endif %}{%- if message['role'] == 'assistant' and message['content'] is not no"
+    "ne %}{%- if ns.is_tool %}{{'<｜tool▁outputs▁end｜>' + message['content'] + '<｜end▁of▁sentenc"
+    "e｜>'}}{%- set ns.is_tool = false -%}{%- else %}{{'<｜Assistant｜>' + message['content'] + '<"
+    "｜end▁of▁sentence｜>'}}{%- endif %}{%- endif %}{%- if message['role'] == 'tool' %}{%- set ns"
+    ".is_tool = true -%}{%- if ns.is_output_first %}{{'<｜tool▁outputs▁begin｜><｜tool▁output▁begi"
+    "n｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- set ns.is_output_first = false %}{%"
+    "- else %}{{'\n<｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- endi"
+    "f %}{%- endif %}{%- endfor -%}{% if ns.is_tool %}{{'<｜tool▁outputs▁end｜>'}}{% endif %}{% i"
+    "f add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜>'}}{% endif %}"
+)
 
 
 # ---- 3. model --------------------------------------------------------------------------
@@ -733,7 +754,10 @@ def greedy(model, ids, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="models/kjv-demo")
-    ap.add_argument("--minutes", type=float, default=25.0, help="wall-clock training budget")
+    ap.add_argument("--minutes", type=float, default=26.0,
+                    help="training budget in minutes on --threads cores: process CPU time <= minutes * threads")
+    ap.add_argument("--max-wall-minutes", type=float, default=0,
+                    help="also stop after this much wall-clock time (a busy machine); 0 = no limit")
     ap.add_argument("--steps", type=int, default=0, help="fixed number of steps instead of --minutes")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=256)
@@ -780,11 +804,16 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
     B, T = args.batch, args.seq
-    budget = args.minutes * 60
-    t_train, step, warm = time.time(), 0, 50
+    cpu_budget, wall_budget = args.minutes * 60 * args.threads, args.max_wall_minutes * 60
+    t_train, c_train, step, warm = time.time(), time.process_time(), 0, 50
     log = []
     while True:
-        frac = step / args.steps if args.steps else (time.time() - t_train) / budget
+        if args.steps:
+            frac = step / args.steps
+        else:
+            frac = (time.process_time() - c_train) / cpu_budget
+            if wall_budget:
+                frac = max(frac, (time.time() - t_train) / wall_budget)
         if frac >= 1:
             break
         lr = args.lr * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -810,11 +839,11 @@ def main():
         if step % 25 == 0 or step <= 3:
             el = time.time() - t_train
             loads = [int(moe.load.max()) * len(moe.experts) / max(1, int(moe.load.sum())) for moe in model.moe_layers()]
-            print("step %5d  %6.0fs  lr %.2e  loss %.3f  mtp %.3f  max/mean load %s" %
-                  (step, el, lr, loss_main.item(), loss_mtp.item(), " ".join("%.2f" % v for v in loads)), flush=True)
+            print("step %5d  %6.0fs  cpu %6.0fs  lr %.2e  loss %.3f  mtp %.3f  max/mean load %s" %
+                  (step, el, time.process_time() - c_train, lr, loss_main.item(), loss_mtp.item(), " ".join("%.2f" % v for v in loads)), flush=True)
             log.append((step, round(el), round(loss_main.item(), 4), round(loss_mtp.item(), 4)))
-    train_s = time.time() - t_train
-    print("trained %d steps in %.0fs (%d tokens)" % (step, train_s, step * B * T), flush=True)
+    train_s, train_cpu = time.time() - t_train, time.process_time() - c_train
+    print("trained %d steps in %.0fs wall, %.0fs CPU (%d tokens)" % (step, train_s, train_cpu, step * B * T), flush=True)
 
     # export, then evaluate the stored (bf16) weights
     model.eval()
@@ -845,6 +874,7 @@ def main():
         "batch": B,
         "seq": T,
         "train_seconds": round(train_s),
+        "train_cpu_seconds": round(train_cpu),
         "total_seconds": round(time.time() - t0),
         "threads": args.threads,
         "seed": args.seed,
