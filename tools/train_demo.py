@@ -35,8 +35,12 @@ Everything the model needs is made here, from the text of Debian's bible-kjv pac
                    every token after the first is scored: NLL of id[i+1] given ids[0..i];
                  - perplexity = exp(mean NLL over all scored tokens of all chunks).
 
-Usage (from the repository root; about 30 minutes on 2 cores):
-  nice -n 10 /usr/bin/python3 tools/train_demo.py --out models/kjv-demo --minutes 25
+Usage (from the repository root; at most --minutes on --threads cores of process CPU time, i.e.
+26 minutes on 2 cores by default, plus about a minute for the tokenizer and the evaluation):
+  nice -n 10 /usr/bin/python3 tools/train_demo.py --out models/kjv-demo --minutes 26 [--max-wall-minutes 44]
+Debian's python3-torch uses the system BLAS; with the netlib reference libblas3 its matrix
+products are ~15x slower than with libopenblas0-pthread, so install that (or point
+LD_LIBRARY_PATH at its openblas-pthread directory) before training.
 """
 import argparse
 import json
