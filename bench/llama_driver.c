@@ -239,6 +239,14 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the whole process (all threads): cpu / (wall x threads) over the timed runs says
+ * how much of its threads' time a shared machine gave it */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Decodes tokens[0..n) at positions pos0.. in chunks of `chunk`; logits for the rows flagged by
  * all_logits (every position) or only the last token. */
 static int decode(struct llama_context *c, lp_batch *b, const int32_t *tok, int n, int pos0, int chunk,
@@ -369,7 +377,7 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
         for (int test = 0; rc == 0 && test < 2; test++) {
             int n = test == 0 ? pp : tg;
             if (n <= 0) continue;
-            double *ts = calloc((size_t)reps, sizeof *ts);
+            double *ts = calloc((size_t)reps, sizeof *ts), wall = 0, cpu = 0;
             /* the DEPTH tokens are evaluated once (untimed); every run then rewinds the cache to
              * them. Warm-up: pp runs once, tg decodes one token. */
             void *mem = llama_get_memory(c);
@@ -382,11 +390,13 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
                     rc = -1;
                     break;
                 }
-                double t0 = now_s();
+                double t0 = now_s(), c0 = cpu_s();
                 if (test == 0) rc = decode(c, &b, tok + depth, n, (int)depth, 2048, 0);
                 else
                     for (int i = 0; i < n && rc == 0; i++) rc = decode(c, &b, tok + depth + i, 1, (int)depth + i, 1, 1);
                 ts[r] = n / (now_s() - t0);
+                wall += now_s() - t0;
+                cpu += cpu_s() - c0;
             }
             if (rc == 0) {
                 double mean, sd;
@@ -397,8 +407,10 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
                 printf("| %s | %.2f MiB | %.2f M | %d | %s | %.2f ± %.2f |\n", desc,
                        (double)llama_model_size(m) / (1024.0 * 1024.0), (double)llama_model_n_params(m) / 1e6,
                        threads, name, mean, sd);
-                printf("RESULT engine=llama.cpp file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f poll=%d\n",
-                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, poll < 0 ? 50 : poll);
+                printf("RESULT engine=llama.cpp file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f poll=%d "
+                       "cpu_share=%.3f\n",
+                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, poll < 0 ? 50 : poll,
+                       cpu / (wall * threads));
                 fflush(stdout);
             }
             free(ts);

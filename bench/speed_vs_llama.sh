@@ -18,6 +18,9 @@
 # threads, best of 5) over the bytes one token reads (frugal_model_info: the weights of one
 # token + the latent cache at that depth). Everything is measured in one run of this script:
 # the machine may be shared, so compare the ratios, not the absolute numbers across runs.
+# "CPU got" is the process CPU time over wall time x threads in the timed runs (below 100 %: the
+# machine was shared, or threads slept); "per CPU-second" divides each engine's t/s by it
+# (spinning threads count as busy, so it flatters neither engine's waiting).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -92,18 +95,23 @@ for line in open(sys.argv[1]):
     rows.setdefault(key, {})[eng] = kv
 bw = float(sys.argv[2])
 polls = sorted({k for e in rows.values() for k in e if k.startswith("llama.cpp")}, key=lambda k: -int(k.split("=")[1]))
-print("| model | test | frugal t/s | " + " | ".join("%s t/s" % k for k in polls) +
-      " | frugal / llama.cpp (best) | bytes/token | roofline t/s | frugal / roofline | llama.cpp (best) / roofline |")
-print("|---" * (8 + len(polls)) + "|")
+print("| model | test | frugal t/s (CPU got) | " + " | ".join("%s t/s (CPU got)" % k for k in polls) +
+      " | frugal / llama.cpp (best) | same, per CPU-second | bytes/token | roofline t/s | frugal / roofline | llama.cpp (best) / roofline |")
+print("|---" * (9 + len(polls)) + "|")
+def cell(kv):
+    return "%.2f ± %.2f (%.0f%%)" % (float(kv["tps"]), float(kv["sd"]), 100 * float(kv.get("cpu_share", "nan")))
 for (f, test, depth), e in sorted(rows.items(), key=lambda x: (x[0][0], x[0][2], x[0][1])):
     fr = e.get("frugal")
     name = test + (" @ d%d" % depth if depth else "")
     ft = float(fr["tps"]) if fr else None
-    lts = [float(e[k]["tps"]) for k in polls if k in e]
-    lt = max(lts) if lts else None
-    cells = [f, name, "%.2f ± %.2f" % (ft, float(fr["sd"])) if fr else "-"]
-    cells += ["%.2f ± %.2f" % (float(e[k]["tps"]), float(e[k]["sd"])) if k in e else "-" for k in polls]
+    best = max((k for k in polls if k in e), key=lambda k: float(e[k]["tps"]), default=None)
+    lt = float(e[best]["tps"]) if best else None
+    cells = [f, name, cell(fr) if fr else "-"] + [cell(e[k]) if k in e else "-" for k in polls]
     cells += ["%.2f" % (ft / lt) if ft and lt else "-"]
+    try:
+        cells += ["%.2f" % ((ft / float(fr["cpu_share"])) / (lt / float(e[best]["cpu_share"])))]
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        cells += ["-"]
     b = float(fr["bytes_per_token"]) if fr else 0
     if b > 0:
         roof = bw * 1e9 / b
