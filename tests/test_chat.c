@@ -7,6 +7,7 @@
  *  4. chat-level behaviour: Kimi tool sorting and default generation prompt,
  *     named template lists, tojson options. */
 #include <jansson.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "testutil.h"
@@ -16,6 +17,28 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* Undefined inside lists prints as "" (repr "Undefined") and reads back as undefined */
+    {"{{ msgs|map(attribute='tool_calls')|map('length')|join(',') }}|{{ [q, 1] }}|{{ [q][0] is defined }}|{% for v in [q] %}{{ v is defined }}{% endfor %}",
+     "0,0,1|[Undefined, 1]|False|False"},
+    /* macros are closures over the scope they are defined in, and scoped like variables */
+    {"{% for i in [1, 2] %}{% macro m() %}<{{ i }}>{% endmacro %}{{ m() }}{% endfor %}{{ m is defined }}"
+     "{% macro f(a, b=a) %}{{ b }}{% endmacro %}{{ f(4) }}{{ f is callable }}{% set g = f %}{{ g(5, 6) }}",
+     "<1><2>False4True6"},
+    /* whitespace control strips Unicode whitespace (Python's \\s); only \\r\\n and \\r are line breaks */
+    {"a\343\200\200 {{- x -}} \302\240b\n\t\343\200\200{% if true %}c{% endif %}\342\200\250d\r\ne",
+     "a3b\nc\342\200\250d\ne"},
+    /* a variable set to Undefined hides an outer one; missing macro arguments are undefined */
+    {"{% set x = q %}[{{ x is defined }}{{ x }}]{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f() }}{{ f(2) }}{% with l = q %}{{ l is defined }}{% endwith %}{{ l|length }}",
+     "[False][][2]False3"},
+    /* printf-style formatting, {% with %} */
+    {"{{ '%s-%03d|%5s|%-4s|%.2f' % (s, x, 'ab', 'c', y) }}|{{ '%d%%'|format(50) }}|{% with a = 1, b = x + 1 %}{{ a }}{{ b }}{% endwith %}{{ a }}",
+     "H\303\251llo-003|   ab|c   |2.50|50%|14"},
+    /* tuples print as Python tuples; loop.cycle */
+    {"{{ d|dictsort }}|{{ d.items()|list }}|{{ (1,) }}{{ () }}{{ (1, 'a') }}|{% for i in l %}{{ loop.cycle('o', 'e') }}{% endfor %}",
+     "[('a', 2), ('b', 1)]|[('b', 1), ('a', 2)]|(1,)()(1, 'a')|oeo"},
+    /* "}}" inside brackets does not end the tag; tojson(ensure_ascii, indent, ...) positional order is transformers' */
+    {"{{ {'a': {}}|length }}|{{ {'a': [], 'b': {}}|tojson(indent=2) }}|{{ '\\u00e9'|tojson(true) }}",
+     "1|{\n  \"a\": [],\n  \"b\": {}\n}|\"\\u00e9\""},
     {"{{ x }}|{{ y }}|{{ s }}|{{ n }}|{{ l }}|{{ d }}|{{ true }}|{{ q }}",
      "3|2.5|H\303\251llo|None|[3, 1, 2]|{'b': 1, 'a': 2}|True|"},
     {"{{ 1/4 }}|{{ 7//2 }}|{{ -7//2 }}|{{ -7 % 3 }}|{{ 2**10 }}|{{ 1e20 }}|{{ 1e-5 }}|{{ 0.1+0.2 }}|{{ 3*1.0 }}",
@@ -81,7 +104,7 @@ static const struct { const char *tmpl, *err; } g_errors[] = {
     {"{% endif %}", "t:1:4: unexpected tag 'endif'"},
     {"{% elif x %}", "t:1:4: unexpected tag 'elif'"},
     {"{{ x $ 1 }}", "t:1:6: unexpected character '$'"},
-    {"{{ (1, }}", "t:1:8: unexpected '}}'"},
+    {"{{ (1, }}", "t:1:8: unexpected '}'"},
     {"{% set %}", "expected a variable name"},
     {"{{ f(a=1, 2) }}", "positional argument after keyword argument"},
     {"{{ q.attr }}", "t:1:5: cannot read attribute 'attr' of an undefined value"},
@@ -100,6 +123,13 @@ static const struct { const char *tmpl, *err; } g_errors[] = {
     {"{{ 9223372036854775807 + 1 }}", "integer overflow"},
     {"{{ q|tojson }}", "tojson: value is undefined"},
     {"{% set n.attr = 1 %}", "cannot assign attribute 'attr' of 'n'"},
+    {"{{ x is none 3 }}", "test 'none' takes no arguments"},
+    {"{% set ns = namespace() %}{% set ns.a = [1, {'b': ns}] %}{{ ns }}", "would make it contain itself"},
+    {"{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}", "nested too deeply"},
+    {"{{ '%s %s' % x }}", "not enough arguments for format string"},
+    {"{{ '%d' % s }}", "%d format: a number is required, not str"},
+    {"{{ q|int }}", "int: value is undefined"},
+    {"{{ l[,] }}", "unexpected ','"},
 };
 
 static json_t *g_v;
@@ -167,7 +197,7 @@ static int check_fixture(const char *model, int *total) {
 }
 
 static void check_chat_api(void) {
-    /* Kimi: tools sorted recursively; add_generation_prompt defaults to true */
+    /* Kimi: tools sorted recursively; add_generation_prompt defaults to false */
     json_t *cfg = json_pack("{ss ss ss}", "tokenizer_class", "TikTokenTokenizer", "bos_token", "[BOS]", "chat_template",
                             "{{ bos_token }}{{ tools|tojson }}{% if add_generation_prompt %}+gen{% endif %}");
     fr_chat *c = fr_chat_new(NULL, cfg, "kimi-like");
@@ -175,12 +205,12 @@ static void check_chat_api(void) {
     json_t *tools = json_loads("[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"b\": [{\"z\": 1, \"a\": 2}]}}]", 0, NULL);
     char *out = NULL;
     size_t n;
-    CHECK(c && !fr_chat_render(c, msgs, tools, -1, NULL, &out, &n), "kimi-like render: %s", fr_err_msg());
+    CHECK(c && !fr_chat_render(c, msgs, tools, 1, NULL, &out, &n), "kimi-like render: %s", fr_err_msg());
     const char *want = "[BOS][{\"function\": {\"b\": [{\"a\": 2, \"z\": 1}], \"name\": \"f\"}, \"type\": \"function\"}]+gen";
     CHECK(out && !strcmp(out, want), "kimi-like: got [%s] want [%s]", out ? out : "", want);
     free(out);
     out = NULL;
-    CHECK(c && !fr_chat_render(c, msgs, NULL, 0, NULL, &out, &n) && !strcmp(out, "[BOS]null"), "kimi-like, no tools: [%s]",
+    CHECK(c && !fr_chat_render(c, msgs, NULL, -1, NULL, &out, &n) && !strcmp(out, "[BOS]null"), "kimi-like, no tools: [%s]",
           out ? out : "");
     free(out);
     fr_chat_free(c);
@@ -227,6 +257,39 @@ static void check_chat_api(void) {
     json_decref(v);
 }
 
+/* model directory lookup: chat_template.jinja wins over tokenizer_config.json */
+static void check_load_dir(void) {
+    char dir[] = "/tmp/frugal_chat_XXXXXX", path[256];
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) { fputs("{\"bos_token\": \"<B>\", \"model_max_length\": 1000000000000000019884624838656, \"chat_template\": \"cfg\"}", f); fclose(f); }
+    fr_chat *c = fr_chat_load(dir);
+    json_t *msgs = json_pack("[{ssss}]", "role", "user", "content", "hi");
+    char *out = NULL;
+    size_t n;
+    CHECK(c && !fr_chat_render(c, msgs, NULL, 0, NULL, &out, &n) && !strcmp(out, "cfg"), "tokenizer_config template: [%s] %s",
+          out ? out : "", fr_err_msg());
+    free(out);
+    out = NULL;
+    fr_chat_free(c);
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    f = fopen(path, "w");
+    if (f) { fputs("{% for m in messages %}{{ bos_token }}{{ m.content }}{% endfor %}\n", f); fclose(f); }
+    c = fr_chat_load(dir);
+    CHECK(c && !fr_chat_render(c, msgs, NULL, 0, NULL, &out, &n) && !strcmp(out, "<B>hi"), "chat_template.jinja: [%s] %s",
+          out ? out : "", fr_err_msg());
+    free(out);
+    fr_chat_free(c);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    unlink(path);
+    rmdir(dir);
+    c = fr_chat_load(dir);
+    CHECK(!c && strstr(fr_err_msg(), dir), "missing dir: %s", fr_err_msg());
+    json_decref(msgs);
+}
+
 int main(void) {
     int tot_ds = 0, tot_k = 0;
     int ok_ds = check_fixture("deepseek_v3", &tot_ds);
@@ -262,5 +325,6 @@ int main(void) {
     json_decref(g_v);
 
     check_chat_api();
+    check_load_dir();
     return t_done();
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+int cmd_bench(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
@@ -12,6 +13,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Helpers shared by subcommands. */
 /* argv[*i] is a flag that takes a value: return it and advance, or print an

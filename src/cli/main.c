@@ -9,6 +9,7 @@ static const struct {
     const char *name, *help;
     int (*fn)(int, char **);
 } g_cmds[] = {
+    {"bench", "prompt and generation speed (tokens/s), bytes per token, roofline", cmd_bench},
     {"eval", "evaluate token ids; write logits, greedy tokens, MTP logits", cmd_eval},
     {"generate", "generate text from a prompt (sampling, stop strings, timings)", cmd_generate},
     {"chat", "interactive multi-turn chat with the model's chat template", cmd_chat},
@@ -17,6 +18,7 @@ static const struct {
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"template", "render conversations (JSON lines) with the model's chat template", cmd_template},
     {"quantize", "re-encode a GGUF file's weights (Q8_0, Q4_K_M, ...)", cmd_quantize},
+    {"convert", "convert a Hugging Face DeepSeek directory to GGUF", cmd_convert},
 };
 
 static void usage(FILE *f) {

@@ -27,6 +27,7 @@ typedef struct ds_hparams {
     int ff, moe_ff, n_expert, n_shared, k, n_group, topk_group, first_dense, moe_freq;
     int scoring, group_mode, norm_topk, has_bias, n_mtp;
     float eps, route_scale, scale;
+    float eps_mla; /* q_a / kv_a layernorms: 1e-6 in the HF code; GGUF (llama.cpp) uses eps */
     fr_rope_cfg rope;
     const char *topk_method;
 } ds_hparams;
@@ -102,6 +103,9 @@ static int read_hparams(const fr_cfg *c, ds_hparams *hp, int *max_pos) {
     if (hp->d_rope % 2) return fr_err("%s: field 'qk_rope_head_dim' = %d must be even", c->path, hp->d_rope);
     if (fr_cfg_num(c, "rms_norm_eps", 0, 1e-6, 0, 1, &x)) return -1;
     hp->eps = (float)x;
+    /* set by the GGUF loader only: llama.cpp normalises the MLA latents with the model eps */
+    if (fr_cfg_num(c, "mla_layernorm_eps", 0, 1e-6, 0, 1, &x)) return -1;
+    hp->eps_mla = (float)x;
     if (fr_cfg_num(c, "routed_scaling_factor", 0, 1.0, 0, 1e6, &x)) return -1;
     hp->route_scale = (float)x;
     if (fr_cfg_bool(c, "norm_topk_prob", 0, 0, &hp->norm_topk)) return -1;
@@ -144,9 +148,14 @@ static int read_hparams(const fr_cfg *c, ds_hparams *hp, int *max_pos) {
                 fr_cfg_num(&rs, "beta_fast", 0, 32, 1e-6, 1e6, &hp->rope.beta_fast) ||
                 fr_cfg_num(&rs, "beta_slow", 0, 1, 1e-6, 1e6, &hp->rope.beta_slow) ||
                 fr_cfg_num(&rs, "mscale", 0, 1, 0, 1e3, &hp->rope.mscale) ||
-                fr_cfg_num(&rs, "mscale_all_dim", 0, 0, 0, 1e3, &hp->rope.mscale_all_dim))
+                fr_cfg_num(&rs, "mscale_all_dim", 0, 0, 0, 1e3, &hp->rope.mscale_all_dim) ||
+                /* set by the GGUF loader only: llama.cpp's scale of the rotated dims */
+                fr_cfg_num(&rs, "llama_cpp_attn_factor", 0, 1, 1e-6, 1e6, &hp->rope.amplitude))
                 return -1;
             mscale_all = fr_yarn_mscale(hp->rope.factor, hp->rope.mscale_all_dim);
+            double kq = 0; /* set by the GGUF loader only: llama.cpp's softmax mscale */
+            if (fr_cfg_num(&rs, "llama_cpp_kq_mscale", 0, 0, 0, 1e6, &kq)) return -1;
+            if (kq > 0) mscale_all = kq;
         } else if (strcmp(type, "default") != 0) {
             return fr_err("%s: rope_scaling type '%s' is not supported (yarn)", c->path, type);
         }
@@ -176,7 +185,7 @@ static int bind_block(const ds_hparams *hp, const fr_weights *w, int layer, ds_b
     fr_mla_cfg mc = {
         .d = hp->d, .n_head = hp->n_head, .q_lora = hp->q_lora, .kv_lora = hp->kv_lora,
         .d_nope = hp->d_nope, .d_rope = hp->d_rope, .d_v = hp->d_v, .scale = hp->scale,
-        .eps_q = 1e-6f, .eps_kv = 1e-6f, .use_rope = 1,
+        .eps_q = hp->eps_mla, .eps_kv = hp->eps_mla, .use_rope = 1,
     };
     snprintf(name, sizeof name, "%sself_attn.", p);
     if (fr_mla_bind_hf(&b->attn, w, name, &mc)) return -1;

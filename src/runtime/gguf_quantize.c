@@ -58,12 +58,13 @@ static int is_k(fr_dtype t) {
 /* rows that are not whole blocks: llama.cpp's fallbacks */
 static fr_dtype fallback(fr_dtype t, uint64_t ne0) {
     if (ne0 % (uint64_t)fr_dtype_get(t)->block == 0) return t;
-    if (is_k(t)) {
+    if (is_k(t)) { /* as the llama.cpp build of node-llama-cpp 3.21.1 does */
         switch (t) {
         case FR_DT_Q4_K: t = FR_DT_Q5_0; break;
         case FR_DT_Q5_K: t = FR_DT_Q5_1; break;
         case FR_DT_Q6_K: t = FR_DT_Q8_0; break;
-        default: t = FR_DT_IQ4_NL; break;
+        case FR_DT_IQ4_XS: t = FR_DT_IQ4_NL; break;
+        default: t = FR_DT_Q4_0; break; /* Q2_K, Q3_K */
         }
     }
     return ne0 % (uint64_t)fr_dtype_get(t)->block == 0 ? t : FR_DT_F16;
@@ -71,45 +72,53 @@ static fr_dtype fallback(fr_dtype t, uint64_t ne0) {
 
 static int contains(const char *s, const char *p) { return strstr(s, p) != NULL; }
 
-int fr_mix_choose(const fr_mix *mx, const char *n, int n_dims, uint64_t ne0, int n_layer) {
+int fr_mix_choose(const fr_mix *mx, const char *n, int n_dims, uint64_t ne0, int n_layer, int n_expert) {
     size_t len = strlen(n);
     if (n_dims < 2 || len < 7 || strcmp(n + len - 7, ".weight") != 0) return -1;
     if (contains(n, "ffn_gate_inp") || contains(n, "_norm")) return -1;
+    if (contains(n, "ssm_conv1d")) return -1; /* kimi-linear's short convolutions: llama.cpp keeps them as they are */
     int layer = -1;
     if (!strncmp(n, "blk.", 4)) layer = atoi(n + 4);
     fr_dtype ty = mx->base;
+    const char *ftype = mx->name;
     int is_output = !strcmp(n, "output.weight");
-    int down = contains(n, "ffn_down"), attn_v = contains(n, "attn_v.") || contains(n, "attn_v_b.");
-    switch (mx->kind) {
-    case K_M:
-        if (is_output) ty = FR_DT_Q6_K;
-        else if ((down || attn_v) && layer >= 0 && more_bits(layer, n_layer)) ty = FR_DT_Q6_K;
-        break;
-    case K_S:
-        if (is_output) ty = FR_DT_Q6_K;
-        else if (down && layer >= 0 && layer < n_layer / 8) ty = mx->base == FR_DT_Q4_K ? FR_DT_Q5_K : FR_DT_Q6_K;
-        break;
-    case K3_S:
-        if (is_output) ty = FR_DT_Q6_K;
-        break;
-    case K3_M:
-        if (is_output) ty = FR_DT_Q6_K;
-        else if (attn_v) ty = layer < 2 ? FR_DT_Q5_K : FR_DT_Q4_K;
-        else if (down && layer >= 0)
-            ty = layer < n_layer / 16 ? FR_DT_Q5_K : more_bits(layer, n_layer) ? FR_DT_Q4_K : FR_DT_Q3_K;
-        break;
-    case K3_L:
-        if (is_output) ty = FR_DT_Q6_K;
-        else if (attn_v || down) ty = FR_DT_Q5_K;
-        break;
-    case MXFP4_MOE: /* routed experts in MXFP4, everything else Q8_0 */
-        ty = contains(n, "_exps.") ? FR_DT_MXFP4 : FR_DT_Q8_0;
-        break;
-    default:
-        if (is_output && mx->base != FR_DT_F32 && mx->base != FR_DT_F16 && mx->base != FR_DT_BF16 &&
-            mx->base != FR_DT_Q8_0 && mx->base != FR_DT_Q6_K)
+    /* llama.cpp's categories: ffn_down* (dense, experts, shared); attn_v (attn_kv_b in
+     * the older MLA layout; not attn_v_b); attn_output */
+    int down = contains(n, "ffn_down"), attn_v = contains(n, "attn_v.weight") || contains(n, "attn_kv_b.weight");
+    int attn_out = contains(n, "attn_output.weight");
+    int quant = mx->base != FR_DT_F32 && mx->base != FR_DT_F16 && mx->base != FR_DT_BF16;
+    int iq4 = !strcmp(ftype, "IQ4_NL") || !strcmp(ftype, "IQ4_XS");
+    if (mx->kind == MXFP4_MOE) { /* stacked 3-D tensors (experts, attn_k_b/v_b) in MXFP4, the rest Q8_0 */
+        ty = n_dims == 3 ? FR_DT_MXFP4 : FR_DT_Q8_0;
+    } else if (!quant) {
+        /* 16/32-bit files: no per-tensor rules */
+    } else if (is_output) {
+        if (mx->base != FR_DT_F32 && mx->base != FR_DT_F16 && mx->base != FR_DT_BF16 && mx->base != FR_DT_Q8_0)
             ty = FR_DT_Q6_K;
-        break;
+    } else if (attn_v && layer >= 0) {
+        if (!strcmp(ftype, "Q2_K")) ty = FR_DT_Q3_K;
+        else if (!strcmp(ftype, "Q3_K_M") || !strcmp(ftype, "Q3_K")) ty = layer < 2 ? FR_DT_Q5_K : FR_DT_Q4_K;
+        else if (!strcmp(ftype, "Q3_K_L")) ty = FR_DT_Q5_K;
+        else if (mx->kind == K_M && more_bits(layer, n_layer)) ty = FR_DT_Q6_K;
+        else if (!strcmp(ftype, "Q4_K_S") && layer < 4) ty = FR_DT_Q5_K;
+        if (n_expert == 8) ty = FR_DT_Q8_0; /* llama.cpp: cheap for 8-expert models */
+    } else if (down && layer >= 0) {
+        if (!strcmp(ftype, "Q2_K")) ty = FR_DT_Q3_K;
+        else if (!strcmp(ftype, "Q3_K_M") || !strcmp(ftype, "Q3_K")) ty = layer < n_layer / 16 ? FR_DT_Q5_K : FR_DT_Q4_K;
+        else if (!strcmp(ftype, "Q3_K_L")) ty = FR_DT_Q5_K;
+        else if ((!strcmp(ftype, "IQ4_NL") || !strcmp(ftype, "IQ4_XS")) && layer < n_layer / 8) ty = FR_DT_Q5_K;
+        else if (mx->kind == K_M && more_bits(layer, n_layer)) ty = FR_DT_Q6_K;
+        else if (!strcmp(ftype, "Q4_K_S") && layer < n_layer / 8) ty = FR_DT_Q5_K;
+    } else if (attn_out) {
+        if (n_expert == 8) {
+            if (!strcmp(ftype, "Q2_K") || mx->kind == K3_S || mx->kind == K3_M || !strcmp(ftype, "Q4_K_S") ||
+                !strcmp(ftype, "Q4_K_M") || !strcmp(ftype, "Q4_K") || iq4)
+                ty = FR_DT_Q5_K;
+        } else {
+            if (!strcmp(ftype, "Q2_K")) ty = FR_DT_Q3_K;
+            else if (mx->kind == K3_M) ty = FR_DT_Q4_K;
+            else if (mx->kind == K3_L) ty = FR_DT_Q5_K;
+        }
     }
     return (int)fallback(ty, ne0);
 }
@@ -255,17 +264,19 @@ int fr_gguf_quantize(const char *in, const char *out, const char *type, fr_progr
     fr_gguf_out_kv_u32(&o, "general.quantization_version", 2);
     fr_gguf_out_kv_u32(&o, "general.file_type", mx->ftype);
     char *arch = NULL, key[256];
-    int64_t n_layer = 1;
+    int64_t n_layer = 1, n_expert = 0;
     if (fr_gguf_get_str(&g, "general.architecture", &arch) == 0) {
         snprintf(key, sizeof key, "%s.block_count", arch);
         if (fr_gguf_get_int(&g, key, 1, 1 << 20, &n_layer) < 0) n_layer = 1;
+        snprintf(key, sizeof key, "%s.expert_count", arch);
+        if (fr_gguf_get_int(&g, key, 0, 1 << 20, &n_expert) < 0) n_expert = 0;
     }
     free(arch);
     fr_err_clear();
 
     for (uint64_t i = 0; i < g.n_tensors; i++) {
         const fr_gguf_tensor *t = &g.t[i];
-        int ty = fr_mix_choose(mx, t->name, t->n_dims, t->ne[0], (int)n_layer);
+        int ty = fr_mix_choose(mx, t->name, t->n_dims, t->ne[0], (int)n_layer, (int)n_expert);
         int src = fr_dtype_from_ggml(t->type);
         fr_plan_src s = {.kind = FR_SRC_RAW, .raw = t->data};
         uint32_t gt = t->type;

@@ -8,7 +8,7 @@
  * llama-quantize does (more bits for output.weight and some ffn_down / attn_v
  * layers). As in llama.cpp: 1-D tensors and ffn_gate_inp stay F32 (or as they
  * are), and a tensor whose rows are not whole blocks of the chosen type falls
- * back (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K/IQ4_XS -> IQ4_NL,
+ * back (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0, IQ4_XS -> IQ4_NL,
  * then F16). */
 #ifndef FR_GGUF_QUANTIZE_H
 #define FR_GGUF_QUANTIZE_H
@@ -27,8 +27,10 @@ extern const char *const fr_quant_type_names; /* for help texts and messages */
 typedef struct fr_mix fr_mix;
 const fr_mix *fr_mix_find(const char *name);
 uint32_t fr_mix_ftype(const fr_mix *m); /* llama_ftype for general.file_type */
-/* dtype for a tensor (GGUF name, dims, row length), or -1: not a weight to encode */
-int fr_mix_choose(const fr_mix *m, const char *gguf_name, int n_dims, uint64_t ne0, int n_layer);
+/* dtype for a tensor (GGUF name, dims, row length; the model's layers and routed
+ * experts), or -1: not a weight to encode. Follows llama-quantize's rules for
+ * output.weight, attn_v (attn_kv_b), ffn_down* and attn_output. */
+int fr_mix_choose(const fr_mix *m, const char *gguf_name, int n_dims, uint64_t ne0, int n_layer, int n_expert);
 /* fr dtype -> ggml type id */
 uint32_t fr_ggml_id(fr_dtype t);
 

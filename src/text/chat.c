@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "formats/gguf.h"
 #include "text/jinja.h"
+#include "text/tok_internal.h"
 
 #define MAX_TEMPLATES 8
 
@@ -15,7 +17,7 @@ struct fr_chat {
     fr_jinja *tpl[MAX_TEMPLATES];
     int ntpl;
     json_t *vars;   /* special-token variables */
-    int kimi;       /* sort tools, add_generation_prompt defaults to true */
+    int kimi;       /* sort tools recursively (tokenization_kimi.py) */
 };
 
 static char *read_file(const char *path, size_t *n) {
@@ -119,6 +121,13 @@ fail:
 }
 
 fr_chat *fr_chat_load(const char *dir) {
+    if (fr_tok_path_is_gguf(dir)) {
+        fr_gguf g;
+        if (fr_gguf_open(&g, dir)) return NULL;
+        fr_chat *c = fr_chat_load_gguf(&g);
+        fr_gguf_close(&g);
+        return c;
+    }
     char path[4096], jpath[4096];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     snprintf(jpath, sizeof jpath, "%s/chat_template.jinja", dir);
@@ -135,6 +144,18 @@ fr_chat *fr_chat_load(const char *dir) {
     size_t n;
     char *src = read_file(jpath, &n);
     fr_chat *c = NULL;
+    if (!src) { /* processors save {"chat_template": "..."} in chat_template.json */
+        char cpath[4096];
+        snprintf(cpath, sizeof cpath, "%s/chat_template.json", dir);
+        json_t *cj = json_load_file(cpath, JSON_DECODE_INT_AS_REAL, NULL);
+        json_t *ct = json_object_get(cj, "chat_template");
+        if (json_is_string(ct)) {
+            src = strdup(json_string_value(ct));
+            n = json_string_length(ct);
+            snprintf(jpath, sizeof jpath, "%s", cpath);
+        }
+        json_decref(cj);
+    }
     if (src) {
         if (strlen(src) != n) fr_err("%s: NUL byte in template", jpath);
         else c = fr_chat_new(src, cfg, jpath);
@@ -207,7 +228,7 @@ int fr_chat_render(const fr_chat *c, const json_t *messages, const json_t *tools
     if (!tv) { json_decref(vars); return fr_err("chat: out of memory"); }
     json_object_set_new(vars, "tools", tv);
     json_object_set_new(vars, "documents", json_null());
-    int gen = add_generation_prompt < 0 ? c->kimi : add_generation_prompt != 0;
+    int gen = add_generation_prompt > 0; /* -1: transformers' default, false */
     json_object_set_new(vars, "add_generation_prompt", json_boolean(gen));
     int rc = fr_jinja_render(t, vars, out, n);
     json_decref(vars);

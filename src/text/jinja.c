@@ -17,9 +17,16 @@
 int fr_jinja_known_filter(const char *s);
 int fr_jinja_known_test(const char *s);
 
-#define MAX_OUT ((size_t)1 << 26)   /* 64 MiB: any string or the output */
-#define MAX_STEPS 20000000LL        /* evaluation steps per render */
+#ifndef FR_JINJA_MAX_OUT
+#define FR_JINJA_MAX_OUT ((size_t)1 << 26) /* 64 MiB: any string or the output (the fuzz build lowers it) */
+#endif
+#define MAX_OUT ((size_t)(FR_JINJA_MAX_OUT))
+#ifndef FR_JINJA_MAX_STEPS
+#define FR_JINJA_MAX_STEPS 20000000LL /* evaluation steps per render (the fuzz build lowers it) */
+#endif
+#define MAX_STEPS FR_JINJA_MAX_STEPS
 #define MAX_CALL_DEPTH 64           /* nested macro calls */
+#define MAX_RDEPTH 2000             /* evaluator recursion (keeps the C stack small) */
 #define MAX_RANGE 100000            /* Jinja's sandbox limit on range() */
 
 /* ---- growable byte buffer ---- */
@@ -53,10 +60,18 @@ typedef struct {
     const fr_jinja *t;
     json_t **frames;
     int nframes, cap, base; /* lookup: frames[nframes-1 .. base], then frames[0] */
-    const jnode **macros;
-    int nmacros, capmacros;
+    struct macro {        /* a {% macro %} executed: a closure over the scopes around it */
+        const jnode *node;
+        json_t *marker;   /* the value bound to its name (an empty object, owned) */
+        json_t **frames;  /* scopes visible where it was defined, besides frames[0] (owned) */
+        int nframes;
+    } *mac;
+    int nmac, capmac;
+    json_t *mac_index; /* "%p" of a marker -> index into mac */
+    json_t *undef; /* stored for a variable set to Undefined (it hides outer ones) */
     int ctrl; /* 1 break, 2 continue */
-    int depth;
+    int depth;  /* macro calls */
+    int rdepth; /* eval/exec recursion */
     long long steps;
 } ctx;
 
@@ -91,21 +106,55 @@ static void pop_frame(ctx *c) { json_decref(c->frames[--c->nframes]); }
 static json_t *lookup(const ctx *c, const char *name) {
     for (int i = c->nframes - 1; i >= c->base; i--) {
         json_t *v = json_object_get(c->frames[i], name);
-        if (v) return v;
+        if (v) return v == c->undef ? NULL : v;
     }
-    return c->base > 0 ? json_object_get(c->frames[0], name) : NULL;
+    json_t *v = c->base > 0 ? json_object_get(c->frames[0], name) : NULL;
+    return v == c->undef ? NULL : v;
 }
 
-static const jnode *find_macro(const ctx *c, const char *name) {
-    for (int i = c->nmacros - 1; i >= 0; i--)
-        if (!strcmp(c->macros[i]->s, name)) return c->macros[i];
-    return NULL;
+/* the macro a value stands for, or NULL */
+static const struct macro *find_macro(const ctx *c, const json_t *v) {
+    char key[32];
+    if (!v || !json_is_object(v)) return NULL;
+    snprintf(key, sizeof key, "%p", (const void *)v);
+    json_t *i = json_object_get(c->mac_index, key);
+    return i ? &c->mac[json_integer_value(i)] : NULL;
+}
+
+static int define_macro(ctx *c, const jnode *n) {
+    if (c->nmac == c->capmac) {
+        int cap = c->capmac ? c->capmac * 2 : 8;
+        struct macro *m = realloc(c->mac, (size_t)cap * sizeof *m);
+        if (!m) return fr_err("jinja: out of memory");
+        c->mac = m;
+        c->capmac = cap;
+    }
+    struct macro *m = &c->mac[c->nmac];
+    int lo = c->base > 1 ? c->base : 1;
+    m->node = n;
+    m->nframes = c->nframes - lo;
+    m->frames = malloc(((size_t)m->nframes + 1) * sizeof *m->frames);
+    m->marker = json_object();
+    char key[32];
+    snprintf(key, sizeof key, "%p", (void *)m->marker);
+    if (!m->frames || !m->marker || json_object_set_new(c->mac_index, key, json_integer(c->nmac))) {
+        free(m->frames);
+        json_decref(m->marker);
+        return fr_err("jinja: out of memory");
+    }
+    for (int i = 0; i < m->nframes; i++) m->frames[i] = json_incref(c->frames[lo + i]);
+    c->nmac++;
+    return json_object_set(c->frames[c->nframes - 1], n->s, m->marker) ? fr_err("jinja: out of memory") : 0;
 }
 
 /* ---- value helpers ---- */
 
+/* Undefined inside a list (e.g. from map(attribute=...)) or bound to a name:
+ * this render's marker object, read back as Undefined (prints as "") */
+static _Thread_local json_t *g_undef;
+
 static const char *type_name(const json_t *v) {
-    if (!v) return "Undefined";
+    if (!v || v == g_undef) return "Undefined";
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "dict";
     case JSON_ARRAY: return "list";
@@ -123,7 +172,7 @@ static long long as_ll(const json_t *v) { return json_is_integer(v) ? json_integ
 static double as_dbl(const json_t *v) { return json_is_real(v) ? json_real_value(v) : (double)as_ll(v); }
 
 static int truthy(const json_t *v) {
-    if (!v) return 0;
+    if (!v || v == g_undef) return 0;
     switch (json_typeof(v)) {
     case JSON_OBJECT: return json_object_size(v) > 0;
     case JSON_ARRAY: return json_array_size(v) > 0;
@@ -139,6 +188,8 @@ static json_t *jstr(const char *s, size_t n) { return json_stringn_nocheck(s, n)
 
 /* Python ==, with 1 == 1.0 == True */
 static int jeq(const json_t *a, const json_t *b) {
+    if (a == g_undef) a = NULL;
+    if (b == g_undef) b = NULL;
     if (!a || !b) return !a && !b;
     if (is_num(a) && is_num(b)) {
         if (is_int(a) && is_int(b)) return as_ll(a) == as_ll(b);
@@ -289,6 +340,23 @@ static void py_float(double x, char *out, size_t cap) {
 
 static int py_repr(sbuf *b, const json_t *v);
 
+/* Tuples are arrays that print as (a, b): the render keeps a reference to each
+ * one it makes (items() pairs, tuple literals), so pointers stay unique. */
+static _Thread_local json_t *g_tuples; /* "%p" -> tuple */
+
+static json_t *as_tuple(json_t *v) {
+    char key[32];
+    snprintf(key, sizeof key, "%p", (void *)v);
+    if (v && g_tuples) json_object_set(g_tuples, key, v);
+    return v;
+}
+
+static int is_tuple(const json_t *v) {
+    char key[32];
+    snprintf(key, sizeof key, "%p", (const void *)v);
+    return g_tuples && json_object_get(g_tuples, key) == v;
+}
+
 static int py_repr_str(sbuf *b, const char *s, size_t n) {
     int has_sq = memchr(s, '\'', n) != NULL, has_dq = memchr(s, '"', n) != NULL;
     char q = has_sq && !has_dq ? '"' : '\'';
@@ -313,7 +381,7 @@ static int py_repr_str(sbuf *b, const char *s, size_t n) {
 
 /* Python str(v); Undefined prints as "" */
 static int py_str(sbuf *b, const json_t *v) {
-    if (!v) return 0;
+    if (!v || v == g_undef) return 0;
     if (json_is_string(v)) return sb_put(b, json_string_value(v), json_string_length(v));
     return py_repr(b, v);
 }
@@ -321,6 +389,7 @@ static int py_str(sbuf *b, const json_t *v) {
 static int py_repr(sbuf *b, const json_t *v) {
     char num[64];
     if (!v) return 0;
+    if (v == g_undef) return sb_puts(b, "Undefined");
     switch (json_typeof(v)) {
     case JSON_STRING: return py_repr_str(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return sb_puts(b, num);
@@ -328,11 +397,14 @@ static int py_repr(sbuf *b, const json_t *v) {
     case JSON_TRUE: return sb_puts(b, "True");
     case JSON_FALSE: return sb_puts(b, "False");
     case JSON_NULL: return sb_puts(b, "None");
-    case JSON_ARRAY:
-        if (sb_putc(b, '[')) return -1;
+    case JSON_ARRAY: {
+        int tup = is_tuple(v);
+        if (sb_putc(b, tup ? '(' : '[')) return -1;
         for (size_t i = 0; i < json_array_size(v); i++)
             if ((i && sb_puts(b, ", ")) || py_repr(b, json_array_get(v, i))) return -1;
-        return sb_putc(b, ']');
+        if (tup && json_array_size(v) == 1 && sb_putc(b, ',')) return -1;
+        return sb_putc(b, tup ? ')' : ']');
+    }
     case JSON_OBJECT: {
         if (sb_putc(b, '{')) return -1;
         const char *k;
@@ -369,6 +441,15 @@ typedef struct {
 static int json_str_out(sbuf *b, const char *s, size_t n, int ascii) {
     if (sb_putc(b, '"')) return -1;
     for (size_t i = 0; i < n;) {
+        size_t run = i; /* bytes copied as they are: printable ASCII (and any non-ASCII unless ascii) */
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' &&
+               (!ascii || (unsigned char)s[run] < 0x7f))
+            run++;
+        if (run > i) {
+            if (sb_put(b, s + i, run - i)) return -1;
+            i = run;
+            continue;
+        }
         size_t l;
         uint32_t cp = u8cp(s, n, i, &l);
         char e[16];
@@ -410,6 +491,7 @@ static int cmp_keys(const void *a, const void *b) { return strcmp(*(const char *
 static int json_out(sbuf *b, const json_t *v, const jopts *o, int level) {
     char num[64];
     if (level > 1000) return fr_err("tojson: nesting too deep");
+    if (v == g_undef) return fr_err("Object of type Undefined is not JSON serializable");
     switch (json_typeof(v)) {
     case JSON_STRING: return json_str_out(b, json_string_value(v), json_string_length(v), o->ascii);
     case JSON_INTEGER: snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return sb_puts(b, num);
@@ -698,6 +780,87 @@ static json_t *repeat(const char *s, size_t n, long long k) {
     return r;
 }
 
+/* Python's "fmt" % args for %s %r %d %i %f %F %e %E %g %G %x %X %o %c %% with
+ * flags, width and precision (no %(name)s mappings) */
+static int py_percent(ctx *c, const jnode *n, const json_t *fmtv, const json_t *const *args, size_t nargs, json_t **out) {
+    const char *f = json_string_value(fmtv);
+    size_t len = json_string_length(fmtv), k = 0;
+    sbuf b = {0};
+    int rc = 0;
+    for (size_t i = 0; i < len && !rc; i++) {
+        if (f[i] != '%') { rc = sb_putc(&b, f[i]); continue; }
+        char spec[32];
+        size_t sl = 0;
+        spec[sl++] = '%';
+        i++;
+        while (i < len && strchr("-+ #0", f[i]) && sl < 8) spec[sl++] = f[i++];
+        int width = 0, prec = -1;
+        while (i < len && f[i] >= '0' && f[i] <= '9' && width < 1000) width = width * 10 + (f[i++] - '0');
+        if (i < len && f[i] == '.') {
+            prec = 0;
+            i++;
+            while (i < len && f[i] >= '0' && f[i] <= '9' && prec < 1000) prec = prec * 10 + (f[i++] - '0');
+        }
+        if (i >= len) { rc = rerr(c, n, "incomplete format"); break; }
+        char conv = f[i];
+        if (conv == '%') { rc = sb_putc(&b, '%'); continue; }
+        if (conv == '(') { rc = rerr(c, n, "%%(name) formats are not supported"); break; }
+        if (k >= nargs) { rc = rerr(c, n, "not enough arguments for format string"); break; }
+        const json_t *v = args[k++];
+        char num[512];
+        sbuf tmp = {0};
+        int left = memchr(spec, '-', sl) != NULL;
+        switch (conv) {
+        case 's': case 'r': {
+            rc = conv == 's' ? py_str(&tmp, v) : py_repr(&tmp, v);
+            size_t cnt = tmp.p ? u8count(tmp.p, tmp.n) : 0, keep = tmp.n;
+            if (prec >= 0 && cnt > (size_t)prec) { /* precision truncates characters */
+                keep = 0;
+                for (int q = 0; q < prec; q++) keep += u8len(tmp.p, tmp.n, keep);
+                cnt = (size_t)prec;
+            }
+            for (size_t q = cnt; !rc && !left && q < (size_t)width; q++) rc = sb_putc(&b, ' ');
+            if (!rc && keep) rc = sb_put(&b, tmp.p, keep);
+            for (size_t q = cnt; !rc && left && q < (size_t)width; q++) rc = sb_putc(&b, ' ');
+            free(tmp.p);
+            continue;
+        }
+        case 'd': case 'i': case 'x': case 'X': case 'o': case 'c':
+            if (!is_num(v)) { rc = rerr(c, n, "%%%c format: a number is required, not %s", conv, type_name(v)); break; }
+            spec[sl++] = '*';
+            if (prec >= 0) { spec[sl++] = '.'; spec[sl++] = '*'; }
+            spec[sl++] = 'l';
+            spec[sl++] = 'l';
+            spec[sl++] = conv == 'i' || conv == 'c' ? 'd' : conv;
+            spec[sl] = 0;
+            {
+                long long iv = is_int(v) ? as_ll(v) : (long long)as_dbl(v);
+                if (conv == 'c') { rc = sb_putc(&b, (char)iv); continue; }
+                if (prec >= 0) snprintf(num, sizeof num, spec, width, prec, iv);
+                else snprintf(num, sizeof num, spec, width, iv);
+            }
+            rc = sb_puts(&b, num);
+            continue;
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+            if (!is_num(v)) { rc = rerr(c, n, "%%%c format: a number is required, not %s", conv, type_name(v)); break; }
+            spec[sl++] = '*';
+            spec[sl++] = '.';
+            spec[sl++] = '*';
+            spec[sl++] = conv;
+            spec[sl] = 0;
+            snprintf(num, sizeof num, spec, width, prec >= 0 ? (prec > 100 ? 100 : prec) : 6, as_dbl(v));
+            rc = sb_puts(&b, num);
+            continue;
+        default:
+            rc = rerr(c, n, "unsupported format character '%c'", conv);
+        }
+    }
+    if (!rc && k < nargs) rc = rerr(c, n, "not all arguments converted during string formatting");
+    if (!rc && !(*out = jstr(b.p ? b.p : "", b.n))) rc = fr_err("jinja: out of memory");
+    free(b.p);
+    return rc;
+}
+
 static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_t **out) {
     static const char *const names[] = {"+", "-", "*", "/", "//", "%", "**", "~"};
     const char *opn = n->op <= OP_CONCAT ? names[n->op] : "compare";
@@ -707,6 +870,8 @@ static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_
     case OP_CONCAT: {
         sbuf sb = {0};
         if (py_str(&sb, a) || py_str(&sb, b)) { free(sb.p); return -1; }
+        c->steps += (long long)(sb.n >> 6); /* copying counts as work */
+        if (step(c, n)) { free(sb.p); return -1; }
         *out = jstr(sb.p ? sb.p : "", sb.n);
         free(sb.p);
         return *out ? 0 : fr_err("jinja: out of memory");
@@ -777,8 +942,23 @@ static int binop(ctx *c, const jnode *n, const json_t *a, const json_t *b, json_
         default: break;
         }
     }
+    if (n->op == OP_MOD && json_is_string(a)) { /* "fmt" % value or % (tuple) */
+        if (json_is_object(b)) return rerr(c, n, "%%(name) formats are not supported");
+        if (json_is_array(b) && is_tuple(b)) {
+            size_t cnt = json_array_size(b);
+            const json_t **av = malloc((cnt + 1) * sizeof *av);
+            if (!av) return fr_err("jinja: out of memory");
+            for (size_t i = 0; i < cnt; i++) av[i] = json_array_get(b, i);
+            int rc2 = py_percent(c, n, a, av, cnt, out);
+            free(av);
+            return rc2;
+        }
+        return py_percent(c, n, a, &b, 1, out);
+    }
     if (n->op == OP_ADD && json_is_string(a) && json_is_string(b)) {
         size_t na = json_string_length(a), nb = json_string_length(b);
+        c->steps += (long long)((na + nb) >> 6); /* copying counts as work */
+        if (step(c, n)) return -1;
         if (na + nb > MAX_OUT) return rerr(c, n, "string larger than %zu bytes", MAX_OUT);
         char *buf = malloc(na + nb + 1);
         if (!buf) return fr_err("jinja: out of memory");
@@ -815,6 +995,12 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
     const char *t = n->s;
     json_t *x = arg(a, 0, NULL, NULL);
     int cmp;
+    static const char *const unary[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "sequence", "number",
+                                        "integer", "float", "boolean", "true", "false", "even", "odd", "callable", "escaped",
+                                        "lower", "upper", NULL};
+    for (int k = 0; unary[k]; k++)
+        if (!strcmp(t, unary[k]) && a->n) return rerr(c, n, "test '%s' takes no arguments, %d given", t, a->n);
+    if (a->n > 1) return rerr(c, n, "test '%s' takes at most one argument", t);
     if (!strcmp(t, "defined")) *r = v != NULL;
     else if (!strcmp(t, "undefined")) *r = v == NULL;
     else if (!strcmp(t, "none")) *r = v && json_is_null(v);
@@ -828,7 +1014,8 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
     else if (!strcmp(t, "boolean")) *r = v && json_is_boolean(v);
     else if (!strcmp(t, "true")) *r = v && json_is_true(v);
     else if (!strcmp(t, "false")) *r = v && json_is_false(v);
-    else if (!strcmp(t, "callable") || !strcmp(t, "escaped")) *r = 0;
+    else if (!strcmp(t, "callable")) *r = find_macro(c, v) != NULL;
+    else if (!strcmp(t, "escaped")) *r = 0;
     else if (!strcmp(t, "even") || !strcmp(t, "odd") || !strcmp(t, "divisibleby")) {
         if (!is_int(v)) return rerr(c, n, "test '%s' expects an integer, got %s", t, type_name(v));
         long long m = 2;
@@ -1238,6 +1425,12 @@ static int call_method(ctx *c, const jnode *n, json_t *obj, const char *m, const
         return rerr(c, n, "unsupported string method '%s'", m);
     }
     if (json_is_object(obj)) {
+        json_t *i0 = json_object_get(obj, "index0");
+        if (!strcmp(m, "cycle") && is_int(i0) && json_object_get(obj, "revindex0")) { /* loop.cycle(a, b, ...) */
+            if (!a->n) return rerr(c, n, "loop.cycle() needs at least one argument");
+            *out = json_incref(a->v[as_ll(i0) % a->n]);
+            return 0;
+        }
         if (!strcmp(m, "get")) {
             json_t *k = arg(a, 0, NULL, NULL), *d = arg(a, 1, NULL, NULL);
             json_t *v = k && json_is_string(k) ? json_object_get(obj, json_string_value(k)) : NULL;
@@ -1251,7 +1444,7 @@ static int call_method(ctx *c, const jnode *n, json_t *obj, const char *m, const
             json_object_foreach(obj, k, v) {
                 if (m[0] == 'k') json_array_append_new(r, json_string_nocheck(k));
                 else if (m[0] == 'v') json_array_append(r, v);
-                else json_array_append_new(r, json_pack("[sO]", k, v));
+                else json_array_append_new(r, as_tuple(json_pack("[sO]", k, v)));
             }
             *out = r;
             return 0;
@@ -1261,52 +1454,61 @@ static int call_method(ctx *c, const jnode *n, json_t *obj, const char *m, const
     return rerr(c, n, "'%s' object has no method '%s'", type_name(obj), m);
 }
 
-static int sort_cmp_err;
-static int sort_case_sensitive;
-static const char *sort_attr;
+/* sorting: keys computed once (the attribute, lowercased unless case
+ * sensitive), then a stable merge sort */
+typedef struct {
+    json_t *v;   /* the item (borrowed) */
+    json_t *key; /* owned reference, NULL for undefined */
+} sitem;
 
-static const json_t *sort_key(const json_t *v) {
-    if (sort_attr && json_is_object(v)) return json_object_get(v, sort_attr);
-    return v;
+static int sitem_cmp(const sitem *a, const sitem *b, int *err) {
+    int r = 0;
+    if (!a->key || !b->key || jcmp(a->key, b->key, &r)) *err = 1;
+    return r;
 }
 
-static int sort_cmp(const void *pa, const void *pb) {
-    const json_t *a = sort_key(*(json_t *const *)pa), *b = sort_key(*(json_t *const *)pb);
-    int r = 0;
-    if (a && b && json_is_string(a) && json_is_string(b) && !sort_case_sensitive) {
-        json_t *la = str_case(json_string_value(a), json_string_length(a), 0);
-        json_t *lb = str_case(json_string_value(b), json_string_length(b), 0);
-        if (la && lb) r = bytes_cmp(json_string_value(la), json_string_length(la), json_string_value(lb), json_string_length(lb));
-        json_decref(la);
-        json_decref(lb);
-        return r;
+static void merge_sort(sitem *v, sitem *tmp, size_t n, int rev, int *err) {
+    if (n < 2) return;
+    size_t h = n / 2;
+    merge_sort(v, tmp, h, rev, err);
+    merge_sort(v + h, tmp, n - h, rev, err);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) {
+        int c = sitem_cmp(&v[j], &v[i], err); /* take from the right only when strictly before: stable */
+        if (rev ? c > 0 : c < 0) tmp[k++] = v[j++];
+        else tmp[k++] = v[i++];
     }
-    if (!a || !b || jcmp(a, b, &r)) sort_cmp_err = 1;
-    return r;
+    while (i < h) tmp[k++] = v[i++];
+    while (j < n) tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
 }
 
 /* a new array: a copy of items sorted stably */
 static int sorted_copy(ctx *c, const jnode *n, json_t *items, int rev, int cs, const char *attr, json_t **out) {
     size_t cnt = json_array_size(items);
-    json_t **v = malloc((cnt + 1) * sizeof *v);
-    if (!v) return fr_err("jinja: out of memory");
-    for (size_t i = 0; i < cnt; i++) v[i] = json_array_get(items, i);
-    sort_cmp_err = 0;
-    sort_case_sensitive = cs;
-    sort_attr = attr;
-    /* insertion sort: stable, and the lists in templates are short */
-    for (size_t i = 1; i < cnt; i++) {
-        json_t *x = v[i];
-        size_t j = i;
-        while (j > 0 && (rev ? sort_cmp(&v[j - 1], &x) < 0 : sort_cmp(&v[j - 1], &x) > 0)) { v[j] = v[j - 1]; j--; }
-        v[j] = x;
+    sitem *v = calloc(cnt + 1, sizeof *v), *tmp = calloc(cnt + 1, sizeof *tmp);
+    int err = 0, rc = 0;
+    if (!v || !tmp) { free(v); free(tmp); return fr_err("jinja: out of memory"); }
+    c->steps += (long long)cnt * 8;
+    if (step(c, n)) { free(v); free(tmp); return -1; }
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *x = json_array_get(items, i), *k = x;
+        if (attr) k = json_is_object(x) ? json_object_get(x, attr) : NULL;
+        v[i].v = x;
+        if (k && json_is_string(k) && !cs) v[i].key = str_case(json_string_value(k), json_string_length(k), 0);
+        else v[i].key = json_incref(k);
     }
-    if (sort_cmp_err) { free(v); return rerr(c, n, "sort: values cannot be compared"); }
-    json_t *r = json_array();
-    for (size_t i = 0; i < cnt; i++) json_array_append(r, v[i]);
+    merge_sort(v, tmp, cnt, rev, &err);
+    if (err) rc = rerr(c, n, "sort: values cannot be compared");
+    json_t *r = rc ? NULL : json_array();
+    for (size_t i = 0; i < cnt; i++) {
+        if (r) json_array_append(r, v[i].v);
+        json_decref(v[i].key);
+    }
     free(v);
+    free(tmp);
     *out = r;
-    return 0;
+    return rc;
 }
 
 static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const args_t *a, json_t **out);
@@ -1329,7 +1531,7 @@ static int filter_seq(ctx *c, const jnode *n, const char *f, json_t *v, const ar
             if (attr) {
                 if (need_str(c, n, attr, "map attribute")) { rc = -1; break; }
                 if (json_is_object(x)) y = json_incref(json_object_get(x, json_string_value(attr)));
-                if (!y) { json_t *d = arg(a, -1, "default", NULL); y = json_incref(d); }
+                if (!y) { json_t *d = arg(a, -1, "default", NULL); y = json_incref(d ? d : g_undef); }
             } else {
                 json_t *fn = arg(a, 0, NULL, NULL);
                 if (need_str(c, n, fn, "map")) { rc = -1; break; }
@@ -1384,9 +1586,10 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
     }
     if (!strcmp(f, "tojson")) {
         static const char *const kws[] = {"indent", "ensure_ascii", "separators", "sort_keys", NULL};
-        if (check_args(c, n, a, "tojson", 1, kws)) goto fail;
-        json_t *ind = arg(a, 0, "indent", NULL), *ea = arg(a, -1, "ensure_ascii", NULL), *sp = arg(a, -1, "separators", NULL),
-               *sk = arg(a, -1, "sort_keys", NULL);
+        /* transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) */
+        if (check_args(c, n, a, "tojson", 4, kws)) goto fail;
+        json_t *ea = arg(a, 0, "ensure_ascii", NULL), *ind = arg(a, 1, "indent", NULL), *sp = arg(a, 2, "separators", NULL),
+               *sk = arg(a, 3, "sort_keys", NULL);
         if (ind && !json_is_null(ind) && !is_int(ind)) { rc = rerr(c, n, "tojson: indent must be an integer"); goto fail; }
         const char *is = NULL, *ks = NULL;
         if (sp && !json_is_null(sp)) {
@@ -1400,12 +1603,23 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         if (!v) { rc = rerr(c, n, "tojson: value is undefined"); goto fail; }
         long long iv = ind && !json_is_null(ind) ? as_ll(ind) : -1;
         if (iv > 64) iv = 64;
+        if (ind && !json_is_null(ind) && iv < 0) iv = 0; /* Python: ' ' * -1 == '' */
         char *s = fr_jinja_tojson(v, truthy(ea), (int)iv, is, ks, truthy(sk));
         if (!s) { rc = rerr(c, n, "tojson: %s", fr_err_msg()); goto fail; }
         *out = jstr(s, strlen(s));
         free(s);
         json_decref(v);
         return 0;
+    }
+    if (!strcmp(f, "format")) {
+        json_t *s0 = to_jstr(v);
+        json_decref(v);
+        if (!s0) return -1;
+        for (int i = 0; i < a->n; i++)
+            if (a->kw[i]) { json_decref(s0); return rerr(c, n, "format: keyword arguments are not supported"); }
+        rc = py_percent(c, n, s0, (const json_t *const *)a->v, (size_t)a->n, out);
+        json_decref(s0);
+        return rc;
     }
     if (!strcmp(f, "string")) { *out = to_jstr(v); json_decref(v); return *out ? 0 : -1; }
     if (!strcmp(f, "trim") || !strcmp(f, "upper") || !strcmp(f, "lower") || !strcmp(f, "capitalize") || !strcmp(f, "title") ||
@@ -1539,6 +1753,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         if (iter_items(c, n, v, &items)) goto fail;
         size_t cnt = json_array_size(items);
         if (cnt) *out = json_incref(json_array_get(items, f[0] == 'f' ? 0 : cnt - 1));
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         json_decref(items);
         json_decref(v);
         return 0;
@@ -1603,17 +1818,18 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         json_t *rv = arg(a, 0, "reverse", NULL), *cs = arg(a, !strcmp(f, "sort") ? 1 : 0, "case_sensitive", NULL);
         if (strcmp(f, "sort")) rv = NULL;
         json_t *srt;
-        rc = sorted_copy(c, n, items, truthy(rv), truthy(cs), atn, &srt);
+        rc = sorted_copy(c, n, items, truthy(rv) || !strcmp(f, "max"), truthy(cs), atn, &srt); /* max: the first largest */
         json_decref(items);
         if (rc) return -1;
         size_t cnt = json_array_size(srt);
         if (!strcmp(f, "sort")) *out = srt;
         else if (!strcmp(f, "min")) { *out = cnt ? json_incref(json_array_get(srt, 0)) : NULL; json_decref(srt); }
-        else if (!strcmp(f, "max")) { *out = cnt ? json_incref(json_array_get(srt, cnt - 1)) : NULL; json_decref(srt); }
+        else if (!strcmp(f, "max")) { *out = cnt ? json_incref(json_array_get(srt, 0)) : NULL; json_decref(srt); }
         return 0;
     }
     if (!strcmp(f, "int") || !strcmp(f, "float") || !strcmp(f, "abs") || !strcmp(f, "round")) {
         json_t *dflt = arg(a, 0, "default", NULL);
+        if (!v) { rc = rerr(c, n, "%s: value is undefined", f); goto fail; }
         if (!strcmp(f, "int")) {
             if (is_int(v)) *out = json_integer(as_ll(v));
             else if (v && json_is_real(v) && fabs(json_real_value(v)) < 9.2e18) *out = json_integer((json_int_t)json_real_value(v));
@@ -1702,7 +1918,8 @@ static int do_unique(ctx *c, const jnode *n, json_t *v, const args_t *a, json_t 
 
 /* ---- calls ---- */
 
-static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a, json_t **out) {
+static int call_macro(ctx *c, const jnode *call, const struct macro *mc, const args_t *a, json_t **out) {
+    const jnode *m = mc->node;
     if (c->depth >= MAX_CALL_DEPTH) return rerr(c, call, "macro calls nested too deeply (over %d)", MAX_CALL_DEPTH);
     int np = npos(a);
     if (np > m->nkids) return rerr(c, call, "macro '%s' takes not more than %d argument(s)", m->s, m->nkids);
@@ -1713,21 +1930,24 @@ static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a
         if (!ok) return rerr(c, call, "macro '%s' has no argument named '%s'", m->s, a->kw[i]);
     }
     int save_base = c->base, save_n = c->nframes;
-    if (push_frame(c)) return -1;
-    c->base = c->nframes - 1;
+    /* the scopes of the definition, then one for the arguments and the body's sets */
+    for (int i = 0; i < mc->nframes; i++) {
+        if (push_frame(c)) { while (c->nframes > save_n) pop_frame(c); return -1; }
+        json_decref(c->frames[c->nframes - 1]);
+        c->frames[c->nframes - 1] = json_incref(mc->frames[i]);
+    }
+    if (push_frame(c)) { while (c->nframes > save_n) pop_frame(c); return -1; }
+    c->base = save_n;
     c->depth++;
     json_t *fr = c->frames[c->nframes - 1];
     int rc = 0;
     for (int k = 0; k < m->nkids && !rc; k++) {
         int found;
         json_t *v = arg(a, k, m->names[k], &found);
-        if (found) {
-            if (v) json_object_set(fr, m->names[k], v);
-        } else if (m->kids[k]) {
-            json_t *d;
-            rc = eval(c, m->kids[k], &d);
-            if (!rc && d) json_object_set_new(fr, m->names[k], d);
-        }
+        json_t *d = NULL;
+        if (found) d = json_incref(v);
+        else if (m->kids[k]) rc = eval(c, m->kids[k], &d);
+        if (!rc) json_object_set_new(fr, m->names[k], d ? d : json_incref(c->undef));
     }
     sbuf b = {0};
     if (!rc) rc = exec(c, m->b, &b);
@@ -1763,7 +1983,7 @@ static int call_global(ctx *c, const jnode *n, const char *name, const args_t *a
                 json_decref(r);
                 return rerr(c, n, "%s() takes keyword arguments", name);
             }
-            json_object_set(r, a->kw[i], a->v[i] ? a->v[i] : json_null());
+            if (a->v[i]) json_object_set(r, a->kw[i], a->v[i]); /* an Undefined attribute reads as undefined */
         }
         *out = r;
         return 0;
@@ -1806,13 +2026,30 @@ static int eval_call(ctx *c, const jnode *n, json_t **out) {
     }
     if (f->kind != J_NAME) return rerr(c, n, "expression is not callable");
     if (eval_args(c, n, &a)) return -1;
-    const jnode *m = find_macro(c, f->s);
-    int rc = m && !lookup(c, f->s) ? call_macro(c, n, m, &a, out) : call_global(c, n, f->s, &a, out);
+    const struct macro *m = find_macro(c, lookup(c, f->s));
+    int rc = m ? call_macro(c, n, m, &a, out) : call_global(c, n, f->s, &a, out);
     args_free(&a);
     return rc;
 }
 
+static int eval_node(ctx *c, const jnode *n, json_t **out);
+
+/* evaluate; strings made by filters, calls and slices count as work by size */
 static int eval(ctx *c, const jnode *n, json_t **out) {
+    *out = NULL;
+    if (c->rdepth >= MAX_RDEPTH) return rerr(c, n, "template nests too deeply when rendered (over %d levels)", MAX_RDEPTH);
+    c->rdepth++;
+    int rc = eval_node(c, n, out);
+    c->rdepth--;
+    if (rc) return -1;
+    if ((n->kind == J_FILTER || n->kind == J_CALL || n->kind == J_SLICE) && *out && json_is_string(*out)) {
+        c->steps += (long long)(json_string_length(*out) >> 6);
+        if (step(c, n)) { json_decref(*out); *out = NULL; return -1; }
+    }
+    return 0;
+}
+
+static int eval_node(ctx *c, const jnode *n, json_t **out) {
     *out = NULL;
     if (step(c, n)) return -1;
     json_t *a = NULL, *b = NULL;
@@ -1827,10 +2064,9 @@ static int eval(ctx *c, const jnode *n, json_t **out) {
         if (!r) return fr_err("jinja: out of memory");
         for (int i = 0; i < n->nkids; i++) {
             if (eval(c, n->kids[i], &a)) { json_decref(r); return -1; }
-            if (!a) { json_decref(r); return rerr(c, n->kids[i], "undefined value in a list"); }
-            json_array_append_new(r, a);
+            json_array_append_new(r, a ? a : json_incref(g_undef));
         }
-        *out = r;
+        *out = n->op ? as_tuple(r) : r;
         return 0;
     }
     case J_DICT: {
@@ -1840,8 +2076,7 @@ static int eval(ctx *c, const jnode *n, json_t **out) {
             if (eval(c, n->kids[i], &a)) { json_decref(r); return -1; }
             if (!a || !json_is_string(a)) { json_decref(a); json_decref(r); return rerr(c, n->kids[i], "dict keys must be strings"); }
             if (eval(c, n->kids[i + 1], &b)) { json_decref(a); json_decref(r); return -1; }
-            if (!b) { json_decref(a); json_decref(r); return rerr(c, n->kids[i + 1], "undefined value in a dict"); }
-            json_object_setn_new_nocheck(r, json_string_value(a), json_string_length(a), b);
+            json_object_setn_new_nocheck(r, json_string_value(a), json_string_length(a), b ? b : json_incref(g_undef));
             json_decref(a);
         }
         *out = r;
@@ -1852,12 +2087,14 @@ static int eval(ctx *c, const jnode *n, json_t **out) {
         if (!a) return rerr(c, n, "cannot read attribute '%s' of an undefined value", n->s);
         if (json_is_object(a)) *out = json_incref(json_object_get(a, n->s));
         json_decref(a);
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         return 0;
     case J_ITEM:
         if (eval(c, n->a, &a) || eval(c, n->b, &b)) { json_decref(a); return -1; }
         rc = get_item(c, n, a, b, out);
         json_decref(a);
         json_decref(b);
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         return rc;
     case J_SLICE: {
         json_t *sv[3] = {NULL, NULL, NULL};
@@ -1929,13 +2166,37 @@ static int eval(ctx *c, const jnode *n, json_t **out) {
 /* bind for-loop / set targets */
 static int assign(ctx *c, const jnode *n, json_t *frame, json_t *v) {
     if (n->nnames == 1) {
-        if (v) return json_object_set(frame, n->names[0], v) ? fr_err("jinja: out of memory") : 0;
-        json_object_del(frame, n->names[0]);
-        return 0;
+        return json_object_set(frame, n->names[0], v ? v : c->undef) ? fr_err("jinja: out of memory") : 0;
     }
     if (!v || !json_is_array(v) || json_array_size(v) != (size_t)n->nnames)
         return rerr(c, n, "cannot unpack %s into %d names", type_name(v), n->nnames);
     for (int k = 0; k < n->nnames; k++) json_object_set(frame, n->names[k], json_array_get(v, (size_t)k));
+    return 0;
+}
+
+/* Namespace attributes are the only values a template mutates, and they
+ * outlive loop iterations: storing v in ns must not make a reference cycle
+ * (1) or nest values without bound (2), which recursive printing and freeing
+ * could not survive. *nodes counts the containers visited. */
+#define MAX_NEST 256
+static int store_check(const json_t *v, const json_t *ns, int depth, long long *nodes) {
+    if (v == ns) return 1;
+    if (!json_is_array(v) && !json_is_object(v)) return 0;
+    if (depth >= MAX_NEST) return 2;
+    ++*nodes;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int r = store_check(json_array_get(v, i), ns, depth + 1, nodes);
+            if (r) return r;
+        }
+        return 0;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+        int r = store_check(x, ns, depth + 1, nodes);
+        if (r) return r;
+    }
     return 0;
 }
 
@@ -1984,7 +2245,17 @@ static int exec_for(ctx *c, const jnode *n, sbuf *out) {
     return rc;
 }
 
+static int exec_node(ctx *c, const jnode *n, sbuf *out);
+
 static int exec(ctx *c, const jnode *n, sbuf *out) {
+    if (c->rdepth >= MAX_RDEPTH) return rerr(c, n, "template nests too deeply when rendered (over %d levels)", MAX_RDEPTH);
+    c->rdepth++;
+    int rc = exec_node(c, n, out);
+    c->rdepth--;
+    return rc;
+}
+
+static int exec_node(ctx *c, const jnode *n, sbuf *out) {
     if (step(c, n)) return -1;
     json_t *v = NULL;
     int rc = 0;
@@ -2022,6 +2293,15 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
                 json_decref(v);
                 return rerr(c, n, "cannot assign attribute '%s' of '%s' (%s, not a namespace)", n->s2, n->s, type_name(ns));
             }
+            long long nodes = 0;
+            int bad = v ? store_check(v, ns, 0, &nodes) : 0;
+            c->steps += nodes >> 4;
+            if (bad || step(c, n)) {
+                json_decref(v);
+                if (!bad) return -1;
+                return rerr(c, n, bad == 1 ? "storing this value in '%s' would make it contain itself (unsupported)"
+                                           : "value stored in '%s' is nested too deeply", n->s);
+            }
             if (v) json_object_set(ns, n->s2, v);
             else json_object_del(ns, n->s2);
         } else {
@@ -2031,15 +2311,21 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
         return rc;
     }
     case J_MACRO:
-        if (c->nmacros == c->capmacros) {
-            int cap = c->capmacros ? c->capmacros * 2 : 8;
-            const jnode **m = realloc(c->macros, (size_t)cap * sizeof *m);
-            if (!m) return fr_err("jinja: out of memory");
-            c->macros = m;
-            c->capmacros = cap;
+        return define_macro(c, n);
+    case J_WITH: { /* names live in a new scope for the body */
+        json_t **vals = calloc((size_t)n->nkids + 1, sizeof *vals);
+        if (!vals) return fr_err("jinja: out of memory");
+        for (int i = 0; i < n->nkids && !rc; i++) rc = eval(c, n->kids[i], &vals[i]);
+        if (!rc && !(rc = push_frame(c))) {
+            for (int i = 0; i < n->nkids; i++)
+                json_object_set(c->frames[c->nframes - 1], n->names[i], vals[i] ? vals[i] : c->undef);
+            rc = exec(c, n->b, out);
+            pop_frame(c);
         }
-        c->macros[c->nmacros++] = n;
-        return 0;
+        for (int i = 0; i < n->nkids; i++) json_decref(vals[i]);
+        free(vals);
+        return rc;
+    }
     case J_BREAK: c->ctrl = CTRL_BREAK; return 0;
     case J_CONTINUE: c->ctrl = CTRL_CONTINUE; return 0;
     default:
@@ -2054,14 +2340,46 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     *out = NULL;
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
-    if (push_frame(&c)) return -1;
-    if (vars && json_object_update(c.frames[0], vars)) { pop_frame(&c); free(c.frames); return fr_err("jinja: out of memory"); }
+    if (!(g_tuples = json_object())) return fr_err("jinja: out of memory");
+    if (!(g_undef = c.undef = json_object()) || !(c.mac_index = json_object())) {
+        g_undef = NULL;
+        json_decref(c.undef);
+        json_decref(g_tuples);
+        g_tuples = NULL;
+        return fr_err("jinja: out of memory");
+    }
+    if (push_frame(&c)) {
+        json_decref(c.undef);
+        json_decref(c.mac_index);
+        json_decref(g_tuples);
+        g_tuples = g_undef = NULL;
+        return -1;
+    }
+    if (vars && json_object_update(c.frames[0], vars)) {
+        pop_frame(&c);
+        free(c.frames);
+        json_decref(c.undef);
+        json_decref(c.mac_index);
+        json_decref(g_tuples);
+        g_tuples = g_undef = NULL;
+        return fr_err("jinja: out of memory");
+    }
     sbuf b = {0};
     int rc = exec(&c, t->root, &b);
     if (!rc && sb_put(&b, "", 0)) rc = -1;
     while (c.nframes > 0) pop_frame(&c);
     free(c.frames);
-    free(c.macros);
+    for (int i = 0; i < c.nmac; i++) {
+        for (int k = 0; k < c.mac[i].nframes; k++) json_decref(c.mac[i].frames[k]);
+        free(c.mac[i].frames);
+        json_decref(c.mac[i].marker);
+    }
+    free(c.mac);
+    json_decref(c.mac_index);
+    json_decref(g_tuples);
+    g_tuples = NULL;
+    json_decref(c.undef);
+    g_undef = NULL;
     if (rc) { free(b.p); return -1; }
     *out = b.p;
     if (out_len) *out_len = b.n;

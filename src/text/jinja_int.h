@@ -12,7 +12,7 @@ enum {
     /* expressions */
     J_LIT,    /* lit */
     J_NAME,   /* s */
-    J_LIST,   /* kids: items (also tuples) */
+    J_LIST,   /* kids: items; op = 1 for a tuple */
     J_DICT,   /* kids: key0, value0, key1, value1, ... */
     J_ATTR,   /* a.s */
     J_ITEM,   /* a[b] */
@@ -37,6 +37,7 @@ enum {
     J_MACRO,  /* macro s(names = kids defaults): b */
     J_BREAK,
     J_CONTINUE,
+    J_WITH,   /* with names = kids: b */
 };
 
 /* binary operators (J_BIN op) */
