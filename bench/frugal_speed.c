@@ -28,6 +28,14 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the whole process (all threads): cpu / (wall x threads) over the timed runs says
+ * how much of its threads' time a shared machine gave it */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ---- bandwidth: each thread sums its slice of the buffer (8 independent accumulators) ---- */
 
 typedef struct {
@@ -127,13 +135,17 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
         for (int test = 0; rc == 0 && test < 2; test++) {
             int n = test == 0 ? pp : tg;
             if (n <= 0) continue;
-            double *ts = calloc((size_t)reps + 1, sizeof *ts);
+            double *ts = calloc((size_t)reps + 1, sizeof *ts), wall = 0, cpu = 0;
             for (int r = 0; ts && rc == 0 && r <= reps; r++) { /* r == 0: warm-up */
-                double t0 = now_s();
+                double t0 = now_s(), c0 = cpu_s();
                 if (test == 0) rc = frugal_eval(c, tok + depth, n, (int)depth, 0);
                 else
                     for (int i = 0; i < (r ? n : 1) && rc == 0; i++) rc = frugal_eval(c, tok + depth + i, 1, (int)depth + i, 0);
-                if (r) ts[r - 1] = n / (now_s() - t0);
+                if (r) {
+                    ts[r - 1] = n / (now_s() - t0);
+                    wall += now_s() - t0;
+                    cpu += cpu_s() - c0;
+                }
             }
             if (!ts || rc) {
                 fprintf(stderr, "error: %s\n", frugal_last_error());
@@ -146,8 +158,8 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
                                                (double)in.cache_bytes_per_token * ((double)depth + (n + 1) / 2.0)
                                          : 0;
                 printf("RESULT engine=frugal file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f "
-                       "bytes_per_token=%.0f\n",
-                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, bytes);
+                       "bytes_per_token=%.0f cpu_share=%.3f\n",
+                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, bytes, cpu / (wall * threads));
                 fflush(stdout);
             }
             free(ts);

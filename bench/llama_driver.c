@@ -15,6 +15,9 @@
  *       tgN = N single-token decodes; both after DEPTH tokens already in the cache (evaluated
  *       once, untimed; each run rewinds the cache to them).
  *       Prints a table and "RESULT ..." lines (tokens/s mean and standard deviation).
+ *       --poll P: run on a ggml thread pool with that poll level (llama-bench --poll; ggml's
+ *       default is 50: idle threads spin; 0: they sleep, which a machine with fewer free cores
+ *       than threads needs).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -110,10 +113,26 @@ bool llama_memory_seq_rm(void *mem, int32_t seq_id, int32_t p0, int32_t p1);
 void llama_synchronize(struct llama_context *c);
 const char *llama_print_system_info(void);
 void ggml_backend_load_all_from_path(const char *dir);
+void llama_attach_threadpool(struct llama_context *c, void *threadpool, void *threadpool_batch);
+
+/* ggml_threadpool_params (ggml.h, GGML_MAX_N_THREADS 512); defaults from libggml-base, the pool
+ * itself from the CPU variant library (bench --poll only) */
+struct lp_threadpool_params {
+    bool cpumask[512];
+    int32_t n_threads;
+    int32_t prio;
+    uint32_t poll; /* 0: threads sleep when idle; 1..100: how long they spin first */
+    bool strict_cpu;
+    bool paused;
+    unsigned char spare[64];
+};
+_Static_assert(offsetof(struct lp_threadpool_params, poll) == 520, "layout");
+struct lp_threadpool_params ggml_threadpool_params_default(int n_threads);
 
 /* ---- logging: quiet unless -v, warnings and errors always ---- */
 
 static int g_verbose;
+static char g_variant_dir[4600]; /* full path of the CPU variant library */
 static int g_last_level;
 
 static void log_cb(int level, const char *text, void *ud) {
@@ -123,6 +142,34 @@ static void log_cb(int level, const char *text, void *ud) {
 }
 
 /* ---- backend loading ---- */
+
+typedef void *(*lp_threadpool_new)(struct lp_threadpool_params *p);
+typedef void (*lp_threadpool_free)(void *tp);
+static lp_threadpool_new g_tp_new;
+static lp_threadpool_free g_tp_free;
+
+/* A ggml thread pool with the given poll level, attached to the context (llama-bench --poll). */
+static void *attach_pool(struct llama_context *c, int threads, int poll) {
+    if (!g_tp_new) {
+        void *h = dlopen(g_variant_dir, RTLD_NOW | RTLD_NOLOAD);
+        g_tp_new = h ? (lp_threadpool_new)dlsym(h, "ggml_threadpool_new") : NULL;
+        g_tp_free = h ? (lp_threadpool_free)dlsym(h, "ggml_threadpool_free") : NULL;
+        if (!g_tp_new || !g_tp_free) {
+            fprintf(stderr, "error: ggml_threadpool_new not found in %s\n", g_variant_dir);
+            return NULL;
+        }
+    }
+    struct lp_threadpool_params p = ggml_threadpool_params_default(threads);
+    if (p.n_threads != threads || p.poll != 50) {
+        fprintf(stderr, "error: ggml_threadpool_params do not match the declared layout\n");
+        return NULL;
+    }
+    p.poll = (uint32_t)poll;
+    void *tp = g_tp_new(&p);
+    if (tp) llama_attach_threadpool(c, tp, tp);
+    else fprintf(stderr, "error: ggml_threadpool_new failed\n");
+    return tp;
+}
 
 static int find_cpu_variant(struct dl_phdr_info *info, size_t size, void *out) {
     (void)size;
@@ -150,6 +197,7 @@ static int load_backends(void) {
     ggml_backend_load_all_from_path(dir);
     char variant[256] = "";
     dl_iterate_phdr(find_cpu_variant, variant);
+    snprintf(g_variant_dir, sizeof g_variant_dir, "%s/%s", dir, variant);
     if (!variant[0]) {
         fprintf(stderr, "error: no CPU backend loaded from %s\n", dir);
         return -1;
@@ -188,6 +236,14 @@ static struct llama_context *new_context(struct llama_model *m, uint32_t n_ctx, 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (all threads): cpu / (wall x threads) over the timed runs says
+ * how much of its threads' time a shared machine gave it */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -292,7 +348,7 @@ static void stats(const double *ts, int r, double *mean, double *sd) {
 }
 
 static int run_bench(struct llama_model *m, int n_vocab, const char *path, int pp, int tg, const char *depths,
-                     int reps, int threads) {
+                     int reps, int threads, int poll) {
     char desc[256];
     llama_model_desc(m, desc, sizeof desc);
     printf("| model | size | params | threads | test | t/s |\n|---|---|---|---|---|---|\n");
@@ -316,11 +372,12 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
         }
         struct llama_context *c = tok ? new_context(m, (uint32_t)ntok, 2048, 512, threads) : NULL;
         lp_batch b = llama_batch_init(2048, 0, 1);
-        if (!c) rc = -1;
+        void *tp = c && poll >= 0 ? attach_pool(c, threads, poll) : NULL;
+        if (!c || (poll >= 0 && !tp)) rc = -1;
         for (int test = 0; rc == 0 && test < 2; test++) {
             int n = test == 0 ? pp : tg;
             if (n <= 0) continue;
-            double *ts = calloc((size_t)reps, sizeof *ts);
+            double *ts = calloc((size_t)reps, sizeof *ts), wall = 0, cpu = 0;
             /* the DEPTH tokens are evaluated once (untimed); every run then rewinds the cache to
              * them. Warm-up: pp runs once, tg decodes one token. */
             void *mem = llama_get_memory(c);
@@ -333,11 +390,13 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
                     rc = -1;
                     break;
                 }
-                double t0 = now_s();
+                double t0 = now_s(), c0 = cpu_s();
                 if (test == 0) rc = decode(c, &b, tok + depth, n, (int)depth, 2048, 0);
                 else
                     for (int i = 0; i < n && rc == 0; i++) rc = decode(c, &b, tok + depth + i, 1, (int)depth + i, 1, 1);
                 ts[r] = n / (now_s() - t0);
+                wall += now_s() - t0;
+                cpu += cpu_s() - c0;
             }
             if (rc == 0) {
                 double mean, sd;
@@ -348,14 +407,17 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
                 printf("| %s | %.2f MiB | %.2f M | %d | %s | %.2f ± %.2f |\n", desc,
                        (double)llama_model_size(m) / (1024.0 * 1024.0), (double)llama_model_n_params(m) / 1e6,
                        threads, name, mean, sd);
-                printf("RESULT engine=llama.cpp file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f\n", path,
-                       test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd);
+                printf("RESULT engine=llama.cpp file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f poll=%d "
+                       "cpu_share=%.3f\n",
+                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, poll < 0 ? 50 : poll,
+                       cpu / (wall * threads));
                 fflush(stdout);
             }
             free(ts);
         }
         llama_batch_free(b);
         if (c) llama_free(c);
+        if (tp) g_tp_free(tp);
         free(tok);
     }
     return rc;
@@ -363,7 +425,7 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
 
 static void usage(FILE *f) {
     fprintf(f, "usage: llama_driver logits -m FILE.gguf --ids \"0 5 7 ...\" -o OUT.f32 [-t THREADS] [-v]\n"
-               "       llama_driver bench -m FILE.gguf [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2] [-v]\n");
+               "       llama_driver bench -m FILE.gguf [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2] [--poll 0..100] [-v]\n");
 }
 
 int main(int argc, char **argv) {
@@ -373,7 +435,7 @@ int main(int argc, char **argv) {
     }
     int is_bench = !strcmp(argv[1], "bench");
     const char *path = NULL, *ids = NULL, *out = NULL, *depths = "0";
-    int threads = 2, pp = 512, tg = 128, reps = 3;
+    int threads = 2, pp = 512, tg = 128, reps = 3, poll = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-v")) { g_verbose = 1; continue; }
@@ -387,9 +449,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-p")) pp = atoi(v);
         else if (!strcmp(a, "-n")) tg = atoi(v);
         else if (!strcmp(a, "-r")) reps = atoi(v);
+        else if (!strcmp(a, "--poll")) poll = atoi(v);
         else { usage(stderr); return 2; }
     }
-    if (!path || (!is_bench && (!ids || !out)) || threads < 1 || reps < 1 || pp < 0 || tg < 0 || pp > 65536 || tg > 65536) {
+    if (!path || (!is_bench && (!ids || !out)) || threads < 1 || threads > 512 || poll > 100 || reps < 1 || pp < 0 || tg < 0 || pp > 65536 || tg > 65536) {
         usage(stderr);
         return 2;
     }
@@ -406,7 +469,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(m));
-    int rc = is_bench ? run_bench(m, n_vocab, path, pp, tg, depths, reps, threads)
+    int rc = is_bench ? run_bench(m, n_vocab, path, pp, tg, depths, reps, threads, poll)
                       : run_logits(m, n_vocab, ids, out, threads);
     llama_model_free(m);
     llama_backend_free();

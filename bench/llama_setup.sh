@@ -14,6 +14,6 @@ fi
 mkdir -p "$here/out"
 driver=$here/out/llama_driver
 if [ ! -x "$driver" ] || [ "$here/llama_driver.c" -nt "$driver" ]; then
-    ${CC:-cc} -std=c17 -O2 -Wall -Wextra -Werror "$here/llama_driver.c" -o "$driver" \
-        -L"$llama_libdir" -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -Wl,-rpath,"$llama_libdir" -lm
+    ${CC:-cc} -std=c17 -O2 -Wall -Wextra -Werror "$here/llama_driver.c" -o "$driver" -ldl \
+        -L"$llama_libdir" -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$llama_libdir" -lm
 fi

@@ -2,7 +2,9 @@
 # Speed, frugal vs llama.cpp on the same GGUF files, in one run (issue 5, items 4-5).
 #
 # Usage: bench/speed_vs_llama.sh [MODEL.gguf ...]
-#   env: THREADS (2), PP (512), TG (128), DEPTHS ("0"; e.g. "0,4096"), REPS (3), BUILD (build)
+#   env: THREADS (2), PP (512), TG (128), DEPTHS ("0"; e.g. "0,4096"), REPS (3), BUILD (build),
+#        POLLS ("50 0": llama.cpp is run with ggml's default poll level 50, idle threads spinning
+#        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs)
 #   Without arguments: writes a random-weight DeepSeek-V2-Lite-shaped model cut to LAYERS (4)
 #   layers (tools/gen_random_model.py, or GEN=path/to/it) into bench/out/models (gitignored),
 #   converts it with frugal's own tools to Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and
@@ -16,6 +18,9 @@
 # threads, best of 5) over the bytes one token reads (frugal_model_info: the weights of one
 # token + the latent cache at that depth). Everything is measured in one run of this script:
 # the machine may be shared, so compare the ratios, not the absolute numbers across runs.
+# "CPU got" is the process CPU time over wall time x threads in the timed runs (below 100 %: the
+# machine was shared, or threads slept); "per CPU-second" divides each engine's t/s by it
+# (spinning threads count as busy, so it flatters neither engine's waiting).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -25,6 +30,7 @@ pp=${PP:-512}
 tg=${TG:-128}
 depths=${DEPTHS:-0}
 reps=${REPS:-3}
+polls=${POLLS:-"50 0"}
 layers=${LAYERS:-4}
 types=${TYPES:-"Q8_0 Q4_K_M"}
 py=/usr/bin/python3
@@ -69,8 +75,10 @@ log=$here/out/speed_results.txt
 : >"$log"
 for m in $models; do
     "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
-    "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" 2>"$here/out/llama_bench.log" |
-        grep '^RESULT' | tee -a "$log" >&2
+    for poll in $polls; do
+        "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --poll "$poll" \
+            2>"$here/out/llama_bench.log" | grep '^RESULT' | tee -a "$log" >&2
+    done
     sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -83,19 +91,27 @@ for line in open(sys.argv[1]):
         continue
     kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
     key = (os.path.basename(kv["file"]), kv["test"], int(kv["depth"]))
-    rows.setdefault(key, {})[kv["engine"]] = kv
+    eng = kv["engine"] + (" poll=" + kv["poll"] if "poll" in kv else "")
+    rows.setdefault(key, {})[eng] = kv
 bw = float(sys.argv[2])
-print("| model | test | frugal t/s | llama.cpp t/s | frugal / llama.cpp | bytes/token | roofline t/s | frugal / roofline | llama.cpp / roofline |")
-print("|---|---|---|---|---|---|---|---|---|")
+polls = sorted({k for e in rows.values() for k in e if k.startswith("llama.cpp")}, key=lambda k: -int(k.split("=")[1]))
+print("| model | test | frugal t/s (CPU got) | " + " | ".join("%s t/s (CPU got)" % k for k in polls) +
+      " | frugal / llama.cpp (best) | same, per CPU-second | bytes/token | roofline t/s | frugal / roofline | llama.cpp (best) / roofline |")
+print("|---" * (9 + len(polls)) + "|")
+def cell(kv):
+    return "%.2f ± %.2f (%.0f%%)" % (float(kv["tps"]), float(kv["sd"]), 100 * float(kv.get("cpu_share", "nan")))
 for (f, test, depth), e in sorted(rows.items(), key=lambda x: (x[0][0], x[0][2], x[0][1])):
-    fr, ll = e.get("frugal"), e.get("llama.cpp")
+    fr = e.get("frugal")
     name = test + (" @ d%d" % depth if depth else "")
     ft = float(fr["tps"]) if fr else None
-    lt = float(ll["tps"]) if ll else None
-    cells = [f, name,
-             "%.2f ± %.2f" % (ft, float(fr["sd"])) if fr else "-",
-             "%.2f ± %.2f" % (lt, float(ll["sd"])) if ll else "-",
-             "%.2f" % (ft / lt) if ft and lt else "-"]
+    best = max((k for k in polls if k in e), key=lambda k: float(e[k]["tps"]), default=None)
+    lt = float(e[best]["tps"]) if best else None
+    cells = [f, name, cell(fr) if fr else "-"] + [cell(e[k]) if k in e else "-" for k in polls]
+    cells += ["%.2f" % (ft / lt) if ft and lt else "-"]
+    try:
+        cells += ["%.2f" % ((ft / float(fr["cpu_share"])) / (lt / float(e[best]["cpu_share"])))]
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        cells += ["-"]
     b = float(fr["bytes_per_token"]) if fr else 0
     if b > 0:
         roof = bw * 1e9 / b
