@@ -95,6 +95,17 @@ int frugal_eval_mtp(frugal_context *ctx, const int32_t *next_tokens, int zero_po
 /* Number of positions currently held in the cache. */
 int frugal_n_past(const frugal_context *ctx);
 
+/* ---- kernels ------------------------------------------------------------- */
+
+/* The compute kernels in use: "generic" (plain C, the reference), "avx2" or
+ * "avx512", chosen at start-up from the CPU (FRUGAL_KERNELS=name overrides). */
+const char *frugal_kernels(void);
+/* Switch kernels for the whole process (benchmarks, comparisons); fails when
+ * this CPU or build lacks them. Not while an eval is running. */
+int frugal_set_kernels(const char *name);
+/* CPU features detected, e.g. "avx2 fma f16c avx512f ..." */
+const char *frugal_cpu_features(void);
+
 /* ---- sampling ------------------------------------------------------------ */
 
 /* Applied in llama.cpp's order: repetition penalty over the last repeat_last_n

@@ -39,8 +39,10 @@ float *fr_arena_f32(fr_arena *a, size_t n) { return fr_arena_alloc(a, n * sizeof
 
 void fr_arena_reset(fr_arena *a) {
     if (a->head && (a->head->next || a->head->cap < a->total)) {
-        /* one block as large as the high-water mark: a steady state allocates nothing */
-        size_t total = a->total;
+        /* one block as large as the high-water mark and half again: a steady
+         * state allocates nothing, and a slowly growing one (decode: the scores
+         * grow with the context) only now and then */
+        size_t total = a->total + a->total / 2;
         fr_arena_free(a);
         a->head = block_new(total);
         a->total = a->head ? total : 0;

@@ -12,16 +12,30 @@ typedef struct job {
     atomic_int_fast64_t next; /* next item to hand out */
 } job;
 
+/* Barriers are cheap: workers spin on `gen` for a few microseconds after a
+ * job before sleeping on the condition variable, and the caller spins on
+ * `pending` before sleeping; a decode step runs hundreds of short jobs. The
+ * mutex orders the sleeps against the wake-ups (no lost wake-up). */
+#define SPIN 1000 /* polls of a pause instruction: a few microseconds */
+
 struct fr_pool {
     int n;
     pthread_t *th;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    uint64_t gen;   /* incremented per job */
-    int pending;    /* workers still running the current job */
-    int quit;
-    job *cur;
+    atomic_uint_fast64_t gen; /* incremented per job */
+    atomic_int pending;       /* workers still running the current job */
+    atomic_int quit;
+    _Atomic(job *) cur;
 };
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 
 static _Thread_local fr_pool *g_current;
 
@@ -45,18 +59,22 @@ static void *worker(void *a) {
     int ith = wa->ith;
     free(wa);
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->start, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        job *j = p->cur;
-        pthread_mutex_unlock(&p->mu);
-        run_job(j, ith);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        for (int i = 0; i < SPIN && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); i++) cpu_relax();
+        if (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->start, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load(&p->gen);
+        run_job(atomic_load(&p->cur), ith);
+        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -68,6 +86,10 @@ fr_pool *fr_pool_create(int n) {
     fr_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->quit, 0);
+    atomic_init(&p->cur, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -93,7 +115,7 @@ fr_pool *fr_pool_create(int n) {
 void fr_pool_free(fr_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
@@ -120,14 +142,17 @@ void fr_parallel_for(int64_t n, int64_t grain, fr_range_fn fn, void *arg) {
     }
     job j = {.fn = fn, .arg = arg, .n = n, .grain = grain};
     atomic_init(&j.next, 0);
+    atomic_store(&p->cur, &j);
+    atomic_store(&p->pending, p->n - 1);
     pthread_mutex_lock(&p->mu);
-    p->cur = &j;
-    p->pending = p->n - 1;
-    p->gen++;
+    atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     run_job(&j, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < SPIN && atomic_load(&p->pending) > 0; i++) cpu_relax();
+    if (atomic_load(&p->pending) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
 }

@@ -9,6 +9,7 @@ static const struct {
     const char *name, *help;
     int (*fn)(int, char **);
 } g_cmds[] = {
+    {"bench", "prompt and generation speed (tokens/s), bytes per token, roofline", cmd_bench},
     {"eval", "evaluate token ids; write logits, greedy tokens, MTP logits", cmd_eval},
     {"generate", "generate text from a prompt (sampling, stop strings, timings)", cmd_generate},
     {"chat", "interactive multi-turn chat with the model's chat template", cmd_chat},

@@ -1,13 +1,16 @@
 /* Kernel selection and the threaded matmul entry point. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/pool.h"
 
 #include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
 
-static fr_kernel_table g_generic = {
+static const fr_kernel_table g_generic = {
     .name = "generic",
     .matmul = {
         [FR_DT_F32] = fr_matmul_generic,
@@ -28,21 +31,53 @@ static fr_kernel_table g_generic = {
         [FR_DT_IQ4_XS] = fr_matmul_generic,
         [FR_DT_MXFP4] = fr_matmul_generic,
     },
+    .dot = fr_dot_generic,
+    .axpy = fr_axpy_generic,
 };
 
-static int g_force_generic = -1;
+#if defined(__x86_64__)
+extern const fr_kernel_table fr_avx2_table, fr_avx512_table;
+#endif
 
 const fr_kernel_table *fr_kernels_generic(void) { return &g_generic; }
 
-const fr_kernel_table *fr_kernels(void) {
-    if (g_force_generic < 0) {
-        const char *e = getenv("FRUGAL_KERNELS");
-        g_force_generic = e && strcmp(e, "generic") == 0;
-    }
-    return &g_generic; /* per-ISA tables plug in here */
+const fr_kernel_table *fr_kernels_isa(const char *name) {
+    if (!strcmp(name, "generic")) return &g_generic;
+#if defined(__x86_64__)
+    const fr_cpu *c = fr_cpu_get();
+    if (!strcmp(name, "avx2") && c->avx2 && c->fma && c->f16c) return &fr_avx2_table;
+    if (!strcmp(name, "avx512") && c->avx512f && c->avx512bw && c->avx512vl && c->fma && c->f16c)
+        return &fr_avx512_table;
+#endif
+    return NULL;
 }
 
-void fr_kernels_use_generic(int on) { g_force_generic = on; }
+static const fr_kernel_table *g_auto;
+static _Atomic(const fr_kernel_table *) g_cur;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    const char *e = getenv("FRUGAL_KERNELS");
+    const fr_kernel_table *t = e && *e ? fr_kernels_isa(e) : NULL;
+    if (!t) t = fr_kernels_isa("avx512");
+    if (!t) t = fr_kernels_isa("avx2");
+    g_auto = t ? t : &g_generic;
+    atomic_store(&g_cur, g_auto);
+}
+
+const fr_kernel_table *fr_kernels(void) {
+    const fr_kernel_table *t = atomic_load_explicit(&g_cur, memory_order_acquire);
+    if (t) return t;
+    pthread_once(&g_once, choose);
+    return atomic_load(&g_cur);
+}
+
+void fr_kernels_set(const fr_kernel_table *t) {
+    pthread_once(&g_once, choose);
+    atomic_store(&g_cur, t ? t : g_auto);
+}
+
+void fr_kernels_use_generic(int on) { fr_kernels_set(on ? &g_generic : NULL); }
 
 typedef struct mm_job {
     fr_matmul_fn f;
@@ -57,11 +92,17 @@ static void mm_range(void *arg, int64_t r0, int64_t r1, int ith) {
     j->f(j->W, j->X, j->Y, j->n, r0, r1);
 }
 
+fr_matmul_fn fr_matmul_kernel(fr_dtype dt) {
+    fr_matmul_fn f = fr_kernels()->matmul[dt];
+    return f ? f : g_generic.matmul[dt] ? g_generic.matmul[dt] : fr_matmul_generic;
+}
+
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
-    mm_job j = {fr_kernels()->matmul[W->dtype], W, X, Y, n};
+    mm_job j = {fr_matmul_kernel(W->dtype), W, X, Y, n};
     int64_t rows = fr_rows(W);
-    /* blocks of 16 rows keep each thread on whole cache lines of Y; small
-     * products run on the calling thread */
+    /* blocks of 16 rows keep each thread on whole cache lines of Y (64 for a
+     * batch: fewer passes over the batch's activations); small products run
+     * on the calling thread */
     if (rows * fr_cols(W) * (int64_t)n < 32768) mm_range(&j, 0, rows, 0);
-    else fr_parallel_for(rows, 16, mm_range, &j);
+    else fr_parallel_for(rows, n >= 32 && rows >= 256 ? 64 : 16, mm_range, &j);
 }

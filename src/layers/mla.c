@@ -64,7 +64,7 @@ void fr_mla_free(fr_mla *m) {
     m->q_norm = m->kv_norm = NULL;
 }
 
-/* per-head and per-(token, head) work, split over the thread pool */
+/* per-head, per-token and per-key-range work, split over the thread pool */
 typedef struct mla_job {
     const fr_mla *m;
     const fr_mla_cache *kv;
@@ -75,7 +75,8 @@ typedef struct mla_job {
     float *o;        /* [n][H*dv] */
     float *rowbuf;   /* [threads][rb] */
     int rb;          /* a row of kv_b or v_b (r) or of k_b (dn) */
-    float *scores;   /* [threads][n_keys] */
+    float *scores;   /* [threads][H][n_keys] (decode: [H][n_keys]) */
+    float *upart;    /* decode: [threads][H][r] */
 } mla_job;
 
 /* qabs[t][h] = W_UK_h^T q_nope[t][h] for heads [h0, h1) */
@@ -87,36 +88,72 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
     for (int64_t h = h0; h < h1; h++) {
         if (j->m->wk_b.data) { /* split layout: row k of W_UK_h^T is wk_b[h][k][0..dn) */
             for (int k = 0; k < r; k++) {
-                fr_tensor_row_f32(&j->m->wk_b, h * r + k, wrow);
+                fr_row_f32(&j->m->wk_b, h * r + k, wrow);
                 for (int t = 0; t < j->n; t++)
                     j->qabs[((size_t)t * H + h) * r + k] = fr_dot(wrow, j->q + ((size_t)t * H + h) * dq, dn);
             }
             continue;
         }
         for (int i = 0; i < dn; i++) {
-            fr_tensor_row_f32(&j->m->wkv_b, h * (dn + dv) + i, wrow);
+            fr_row_f32(&j->m->wkv_b, h * (dn + dv) + i, wrow);
             for (int t = 0; t < j->n; t++)
                 fr_axpy(j->qabs + ((size_t)t * H + h) * r, j->q[((size_t)t * H + h) * dq + i], wrow, r);
         }
     }
 }
 
-/* u[t][h] = sum_s softmax_s(scores) c_s for (token, head) pairs [i0, i1) */
-static void attend(void *arg, int64_t i0, int64_t i1, int ith) {
-    const mla_job *j = arg;
+/* sc[h][s] = (q~_h . c_s + q_rope_h . k_r,s) * scale for keys [s0, s1), all
+ * heads per cache row: the row is read once for the H heads */
+static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld) {
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr;
-    float *sc = j->scores + (size_t)ith * j->n_keys;
-    for (int64_t th = i0; th < i1; th++) {
-        int p = j->pos0 + (int)(th / H);
-        const float *qa = j->qabs + (size_t)th * r, *qr = j->q + (size_t)th * dq + dn;
-        for (int s = 0; s <= p; s++)
-            sc[s] = (fr_dot(qa, j->kv->lat + (size_t)s * r, r) + fr_dot(qr, j->kv->pe + (size_t)s * dr, dr)) * c->scale;
-        fr_softmax(sc, p + 1);
-        float *ut = j->u + (size_t)th * r;
-        memset(ut, 0, (size_t)r * sizeof *ut);
-        for (int s = 0; s <= p; s++) fr_axpy(ut, sc[s], j->kv->lat + (size_t)s * r, r);
+    const float *qa = j->qabs + (size_t)t * H * r, *q = j->q + (size_t)t * H * dq;
+    for (int s = s0; s < s1; s++) {
+        const float *lat = j->kv->lat + (size_t)s * r, *pe = j->kv->pe + (size_t)s * dr;
+        for (int h = 0; h < H; h++)
+            sc[(size_t)h * ld + s] = (fr_dot(qa + (size_t)h * r, lat, r) + fr_dot(q + (size_t)h * dq + dn, pe, dr)) * c->scale;
     }
+}
+
+/* u[h] += sum_s P[h][s] c_s for keys [s0, s1), all heads per cache row */
+static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld, float *u) {
+    const fr_mla_cfg *c = &j->m->c;
+    const int H = c->n_head, r = c->kv_lora;
+    for (int s = s0; s < s1; s++) {
+        const float *lat = j->kv->lat + (size_t)s * r;
+        for (int h = 0; h < H; h++) fr_axpy(u + (size_t)h * r, P[(size_t)h * ld + s], lat, r);
+    }
+}
+
+/* prefill: whole tokens [t0, t1), each reading its keys once for all heads */
+static void attend_tokens(void *arg, int64_t t0, int64_t t1, int ith) {
+    const mla_job *j = arg;
+    const fr_mla_cfg *c = &j->m->c;
+    const int H = c->n_head, r = c->kv_lora, ld = j->n_keys;
+    float *sc = j->scores + (size_t)ith * H * ld;
+    for (int64_t t = t0; t < t1; t++) {
+        int p = j->pos0 + (int)t;
+        scores_rows(j, (int)t, 0, p + 1, sc, ld);
+        for (int h = 0; h < H; h++) fr_softmax(sc + (size_t)h * ld, p + 1);
+        float *ut = j->u + (size_t)t * H * r;
+        memset(ut, 0, (size_t)H * r * sizeof *ut);
+        values_rows(j, 0, p + 1, sc, ld, ut);
+    }
+}
+
+/* decode (one token): the keys split over the threads */
+static void dec_scores(void *arg, int64_t s0, int64_t s1, int ith) {
+    const mla_job *j = arg;
+    scores_rows(j, 0, (int)s0, (int)s1, j->scores, j->n_keys);
+}
+static void dec_softmax(void *arg, int64_t h0, int64_t h1, int ith) {
+    const mla_job *j = arg;
+    for (int64_t h = h0; h < h1; h++) fr_softmax(j->scores + (size_t)h * j->n_keys, j->n_keys);
+}
+static void dec_values(void *arg, int64_t s0, int64_t s1, int ith) {
+    const mla_job *j = arg;
+    const fr_mla_cfg *c = &j->m->c;
+    values_rows(j, (int)s0, (int)s1, j->scores, j->n_keys, j->upart + (size_t)ith * c->n_head * c->kv_lora);
 }
 
 /* o[t][h] = W_UV_h u[t][h] for heads [h0, h1) */
@@ -127,8 +164,8 @@ static void expand_v(void *arg, int64_t h0, int64_t h1, int ith) {
     float *wrow = j->rowbuf + (size_t)ith * j->rb;
     for (int64_t h = h0; h < h1; h++)
         for (int jj = 0; jj < dv; jj++) {
-            if (j->m->wv_b.data) fr_tensor_row_f32(&j->m->wv_b, h * dv + jj, wrow);
-            else fr_tensor_row_f32(&j->m->wkv_b, h * (dn + dv) + dn + jj, wrow);
+            if (j->m->wv_b.data) fr_row_f32(&j->m->wv_b, h * dv + jj, wrow);
+            else fr_row_f32(&j->m->wkv_b, h * (dn + dv) + dn + jj, wrow);
             for (int t = 0; t < j->n; t++)
                 j->o[((size_t)t * H + h) * dv + jj] = fr_dot(wrow, j->u + ((size_t)t * H + h) * r, r);
         }
@@ -179,8 +216,22 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
 
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */
     j.u = fr_arena_f32(a, (size_t)n * H * r);
-    j.scores = fr_arena_f32(a, (size_t)nth * n_keys);
-    fr_parallel_for((int64_t)n * H, 1, attend, &j);
+    if (n == 1) {
+        /* decode: keys split over the threads, partial sums per thread */
+        const int grain = 64;
+        j.scores = fr_arena_f32(a, (size_t)H * n_keys);
+        j.upart = fr_arena_f32(a, (size_t)nth * H * r);
+        memset(j.upart, 0, (size_t)nth * H * r * sizeof *j.upart);
+        fr_parallel_for(n_keys, grain, dec_scores, &j);
+        fr_parallel_for(H, 1, dec_softmax, &j);
+        fr_parallel_for(n_keys, grain, dec_values, &j);
+        memcpy(j.u, j.upart, (size_t)H * r * sizeof *j.u);
+        for (int th = 1; th < nth; th++)
+            for (int i = 0; i < H * r; i++) j.u[i] += j.upart[(size_t)th * H * r + i];
+    } else {
+        j.scores = fr_arena_f32(a, (size_t)nth * H * n_keys);
+        fr_parallel_for(n, 1, attend_tokens, &j);
+    }
 
     /* values: o[t][h] = W_UV_h u[t][h]   [n][H*dv] */
     float *o = j.o = fr_arena_f32(a, (size_t)n * H * dv);

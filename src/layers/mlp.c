@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "base/pool.h"
+
 #include "kernels/kernels.h"
 
 int fr_mlp_bind(fr_mlp *m, const fr_weights *w, const char *prefix, const char *gate, const char *up,
@@ -18,12 +20,76 @@ int fr_mlp_bind(fr_mlp *m, const fr_weights *w, const char *prefix, const char *
     return fr_weights_bind(w, name, 2, dn, &m->down);
 }
 
-void fr_mlp_forward(const fr_mlp *m, const float *x, float *y, int n, fr_arena *a) {
+#define CHUNK 32 /* rows per work item */
+
+typedef struct mlp_job {
+    const fr_mlp *const *m;
+    const float *const *x;
+    float *const *y;
+    const int *cnt;
+    int ne;
+    int64_t *off1, *off2; /* [ne + 1] first work item of each MLP, per pass */
+    float **g, **u;       /* [ne] -> [cnt][ff] */
+} mlp_job;
+
+/* the MLP of work item i and its first row */
+static int item(const int64_t *off, int ne, int64_t i, int64_t *r0) {
+    int e = 0;
+    while (e + 1 < ne && off[e + 1] <= i) e++;
+    *r0 = (i - off[e]) * CHUNK;
+    return e;
+}
+
+static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
+    const mlp_job *j = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t r0;
+        int e = item(j->off1, j->ne, i, &r0);
+        const fr_mlp *m = j->m[e];
+        int64_t r1 = r0 + CHUNK < m->ff ? r0 + CHUNK : m->ff;
+        int n = j->cnt[e];
+        fr_matmul_kernel(m->gate.dtype)(&m->gate, j->x[e], j->g[e], n, r0, r1);
+        fr_matmul_kernel(m->up.dtype)(&m->up, j->x[e], j->u[e], n, r0, r1);
+        for (int t = 0; t < n; t++) {
+            float *g = j->g[e] + (size_t)t * m->ff;
+            const float *u = j->u[e] + (size_t)t * m->ff;
+            for (int64_t r = r0; r < r1; r++) g[r] = fr_silu(g[r]) * u[r];
+        }
+    }
+}
+
+static void pass_down(void *arg, int64_t i0, int64_t i1, int ith) {
+    const mlp_job *j = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t r0;
+        int e = item(j->off2, j->ne, i, &r0);
+        const fr_mlp *m = j->m[e];
+        int64_t r1 = r0 + CHUNK < m->d ? r0 + CHUNK : m->d;
+        fr_matmul_kernel(m->down.dtype)(&m->down, j->g[e], j->y[e], j->cnt[e], r0, r1);
+    }
+}
+
+void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x, const int *cnt, float *const *y,
+                          fr_arena *a) {
+    if (ne <= 0) return;
     fr_arena_mark mk = fr_arena_save(a);
-    float *g = fr_arena_f32(a, (size_t)n * m->ff), *u = fr_arena_f32(a, (size_t)n * m->ff);
-    fr_matmul(&m->gate, x, g, n);   /* [n, ff] */
-    fr_matmul(&m->up, x, u, n);     /* [n, ff] */
-    for (long i = 0; i < (long)n * m->ff; i++) g[i] = fr_silu(g[i]) * u[i];
-    fr_matmul(&m->down, g, y, n);   /* [n, d] */
+    mlp_job j = {.m = m, .x = x, .y = y, .cnt = cnt, .ne = ne};
+    j.off1 = fr_arena_alloc(a, sizeof(int64_t) * (size_t)(ne + 1));
+    j.off2 = fr_arena_alloc(a, sizeof(int64_t) * (size_t)(ne + 1));
+    j.g = fr_arena_alloc(a, sizeof(float *) * (size_t)ne);
+    j.u = fr_arena_alloc(a, sizeof(float *) * (size_t)ne);
+    j.off1[0] = j.off2[0] = 0;
+    for (int e = 0; e < ne; e++) {
+        j.g[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
+        j.u[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
+        j.off1[e + 1] = j.off1[e] + (cnt[e] ? (m[e]->ff + CHUNK - 1) / CHUNK : 0);
+        j.off2[e + 1] = j.off2[e] + (cnt[e] ? (m[e]->d + CHUNK - 1) / CHUNK : 0);
+    }
+    fr_parallel_for(j.off1[ne], 1, pass_gate_up, &j);
+    fr_parallel_for(j.off2[ne], 1, pass_down, &j);
     fr_arena_restore(a, mk);
+}
+
+void fr_mlp_forward(const fr_mlp *m, const float *x, float *y, int n, fr_arena *a) {
+    fr_mlp_forward_multi(&m, 1, &x, &n, &y, a);
 }

@@ -15,5 +15,10 @@ int fr_mlp_bind(fr_mlp *m, const fr_weights *w, const char *prefix, const char *
                 const char *down, int d, int ff);
 /* y[n][d] = MLP(x[n][d]) */
 void fr_mlp_forward(const fr_mlp *m, const float *x, float *y, int n, fr_arena *a);
+/* y[e][cnt[e]][d] = MLP_e(x[e][cnt[e]][d]) for e < ne (MoE experts): the rows of
+ * all ne MLPs are split over the threads together, in two passes: gate and up
+ * rows with silu(g) * u (one pass over x for both), then down rows. */
+void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x, const int *cnt, float *const *y,
+                          fr_arena *a);
 
 #endif

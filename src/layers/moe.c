@@ -127,26 +127,45 @@ void fr_moe_forward(const fr_moe *m, const float *x, float *y, int n, int32_t *i
     float *wts = w_out ? w_out : fr_arena_f32(a, (size_t)n * k);
     fr_moe_route(m, x, n, idx, wts, a);
 
-    /* shared experts first: y = Shared(x) (or 0) */
-    if (c->n_shared > 0) fr_mlp_forward(&m->shared, x, y, n, a);
-    else memset(y, 0, (size_t)n * d * sizeof *y);
+    /* tokens grouped by expert (ascending expert, then token): xs[slot] = x[tok[slot]] */
+    const int E = c->n_expert;
+    int *cnt = fr_arena_alloc(a, sizeof(int) * (size_t)(E + 1)), *start = fr_arena_alloc(a, sizeof(int) * (size_t)(E + 1));
+    int *tok = fr_arena_alloc(a, sizeof(int) * (size_t)n * k);
+    float *tw = fr_arena_f32(a, (size_t)n * k);
+    memset(cnt, 0, sizeof(int) * (size_t)(E + 1));
+    for (int i = 0; i < n * k; i++) cnt[idx[i]]++;
+    start[0] = 0;
+    for (int e = 0; e < E; e++) start[e + 1] = start[e] + cnt[e];
+    memset(cnt, 0, sizeof(int) * (size_t)E);
+    for (int t = 0; t < n; t++)
+        for (int j = 0; j < k; j++) {
+            int e = idx[t * k + j], slot = start[e] + cnt[e]++;
+            tok[slot] = t;
+            tw[slot] = wts[t * k + j];
+        }
+    float *xs = fr_arena_f32(a, (size_t)n * k * d), *ys = fr_arena_f32(a, (size_t)n * k * d);
+    for (int i = 0; i < n * k; i++) memcpy(xs + (size_t)i * d, x + (size_t)tok[i] * d, (size_t)d * sizeof *x);
 
-    /* each routed expert once, over the tokens routed to it */
-    int *tok = fr_arena_alloc(a, (size_t)n * sizeof(int));
-    float *tw = fr_arena_f32(a, (size_t)n);
-    float *xs = fr_arena_f32(a, (size_t)n * d), *ys = fr_arena_f32(a, (size_t)n * d);
-    for (int e = 0; e < c->n_expert; e++) {
-        int cnt = 0;
-        for (int t = 0; t < n; t++)
-            for (int j = 0; j < k; j++)
-                if (idx[t * k + j] == e) {
-                    tok[cnt] = t;
-                    tw[cnt] = wts[t * k + j];
-                    memcpy(xs + (size_t)cnt * d, x + (size_t)t * d, (size_t)d * sizeof *x);
-                    cnt++;
-                }
-        if (!cnt) continue;
-        fr_mlp_forward(&m->experts[e], xs, ys, cnt, a);
-        for (int i = 0; i < cnt; i++) fr_axpy(y + (size_t)tok[i] * d, tw[i], ys + (size_t)i * d, d);
+    /* every MLP of the layer at once: the shared experts over all tokens
+     * (straight into y), each routed expert over its tokens */
+    int cap = E + 1, ne = 0;
+    const fr_mlp **mm = fr_arena_alloc(a, sizeof *mm * (size_t)cap);
+    const float **xin = fr_arena_alloc(a, sizeof *xin * (size_t)cap);
+    float **yout = fr_arena_alloc(a, sizeof *yout * (size_t)cap);
+    int *ncnt = fr_arena_alloc(a, sizeof(int) * (size_t)cap);
+    if (c->n_shared > 0) {
+        mm[ne] = &m->shared, xin[ne] = x, yout[ne] = y, ncnt[ne] = n;
+        ne++;
+    } else {
+        memset(y, 0, (size_t)n * d * sizeof *y);
     }
+    for (int e = 0; e < E; e++)
+        if (cnt[e]) {
+            mm[ne] = &m->experts[e], xin[ne] = xs + (size_t)start[e] * d, yout[ne] = ys + (size_t)start[e] * d;
+            ncnt[ne++] = cnt[e];
+        }
+    fr_mlp_forward_multi(mm, ne, xin, ncnt, yout, a);
+
+    /* y += w * Expert(x), experts in ascending order */
+    for (int i = 0; i < n * k; i++) fr_axpy(y + (size_t)tok[i] * d, tw[i], ys + (size_t)i * d, d);
 }

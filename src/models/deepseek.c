@@ -148,9 +148,14 @@ static int read_hparams(const fr_cfg *c, ds_hparams *hp, int *max_pos) {
                 fr_cfg_num(&rs, "beta_fast", 0, 32, 1e-6, 1e6, &hp->rope.beta_fast) ||
                 fr_cfg_num(&rs, "beta_slow", 0, 1, 1e-6, 1e6, &hp->rope.beta_slow) ||
                 fr_cfg_num(&rs, "mscale", 0, 1, 0, 1e3, &hp->rope.mscale) ||
-                fr_cfg_num(&rs, "mscale_all_dim", 0, 0, 0, 1e3, &hp->rope.mscale_all_dim))
+                fr_cfg_num(&rs, "mscale_all_dim", 0, 0, 0, 1e3, &hp->rope.mscale_all_dim) ||
+                /* set by the GGUF loader only: llama.cpp's scale of the rotated dims */
+                fr_cfg_num(&rs, "llama_cpp_attn_factor", 0, 1, 1e-6, 1e6, &hp->rope.amplitude))
                 return -1;
             mscale_all = fr_yarn_mscale(hp->rope.factor, hp->rope.mscale_all_dim);
+            double kq = 0; /* set by the GGUF loader only: llama.cpp's softmax mscale */
+            if (fr_cfg_num(&rs, "llama_cpp_kq_mscale", 0, 0, 0, 1e6, &kq)) return -1;
+            if (kq > 0) mscale_all = kq;
         } else if (strcmp(type, "default") != 0) {
             return fr_err("%s: rope_scaling type '%s' is not supported (yarn)", c->path, type);
         }

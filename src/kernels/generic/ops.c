@@ -1,7 +1,7 @@
 /* Elementwise and reduction ops, float32. */
 #include <math.h>
 
-#include "kernels/kernels.h"
+#include "kernels/generic/generic.h"
 
 void fr_rmsnorm(float *y, const float *x, const float *w, float eps, int d) {
     double ss = 0;
@@ -39,12 +39,21 @@ void fr_rope_neox(float *x, const float *cs, const float *sn, int d) {
     }
 }
 
-float fr_dot(const float *a, const float *b, int n) {
+float fr_dot_generic(const float *a, const float *b, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
     return (float)s;
 }
 
-void fr_axpy(float *y, float a, const float *x, int n) {
+void fr_axpy_generic(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* the table's versions (fast ones on capable CPUs) */
+float fr_dot(const float *a, const float *b, int n) { return fr_kernels()->dot(a, b, n); }
+void fr_axpy(float *y, float a, const float *x, int n) { fr_kernels()->axpy(y, a, x, n); }
+void fr_row_f32(const fr_tensor *W, int64_t r, float *dst) {
+    const fr_kernel_table *k = fr_kernels();
+    if (k->row_f32 && k->matmul[W->dtype]) k->row_f32(W, r, dst);
+    else fr_tensor_row_f32(W, r, dst);
 }

@@ -1,0 +1,61 @@
+/* AVX2 + FMA + F16C kernels: 8 floats per vector. Compiled with -mavx2 -mfma
+ * -mf16c (CMakeLists.txt); used only when the CPU and OS support them. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define ISA_NAME "avx2"
+#define VW 8
+#define V __m256
+#define PFX(x) fr_avx2_##x
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(f) _mm256_set1_ps(f)
+#define VLOADU(p) _mm256_loadu_ps(p)
+#define VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#define VHSUM(v) hsum8(v)
+
+static inline __m256 ld_f16(const unsigned char *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+static inline __m256 ld_bf16(const unsigned char *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+/* e4m3fn through float16 as in the AVX-512 file: 16 weights -> lo, hi (times 2^-8) */
+#define LD2_E4M3(p, lo, hi)                                                                          \
+    do {                                                                                             \
+        __m128i b_ = _mm_loadu_si128((const __m128i *)(const void *)(p));                            \
+        __m256i w_ = _mm256_cvtepu8_epi16(b_);                                                       \
+        __m256i t_ = _mm256_slli_epi16(w_, 7);                                                       \
+        __m256i h_ = _mm256_add_epi16(t_, _mm256_and_si256(t_, _mm256_set1_epi16(0x4000)));          \
+        (lo) = _mm256_cvtph_ps(_mm256_castsi256_si128(h_));                                          \
+        (hi) = _mm256_cvtph_ps(_mm256_extracti128_si256(h_, 1));                                     \
+        __m128i n_ = _mm_cmpeq_epi8(_mm_and_si128(b_, _mm_set1_epi8(0x7f)), _mm_set1_epi8(0x7f));    \
+        if (_mm_movemask_epi8(n_)) {                                                                 \
+            __m256 q_ = _mm256_set1_ps(__builtin_nanf(""));                                          \
+            (lo) = _mm256_blendv_ps((lo), q_, _mm256_castsi256_ps(_mm256_cvtepi8_epi32(n_)));        \
+            (hi) = _mm256_blendv_ps((hi), q_, _mm256_castsi256_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(n_, 8)))); \
+        }                                                                                            \
+    } while (0)
+#define LD2_BF16_EO(p, ev, od)                                                             \
+    do {                                                                                   \
+        __m256i v_ = _mm256_loadu_si256((const __m256i *)(const void *)(p));               \
+        (ev) = _mm256_castsi256_ps(_mm256_slli_epi32(v_, 16));                             \
+        (od) = _mm256_castsi256_ps(_mm256_and_si256(v_, _mm256_set1_epi32((int)0xffff0000u))); \
+    } while (0)
+#define LD_F16(p) ld_f16(p)
+#define LD_BF16(p) ld_bf16(p)
+
+#include "kernels/simd_template.h"
+#else
+typedef int fr_avx2_unused;
+#endif

@@ -1,0 +1,56 @@
+/* AVX-512 (F, BW, VL) kernels: 16 floats per vector. Compiled with -mavx512*
+ * (CMakeLists.txt); used only when the CPU and OS support them (dispatch.c). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define ISA_NAME "avx512"
+#define VW 16
+#define V __m512
+#define PFX(x) fr_avx512_##x
+#define VZERO() _mm512_setzero_ps()
+#define VSET1(f) _mm512_set1_ps(f)
+#define VLOADU(p) _mm512_loadu_ps(p)
+#define VSTOREU(p, v) _mm512_storeu_ps(p, v)
+#define VADD(a, b) _mm512_add_ps(a, b)
+#define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VHSUM(v) _mm512_reduce_add_ps(v)
+
+static inline __m512 ld_f16(const unsigned char *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+static inline __m512 ld_bf16(const unsigned char *p) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+/* e4m3fn -> float16 is a shift: S.EEEE.MMM becomes S.0EEEE.MMM0000000 (the
+ * value times 2^-8, as float16 has bias 15 instead of 7; subnormals stay
+ * exact). t = b << 7 puts the sign at bit 14; adding t & 0x4000 moves it to
+ * bit 15. S.1111.111 is NaN. 32 weights -> lo, hi. */
+#define LD2_E4M3(p, lo, hi)                                                                              \
+    do {                                                                                                 \
+        __m256i b_ = _mm256_loadu_si256((const __m256i *)(const void *)(p));                               \
+        __m512i w_ = _mm512_cvtepu8_epi16(b_);                                                           \
+        __m512i t_ = _mm512_slli_epi16(w_, 7);                                                           \
+        __m512i h_ = _mm512_add_epi16(t_, _mm512_and_si512(t_, _mm512_set1_epi16(0x4000)));              \
+        __mmask32 nan_ = _mm256_cmpeq_epi8_mask(_mm256_and_si256(b_, _mm256_set1_epi8(0x7f)), _mm256_set1_epi8(0x7f)); \
+        (lo) = _mm512_cvtph_ps(_mm512_castsi512_si256(h_));                                              \
+        (hi) = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h_, 1));                                        \
+        if (nan_) {                                                                                      \
+            (lo) = _mm512_mask_blend_ps((__mmask16)nan_, (lo), _mm512_set1_ps(__builtin_nanf("")));     \
+            (hi) = _mm512_mask_blend_ps((__mmask16)(nan_ >> 16), (hi), _mm512_set1_ps(__builtin_nanf(""))); \
+        }                                                                                                \
+    } while (0)
+#define LD2_BF16_EO(p, ev, od)                                                             \
+    do {                                                                                   \
+        __m512i v_ = _mm512_loadu_si512((const void *)(p));                                \
+        (ev) = _mm512_castsi512_ps(_mm512_slli_epi32(v_, 16));                             \
+        (od) = _mm512_castsi512_ps(_mm512_and_si512(v_, _mm512_set1_epi32((int)0xffff0000u))); \
+    } while (0)
+#define LD_F16(p) ld_f16(p)
+#define LD_BF16(p) ld_bf16(p)
+
+#include "kernels/simd_template.h"
+#else
+typedef int fr_avx512_unused;
+#endif

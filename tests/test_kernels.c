@@ -1,0 +1,275 @@
+/* Every per-ISA kernel against the generic one (the oracle) on random matrices
+ * of awkward sizes, each weight dtype; the generic matmul against a direct
+ * double-precision sum; the small ops against their formulas. */
+#include <math.h>
+
+#include "base/cpu.h"
+#include "base/pool.h"
+#include "kernels/generic/generic.h"
+#include "kernels/kernels.h"
+#include "testutil.h"
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) { /* [0, 1) */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) * 0x1p-53;
+}
+static float nrand(void) { return (float)(urand() * 2 - 1); }
+
+typedef struct wmat {
+    fr_tensor t;
+    void *data;
+    float *scale;
+} wmat;
+
+/* random weights [rows, cols] of dtype dt (FP8: random non-NaN codes and scales) */
+static void make_w(wmat *m, fr_dtype dt, int64_t rows, int64_t cols) {
+    memset(m, 0, sizeof *m);
+    size_t n = (size_t)(rows * cols);
+    m->t.dtype = dt;
+    m->t.ndim = 2;
+    m->t.ne[0] = rows;
+    m->t.ne[1] = cols;
+    m->t.nbytes = fr_dtype_bytes(dt, rows * cols);
+    m->data = malloc(m->t.nbytes + 64);
+    for (size_t i = 0; i < n; i++) {
+        float v = nrand();
+        switch (dt) {
+        case FR_DT_F32: ((float *)m->data)[i] = v; break;
+        case FR_DT_F16: ((uint16_t *)m->data)[i] = fr_f32_to_f16(v); break;
+        case FR_DT_BF16: ((uint16_t *)m->data)[i] = fr_f32_to_bf16(v); break;
+        default: {
+            uint8_t c = (uint8_t)(urand() * 256);
+            if ((c & 0x7f) == 0x7f) c ^= 1; /* not NaN */
+            ((uint8_t *)m->data)[i] = c;
+        }
+        }
+    }
+    m->t.data = m->data;
+    if (dt == FR_DT_F8_E4M3) {
+        int64_t sb = ((rows + 127) / 128) * ((cols + 127) / 128);
+        m->scale = malloc((size_t)sb * sizeof(float));
+        for (int64_t i = 0; i < sb; i++) m->scale[i] = (float)(0.001 + urand() * 0.01);
+        m->t.scale = m->scale;
+    }
+}
+static void free_w(wmat *m) {
+    free(m->data);
+    free(m->scale);
+}
+
+static const fr_dtype g_dts[] = {FR_DT_F32, FR_DT_F16, FR_DT_BF16, FR_DT_F8_E4M3};
+
+/* generic vs a direct double sum over fr_tensor_row_f32 */
+static void test_generic_oracle(void) {
+    wmat m;
+    for (size_t d = 0; d < 4; d++) {
+        make_w(&m, g_dts[d], 37, 300);
+        int n = 5;
+        float *x = malloc(sizeof(float) * 300 * (size_t)n), *y = malloc(sizeof(float) * 37 * (size_t)n),
+              *ref = malloc(sizeof(float) * 37 * (size_t)n), row[300];
+        for (int i = 0; i < 300 * n; i++) x[i] = nrand();
+        fr_matmul_generic(&m.t, x, y, n, 0, 37);
+        for (int r = 0; r < 37; r++) {
+            fr_tensor_row_f32(&m.t, r, row);
+            for (int t = 0; t < n; t++) {
+                double s = 0;
+                for (int c = 0; c < 300; c++) s += (double)row[c] * x[t * 300 + c];
+                ref[t * 37 + r] = (float)s;
+            }
+        }
+        double e = t_row_rel_err(y, ref, (size_t)n, 37);
+        CHECK(e < 1e-6, "generic %s vs direct sum: row-relative error %.3g", fr_dtype_get(g_dts[d])->name, e);
+        free(x), free(y), free(ref);
+        free_w(&m);
+    }
+}
+
+/* the ISA table's matmul vs generic on rows [r0, r1); rows outside untouched */
+static void test_matmul(const fr_kernel_table *k) {
+    static const int64_t shapes[][2] = {{1, 1}, {7, 13}, {33, 130}, {5, 127}, {129, 257}, {4, 2048}, {19, 1000}, {130, 129}};
+    static const int ns[] = {1, 2, 3, 5, 17};
+    double worst[4] = {0};
+    for (size_t d = 0; d < 4; d++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int64_t rows = shapes[s][0], cols = shapes[s][1];
+            wmat m;
+            make_w(&m, g_dts[d], rows, cols);
+            for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
+                int n = ns[in];
+                size_t ny = (size_t)(n * rows);
+                float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * ny),
+                      *ref = malloc(sizeof(float) * ny);
+                for (int64_t i = 0; i < cols * n; i++) x[i] = nrand();
+                fr_matmul_generic(&m.t, x, ref, n, 0, rows);
+                fr_matmul_fn f = k->matmul[g_dts[d]];
+                for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
+                /* two calls over split ranges, the first odd */
+                int64_t mid = rows > 2 ? rows / 2 + 1 : rows;
+                f(&m.t, x, y, n, 0, mid);
+                if (mid < rows) f(&m.t, x, y, n, mid, rows);
+                double e = t_row_rel_err(y, ref, (size_t)n, (size_t)rows);
+                if (!(e <= worst[d])) worst[d] = e;
+                /* float32 partial sums across the row (the generic sums 256-column
+                 * chunks in float, then in double): a few 1e-6 at 2048 columns */
+                CHECK(e < 4e-6, "%s %s rows %lld cols %lld n %d: row-relative error %.3g", k->name,
+                      fr_dtype_get(g_dts[d])->name, (long long)rows, (long long)cols, n, e);
+                /* a partial range writes only its rows */
+                if (rows >= 7) {
+                    for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
+                    f(&m.t, x, y, n, 3, rows - 2);
+                    int ok = 1;
+                    for (int t = 0; t < n; t++)
+                        for (int64_t r = 0; r < rows; r++) {
+                            float v = y[t * rows + r];
+                            int inside = r >= 3 && r < rows - 2;
+                            if (inside ? v == -12345.0f : v != -12345.0f) ok = 0;
+                        }
+                    CHECK(ok, "%s %s rows [3, %lld) wrote outside its range", k->name, fr_dtype_get(g_dts[d])->name,
+                          (long long)rows - 2);
+                }
+                free(x), free(y), free(ref);
+            }
+            free_w(&m);
+        }
+        printf("%s %-8s worst row-relative error vs generic: %.3g\n", k->name, fr_dtype_get(g_dts[d])->name, worst[d]);
+    }
+    /* row dequantization: the same values as fr_tensor_row_f32 */
+    for (size_t d = 0; d < 4; d++) {
+        wmat w;
+        make_w(&w, g_dts[d], 130, 301);
+        float a[301], b[301];
+        int same = 1;
+        for (int64_t r = 0; r < 130; r += 43) {
+            fr_tensor_row_f32(&w.t, r, a);
+            k->row_f32(&w.t, r, b);
+            if (memcmp(a, b, sizeof a)) same = 0;
+        }
+        CHECK(same, "%s row_f32 %s differs from fr_tensor_row_f32", k->name, fr_dtype_get(g_dts[d])->name);
+        free_w(&w);
+    }
+    /* FP8 NaN code (0x7f, 0xff) gives NaN like the generic dequantizer */
+    wmat m;
+    make_w(&m, FR_DT_F8_E4M3, 2, 40);
+    ((uint8_t *)m.data)[17] = 0xff;
+    float x[40], y[2];
+    for (int i = 0; i < 40; i++) x[i] = 1;
+    k->matmul[FR_DT_F8_E4M3](&m.t, x, y, 1, 0, 2);
+    CHECK(isnan(y[0]) && !isnan(y[1]), "%s: FP8 NaN code not propagated (%g %g)", k->name, y[0], y[1]);
+    free_w(&m);
+}
+
+static void test_vec(const fr_kernel_table *k) {
+    float a[200], b[200], y1[200], y2[200];
+    for (int i = 0; i < 200; i++) a[i] = nrand(), b[i] = nrand();
+    for (int n = 0; n <= 200; n += (n < 40 ? 1 : 37)) {
+        double ref = 0, mag = 0;
+        for (int i = 0; i < n; i++) ref += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
+        float d = k->dot(a, b, n);
+        CHECK(fabs(d - ref) <= 1e-6 * (mag + 1e-30), "%s dot n=%d: %g vs %g", k->name, n, d, ref);
+        for (int i = 0; i < n; i++) y1[i] = y2[i] = nrand();
+        k->axpy(y1, 0.37f, a, n);
+        int ok = 1;
+        for (int i = 0; i < n; i++) {
+            double r = (double)y2[i] + 0.37 * (double)a[i];
+            if (fabs(y1[i] - r) > 1e-6 * (fabs(y2[i]) + fabs(a[i]))) ok = 0;
+        }
+        CHECK(ok, "%s axpy n=%d", k->name, n);
+    }
+}
+
+/* rmsnorm, softmax, RoPE vs their formulas in double */
+static void test_ops(void) {
+    enum { D = 77 };
+    float x[D], w[D], y[D];
+    for (int i = 0; i < D; i++) x[i] = nrand() * 3, w[i] = nrand();
+    fr_rmsnorm(y, x, w, 1e-6f, D);
+    double ss = 0;
+    for (int i = 0; i < D; i++) ss += (double)x[i] * x[i];
+    double r = 1 / sqrt(ss / D + 1e-6), e = 0;
+    for (int i = 0; i < D; i++) e = fmax(e, fabs(y[i] - x[i] * r * w[i]));
+    CHECK(e < 1e-5, "rmsnorm error %g", e);
+    float s[D];
+    double m = -1e30, z = 0;
+    for (int i = 0; i < D; i++) s[i] = x[i] * 10, m = fmax(m, s[i]);
+    for (int i = 0; i < D; i++) z += exp(s[i] - m);
+    float s2[D];
+    memcpy(s2, s, sizeof s);
+    fr_softmax(s2, D);
+    e = 0;
+    for (int i = 0; i < D; i++) e = fmax(e, fabs(s2[i] - exp(s[i] - m) / z));
+    CHECK(e < 1e-6, "softmax error %g", e);
+    enum { R = 64 };
+    float q[R], q2[R], cs[R / 2], sn[R / 2];
+    for (int i = 0; i < R; i++) q[i] = nrand();
+    for (int i = 0; i < R / 2; i++) cs[i] = cosf(0.3f * (float)i), sn[i] = sinf(0.3f * (float)i);
+    memcpy(q2, q, sizeof q);
+    fr_rope_interleaved(q2, cs, sn, R);
+    e = 0;
+    for (int i = 0; i < R / 2; i++) {
+        double a = q[2 * i], b = q[2 * i + 1], th = 0.3 * i;
+        e = fmax(e, fabs(q2[2 * i] - (a * cos(th) - b * sin(th))));
+        e = fmax(e, fabs(q2[2 * i + 1] - (a * sin(th) + b * cos(th))));
+    }
+    CHECK(e < 1e-5, "rope interleaved error %g", e);
+    memcpy(q2, q, sizeof q);
+    fr_rope_neox(q2, cs, sn, R);
+    e = 0;
+    for (int i = 0; i < R / 2; i++) {
+        double a = q[i], b = q[i + R / 2], th = 0.3 * i;
+        e = fmax(e, fabs(q2[i] - (a * cos(th) - b * sin(th))));
+        e = fmax(e, fabs(q2[i + R / 2] - (a * sin(th) + b * cos(th))));
+    }
+    CHECK(e < 1e-5, "rope neox error %g", e);
+}
+
+/* fr_matmul through a 2-thread pool, current table, vs generic */
+static void test_threaded(void) {
+    fr_pool *p = fr_pool_create(2);
+    fr_pool_set_current(p);
+    for (size_t d = 0; d < 4; d++) {
+        wmat m;
+        make_w(&m, g_dts[d], 301, 515);
+        for (int n = 1; n <= 40; n += 39) {
+            float *x = malloc(sizeof(float) * 515 * (size_t)n), *y = malloc(sizeof(float) * 301 * (size_t)n),
+                  *ref = malloc(sizeof(float) * 301 * (size_t)n);
+            for (int i = 0; i < 515 * n; i++) x[i] = nrand();
+            fr_matmul(&m.t, x, y, n);
+            fr_matmul_generic(&m.t, x, ref, n, 0, 301);
+            double e = t_row_rel_err(y, ref, (size_t)n, 301);
+            CHECK(e < 4e-6, "threaded %s %s n %d: %.3g", fr_kernels()->name, fr_dtype_get(g_dts[d])->name, n, e);
+            free(x), free(y), free(ref);
+        }
+        free_w(&m);
+    }
+    fr_pool_set_current(NULL);
+    fr_pool_free(p);
+}
+
+int main(void) {
+    char feat[256];
+    fr_cpu_describe(feat, sizeof feat);
+    printf("cpu: %s\nkernels in use: %s\n", feat, fr_kernels()->name);
+    const fr_cpu *c = fr_cpu_get();
+    CHECK(!fr_kernels_isa("avx512") || (c->avx512f && c->avx512bw && c->avx512vl), "avx512 table without the CPU");
+    CHECK(fr_kernels_isa("generic") == fr_kernels_generic(), "generic table");
+    test_generic_oracle();
+    test_ops();
+    const char *isas[] = {"avx2", "avx512"};
+    int tested = 0;
+    for (int i = 0; i < 2; i++) {
+        const fr_kernel_table *k = fr_kernels_isa(isas[i]);
+        if (!k) {
+            printf("%s: not available on this CPU, skipped\n", isas[i]);
+            continue;
+        }
+        tested++;
+        test_matmul(k);
+        test_vec(k);
+    }
+    test_threaded();
+    printf("ISA tables tested: %d\n", tested);
+    return t_done();
+}
