@@ -47,6 +47,12 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
+int cli_cache_type(const char *flag, const char *v) {
+    int t = frugal_cache_type_from_name(v);
+    if (t < 0) fprintf(stderr, "error: %s: '%s' is not a cache type (f32, f16, bf16, q8_0)\n", flag, v);
+    return t;
+}
+
 int cli_write_f32(const char *path, const float *x, size_t n) {
     return cli_write_bytes(path, x, n * sizeof *x); /* x86-64 and arm64 are little-endian */
 }

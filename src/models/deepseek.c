@@ -61,7 +61,6 @@ typedef struct ds_model {
 typedef struct ds_ctx {
     fr_mla_cache *kv;          /* [n_layer] */
     fr_mla_cache mtp_kv;
-    float *kv_mem;
     float *cos_t, *sin_t;      /* [n_ctx][d_rope/2] */
     fr_arena arena;
     int mtp_past;
@@ -316,28 +315,28 @@ static int ds_ctx_init(frugal_context *ctx) {
     if (!c) return fr_err("out of memory");
     ctx->impl = c;
     int nl = hp->n_layer + (m->mtp ? 1 : 0);
-    size_t per = (size_t)ctx->n_ctx * (hp->kv_lora + hp->d_rope);
     c->kv = calloc((size_t)hp->n_layer, sizeof *c->kv);
-    c->kv_mem = calloc(per * (size_t)nl, sizeof(float));
     size_t hr = (size_t)(hp->d_rope / 2 ? hp->d_rope / 2 : 1);
     c->cos_t = malloc((size_t)ctx->n_ctx * hr * sizeof(float));
     c->sin_t = malloc((size_t)ctx->n_ctx * hr * sizeof(float));
-    if (!c->kv || !c->kv_mem || !c->cos_t || !c->sin_t)
+    if (!c->kv || !c->cos_t || !c->sin_t)
         return fr_err("out of memory allocating the cache for %d positions", ctx->n_ctx);
-    for (int l = 0; l < nl; l++) {
-        fr_mla_cache *kc = l < hp->n_layer ? &c->kv[l] : &c->mtp_kv;
-        kc->lat = c->kv_mem + per * (size_t)l;
-        kc->pe = kc->lat + (size_t)ctx->n_ctx * hp->kv_lora;
-    }
+    for (int l = 0; l < nl; l++)
+        if (fr_mla_cache_alloc(l < hp->n_layer ? &c->kv[l] : &c->mtp_kv, ctx->cache_type, ctx->n_ctx, hp->kv_lora,
+                               hp->d_rope))
+            return -1;
     if (hp->d_rope > 0) fr_rope_tables(&hp->rope, ctx->n_ctx, c->cos_t, c->sin_t);
     return 0;
 }
 
 static void ds_ctx_free(frugal_context *ctx) {
+    const ds_model *m = ctx->model->impl;
     ds_ctx *c = ctx->impl;
     if (!c) return;
+    if (c->kv)
+        for (int l = 0; l < m->hp.n_layer; l++) fr_mla_cache_free(&c->kv[l]);
+    fr_mla_cache_free(&c->mtp_kv);
     free(c->kv);
-    free(c->kv_mem);
     free(c->cos_t);
     free(c->sin_t);
     fr_arena_free(&c->arena);

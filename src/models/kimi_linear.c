@@ -59,7 +59,7 @@ typedef struct kl_model {
 typedef struct kl_ctx {
     fr_mla_cache *kv;    /* [n_layer], used by MLA layers */
     fr_kda_state *st;    /* [n_layer], used by KDA layers */
-    float *kv_mem, *st_mem;
+    float *st_mem;
     int kda_pos;         /* tokens the KDA states have consumed; -1: unknown (reset needed) */
     fr_arena arena;
 } kl_ctx;
@@ -278,22 +278,19 @@ static int kl_ctx_init(frugal_context *ctx) {
     kl_ctx *c = calloc(1, sizeof *c);
     if (!c) return fr_err("out of memory");
     ctx->impl = c;
-    size_t per = (size_t)ctx->n_ctx * (hp->kv_lora + hp->d_rope);
     fr_kda_cfg kc = {.d = hp->d, .n_head = hp->kda_heads, .head_dim = hp->kda_dim, .conv = hp->conv};
     size_t sf = fr_kda_state_floats(&kc);
     c->kv = calloc((size_t)hp->n_layer, sizeof *c->kv);
     c->st = calloc((size_t)hp->n_layer, sizeof *c->st);
-    c->kv_mem = calloc(per * (size_t)(hp->n_mla ? hp->n_mla : 1), sizeof(float));
     c->st_mem = calloc(sf * (size_t)(hp->n_kda ? hp->n_kda : 1), sizeof(float));
-    if (!c->kv || !c->st || !c->kv_mem || !c->st_mem)
+    if (!c->kv || !c->st || !c->st_mem)
         return fr_err("out of memory allocating the cache for %d positions", ctx->n_ctx);
-    int im = 0, ik = 0;
+    int ik = 0;
     for (int l = 0; l < hp->n_layer; l++) {
         if (m->blocks[l].is_kda) {
             fr_kda_state_init(&c->st[l], &kc, c->st_mem + sf * (size_t)ik++);
-        } else {
-            c->kv[l].lat = c->kv_mem + per * (size_t)im++;
-            c->kv[l].pe = c->kv[l].lat + (size_t)ctx->n_ctx * hp->kv_lora;
+        } else if (fr_mla_cache_alloc(&c->kv[l], ctx->cache_type, ctx->n_ctx, hp->kv_lora, hp->d_rope)) {
+            return -1;
         }
     }
     c->kda_pos = 0;
@@ -303,9 +300,10 @@ static int kl_ctx_init(frugal_context *ctx) {
 static void kl_ctx_free(frugal_context *ctx) {
     kl_ctx *c = ctx->impl;
     if (!c) return;
+    if (c->kv)
+        for (int l = 0; l < ctx->model->info.n_layer; l++) fr_mla_cache_free(&c->kv[l]);
     free(c->kv);
     free(c->st);
-    free(c->kv_mem);
     free(c->st_mem);
     fr_arena_free(&c->arena);
     free(c);
