@@ -351,6 +351,9 @@ const fr_kernel_table PFX(table) = {
         [FR_DT_F16] = PFX(matmul_f16),
         [FR_DT_BF16] = PFX(matmul_bf16),
         [FR_DT_F8_E4M3] = PFX(matmul_e4m3),
+#ifdef QUANT_MATMUL_ENTRIES
+        QUANT_MATMUL_ENTRIES /* block-quantized weights (avx512/quant.h) */
+#endif
     },
     .dot = PFX(dot),
     .axpy = PFX(axpy),

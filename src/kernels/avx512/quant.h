@@ -1,0 +1,173 @@
+/* AVX-512 matmul kernels for ggml block-quantized weights (Q8_0, Q4_0, Q4_K,
+ * Q5_K, Q6_K), included by avx512/kernels.c. Activations stay float32: each
+ * 32-weight group of a block is dequantized in registers (two vectors of 16
+ * floats, the same products as the generic decoder) and FMAed with x.
+ *
+ * Y[t][r] = sum_c W[r][c] X[t][c] over a register tile of QRB weight rows x TB
+ * tokens: each group is decoded once per tile and used for TB tokens; each x
+ * vector for QRB rows. n == 1 (decode) is the TB = 1 tile: every weight row is
+ * streamed once, QRB rows per step. Rows are whole blocks (cols is a multiple
+ * of the block size), so there is no tail. Accumulation is float32 per output
+ * (16 partial sums, summed at the end). */
+#include "kernels/kernels.h"
+#include "tensor/ggml_quants.h"
+
+#define QAI __attribute__((always_inline)) inline
+
+#define QRB 4    /* weight rows per tile */
+#define QTBMAX 4 /* tokens per tile, at most */
+
+static QAI float qf16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); } /* exact */
+
+/* 16 bytes at p widened to 16 int32 lanes */
+static QAI __m512i qld16u(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); }
+
+/* 6-bit scale and min of sub-block j (of 8) packed in 12 bytes (Q4_K, Q5_K) */
+static QAI void q_scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
+        *m = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
+/* Group g (32 consecutive weights, g < block/32) of the block at b as two
+ * vectors of float32 weights: w0 = elements 0..15, w1 = 16..31. */
+static QAI void qdeq(const int dt, const uint8_t *b, int g, __m512 *w0, __m512 *w1) {
+    const __m512i m4 = _mm512_set1_epi32(15);
+    switch (dt) {
+    case FR_DT_Q8_0: { /* f16 d | i8 qs[32] */
+        __m512 d = _mm512_set1_ps(qf16(b));
+        __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + 2)));
+        __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + 18)));
+        *w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(q0), d);
+        *w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(q1), d);
+        break;
+    }
+    case FR_DT_Q4_0: { /* f16 d | qs[16]: low nibbles elements 0..15, high 16..31; (q - 8) * d */
+        __m512 d = _mm512_set1_ps(qf16(b));
+        __m512i q = qld16u(b + 2), e8 = _mm512_set1_epi32(8);
+        *w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(q, m4), e8)), d);
+        *w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), e8)), d);
+        break;
+    }
+    case FR_DT_Q4_K:
+    case FR_DT_Q5_K: { /* f16 d | f16 dmin | scales[12] | (Q5_K: qh[32]) | qs[128] */
+        const int c = g >> 1, hi = g & 1;
+        int s, m;
+        q_scale_min_k4(g, b + 4, &s, &m);
+        const float d = qf16(b), dmin = qf16(b + 2);
+        __m512 dl = _mm512_set1_ps(d * (float)s), ml = _mm512_set1_ps(dmin * (float)m);
+        const uint8_t *qs = b + (dt == FR_DT_Q4_K ? 16 : 48) + 32 * c;
+        __m512i q0 = _mm512_and_si512(_mm512_srli_epi32(qld16u(qs), 4 * hi), m4);
+        __m512i q1 = _mm512_and_si512(_mm512_srli_epi32(qld16u(qs + 16), 4 * hi), m4);
+        if (dt == FR_DT_Q5_K) { /* 5th bit: bit g of qh[l] */
+            const uint8_t *qh = b + 16;
+            __m512i one = _mm512_set1_epi32(1);
+            q0 = _mm512_or_si512(q0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh), g), one), 4));
+            q1 = _mm512_or_si512(q1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh + 16), g), one), 4));
+        }
+        /* d*sc * q - dmin*m, two roundings as the generic decoder */
+        *w0 = _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(q0)), ml);
+        *w1 = _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(q1)), ml);
+        break;
+    }
+    default: { /* Q6_K: ql[128] | qh[64] | i8 scales[16] | f16 d; g = 4h + k */
+        const int h = g >> 2, k = g & 3;
+        const uint8_t *ql = b + 64 * h + 32 * (k & 1), *qh = b + 128 + 32 * h;
+        const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
+        const float d = qf16(b + 208);
+        const int sh = k < 2 ? 0 : 4;
+        const __m512i m3 = _mm512_set1_epi32(3), e32 = _mm512_set1_epi32(32);
+        __m512i l0 = _mm512_and_si512(_mm512_srli_epi32(qld16u(ql), sh), m4);
+        __m512i l1 = _mm512_and_si512(_mm512_srli_epi32(qld16u(ql + 16), sh), m4);
+        __m512i h0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh), 2 * k), m3), 4);
+        __m512i h1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh + 16), 2 * k), m3), 4);
+        __m512 q0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_or_si512(l0, h0), e32));
+        __m512 q1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_or_si512(l1, h1), e32));
+        /* (d * scale) * q as the generic decoder */
+        *w0 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[0]), q0);
+        *w1 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[1]), q1);
+        break;
+    }
+    }
+}
+
+/* out[i*TB + j] = W row wr[i] . x row xr[j] over nb blocks */
+static QAI void qtile(const int dt, const int TB, const uint8_t *const *wr, const float *const *xr, int64_t nb,
+                     float *out) {
+    const fr_dtype_info *di = fr_dtype_get(dt);
+    const int64_t bs = di->block, bb = di->block_bytes;
+    const int ng = (int)(bs / 32);
+    __m512 acc[QRB][QTBMAX];
+    for (int i = 0; i < QRB; i++)
+        for (int j = 0; j < TB; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        for (int g = 0; g < ng; g++) {
+            const int64_t c = b * bs + 32 * g;
+            __m512 x0[QTBMAX], x1[QTBMAX];
+            for (int j = 0; j < TB; j++) x0[j] = _mm512_loadu_ps(xr[j] + c), x1[j] = _mm512_loadu_ps(xr[j] + c + 16);
+            for (int i = 0; i < QRB; i++) {
+                __m512 w0, w1;
+                qdeq(dt, wr[i] + b * bb, g, &w0, &w1);
+                for (int j = 0; j < TB; j++) {
+                    acc[i][j] = _mm512_fmadd_ps(w0, x0[j], acc[i][j]);
+                    acc[i][j] = _mm512_fmadd_ps(w1, x1[j], acc[i][j]);
+                }
+            }
+        }
+    }
+    for (int i = 0; i < QRB; i++)
+        for (int j = 0; j < TB; j++) out[i * TB + j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+/* QRB rows from r (rows past r1 repeat the last) x TB tokens from t */
+static QAI void qrun_tile(const int dt, const int TB, const fr_tensor *W, const float *X, float *Y, int64_t r,
+                         int64_t r1, int t) {
+    const int64_t rows = fr_rows(W), cols = fr_cols(W), nb = cols / fr_dtype_get(dt)->block;
+    const size_t rb = fr_row_bytes(W);
+    const uint8_t *wr[QRB];
+    const float *xr[QTBMAX];
+    for (int i = 0; i < QRB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+    for (int j = 0; j < TB; j++) xr[j] = X + (int64_t)(t + j) * cols;
+    float out[QRB * QTBMAX];
+    qtile(dt, TB, wr, xr, nb, out);
+    for (int i = 0; i < QRB && r + i < r1; i++)
+        for (int j = 0; j < TB; j++) Y[(int64_t)(t + j) * rows + r + i] = out[i * TB + j];
+}
+
+static QAI void qmatmul_body(const int dt, const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    const int64_t cols = fr_cols(W);
+    /* tokens per block: their activations (cols floats each) fill about 384 KiB,
+     * while the block's weight rows stream once */
+    int64_t tb = (384 * 1024) / (cols * (int64_t)sizeof(float));
+    int tblk = tb < QTBMAX ? QTBMAX : tb > 240 ? 240 : (int)(tb / QTBMAX * QTBMAX);
+    for (int t0 = 0; t0 < n; t0 += tblk) {
+        const int t1 = t0 + tblk < n ? t0 + tblk : n;
+        for (int64_t r = r0; r < r1; r += QRB) {
+            int t = t0;
+            for (; t + QTBMAX <= t1; t += QTBMAX) qrun_tile(dt, QTBMAX, W, X, Y, r, r1, t);
+            for (; t + 2 <= t1; t += 2) qrun_tile(dt, 2, W, X, Y, r, r1, t);
+            for (; t < t1; t++) qrun_tile(dt, 1, W, X, Y, r, r1, t);
+        }
+    }
+}
+
+#define QMM(name, DT)                                                                                        \
+    static void fr_avx512_matmul_##name(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0,    \
+                                        int64_t r1) {                                                        \
+        qmatmul_body(DT, W, X, Y, n, r0, r1);                                                                \
+    }
+QMM(q8_0, FR_DT_Q8_0)
+QMM(q4_0, FR_DT_Q4_0)
+QMM(q4_k, FR_DT_Q4_K)
+QMM(q5_k, FR_DT_Q5_K)
+QMM(q6_k, FR_DT_Q6_K)
+#undef QMM
+
+#define QUANT_MATMUL_ENTRIES                                                                                 \
+    [FR_DT_Q8_0] = fr_avx512_matmul_q8_0, [FR_DT_Q4_0] = fr_avx512_matmul_q4_0,                              \
+    [FR_DT_Q4_K] = fr_avx512_matmul_q4_k, [FR_DT_Q5_K] = fr_avx512_matmul_q5_k,                              \
+    [FR_DT_Q6_K] = fr_avx512_matmul_q6_k,
