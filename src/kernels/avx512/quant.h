@@ -60,18 +60,19 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, __m512 *w0, __m512 *
         q_scale_min_k4(g, b + 4, &s, &m);
         const float d = qf16(b), dmin = qf16(b + 2);
         __m512 dl = _mm512_set1_ps(d * (float)s), ml = _mm512_set1_ps(dmin * (float)m);
-        const uint8_t *qs = b + (dt == FR_DT_Q4_K ? 16 : 48) + 32 * c;
-        __m512i q0 = _mm512_and_si512(_mm512_srli_epi32(qld16u(qs), 4 * hi), m4);
-        __m512i q1 = _mm512_and_si512(_mm512_srli_epi32(qld16u(qs + 16), 4 * hi), m4);
+        /* the 32 nibbles of the group as bytes */
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(b + (dt == FR_DT_Q4_K ? 16 : 48) + 32 * c));
+        q = _mm256_and_si256(_mm256_srli_epi16(q, 4 * hi), _mm256_set1_epi8(15));
         if (dt == FR_DT_Q5_K) { /* 5th bit: bit g of qh[l] */
-            const uint8_t *qh = b + 16;
-            __m512i one = _mm512_set1_epi32(1);
-            q0 = _mm512_or_si512(q0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh), g), one), 4));
-            q1 = _mm512_or_si512(q1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh + 16), g), one), 4));
+            __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16));
+            h = _mm256_and_si256(_mm256_srli_epi16(h, g), _mm256_set1_epi8(1));
+            q = _mm256_or_si256(q, _mm256_slli_epi16(h, 4));
         }
+        __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q)));
+        __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q, 1)));
         /* d*sc * q - dmin*m, two roundings as the generic decoder */
-        *w0 = _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(q0)), ml);
-        *w1 = _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(q1)), ml);
+        *w0 = _mm512_sub_ps(_mm512_mul_ps(dl, f0), ml);
+        *w1 = _mm512_sub_ps(_mm512_mul_ps(dl, f1), ml);
         break;
     }
     default: { /* Q6_K: ql[128] | qh[64] | i8 scales[16] | f16 d; g = 4h + k */
@@ -79,17 +80,17 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, __m512 *w0, __m512 *
         const uint8_t *ql = b + 64 * h + 32 * (k & 1), *qh = b + 128 + 32 * h;
         const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
         const float d = qf16(b + 208);
-        const int sh = k < 2 ? 0 : 4;
-        const __m512i m3 = _mm512_set1_epi32(3), e32 = _mm512_set1_epi32(32);
-        __m512i l0 = _mm512_and_si512(_mm512_srli_epi32(qld16u(ql), sh), m4);
-        __m512i l1 = _mm512_and_si512(_mm512_srli_epi32(qld16u(ql + 16), sh), m4);
-        __m512i h0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh), 2 * k), m3), 4);
-        __m512i h1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qld16u(qh + 16), 2 * k), m3), 4);
-        __m512 q0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_or_si512(l0, h0), e32));
-        __m512 q1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_or_si512(l1, h1), e32));
+        /* 32 6-bit values as bytes: low nibble (k < 2) or high one of ql, bits 2k.. of qh on top */
+        __m256i l = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+        l = _mm256_and_si256(_mm256_srli_epi16(l, k < 2 ? 0 : 4), _mm256_set1_epi8(15));
+        hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), _mm256_set1_epi8(3)), 4);
+        __m256i q = _mm256_sub_epi8(_mm256_or_si256(l, hb), _mm256_set1_epi8(32));
+        __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
+        __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
         /* (d * scale) * q as the generic decoder */
-        *w0 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[0]), q0);
-        *w1 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[1]), q1);
+        *w0 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[0]), f0);
+        *w1 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[1]), f1);
         break;
     }
     }
