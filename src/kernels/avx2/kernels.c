@@ -55,6 +55,7 @@ static inline __m256 ld_bf16(const unsigned char *p) {
 #define LD_F16(p) ld_f16(p)
 #define LD_BF16(p) ld_bf16(p)
 
+#include "kernels/avx2/quant.h"
 #include "kernels/simd_template.h"
 #else
 typedef int fr_avx2_unused;
