@@ -34,7 +34,8 @@ for l in range(2):
     if l == 0:
         mat(p + "mlp.gate_proj.weight", 512, d); mat(p + "mlp.up_proj.weight", 512, d); mat(p + "mlp.down_proj.weight", d, 512)
     else:
-        mat(p + "mlp.gate.weight", 4, d); vec(p + "mlp.gate.e_score_correction_bias", 4, 0.0, 0.01)
+        # a decisive router (large logit margins), so small weight changes rarely flip expert choices
+        mat(p + "mlp.gate.weight", 4, d, 8.0 / d ** 0.5); vec(p + "mlp.gate.e_score_correction_bias", 4, 0.0, 0.01)
         for e in range(4):
             q = p + f"mlp.experts.{e}."
             mat(q + "gate_proj.weight", 256, d); mat(q + "up_proj.weight", 256, d); mat(q + "down_proj.weight", d, 256)

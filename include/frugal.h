@@ -62,9 +62,22 @@ int frugal_model_describe(const frugal_model *model, char *buf, size_t size);
 
 /* ---- contexts ------------------------------------------------------------ */
 
+/* How the MLA latent cache stores its values (llama.cpp's -ctk). The rope
+ * keys stay float32; Kimi Linear's recurrent state is always float32. */
+typedef enum frugal_cache_type {
+    FRUGAL_CACHE_F32 = 0,
+    FRUGAL_CACHE_F16,
+    FRUGAL_CACHE_BF16,
+    FRUGAL_CACHE_Q8_0,
+} frugal_cache_type;
+
+/* "f32", "f16", "bf16", "q8_0" -> type; -1 when unknown. */
+int frugal_cache_type_from_name(const char *name);
+
 typedef struct frugal_context_params {
     int n_ctx;      /* maximum positions held in the cache; 0 = min(4096, model max) */
     int n_threads;  /* worker threads; 0 = all cores */
+    frugal_cache_type cache_type; /* default FRUGAL_CACHE_F32 */
 } frugal_context_params;
 
 frugal_context_params frugal_context_default_params(void);

@@ -17,6 +17,16 @@
 static const char *const g_vars = "{\"x\": 3, \"y\": 2.5, \"s\": \"H\303\251llo\", \"l\": [3, 1, 2], \"d\": {\"b\": 1, \"a\": 2}, \"n\": null, \"e\": \"\", \"msgs\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"U\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"k\": \"\303\251\\n\"}}}]}]}";
 
 static const struct { const char *tmpl, *want; } g_cases[] = {
+    /* Undefined inside lists prints as "" (repr "Undefined") and reads back as undefined */
+    {"{{ msgs|map(attribute='tool_calls')|map('length')|join(',') }}|{{ [q, 1] }}|{{ [q][0] is defined }}|{% for v in [q] %}{{ v is defined }}{% endfor %}",
+     "0,0,1|[Undefined, 1]|False|False"},
+    /* macros are closures over the scope they are defined in, and scoped like variables */
+    {"{% for i in [1, 2] %}{% macro m() %}<{{ i }}>{% endmacro %}{{ m() }}{% endfor %}{{ m is defined }}"
+     "{% macro f(a, b=a) %}{{ b }}{% endmacro %}{{ f(4) }}{{ f is callable }}{% set g = f %}{{ g(5, 6) }}",
+     "<1><2>False4True6"},
+    /* whitespace control strips Unicode whitespace (Python's \\s); only \\r\\n and \\r are line breaks */
+    {"a\343\200\200 {{- x -}} \302\240b\n\t\343\200\200{% if true %}c{% endif %}\342\200\250d\r\ne",
+     "a3b\nc\342\200\250d\ne"},
     /* a variable set to Undefined hides an outer one; missing macro arguments are undefined */
     {"{% set x = q %}[{{ x is defined }}{{ x }}]{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f() }}{{ f(2) }}{% with l = q %}{{ l is defined }}{% endwith %}{{ l|length }}",
      "[False][][2]False3"},
@@ -114,6 +124,8 @@ static const struct { const char *tmpl, *err; } g_errors[] = {
     {"{{ q|tojson }}", "tojson: value is undefined"},
     {"{% set n.attr = 1 %}", "cannot assign attribute 'attr' of 'n'"},
     {"{{ x is none 3 }}", "test 'none' takes no arguments"},
+    {"{% set ns = namespace() %}{% set ns.a = [1, {'b': ns}] %}{{ ns }}", "would make it contain itself"},
+    {"{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}", "nested too deeply"},
     {"{{ '%s %s' % x }}", "not enough arguments for format string"},
     {"{{ '%d' % s }}", "%d format: a number is required, not str"},
     {"{{ q|int }}", "int: value is undefined"},

@@ -102,6 +102,47 @@ int main(void) {
         unlink(path);
     }
 
+    /* YaRN without a log-multiplier (0): llama.cpp then scales the rotated dims and
+     * the softmax by 1 + 0.1 ln(factor); compared with llama.cpp's logits */
+    {
+        size_t yn;
+        uint8_t *y = t_read(t_fixture("gguf/v3_yarn_f32.gguf"), &yn);
+        const char *key = "deepseek2.rope.scaling.yarn_log_multiplier";
+        size_t ka = 0;
+        for (size_t i = 0; y && i + strlen(key) <= yn; i++)
+            if (!memcmp(y + i, key, strlen(key))) { ka = i + strlen(key); break; }
+        CHECK(ka > 0 && y[ka] == 6, "log multiplier is an f32");
+        if (ka > 0) memset(y + ka + 4, 0, 4);
+        char path[] = "/tmp/frugal_gguf_yarn_XXXXXX";
+        int fd = mkstemp(path);
+        int ok = y && fd >= 0 && write(fd, y, yn) == (ssize_t)yn;
+        if (fd >= 0) close(fd);
+        size_t rn;
+        float *ref = t_read(t_fixture("gguf/v3_yarn_f32_logmul0.llama_logits.f32"), &rn);
+        frugal_model *m = NULL;
+        frugal_context *c = NULL;
+        frugal_context_params cp = frugal_context_default_params();
+        cp.n_ctx = 64;
+        int32_t tok[48] = {0, 17, 300, 5, 42, 42, 42, 99, 411, 7, 256, 3, 200, 180, 9, 77, 1, 2, 3, 4, 500, 321, 123, 64,
+                           65, 66, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111};
+        if (ok && ref && rn == 48 * 512 * 4 && frugal_model_load(path, &m) == 0 && frugal_context_create(m, &cp, &c) == 0 &&
+            frugal_eval(c, tok, 48, 0, 1) == 0) {
+            float *got = malloc(48 * 512 * sizeof(float));
+            for (int r = 0; r < 48; r++) memcpy(got + r * 512, frugal_get_logits(c, r), 512 * sizeof(float));
+            double e = t_row_rel_err(got, ref, 48, 512);
+            printf("YaRN log-multiplier 0: row-relative error vs llama.cpp %.3g\n", e);
+            CHECK(e <= 1e-4, "YaRN log-multiplier 0: error vs llama.cpp %.3g", e);
+            free(got);
+        } else {
+            CHECK(0, "YaRN log-multiplier 0 model: %s", frugal_last_error());
+        }
+        frugal_context_free(c);
+        frugal_model_free(m);
+        free(ref);
+        free(y);
+        unlink(path);
+    }
+
     /* a truncated file */
     CHECK(load_patched(g_buf, g_n - 100, msg, sizeof msg) != 0 && strstr(msg, "past the end"), "truncated: '%s'", msg);
 

@@ -44,6 +44,7 @@ static void help(FILE *f) {
             "  -t, --threads N       threads (default 2)\n"
             "  -r, --repetitions N   timed runs per test (default 5)\n"
             "  -k, --kernels K,..    kernels to compare in this run: generic, avx2, avx512\n"
+            "  -ctk, --cache-type-k T  latent cache type: f32 (default), f16, bf16, q8_0\n"
             "                        (default: the best this CPU has)\n"
             "  -o, --output FMT      md (default), csv or json (array of objects)\n"
             "      --bandwidth GBPS  memory read bandwidth for the roofline (GB/s);\n"
@@ -191,6 +192,7 @@ static const char *test_name(const row *r, char *buf, size_t n) {
 
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL, *fmt = "md", *kern = NULL;
+    int ctk = 0;
     long lp[MAXL] = {512}, ln[MAXL] = {128}, ld[MAXL] = {0}, threads = 2, reps = 5;
     int np = 1, nn = 1, nd = 1;
     double bw = 0;
@@ -205,6 +207,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (cli_int(a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { VAL(); if (cli_int(a, v, 1, 64, &reps)) return 2; }
         else if (!strcmp(a, "-k") || !strcmp(a, "--kernels")) { VAL(); kern = v; }
+        else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) { VAL(); if ((ctk = cli_cache_type(a, v)) < 0) return 2; }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             VAL();
             fmt = v;
@@ -267,7 +270,8 @@ int cmd_bench(int argc, char **argv) {
             int depth = (int)ld[di], maxn = 0;
             for (int i = 0; i < nn; i++) maxn = ln[i] > maxn ? (int)ln[i] : maxn;
             /* one context per depth: the depth is filled once, the tests rewind to it */
-            frugal_context_params cp = {.n_ctx = depth + (maxp > maxn ? maxp : maxn) + 1, .n_threads = (int)threads};
+            frugal_context_params cp = {.n_ctx = depth + (maxp > maxn ? maxp : maxn) + 1, .n_threads = (int)threads,
+                                        .cache_type = (frugal_cache_type)ctk};
             frugal_context *c;
             if (frugal_context_create(m, &cp, &c)) {
                 fprintf(stderr, "error: %s\n", frugal_last_error());

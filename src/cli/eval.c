@@ -25,6 +25,7 @@ static void help(FILE *f) {
             "      --routing OUT.i32  write routed expert ids [n_moe_layers, n_ids, k]\n"
             "  -c, --ctx-size N       context size (default: prompt + generated tokens)\n"
             "  -t, --threads N        threads (default: all cores)\n"
+            "  -ctk, --cache-type-k T latent cache type: f32 (default), f16, bf16, q8_0\n"
             "  -h, --help             this help\n");
 }
 
@@ -72,7 +73,7 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *ids_s = NULL, *logits_path = NULL, *mtp_path = NULL, *routing_path = NULL,
                *dec_path = NULL;
     long n_greedy = 0, n_threads = 0, n_ctx = 0;
-    int mtp_nomask = 0;
+    int mtp_nomask = 0, cache_type = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
@@ -80,7 +81,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--ids") || !strcmp(a, "--logits") ||
                  !strcmp(a, "--mtp-logits") || !strcmp(a, "--routing") || !strcmp(a, "--greedy") ||
                  !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size") ||
-                 !strcmp(a, "--decode-logits")) {
+                 !strcmp(a, "--decode-logits") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) {
             if (!(v = cli_value(argc, argv, &i))) return 2;
             if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
             else if (!strcmp(a, "--ids")) ids_s = v;
@@ -90,6 +91,7 @@ int cmd_eval(int argc, char **argv) {
             else if (!strcmp(a, "--decode-logits")) dec_path = v;
             else if (!strcmp(a, "--greedy")) { if (cli_int(a, v, 0, 1 << 20, &n_greedy)) return 2; }
             else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (cli_int(a, v, 0, 1024, &n_threads)) return 2; }
+            else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) { if ((cache_type = cli_cache_type(a, v)) < 0) return 2; }
             else if (cli_int(a, v, 1, 1 << 24, &n_ctx)) return 2;
         } else {
             fprintf(stderr, "error: eval: unknown option '%s' (see frugal eval --help)\n", a);
@@ -115,6 +117,7 @@ int cmd_eval(int argc, char **argv) {
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = n_ctx ? (int)n_ctx : n + (int)n_greedy + 1;
     cp.n_threads = (int)n_threads;
+    cp.cache_type = (frugal_cache_type)cache_type;
     if (frugal_context_create(model, &cp, &ctx)) goto done;
 
     /* routing trace: [n_moe_layers][n][k] */

@@ -18,7 +18,7 @@ static const struct {
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"template", "render conversations (JSON lines) with the model's chat template", cmd_template},
     {"quantize", "re-encode a GGUF file's weights (Q8_0, Q4_K_M, ...)", cmd_quantize},
-    {"convert", "convert a Hugging Face DeepSeek directory to GGUF", cmd_convert},
+    {"convert", "convert a Hugging Face DeepSeek / Kimi Linear directory to GGUF", cmd_convert},
 };
 
 static void usage(FILE *f) {
@@ -45,6 +45,12 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
     }
     *out = v;
     return 0;
+}
+
+int cli_cache_type(const char *flag, const char *v) {
+    int t = frugal_cache_type_from_name(v);
+    if (t < 0) fprintf(stderr, "error: %s: '%s' is not a cache type (f32, f16, bf16, q8_0)\n", flag, v);
+    return t;
 }
 
 int cli_write_f32(const char *path, const float *x, size_t n) {

@@ -33,6 +33,7 @@ void cli_common_help(FILE *f) {
             "  -n, --n-predict N      tokens to generate (default 128; -1 = until EOS or context end)\n"
             "  -c, --ctx-size N       context size (default: enough for prompt + generation, max 4096)\n"
             "  -t, --threads N        threads (default: all cores)\n"
+            "  -ctk, --cache-type-k T latent cache type: f32 (default), f16, bf16, q8_0\n"
             "      --temp T           temperature (default 0.8; 0 = greedy)\n"
             "      --top-k N          top-k (default 40; 0 = off)\n"
             "      --top-p P          top-p (default 0.95; 1 = off)\n"
@@ -62,7 +63,7 @@ int cli_common_flag(cli_opts *o, int argc, char **argv, int *i) {
     if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = 1; return 1; }
     static const char *valued[] = {"-m", "--model", "-n", "--n-predict", "-c", "--ctx-size", "-t", "--threads",
                                    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-last-n",
-                                   "--seed", "--stop"};
+                                   "--seed", "--stop", "-ctk", "--cache-type-k"};
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= !strcmp(a, valued[k]);
     if (!known) return 0;
@@ -77,6 +78,7 @@ int cli_common_flag(cli_opts *o, int argc, char **argv, int *i) {
     else if (!strcmp(a, "--min-p")) { if (fnum(a, v, 0, 1, &d)) return -1; o->sp.min_p = (float)d; }
     else if (!strcmp(a, "--repeat-penalty")) { if (fnum(a, v, 1e-6, 100, &d)) return -1; o->sp.repeat_penalty = (float)d; }
     else if (!strcmp(a, "--repeat-last-n")) { if (cli_int(a, v, 0, 1 << 20, &x)) return -1; o->sp.repeat_last_n = (int)x; }
+    else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) { if ((o->cache_type = cli_cache_type(a, v)) < 0) return -1; }
     else if (!strcmp(a, "--seed")) {
         char *e;
         unsigned long long s = strtoull(v, &e, 10);
@@ -99,6 +101,7 @@ int cli_session_open(cli_session *s, const cli_opts *o) {
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = o->n_ctx;
     cp.n_threads = o->n_threads;
+    cp.cache_type = (frugal_cache_type)o->cache_type;
     if (frugal_context_create(s->model, &cp, &s->ctx)) return -1;
     return frugal_sampler_create(&o->sp, &s->smp);
 }

@@ -16,6 +16,7 @@ typedef struct cli_opts {
     const char *stop[16];
     int n_stop;
     int ignore_eos;
+    int cache_type;
 } cli_opts;
 
 /* Parse a flag common to the text commands at argv[*i]; 1 = consumed,

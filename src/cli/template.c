@@ -20,8 +20,9 @@ static void help(FILE *f) {
                "For each line it prints one line: the rendered prompt as a JSON string.\n"
                "Blank lines are skipped.\n\n"
                "The template is DIR/chat_template.jinja if present, else \"chat_template\" of\n"
-               "DIR/tokenizer_config.json (bos_token, eos_token, ... come from there too).\n\n"
-               "  -m, --model DIR     model or tokenizer directory\n"
+               "DIR/tokenizer_config.json (bos_token, eos_token, ... come from there too);\n"
+               "for a GGUF file, tokenizer.chat_template (bos/eos from its vocabulary).\n\n"
+               "  -m, --model DIR     model or tokenizer directory, or FILE.gguf\n"
                "  --template FILE     use this Jinja file as the template instead\n"
                "  -h, --help          this help\n");
 }
@@ -54,12 +55,19 @@ static int put_json_string(const char *s, size_t n) {
     char *enc = v ? fr_jinja_tojson(v, 0, -1, NULL, NULL, 0) : NULL;
     json_decref(v);
     if (!enc) return -1;
+    const char *run = enc;
     for (const char *p = enc; *p; p++) {
         const unsigned char *u = (const unsigned char *)p;
-        if (u[0] == 0xc2 && u[1] == 0x85) { fputs("\\u0085", stdout); p++; }
-        else if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) { fputs(u[2] == 0xa8 ? "\\u2028" : "\\u2029", stdout); p += 2; }
-        else putchar(*p);
+        const char *esc = NULL;
+        if (u[0] == 0xc2 && u[1] == 0x85) esc = "\\u0085";
+        else if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) esc = u[2] == 0xa8 ? "\\u2028" : "\\u2029";
+        if (!esc) continue;
+        fwrite(run, 1, (size_t)(p - run), stdout);
+        fputs(esc, stdout);
+        p += u[0] == 0xc2 ? 1 : 2;
+        run = p + 1;
     }
+    fputs(run, stdout);
     putchar('\n');
     free(enc);
     return 0;

@@ -6,17 +6,9 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "tensor/ggml_quants.h"
 #include "base/pool.h"
 #include "kernels/kernels.h"
-
-static int bind_norm(const fr_weights *w, const char *name, int n, float **out) {
-    fr_tensor t;
-    if (fr_weights_bind_vec(w, name, n, &t)) return -1;
-    *out = malloc((size_t)n * sizeof(float));
-    if (!*out) return fr_err("out of memory");
-    fr_tensor_to_f32(&t, *out);
-    return 0;
-}
 
 int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_cfg *c) {
     char name[512];
@@ -28,7 +20,7 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
         snprintf(name, sizeof name, "%sq_a_proj.weight", p);
         if (fr_weights_bind(w, name, 2, a, &m->wq_a)) return -1;
         snprintf(name, sizeof name, "%sq_a_layernorm.weight", p);
-        if (bind_norm(w, name, c->q_lora, &m->q_norm)) return -1;
+        if (fr_weights_load_vec(w, name, c->q_lora, &m->q_norm)) return -1;
         snprintf(name, sizeof name, "%sq_b_proj.weight", p);
         if (fr_weights_bind(w, name, 2, b, &m->wq_b)) return -1;
     } else {
@@ -41,7 +33,7 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
     snprintf(name, sizeof name, "%skv_a_proj_with_mqa.weight", p);
     if (fr_weights_bind(w, name, 2, kva, &m->wkv_a)) return -1;
     snprintf(name, sizeof name, "%skv_a_layernorm.weight", p);
-    if (bind_norm(w, name, c->kv_lora, &m->kv_norm)) return -1;
+    if (fr_weights_load_vec(w, name, c->kv_lora, &m->kv_norm)) return -1;
     char kbname[512];
     snprintf(kbname, sizeof kbname, "%sk_b_proj.weight", p);
     snprintf(name, sizeof name, "%skv_b_proj.weight", p);
@@ -58,10 +50,69 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
     return fr_weights_bind(w, name, 2, o, &m->wo);
 }
 
+void fr_mla_stats(const fr_mla *m, fr_wstats *s) {
+    const fr_tensor *ts[] = {&m->wq_a, &m->wq_b, &m->wq, &m->wkv_a, &m->wkv_b, &m->wk_b, &m->wv_b, &m->wo};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) fr_wstats_dense(s, ts[i]);
+    fr_wstats_vec(s, (m->q_norm ? m->c.q_lora : 0) + m->c.kv_lora);
+}
+
 void fr_mla_free(fr_mla *m) {
     free(m->q_norm);
     free(m->kv_norm);
     m->q_norm = m->kv_norm = NULL;
+}
+
+size_t fr_mla_cache_bytes(fr_dtype type, int kv_lora, int d_rope) {
+    return fr_dtype_bytes(type, kv_lora) + (size_t)d_rope * sizeof(float);
+}
+
+int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, int d_rope) {
+    memset(kc, 0, sizeof *kc);
+    if (type != FR_DT_F32 && type != FR_DT_F16 && type != FR_DT_BF16 && type != FR_DT_Q8_0)
+        return fr_err("cache type %s is not supported (f32, f16, bf16, q8_0)", fr_dtype_get(type)->name);
+    if (type == FR_DT_Q8_0 && kv_lora % 32)
+        return fr_err("cache type q8_0 needs kv_lora_rank (%d) to be a multiple of 32", kv_lora);
+    kc->type = type;
+    kc->kv_lora = kv_lora;
+    kc->row = fr_dtype_bytes(type, kv_lora);
+    kc->lat = calloc((size_t)n_ctx, kc->row);
+    kc->pe = calloc((size_t)n_ctx * (size_t)(d_rope ? d_rope : 1), sizeof(float));
+    if (!kc->lat || !kc->pe) {
+        fr_mla_cache_free(kc);
+        return fr_err("out of memory allocating the latent cache for %d positions", n_ctx);
+    }
+    return 0;
+}
+
+void fr_mla_cache_free(fr_mla_cache *kc) {
+    free(kc->lat);
+    free(kc->pe);
+    kc->lat = NULL;
+    kc->pe = NULL;
+}
+
+/* store a latent row of kv_lora floats at position p */
+static void lat_store(fr_mla_cache *kc, int p, const float *x) {
+    uint8_t *dst = kc->lat + (size_t)p * kc->row;
+    int r = kc->kv_lora;
+    switch (kc->type) {
+    case FR_DT_F32: memcpy(dst, x, (size_t)r * sizeof *x); break;
+    case FR_DT_F16: for (int i = 0; i < r; i++) ((uint16_t *)dst)[i] = fr_f32_to_f16(x[i]); break;
+    case FR_DT_BF16: for (int i = 0; i < r; i++) ((uint16_t *)dst)[i] = fr_f32_to_bf16(x[i]); break;
+    default: fr_ggml_quantize(kc->type, x, dst, r); break;
+    }
+}
+
+/* the latent row at position s as float32: in place for F32, else decoded into buf */
+static const float *lat_row(const fr_mla_cache *kc, int s, float *buf) {
+    const uint8_t *src = kc->lat + (size_t)s * kc->row;
+    int r = kc->kv_lora;
+    switch (kc->type) {
+    case FR_DT_F32: return (const float *)src;
+    case FR_DT_F16: for (int i = 0; i < r; i++) buf[i] = fr_f16_to_f32(((const uint16_t *)src)[i]); return buf;
+    case FR_DT_BF16: for (int i = 0; i < r; i++) buf[i] = fr_bf16_to_f32(((const uint16_t *)src)[i]); return buf;
+    default: fr_ggml_dequant(kc->type, src, buf, r); return buf;
+    }
 }
 
 /* per-head, per-token and per-key-range work, split over the thread pool */
@@ -77,6 +128,7 @@ typedef struct mla_job {
     int rb;          /* a row of kv_b or v_b (r) or of k_b (dn) */
     float *scores;   /* [threads][H][n_keys] (decode: [H][n_keys]) */
     float *upart;    /* decode: [threads][H][r] */
+    float *latbuf;   /* [threads][r]: decoded cache rows */
 } mla_job;
 
 /* qabs[t][h] = W_UK_h^T q_nope[t][h] for heads [h0, h1) */
@@ -104,23 +156,23 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
 
 /* sc[h][s] = (q~_h . c_s + q_rope_h . k_r,s) * scale for keys [s0, s1), all
  * heads per cache row: the row is read once for the H heads */
-static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld) {
+static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld, int ith) {
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr;
     const float *qa = j->qabs + (size_t)t * H * r, *q = j->q + (size_t)t * H * dq;
     for (int s = s0; s < s1; s++) {
-        const float *lat = j->kv->lat + (size_t)s * r, *pe = j->kv->pe + (size_t)s * dr;
+        const float *lat = lat_row(j->kv, s, j->latbuf + (size_t)ith * r), *pe = j->kv->pe + (size_t)s * dr;
         for (int h = 0; h < H; h++)
             sc[(size_t)h * ld + s] = (fr_dot(qa + (size_t)h * r, lat, r) + fr_dot(q + (size_t)h * dq + dn, pe, dr)) * c->scale;
     }
 }
 
 /* u[h] += sum_s P[h][s] c_s for keys [s0, s1), all heads per cache row */
-static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld, float *u) {
+static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld, float *u, int ith) {
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, r = c->kv_lora;
     for (int s = s0; s < s1; s++) {
-        const float *lat = j->kv->lat + (size_t)s * r;
+        const float *lat = lat_row(j->kv, s, j->latbuf + (size_t)ith * r);
         for (int h = 0; h < H; h++) fr_axpy(u + (size_t)h * r, P[(size_t)h * ld + s], lat, r);
     }
 }
@@ -133,18 +185,18 @@ static void attend_tokens(void *arg, int64_t t0, int64_t t1, int ith) {
     float *sc = j->scores + (size_t)ith * H * ld;
     for (int64_t t = t0; t < t1; t++) {
         int p = j->pos0 + (int)t;
-        scores_rows(j, (int)t, 0, p + 1, sc, ld);
+        scores_rows(j, (int)t, 0, p + 1, sc, ld, ith);
         for (int h = 0; h < H; h++) fr_softmax(sc + (size_t)h * ld, p + 1);
         float *ut = j->u + (size_t)t * H * r;
         memset(ut, 0, (size_t)H * r * sizeof *ut);
-        values_rows(j, 0, p + 1, sc, ld, ut);
+        values_rows(j, 0, p + 1, sc, ld, ut, ith);
     }
 }
 
 /* decode (one token): the keys split over the threads */
 static void dec_scores(void *arg, int64_t s0, int64_t s1, int ith) {
     const mla_job *j = arg;
-    scores_rows(j, 0, (int)s0, (int)s1, j->scores, j->n_keys);
+    scores_rows(j, 0, (int)s0, (int)s1, j->scores, j->n_keys, ith);
 }
 static void dec_softmax(void *arg, int64_t h0, int64_t h1, int ith) {
     const mla_job *j = arg;
@@ -153,7 +205,7 @@ static void dec_softmax(void *arg, int64_t h0, int64_t h1, int ith) {
 static void dec_values(void *arg, int64_t s0, int64_t s1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
-    values_rows(j, (int)s0, (int)s1, j->scores, j->n_keys, j->upart + (size_t)ith * c->n_head * c->kv_lora);
+    values_rows(j, (int)s0, (int)s1, j->scores, j->n_keys, j->upart + (size_t)ith * c->n_head * c->kv_lora, ith);
 }
 
 /* o[t][h] = W_UV_h u[t][h] for heads [h0, h1) */
@@ -194,10 +246,12 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     /* latent and rope key of the new tokens go to the cache */
     float *kva = fr_arena_f32(a, (size_t)n * (r + dr));
     fr_matmul(&m->wkv_a, x, kva, n);
+    float *latn = fr_arena_f32(a, (size_t)r);
     for (int t = 0; t < n; t++) {
         int p = pos0 + t;
         const float *row = kva + (size_t)t * (r + dr);
-        fr_rmsnorm(kv->lat + (size_t)p * r, row, m->kv_norm, c->eps_kv, r);
+        fr_rmsnorm(latn, row, m->kv_norm, c->eps_kv, r);
+        lat_store(kv, p, latn);
         memcpy(kv->pe + (size_t)p * dr, row + r, (size_t)dr * sizeof *row);
         if (c->use_rope) {
             fr_rope_interleaved(kv->pe + (size_t)p * dr, cos_t + (size_t)p * hr, sin_t + (size_t)p * hr, dr);
@@ -208,6 +262,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
 
     /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
     mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q};
+    j.latbuf = fr_arena_f32(a, (size_t)nth * r);
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
     j.rb = r > dn ? r : dn;
     j.rowbuf = fr_arena_f32(a, (size_t)nth * j.rb);

@@ -35,16 +35,29 @@ typedef struct fr_mla {
     fr_tensor wo;             /* [d, H*dv] */
 } fr_mla;
 
+/* The latent cache of one layer: per position kv_lora latent values, stored as
+ * F32, F16, BF16 or Q8_0 (-ctk), and d_rope rope-key values kept in F32. */
 typedef struct fr_mla_cache {
-    float *lat; /* [n_ctx][kv_lora] */
-    float *pe;  /* [n_ctx][d_rope] */
+    fr_dtype type;  /* of lat */
+    int kv_lora;
+    size_t row;     /* bytes per position in lat */
+    uint8_t *lat;   /* [n_ctx][row] */
+    float *pe;      /* [n_ctx][d_rope] */
 } fr_mla_cache;
+
+/* Bytes one position costs in a layer's cache of that type. */
+size_t fr_mla_cache_bytes(fr_dtype type, int kv_lora, int d_rope);
+/* Allocate (zeroed) for n_ctx positions; type F32, F16, BF16 or Q8_0 (kv_lora a
+ * multiple of 32). */
+int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, int d_rope);
+void fr_mla_cache_free(fr_mla_cache *kc);
 
 /* prefix "model.layers.N.self_attn." with HF names; when kv_b_proj.weight is
  * absent, the split k_b_proj.weight [H, kv_lora, dn] and v_b_proj.weight
  * [H, dv, kv_lora] (GGUF attn_k_b / attn_v_b) are bound instead. */
 int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *prefix, const fr_mla_cfg *c);
 void fr_mla_free(fr_mla *m);
+void fr_mla_stats(const fr_mla *m, fr_wstats *s);
 
 /* y[n][d] = MLA(x[n][d]) for positions pos0..pos0+n-1; writes the cache there.
  * cos_t/sin_t: [n_pos][d_rope/2] tables (unused without RoPE). */

@@ -35,10 +35,11 @@ void fr_rope_tables(const fr_rope_cfg *c, int n_pos, float *cos_t, float *sin_t)
     int h = c->dim / 2;
     float inv[512];
     fr_rope_inv_freq(c, inv);
+    float amp = c->amplitude > 0 ? (float)c->amplitude : 1.0f;
     for (int p = 0; p < n_pos; p++)
         for (int i = 0; i < h; i++) {
             float a = (float)p * inv[i];
-            cos_t[(long)p * h + i] = (float)cos((double)a);
-            sin_t[(long)p * h + i] = (float)sin((double)a);
+            cos_t[(long)p * h + i] = (float)cos((double)a) * amp;
+            sin_t[(long)p * h + i] = (float)sin((double)a) * amp;
         }
 }

@@ -10,6 +10,7 @@ typedef struct fr_rope_cfg {
     double orig_ctx;    /* original_max_position_embeddings */
     double beta_fast, beta_slow;
     double mscale, mscale_all_dim;
+    double amplitude;   /* cos/sin scale (llama.cpp's YaRN attn_factor); 0 = 1 = none */
 } fr_rope_cfg;
 
 /* inv_freq[dim/2] as the official precompute_freqs_cis, in float32. */

@@ -12,6 +12,13 @@ frugal_context_params frugal_context_default_params(void) {
     return p;
 }
 
+int frugal_cache_type_from_name(const char *name) {
+    static const char *names[] = {"f32", "f16", "bf16", "q8_0"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) return i;
+    return -1;
+}
+
 int frugal_context_create(frugal_model *model, const frugal_context_params *params, frugal_context **out) {
     *out = NULL;
     frugal_context_params p = params ? *params : frugal_context_default_params();
@@ -21,6 +28,12 @@ int frugal_context_create(frugal_model *model, const frugal_context_params *para
     ctx->model = model;
     ctx->n_ctx = p.n_ctx ? p.n_ctx : (model->max_pos < 4096 ? model->max_pos : 4096);
     ctx->n_threads = p.n_threads;
+    static const fr_dtype types[] = {FR_DT_F32, FR_DT_F16, FR_DT_BF16, FR_DT_Q8_0};
+    if ((unsigned)p.cache_type > FRUGAL_CACHE_Q8_0) {
+        free(ctx);
+        return fr_err("context: unknown cache type %d", (int)p.cache_type);
+    }
+    ctx->cache_type = types[p.cache_type];
     ctx->pool = fr_pool_create(p.n_threads);
     if (!ctx->pool) {
         free(ctx);

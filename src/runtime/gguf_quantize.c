@@ -76,6 +76,7 @@ int fr_mix_choose(const fr_mix *mx, const char *n, int n_dims, uint64_t ne0, int
     size_t len = strlen(n);
     if (n_dims < 2 || len < 7 || strcmp(n + len - 7, ".weight") != 0) return -1;
     if (contains(n, "ffn_gate_inp") || contains(n, "_norm")) return -1;
+    if (contains(n, "ssm_conv1d")) return -1; /* kimi-linear's short convolutions: llama.cpp keeps them as they are */
     int layer = -1;
     if (!strncmp(n, "blk.", 4)) layer = atoi(n + 4);
     fr_dtype ty = mx->base;

@@ -32,6 +32,7 @@ struct frugal_context {
     frugal_model *model;
     int n_ctx;
     int n_threads;
+    fr_dtype cache_type;  /* of the MLA latent cache */
     struct fr_pool *pool; /* worker threads of this context */
     int n_past;
     int n_rows;       /* rows of the last eval */

@@ -26,6 +26,25 @@ static void minmax(const float *x, int n, float *mn, float *mx) {
     for (int i = 1; i < n; i++) *mn = x[i] < *mn ? x[i] : *mn, *mx = x[i] > *mx ? x[i] : *mx;
 }
 
+/* Least squares for a symmetric scale: with the codes q = round(x / a) fixed,
+ * a = sum q x / sum q q; a few rounds, keeping the best. */
+static float refit_sym(const float *x, int len, int qneg, int qpos, float a) {
+    float best_a = a;
+    double best = -1;
+    for (int it = 0; it < 4 && a != 0; it++) {
+        double sqq = 0, sqx = 0, err = 0;
+        for (int i = 0; i < len; i++) {
+            int q = clampi(nearest(x[i] / a), -qneg, qpos);
+            double r = (double)a * q - x[i];
+            err += r * r, sqq += (double)q * q, sqx += (double)q * x[i];
+        }
+        if (best < 0 || err < best) best = err, best_a = a;
+        if (sqq <= 0) break;
+        a = (float)(sqx / sqq);
+    }
+    return best_a;
+}
+
 /* ---- 32-element blocks --------------------------------------------------- */
 
 static void q8_0(const float *x, uint8_t *b) {
@@ -36,7 +55,7 @@ static void q8_0(const float *x, uint8_t *b) {
 
 /* symmetric 4/5-bit: the signed maximum maps to -8 / -16, so the range is used in full */
 static void q4_0(const float *x, uint8_t *b) {
-    float d = rt16(signed_max(x, 32) / -8.0f), id = d ? 1.0f / d : 0.0f;
+    float d = rt16(refit_sym(x, 32, 8, 7, signed_max(x, 32) / -8.0f)), id = d ? 1.0f / d : 0.0f;
     put16(b, d);
     for (int j = 0; j < 16; j++) {
         int lo = clampi(nearest(x[j] * id) + 8, 0, 15), hi = clampi(nearest(x[j + 16] * id) + 8, 0, 15);
@@ -45,7 +64,7 @@ static void q4_0(const float *x, uint8_t *b) {
 }
 
 static void q5_0(const float *x, uint8_t *b) {
-    float d = rt16(signed_max(x, 32) / -16.0f), id = d ? 1.0f / d : 0.0f;
+    float d = rt16(refit_sym(x, 32, 16, 15, signed_max(x, 32) / -16.0f)), id = d ? 1.0f / d : 0.0f;
     put16(b, d);
     uint32_t qh = 0;
     for (int j = 0; j < 16; j++) {
@@ -134,6 +153,35 @@ static void pack_k4(const int *sc, const int *m, uint8_t *q) {
 
 /* affine sub-blocks (Q2_K: 16 x 16, levels 3, 4-bit scales; Q4_K/Q5_K: 8 x 32, levels
  * 15/31, 6-bit scales): x = d*sc*q - dmin*m. Fills sc, m, the super scales, q. */
+/* A few rounds of least squares on one sub-block: with the codes q fixed, the
+ * scale a and offset -b minimising sum (a q + b - x)^2 (b <= 0); then requantize.
+ * Keeps the starting (min/max) fit when it is better. */
+static void refit_affine(const float *x, int len, int levels, float *scale, float *minv) {
+    float a = *scale, b = -*minv, best_a = a, best_b = b;
+    double best = -1;
+    for (int it = 0; it < 4; it++) {
+        double sq = 0, sx = 0, sqq = 0, sqx = 0, err = 0;
+        for (int i = 0; i < len; i++) {
+            int q = a > 0 ? clampi(nearest((x[i] - b) / a), 0, levels) : 0;
+            double r = (double)a * q + b - x[i];
+            err += r * r;
+            sq += q, sx += x[i], sqq += (double)q * q, sqx += (double)q * x[i];
+        }
+        if (best < 0 || err < best) best = err, best_a = a, best_b = b;
+        double det = len * sqq - sq * sq;
+        if (det <= 0) break;
+        double na = (len * sqx - sq * sx) / det, nb = (sx - na * sq) / len;
+        if (nb > 0) { /* the offset must stay <= 0: fit the scale alone */
+            nb = 0;
+            na = sqq > 0 ? sqx / sqq : 0;
+        }
+        if (na <= 0) break;
+        a = (float)na, b = (float)nb;
+    }
+    *scale = best_a;
+    *minv = -best_b;
+}
+
 static void affine_k(const float *x, int nsub, int len, int levels, int smax, int *sc, int *m, float *d_out,
                      float *dmin_out, int *q) {
     float scale[16], mins[16], maxs = 0, maxm = 0;
@@ -143,6 +191,7 @@ static void affine_k(const float *x, int nsub, int len, int levels, int smax, in
         if (mn > 0) mn = 0; /* the offset is a non-negative multiple of dmin */
         scale[s] = (mx - mn) / (float)levels;
         mins[s] = -mn;
+        refit_affine(x + s * len, len, levels, &scale[s], &mins[s]);
         maxs = scale[s] > maxs ? scale[s] : maxs;
         maxm = mins[s] > maxm ? mins[s] : maxm;
     }
@@ -202,7 +251,7 @@ static void q5_k(const float *x, uint8_t *b) {
 static float symmetric_k(const float *x, int qneg, int smax, int *sc, int *q, int qpos) {
     float scale[16], amax = 0;
     for (int s = 0; s < 16; s++) {
-        scale[s] = signed_max(x + 16 * s, 16) / (float)-qneg;
+        scale[s] = refit_sym(x + 16 * s, 16, qneg, qpos, signed_max(x + 16 * s, 16) / (float)-qneg);
         amax = fabsf(scale[s]) > amax ? fabsf(scale[s]) : amax;
     }
     float d = rt16(amax / (float)smax);

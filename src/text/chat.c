@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "formats/gguf.h"
 #include "text/jinja.h"
+#include "text/tok_internal.h"
 
 #define MAX_TEMPLATES 8
 
@@ -119,6 +121,13 @@ fail:
 }
 
 fr_chat *fr_chat_load(const char *dir) {
+    if (fr_tok_path_is_gguf(dir)) {
+        fr_gguf g;
+        if (fr_gguf_open(&g, dir)) return NULL;
+        fr_chat *c = fr_chat_load_gguf(&g);
+        fr_gguf_close(&g);
+        return c;
+    }
     char path[4096], jpath[4096];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     snprintf(jpath, sizeof jpath, "%s/chat_template.jinja", dir);

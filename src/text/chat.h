@@ -20,8 +20,12 @@
 
 typedef struct fr_chat fr_chat;
 
-/* Load the chat template of a model or tokenizer directory. */
+/* Load the chat template of a model or tokenizer directory, or of a GGUF file
+ * (tokenizer.chat_template, named ones tokenizer.chat_template.NAME listed in
+ * tokenizer.chat_templates; bos/eos/unk/pad token strings from the vocabulary). */
 fr_chat *fr_chat_load(const char *dir);
+struct fr_gguf;
+fr_chat *fr_chat_load_gguf(const struct fr_gguf *g);
 /* From a template string and a tokenizer_config.json object (may be NULL). */
 fr_chat *fr_chat_new(const char *tmpl, const json_t *tokenizer_config, const char *label);
 

@@ -26,6 +26,7 @@ int fr_jinja_known_test(const char *s);
 #endif
 #define MAX_STEPS FR_JINJA_MAX_STEPS
 #define MAX_CALL_DEPTH 64           /* nested macro calls */
+#define MAX_RDEPTH 2000             /* evaluator recursion (keeps the C stack small) */
 #define MAX_RANGE 100000            /* Jinja's sandbox limit on range() */
 
 /* ---- growable byte buffer ---- */
@@ -59,11 +60,18 @@ typedef struct {
     const fr_jinja *t;
     json_t **frames;
     int nframes, cap, base; /* lookup: frames[nframes-1 .. base], then frames[0] */
-    const jnode **macros;
-    int nmacros, capmacros;
+    struct macro {        /* a {% macro %} executed: a closure over the scopes around it */
+        const jnode *node;
+        json_t *marker;   /* the value bound to its name (an empty object, owned) */
+        json_t **frames;  /* scopes visible where it was defined, besides frames[0] (owned) */
+        int nframes;
+    } *mac;
+    int nmac, capmac;
+    json_t *mac_index; /* "%p" of a marker -> index into mac */
     json_t *undef; /* stored for a variable set to Undefined (it hides outer ones) */
     int ctrl; /* 1 break, 2 continue */
-    int depth;
+    int depth;  /* macro calls */
+    int rdepth; /* eval/exec recursion */
     long long steps;
 } ctx;
 
@@ -104,16 +112,49 @@ static json_t *lookup(const ctx *c, const char *name) {
     return v == c->undef ? NULL : v;
 }
 
-static const jnode *find_macro(const ctx *c, const char *name) {
-    for (int i = c->nmacros - 1; i >= 0; i--)
-        if (!strcmp(c->macros[i]->s, name)) return c->macros[i];
-    return NULL;
+/* the macro a value stands for, or NULL */
+static const struct macro *find_macro(const ctx *c, const json_t *v) {
+    char key[32];
+    if (!v || !json_is_object(v)) return NULL;
+    snprintf(key, sizeof key, "%p", (const void *)v);
+    json_t *i = json_object_get(c->mac_index, key);
+    return i ? &c->mac[json_integer_value(i)] : NULL;
+}
+
+static int define_macro(ctx *c, const jnode *n) {
+    if (c->nmac == c->capmac) {
+        int cap = c->capmac ? c->capmac * 2 : 8;
+        struct macro *m = realloc(c->mac, (size_t)cap * sizeof *m);
+        if (!m) return fr_err("jinja: out of memory");
+        c->mac = m;
+        c->capmac = cap;
+    }
+    struct macro *m = &c->mac[c->nmac];
+    int lo = c->base > 1 ? c->base : 1;
+    m->node = n;
+    m->nframes = c->nframes - lo;
+    m->frames = malloc(((size_t)m->nframes + 1) * sizeof *m->frames);
+    m->marker = json_object();
+    char key[32];
+    snprintf(key, sizeof key, "%p", (void *)m->marker);
+    if (!m->frames || !m->marker || json_object_set_new(c->mac_index, key, json_integer(c->nmac))) {
+        free(m->frames);
+        json_decref(m->marker);
+        return fr_err("jinja: out of memory");
+    }
+    for (int i = 0; i < m->nframes; i++) m->frames[i] = json_incref(c->frames[lo + i]);
+    c->nmac++;
+    return json_object_set(c->frames[c->nframes - 1], n->s, m->marker) ? fr_err("jinja: out of memory") : 0;
 }
 
 /* ---- value helpers ---- */
 
+/* Undefined inside a list (e.g. from map(attribute=...)) or bound to a name:
+ * this render's marker object, read back as Undefined (prints as "") */
+static _Thread_local json_t *g_undef;
+
 static const char *type_name(const json_t *v) {
-    if (!v) return "Undefined";
+    if (!v || v == g_undef) return "Undefined";
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "dict";
     case JSON_ARRAY: return "list";
@@ -131,7 +172,7 @@ static long long as_ll(const json_t *v) { return json_is_integer(v) ? json_integ
 static double as_dbl(const json_t *v) { return json_is_real(v) ? json_real_value(v) : (double)as_ll(v); }
 
 static int truthy(const json_t *v) {
-    if (!v) return 0;
+    if (!v || v == g_undef) return 0;
     switch (json_typeof(v)) {
     case JSON_OBJECT: return json_object_size(v) > 0;
     case JSON_ARRAY: return json_array_size(v) > 0;
@@ -147,6 +188,8 @@ static json_t *jstr(const char *s, size_t n) { return json_stringn_nocheck(s, n)
 
 /* Python ==, with 1 == 1.0 == True */
 static int jeq(const json_t *a, const json_t *b) {
+    if (a == g_undef) a = NULL;
+    if (b == g_undef) b = NULL;
     if (!a || !b) return !a && !b;
     if (is_num(a) && is_num(b)) {
         if (is_int(a) && is_int(b)) return as_ll(a) == as_ll(b);
@@ -338,7 +381,7 @@ static int py_repr_str(sbuf *b, const char *s, size_t n) {
 
 /* Python str(v); Undefined prints as "" */
 static int py_str(sbuf *b, const json_t *v) {
-    if (!v) return 0;
+    if (!v || v == g_undef) return 0;
     if (json_is_string(v)) return sb_put(b, json_string_value(v), json_string_length(v));
     return py_repr(b, v);
 }
@@ -346,6 +389,7 @@ static int py_str(sbuf *b, const json_t *v) {
 static int py_repr(sbuf *b, const json_t *v) {
     char num[64];
     if (!v) return 0;
+    if (v == g_undef) return sb_puts(b, "Undefined");
     switch (json_typeof(v)) {
     case JSON_STRING: return py_repr_str(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return sb_puts(b, num);
@@ -397,6 +441,15 @@ typedef struct {
 static int json_str_out(sbuf *b, const char *s, size_t n, int ascii) {
     if (sb_putc(b, '"')) return -1;
     for (size_t i = 0; i < n;) {
+        size_t run = i; /* bytes copied as they are: printable ASCII (and any non-ASCII unless ascii) */
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' &&
+               (!ascii || (unsigned char)s[run] < 0x7f))
+            run++;
+        if (run > i) {
+            if (sb_put(b, s + i, run - i)) return -1;
+            i = run;
+            continue;
+        }
         size_t l;
         uint32_t cp = u8cp(s, n, i, &l);
         char e[16];
@@ -438,6 +491,7 @@ static int cmp_keys(const void *a, const void *b) { return strcmp(*(const char *
 static int json_out(sbuf *b, const json_t *v, const jopts *o, int level) {
     char num[64];
     if (level > 1000) return fr_err("tojson: nesting too deep");
+    if (v == g_undef) return fr_err("Object of type Undefined is not JSON serializable");
     switch (json_typeof(v)) {
     case JSON_STRING: return json_str_out(b, json_string_value(v), json_string_length(v), o->ascii);
     case JSON_INTEGER: snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return sb_puts(b, num);
@@ -960,7 +1014,8 @@ static int run_test(ctx *c, const jnode *n, const json_t *v, const args_t *a, in
     else if (!strcmp(t, "boolean")) *r = v && json_is_boolean(v);
     else if (!strcmp(t, "true")) *r = v && json_is_true(v);
     else if (!strcmp(t, "false")) *r = v && json_is_false(v);
-    else if (!strcmp(t, "callable") || !strcmp(t, "escaped")) *r = 0;
+    else if (!strcmp(t, "callable")) *r = find_macro(c, v) != NULL;
+    else if (!strcmp(t, "escaped")) *r = 0;
     else if (!strcmp(t, "even") || !strcmp(t, "odd") || !strcmp(t, "divisibleby")) {
         if (!is_int(v)) return rerr(c, n, "test '%s' expects an integer, got %s", t, type_name(v));
         long long m = 2;
@@ -1476,7 +1531,7 @@ static int filter_seq(ctx *c, const jnode *n, const char *f, json_t *v, const ar
             if (attr) {
                 if (need_str(c, n, attr, "map attribute")) { rc = -1; break; }
                 if (json_is_object(x)) y = json_incref(json_object_get(x, json_string_value(attr)));
-                if (!y) { json_t *d = arg(a, -1, "default", NULL); y = json_incref(d); }
+                if (!y) { json_t *d = arg(a, -1, "default", NULL); y = json_incref(d ? d : g_undef); }
             } else {
                 json_t *fn = arg(a, 0, NULL, NULL);
                 if (need_str(c, n, fn, "map")) { rc = -1; break; }
@@ -1698,6 +1753,7 @@ static int apply_filter(ctx *c, const jnode *n, const char *f, json_t *v, const 
         if (iter_items(c, n, v, &items)) goto fail;
         size_t cnt = json_array_size(items);
         if (cnt) *out = json_incref(json_array_get(items, f[0] == 'f' ? 0 : cnt - 1));
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         json_decref(items);
         json_decref(v);
         return 0;
@@ -1862,7 +1918,8 @@ static int do_unique(ctx *c, const jnode *n, json_t *v, const args_t *a, json_t 
 
 /* ---- calls ---- */
 
-static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a, json_t **out) {
+static int call_macro(ctx *c, const jnode *call, const struct macro *mc, const args_t *a, json_t **out) {
+    const jnode *m = mc->node;
     if (c->depth >= MAX_CALL_DEPTH) return rerr(c, call, "macro calls nested too deeply (over %d)", MAX_CALL_DEPTH);
     int np = npos(a);
     if (np > m->nkids) return rerr(c, call, "macro '%s' takes not more than %d argument(s)", m->s, m->nkids);
@@ -1873,8 +1930,14 @@ static int call_macro(ctx *c, const jnode *call, const jnode *m, const args_t *a
         if (!ok) return rerr(c, call, "macro '%s' has no argument named '%s'", m->s, a->kw[i]);
     }
     int save_base = c->base, save_n = c->nframes;
-    if (push_frame(c)) return -1;
-    c->base = c->nframes - 1;
+    /* the scopes of the definition, then one for the arguments and the body's sets */
+    for (int i = 0; i < mc->nframes; i++) {
+        if (push_frame(c)) { while (c->nframes > save_n) pop_frame(c); return -1; }
+        json_decref(c->frames[c->nframes - 1]);
+        c->frames[c->nframes - 1] = json_incref(mc->frames[i]);
+    }
+    if (push_frame(c)) { while (c->nframes > save_n) pop_frame(c); return -1; }
+    c->base = save_n;
     c->depth++;
     json_t *fr = c->frames[c->nframes - 1];
     int rc = 0;
@@ -1963,8 +2026,8 @@ static int eval_call(ctx *c, const jnode *n, json_t **out) {
     }
     if (f->kind != J_NAME) return rerr(c, n, "expression is not callable");
     if (eval_args(c, n, &a)) return -1;
-    const jnode *m = find_macro(c, f->s);
-    int rc = m && !lookup(c, f->s) ? call_macro(c, n, m, &a, out) : call_global(c, n, f->s, &a, out);
+    const struct macro *m = find_macro(c, lookup(c, f->s));
+    int rc = m ? call_macro(c, n, m, &a, out) : call_global(c, n, f->s, &a, out);
     args_free(&a);
     return rc;
 }
@@ -1973,7 +2036,12 @@ static int eval_node(ctx *c, const jnode *n, json_t **out);
 
 /* evaluate; strings made by filters, calls and slices count as work by size */
 static int eval(ctx *c, const jnode *n, json_t **out) {
-    if (eval_node(c, n, out)) return -1;
+    *out = NULL;
+    if (c->rdepth >= MAX_RDEPTH) return rerr(c, n, "template nests too deeply when rendered (over %d levels)", MAX_RDEPTH);
+    c->rdepth++;
+    int rc = eval_node(c, n, out);
+    c->rdepth--;
+    if (rc) return -1;
     if ((n->kind == J_FILTER || n->kind == J_CALL || n->kind == J_SLICE) && *out && json_is_string(*out)) {
         c->steps += (long long)(json_string_length(*out) >> 6);
         if (step(c, n)) { json_decref(*out); *out = NULL; return -1; }
@@ -1996,8 +2064,7 @@ static int eval_node(ctx *c, const jnode *n, json_t **out) {
         if (!r) return fr_err("jinja: out of memory");
         for (int i = 0; i < n->nkids; i++) {
             if (eval(c, n->kids[i], &a)) { json_decref(r); return -1; }
-            if (!a) { json_decref(r); return rerr(c, n->kids[i], "undefined value in a list"); }
-            json_array_append_new(r, a);
+            json_array_append_new(r, a ? a : json_incref(g_undef));
         }
         *out = n->op ? as_tuple(r) : r;
         return 0;
@@ -2009,8 +2076,7 @@ static int eval_node(ctx *c, const jnode *n, json_t **out) {
             if (eval(c, n->kids[i], &a)) { json_decref(r); return -1; }
             if (!a || !json_is_string(a)) { json_decref(a); json_decref(r); return rerr(c, n->kids[i], "dict keys must be strings"); }
             if (eval(c, n->kids[i + 1], &b)) { json_decref(a); json_decref(r); return -1; }
-            if (!b) { json_decref(a); json_decref(r); return rerr(c, n->kids[i + 1], "undefined value in a dict"); }
-            json_object_setn_new_nocheck(r, json_string_value(a), json_string_length(a), b);
+            json_object_setn_new_nocheck(r, json_string_value(a), json_string_length(a), b ? b : json_incref(g_undef));
             json_decref(a);
         }
         *out = r;
@@ -2021,12 +2087,14 @@ static int eval_node(ctx *c, const jnode *n, json_t **out) {
         if (!a) return rerr(c, n, "cannot read attribute '%s' of an undefined value", n->s);
         if (json_is_object(a)) *out = json_incref(json_object_get(a, n->s));
         json_decref(a);
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         return 0;
     case J_ITEM:
         if (eval(c, n->a, &a) || eval(c, n->b, &b)) { json_decref(a); return -1; }
         rc = get_item(c, n, a, b, out);
         json_decref(a);
         json_decref(b);
+        if (*out == g_undef) { json_decref(*out); *out = NULL; }
         return rc;
     case J_SLICE: {
         json_t *sv[3] = {NULL, NULL, NULL};
@@ -2106,6 +2174,32 @@ static int assign(ctx *c, const jnode *n, json_t *frame, json_t *v) {
     return 0;
 }
 
+/* Namespace attributes are the only values a template mutates, and they
+ * outlive loop iterations: storing v in ns must not make a reference cycle
+ * (1) or nest values without bound (2), which recursive printing and freeing
+ * could not survive. *nodes counts the containers visited. */
+#define MAX_NEST 256
+static int store_check(const json_t *v, const json_t *ns, int depth, long long *nodes) {
+    if (v == ns) return 1;
+    if (!json_is_array(v) && !json_is_object(v)) return 0;
+    if (depth >= MAX_NEST) return 2;
+    ++*nodes;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int r = store_check(json_array_get(v, i), ns, depth + 1, nodes);
+            if (r) return r;
+        }
+        return 0;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+        int r = store_check(x, ns, depth + 1, nodes);
+        if (r) return r;
+    }
+    return 0;
+}
+
 static int exec_for(ctx *c, const jnode *n, sbuf *out) {
     json_t *seq, *items;
     if (eval(c, n->a, &seq)) return -1;
@@ -2151,7 +2245,17 @@ static int exec_for(ctx *c, const jnode *n, sbuf *out) {
     return rc;
 }
 
+static int exec_node(ctx *c, const jnode *n, sbuf *out);
+
 static int exec(ctx *c, const jnode *n, sbuf *out) {
+    if (c->rdepth >= MAX_RDEPTH) return rerr(c, n, "template nests too deeply when rendered (over %d levels)", MAX_RDEPTH);
+    c->rdepth++;
+    int rc = exec_node(c, n, out);
+    c->rdepth--;
+    return rc;
+}
+
+static int exec_node(ctx *c, const jnode *n, sbuf *out) {
     if (step(c, n)) return -1;
     json_t *v = NULL;
     int rc = 0;
@@ -2189,6 +2293,15 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
                 json_decref(v);
                 return rerr(c, n, "cannot assign attribute '%s' of '%s' (%s, not a namespace)", n->s2, n->s, type_name(ns));
             }
+            long long nodes = 0;
+            int bad = v ? store_check(v, ns, 0, &nodes) : 0;
+            c->steps += nodes >> 4;
+            if (bad || step(c, n)) {
+                json_decref(v);
+                if (!bad) return -1;
+                return rerr(c, n, bad == 1 ? "storing this value in '%s' would make it contain itself (unsupported)"
+                                           : "value stored in '%s' is nested too deeply", n->s);
+            }
             if (v) json_object_set(ns, n->s2, v);
             else json_object_del(ns, n->s2);
         } else {
@@ -2198,15 +2311,7 @@ static int exec(ctx *c, const jnode *n, sbuf *out) {
         return rc;
     }
     case J_MACRO:
-        if (c->nmacros == c->capmacros) {
-            int cap = c->capmacros ? c->capmacros * 2 : 8;
-            const jnode **m = realloc(c->macros, (size_t)cap * sizeof *m);
-            if (!m) return fr_err("jinja: out of memory");
-            c->macros = m;
-            c->capmacros = cap;
-        }
-        c->macros[c->nmacros++] = n;
-        return 0;
+        return define_macro(c, n);
     case J_WITH: { /* names live in a new scope for the body */
         json_t **vals = calloc((size_t)n->nkids + 1, sizeof *vals);
         if (!vals) return fr_err("jinja: out of memory");
@@ -2236,14 +2341,27 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     if (out_len) *out_len = 0;
     if (vars && !json_is_object(vars)) return fr_err("%s: render variables must be a JSON object", t->name);
     if (!(g_tuples = json_object())) return fr_err("jinja: out of memory");
-    if (!(c.undef = json_object())) { json_decref(g_tuples); g_tuples = NULL; return fr_err("jinja: out of memory"); }
-    if (push_frame(&c)) { json_decref(c.undef); json_decref(g_tuples); g_tuples = NULL; return -1; }
+    if (!(g_undef = c.undef = json_object()) || !(c.mac_index = json_object())) {
+        g_undef = NULL;
+        json_decref(c.undef);
+        json_decref(g_tuples);
+        g_tuples = NULL;
+        return fr_err("jinja: out of memory");
+    }
+    if (push_frame(&c)) {
+        json_decref(c.undef);
+        json_decref(c.mac_index);
+        json_decref(g_tuples);
+        g_tuples = g_undef = NULL;
+        return -1;
+    }
     if (vars && json_object_update(c.frames[0], vars)) {
         pop_frame(&c);
         free(c.frames);
         json_decref(c.undef);
+        json_decref(c.mac_index);
         json_decref(g_tuples);
-        g_tuples = NULL;
+        g_tuples = g_undef = NULL;
         return fr_err("jinja: out of memory");
     }
     sbuf b = {0};
@@ -2251,10 +2369,17 @@ int fr_jinja_render(const fr_jinja *t, json_t *vars, char **out, size_t *out_len
     if (!rc && sb_put(&b, "", 0)) rc = -1;
     while (c.nframes > 0) pop_frame(&c);
     free(c.frames);
-    free(c.macros);
+    for (int i = 0; i < c.nmac; i++) {
+        for (int k = 0; k < c.mac[i].nframes; k++) json_decref(c.mac[i].frames[k]);
+        free(c.mac[i].frames);
+        json_decref(c.mac[i].marker);
+    }
+    free(c.mac);
+    json_decref(c.mac_index);
     json_decref(g_tuples);
     g_tuples = NULL;
     json_decref(c.undef);
+    g_undef = NULL;
     if (rc) { free(b.p); return -1; }
     *out = b.p;
     if (out_len) *out_len = b.n;

@@ -1,8 +1,8 @@
 /* Jinja lexer and parser: template text -> token list -> AST (jinja_int.h).
  *
  * Whitespace follows Jinja2 with the settings transformers uses:
- *   - line breaks (\r\n, \r, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029) become \n
- *     and one trailing \n of the template is dropped (keep_trailing_newline=False);
+ *   - \r\n and \r become \n, and one trailing \n of the template is dropped
+ *     (keep_trailing_newline=False);
  *   - "{%-" / "{{-" / "{#-" strip all whitespace before the tag, "-%}" / "-}}" /
  *     "-#}" all whitespace after it;
  *   - trim_blocks: a block or comment tag eats the one "\n" right after it;
@@ -87,7 +87,7 @@ static int push_tok(P *p, int type, size_t pos, const char *s, size_t n) {
     return 0;
 }
 
-/* ---- source normalization (Python str.splitlines + "\n".join) ---- */
+/* ---- source normalization: \r\n and \r become \n (Jinja's newline_re) ---- */
 
 static int normalize(P *p, const char *s, size_t n) {
     p->src = malloc(n + 1);
@@ -98,16 +98,6 @@ static int normalize(P *p, const char *s, size_t n) {
         if (c == '\r') {
             p->src[o++] = '\n';
             i += (i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
-        } else if (c == '\n' || c == 0x0b || c == 0x0c || c == 0x1c || c == 0x1d || c == 0x1e) {
-            p->src[o++] = '\n';
-            i++;
-        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] == 0x85) {
-            p->src[o++] = '\n';
-            i += 2;
-        } else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
-                   ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9)) {
-            p->src[o++] = '\n';
-            i += 3;
         } else {
             p->src[o++] = (char)c;
             i++;
@@ -129,7 +119,29 @@ static int normalize(P *p, const char *s, size_t n) {
 
 /* ---- lexer ---- */
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+/* Python's \s / str.isspace (what Jinja's regexes and rstrip() use): the byte
+ * length of the whitespace character at s[pos], 0 when it is not one */
+static size_t ws_at(const char *s, size_t n, size_t pos) {
+    const unsigned char *u = (const unsigned char *)s + pos;
+    size_t left = n - pos;
+    if (!left) return 0;
+    if ((u[0] >= 9 && u[0] <= 13) || (u[0] >= 0x1c && u[0] <= 0x20)) return 1;
+    if (left >= 2 && u[0] == 0xc2 && (u[1] == 0x85 || u[1] == 0xa0)) return 2;
+    if (left >= 3 && u[0] == 0xe1 && u[1] == 0x9a && u[2] == 0x80) return 3;                  /* U+1680 */
+    if (left >= 3 && u[0] == 0xe2 && u[1] == 0x80 && ((u[2] >= 0x80 && u[2] <= 0x8a) || u[2] == 0xa8 || u[2] == 0xa9 || u[2] == 0xaf))
+        return 3;                                                                                /* U+2000-200A, 2028, 2029, 202F */
+    if (left >= 3 && u[0] == 0xe2 && u[1] == 0x81 && u[2] == 0x9f) return 3;                  /* U+205F */
+    if (left >= 3 && u[0] == 0xe3 && u[1] == 0x80 && u[2] == 0x80) return 3;                  /* U+3000 */
+    return 0;
+}
+
+/* the whitespace character ending at s[end] (not before lo): its length or 0 */
+static size_t ws_before(const char *s, size_t lo, size_t end) {
+    for (size_t k = 1; k <= 3 && k <= end - lo; k++)
+        if (ws_at(s, end, end - k) == k) return k;
+    return 0;
+}
+
 static int is_name0(char c) { return isalpha((unsigned char)c) || c == '_'; }
 static int is_name1(char c) { return isalnum((unsigned char)c) || c == '_'; }
 
@@ -269,14 +281,14 @@ static int lex_tag(P *p, size_t *ppos, size_t tag_start, int block, int *line_st
     char stack[256]; /* open brackets: as in Jinja, "}}" / "%}" only end the tag outside them */
     int depth = 0;
     for (;;) {
-        while (pos < p->n && is_ws(s[pos])) pos++;
+        for (size_t k; pos < p->n && (k = ws_at(s, p->n, pos));) pos += k;
         if (pos >= p->n) return perr_pos(p, tag_start, block ? "unclosed block tag (missing '%}')" : "unclosed '{{' (missing '}}')", NULL);
         size_t tstart = pos;
         if (depth > 0) goto token;
         if (s[pos] == '-' && pos + 2 < p->n + 0 && !strncmp(s + pos + 1, close, 2)) {
             if (push_tok(p, block ? T_BEND : T_VEND, pos, NULL, 0)) return -1;
             pos += 3;
-            while (pos < p->n && is_ws(s[pos])) pos++;
+            for (size_t k; pos < p->n && (k = ws_at(s, p->n, pos));) pos += k;
             *line_start = pos > 0 && s[pos - 1] == '\n';
             break;
         }
@@ -335,10 +347,10 @@ static int lex_tag(P *p, size_t *ppos, size_t tag_start, int block, int *line_st
 /* Does src[pos..] (just after "{%" and its modifier) read "raw" then "%}"? */
 static int is_raw_open(const P *p, size_t pos, size_t *after) {
     const char *s = p->src;
-    while (pos < p->n && is_ws(s[pos])) pos++;
+    for (size_t k; pos < p->n && (k = ws_at(s, p->n, pos));) pos += k;
     if (pos + 3 > p->n || strncmp(s + pos, "raw", 3) || (pos + 3 < p->n && is_name1(s[pos + 3]))) return 0;
     pos += 3;
-    while (pos < p->n && is_ws(s[pos])) pos++;
+    for (size_t k; pos < p->n && (k = ws_at(s, p->n, pos));) pos += k;
     if (pos < p->n && (s[pos] == '-' || s[pos] == '+')) pos++;
     if (pos + 2 > p->n || strncmp(s + pos, "%}", 2)) return 0;
     *after = pos + 2;
@@ -363,11 +375,11 @@ static int lex(P *p) {
         size_t dend = t; /* data is s[pos:dend] */
         char mod = kind && t + 2 < p->n ? s[t + 2] : 0;
         if (kind && mod == '-') {
-            while (dend > pos && is_ws(s[dend - 1])) dend--;
+            for (size_t k; dend > pos && (k = ws_before(s, pos, dend));) dend -= k;
         } else if ((kind == 2 || kind == 3) && mod != '+') {
-            size_t l = dend;
-            while (l > pos && (s[l - 1] == ' ' || s[l - 1] == '\t')) l--;
-            /* l: start of trailing blanks; strip if they start a line */
+            size_t l = dend, k;
+            while (l > pos && s[l - 1] != '\n' && (k = ws_before(s, pos, l))) l -= k;
+            /* l: start of the trailing whitespace; strip it if it starts a line */
             if (l < dend && ((l > pos && s[l - 1] == '\n') || (l == pos && line_start))) dend = l;
         }
         if (dend > pos && push_tok(p, T_DATA, pos, s + pos, dend - pos)) return -1;
@@ -381,7 +393,7 @@ static int lex(P *p) {
             pos = e + 2;
             line_start = 0;
             if (pre == '-') {
-                while (pos < p->n && is_ws(s[pos])) pos++;
+                for (size_t k; pos < p->n && (k = ws_at(s, p->n, pos));) pos += k;
                 line_start = pos > 0 && s[pos - 1] == '\n';
             } else if (pre != '+' && pos < p->n && s[pos] == '\n') {
                 pos++;
@@ -398,25 +410,25 @@ static int lex(P *p) {
                 if (s[e] != '{' || s[e + 1] != '%') continue;
                 size_t q = e + 2;
                 if (q < p->n && (s[q] == '-' || s[q] == '+')) q++;
-                while (q < p->n && is_ws(s[q])) q++;
+                for (size_t k; q < p->n && (k = ws_at(s, p->n, q));) q += k;
                 if (q + 6 > p->n || strncmp(s + q, "endraw", 6)) continue;
                 q += 6;
-                while (q < p->n && is_ws(s[q])) q++;
+                for (size_t k; q < p->n && (k = ws_at(s, p->n, q));) q += k;
                 int strip_after = 0;
                 if (q < p->n && s[q] == '-') { strip_after = 1; q++; }
                 else if (q < p->n && s[q] == '+') q++;
                 if (q + 2 > p->n || strncmp(s + q, "%}", 2)) continue;
                 ts = e;
                 te = q + 2;
-                if (strip_after) while (te < p->n && is_ws(s[te])) te++;
+                if (strip_after) for (size_t k; te < p->n && (k = ws_at(s, p->n, te));) te += k;
                 else if (te < p->n && s[te] == '\n') te++;
                 found = 1;
                 break;
             }
             if (!found) return perr_pos(p, t, "unclosed 'raw' block", NULL);
             size_t ds = after, de = ts;
-            if (s[after - 3] == '-') while (ds < de && is_ws(s[ds])) ds++;
-            if (ts + 2 < p->n && s[ts + 2] == '-') while (de > ds && is_ws(s[de - 1])) de--;
+            if (s[after - 3] == '-') for (size_t k; ds < de && (k = ws_at(s, de, ds));) ds += k;
+            if (ts + 2 < p->n && s[ts + 2] == '-') for (size_t k; de > ds && (k = ws_before(s, ds, de));) de -= k;
             if (de > ds && push_tok(p, T_DATA, ds, s + ds, de - ds)) return -1;
             pos = te;
             line_start = te > 0 && s[te - 1] == '\n';

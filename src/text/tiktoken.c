@@ -15,7 +15,7 @@
 #include "text/tok_internal.h"
 
 /* pat_str of tokenization_kimi.py (Kimi K2, Kimi Linear, Moonlight) */
-static const char k_kimi_pat[] =
+const char fr_kimi_pat[] =
     "[\\p{Han}]+"
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}&&[^\\p{Han}]]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}&&[^\\p{Han}]]+"
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
@@ -223,7 +223,7 @@ int fr_tiktoken_load(fr_tokenizer *t, const char *dir) {
     }
     t->n_stages = 1;
     memset(&t->stages[0], 0, sizeof t->stages[0]);
-    rc = fr_re_compile(&t->stages[0].re, pat ? pat : k_kimi_pat, pat ? plen : strlen(k_kimi_pat),
+    rc = fr_re_compile(&t->stages[0].re, pat ? pat : fr_kimi_pat, pat ? plen : strlen(fr_kimi_pat),
                        pat ? patpath : file);
     free(pat);
     return rc;

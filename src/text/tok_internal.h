@@ -117,6 +117,13 @@ int fr_bpe_piece(const fr_tokenizer *t, fr_bpe_scratch *s, const uint8_t *p, siz
 /* ---- loaders ---- */
 int fr_hf_load(fr_tokenizer *t, const char *dir);
 int fr_tiktoken_load(fr_tokenizer *t, const char *dir);
+/* tokenizer.ggml.* of a parsed GGUF file (gguf_vocab.c) */
+struct fr_gguf;
+int fr_gguf_tok_load(fr_tokenizer *t, const struct fr_gguf *g);
+/* 1 when path is a regular file starting with the GGUF magic */
+int fr_tok_path_is_gguf(const char *path);
+/* Kimi's pre-tokenizer pattern (tiktoken.c) */
+extern const char fr_kimi_pat[];
 
 /* GPT-2 byte-level map: byte -> code point, and code point -> byte (-1 if none) */
 uint32_t fr_byte_to_cp(uint8_t b);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "formats/gguf.h"
 #include "text/tok_internal.h"
 
 /* ---- GPT-2 byte-level map ----
@@ -488,6 +489,16 @@ static int is_file(const char *path) {
 
 int fr_tokenizer_load(const char *dir, fr_tokenizer **out) {
     *out = NULL;
+    if (fr_tok_path_is_gguf(dir)) {
+        fr_gguf g;
+        if (fr_gguf_open(&g, dir)) return -1;
+        int rc = fr_tokenizer_load_gguf(&g, out);
+        fr_gguf_close(&g);
+        return rc;
+    }
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+        return fr_err("%s: a file that is not GGUF (a tokenizer is a model directory or a .gguf file)", dir);
     char path[4096];
     fr_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return fr_err("out of memory");

@@ -37,8 +37,13 @@ enum {
     FR_TOKF_SPECIAL = 4, /* "special": dropped by skip_special, text under split_special */
 };
 
-/* Load from dir: tokenizer.json (HF) or tiktoken.model (Kimi). */
+/* Load from dir: tokenizer.json (HF) or tiktoken.model (Kimi); or, when the
+ * path is a GGUF file, from its tokenizer.ggml.* keys (text/gguf_vocab.c). */
 int fr_tokenizer_load(const char *dir, fr_tokenizer **out);
+/* From an already parsed GGUF file (e.g. fr_gguf_of_weights()); the tokenizer
+ * copies what it needs. */
+struct fr_gguf;
+int fr_tokenizer_load_gguf(const struct fr_gguf *g, fr_tokenizer **out);
 void fr_tokenizer_free(fr_tokenizer *t);
 
 int fr_tok_kind(const fr_tokenizer *t);

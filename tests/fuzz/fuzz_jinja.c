@@ -1,7 +1,10 @@
 /* libFuzzer target: any bytes as a template must parse-or-error and
  * render-or-error without crashing, leaking or reading out of bounds.
  * Built with -DFRUGAL_FUZZ=ON (clang); run e.g.
- *   ./build-fuzz/tests/fuzz_jinja -max_len=4096 -timeout=10 tests/fuzz/corpus_jinja */
+ *   ./build-fuzz/tests/fuzz_jinja -max_len=4096 -timeout=10 -dict=tests/fuzz/jinja.dict CORPUS_DIR tests/fuzz/corpus_jinja
+ * (CORPUS_DIR: an empty, writable directory for new inputs). The seed corpus
+ * holds the DeepSeek-V3 and Kimi-K2 chat templates (source and licenses in
+ * tests/fixtures/chat/NOTE.md) and templates of tests/test_chat.c. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,0 +1,205 @@
+/* frugal_speed: pp/tg timings over frugal's public API with the same method as
+ * bench/llama_driver.c's bench mode (so the two engines are timed alike), and a
+ * STREAM-like read-bandwidth measurement for the roofline.
+ *
+ *   frugal_speed bandwidth [-t 2]
+ *       read-only pass over a 1 GiB buffer (>> caches) split over T threads, best of 5;
+ *       prints "RESULT bandwidth_gbps=..."
+ *   frugal_speed bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2]
+ *       ppN: one frugal_eval of N random tokens at position DEPTH; tgN: N evals of one token.
+ *       The DEPTH tokens are evaluated once (untimed, 512 at a time); each run rewinds to them.
+ *       One untimed warm-up run per test. Prints "RESULT ..." lines with t/s mean and stddev,
+ *       and the bytes one decoded token reads (weights + latent cache at that depth).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frugal.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (all threads): cpu / (wall x threads) over the timed runs says
+ * how much of its threads' time a shared machine gave it */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- bandwidth: each thread sums its slice of the buffer (8 independent accumulators) ---- */
+
+typedef struct {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum;
+} bw_job;
+
+static void *bw_read(void *arg) {
+    bw_job *j = arg;
+    uint64_t s[8] = {0};
+    for (size_t i = 0; i + 8 <= j->n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += j->p[i + k];
+    j->sum = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    return NULL;
+}
+
+static int run_bandwidth(int threads) {
+    size_t bytes = (size_t)1 << 30, n = bytes / sizeof(uint64_t);
+    uint64_t *buf = malloc(bytes);
+    if (!buf || threads > 64) return -1;
+    for (size_t i = 0; i < n; i++) buf[i] = i; /* touch every page */
+    double best = 0;
+    uint64_t check = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        pthread_t th[64];
+        bw_job jobs[64];
+        size_t per = n / (size_t)threads;
+        double t0 = now_s();
+        for (int t = 0; t < threads; t++) {
+            jobs[t] = (bw_job){buf + per * (size_t)t, per, 0};
+            pthread_create(&th[t], NULL, bw_read, &jobs[t]);
+        }
+        for (int t = 0; t < threads; t++) {
+            pthread_join(th[t], NULL);
+            check += jobs[t].sum;
+        }
+        double gbps = (double)(per * (size_t)threads * sizeof(uint64_t)) / (now_s() - t0) / 1e9;
+        if (gbps > best) best = gbps;
+    }
+    printf("RESULT bandwidth_gbps=%.2f threads=%d buffer_gib=1 (checksum %llu)\n", best, threads,
+           (unsigned long long)(check & 0xff));
+    free(buf);
+    return 0;
+}
+
+/* ---- bench ---- */
+
+static void stats(const double *ts, int r, double *mean, double *sd) {
+    double s = 0, q = 0;
+    for (int i = 0; i < r; i++) s += ts[i];
+    *mean = s / r;
+    for (int i = 0; i < r; i++) q += (ts[i] - *mean) * (ts[i] - *mean);
+    *sd = r > 1 ? sqrt(q / (r - 1)) : 0;
+}
+
+static int fill(frugal_context *c, const int32_t *tok, int n) {
+    for (int p = 0; p < n; p += 512)
+        if (frugal_eval(c, tok + p, n - p < 512 ? n - p : 512, p, 0)) return -1;
+    return 0;
+}
+
+static int run_bench(const char *path, int pp, int tg, const char *depths, int reps, int threads) {
+    frugal_model *m;
+    if (frugal_model_load(path, &m)) {
+        fprintf(stderr, "error: %s\n", frugal_last_error());
+        return -1;
+    }
+    frugal_model_info in;
+    frugal_model_get_info(m, &in);
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    int rc = 0;
+    const char *d = depths;
+    while (rc == 0 && *d) {
+        char *end;
+        long depth = strtol(d, &end, 10);
+        if (end == d || depth < 0 || depth > 1 << 20) {
+            fprintf(stderr, "error: -d: bad depth list '%s'\n", depths);
+            rc = -1;
+            break;
+        }
+        d = *end == ',' ? end + 1 : end;
+        int ntok = (int)depth + (pp > tg ? pp : tg);
+        int32_t *tok = malloc((size_t)ntok * sizeof *tok);
+        for (int i = 0; tok && i < ntok; i++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            tok[i] = (int32_t)((state >> 33) % (uint64_t)in.n_vocab);
+        }
+        frugal_context_params cp = frugal_context_default_params();
+        cp.n_ctx = ntok + 1;
+        cp.n_threads = threads;
+        frugal_context *c = NULL;
+        if (!tok || frugal_context_create(m, &cp, &c) || (depth > 0 && fill(c, tok, (int)depth))) {
+            fprintf(stderr, "error: %s\n", frugal_last_error());
+            rc = -1;
+        }
+        for (int test = 0; rc == 0 && test < 2; test++) {
+            int n = test == 0 ? pp : tg;
+            if (n <= 0) continue;
+            double *ts = calloc((size_t)reps + 1, sizeof *ts), wall = 0, cpu = 0;
+            for (int r = 0; ts && rc == 0 && r <= reps; r++) { /* r == 0: warm-up */
+                double t0 = now_s(), c0 = cpu_s();
+                if (test == 0) rc = frugal_eval(c, tok + depth, n, (int)depth, 0);
+                else
+                    for (int i = 0; i < (r ? n : 1) && rc == 0; i++) rc = frugal_eval(c, tok + depth + i, 1, (int)depth + i, 0);
+                if (r) {
+                    ts[r - 1] = n / (now_s() - t0);
+                    wall += now_s() - t0;
+                    cpu += cpu_s() - c0;
+                }
+            }
+            if (!ts || rc) {
+                fprintf(stderr, "error: %s\n", frugal_last_error());
+                rc = -1;
+            } else {
+                double mean, sd;
+                stats(ts, reps, &mean, &sd);
+                /* a decoded token at depth+i reads depth+i+1 cache rows: on average depth+(n+1)/2 */
+                double bytes = test == 1 ? (double)in.bytes_per_token +
+                                               (double)in.cache_bytes_per_token * ((double)depth + (n + 1) / 2.0)
+                                         : 0;
+                printf("RESULT engine=frugal file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f "
+                       "bytes_per_token=%.0f cpu_share=%.3f\n",
+                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, bytes, cpu / (wall * threads));
+                fflush(stdout);
+            }
+            free(ts);
+        }
+        if (c) frugal_context_free(c);
+        free(tok);
+    }
+    frugal_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "bench") && strcmp(argv[1], "bandwidth"))) {
+        fprintf(stderr, "usage: frugal_speed bandwidth [-t 2]\n"
+                        "       frugal_speed bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2]\n");
+        return 2;
+    }
+    const char *path = NULL, *depths = "0";
+    int threads = 2, pp = 512, tg = 128, reps = 3;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (!strcmp(a, "-m")) path = v;
+        else if (!strcmp(a, "-d")) depths = v;
+        else if (!strcmp(a, "-t")) threads = atoi(v);
+        else if (!strcmp(a, "-p")) pp = atoi(v);
+        else if (!strcmp(a, "-n")) tg = atoi(v);
+        else if (!strcmp(a, "-r")) reps = atoi(v);
+        else {
+            fprintf(stderr, "error: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (threads < 1 || threads > 64 || reps < 1 || pp < 0 || tg < 0 || pp > 65536 || tg > 65536) {
+        fprintf(stderr, "error: bad option value\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "bandwidth")) return run_bandwidth(threads) ? 1 : 0;
+    if (!path) {
+        fprintf(stderr, "error: bench needs -m MODEL\n");
+        return 2;
+    }
+    return run_bench(path, pp, tg, depths, reps, threads) ? 1 : 0;
+}

@@ -1,0 +1,126 @@
+#!/bin/sh
+# Speed, frugal vs llama.cpp on the same GGUF files, in one run (issue 5, items 4-5).
+#
+# Usage: bench/speed_vs_llama.sh [MODEL.gguf ...]
+#   env: THREADS (2), PP (512), TG (128), DEPTHS ("0"; e.g. "0,4096"), REPS (3), BUILD (build),
+#        POLLS ("50 0": llama.cpp is run with ggml's default poll level 50, idle threads spinning
+#        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs)
+#   Without arguments: writes a random-weight DeepSeek-V2-Lite-shaped model cut to LAYERS (4)
+#   layers (tools/gen_random_model.py, or GEN=path/to/it) into bench/out/models (gitignored),
+#   converts it with frugal's own tools to Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and
+#   deletes them again (KEEP=1 keeps them). Checks the free disk space first.
+#
+# Both engines are timed the same way (bench/frugal_speed.c over frugal's public API,
+# bench/llama_driver.c over llama.cpp's): ppN = one batch of N random tokens, tgN = N
+# single-token decodes, both after DEPTH tokens already in the cache (evaluated once, untimed;
+# each run rewinds to them), one warm-up run, then REPS timed runs (mean ± stddev).
+# The roofline of a decode step is the read bandwidth measured here (1 GiB buffer, THREADS
+# threads, best of 5) over the bytes one token reads (frugal_model_info: the weights of one
+# token + the latent cache at that depth). Everything is measured in one run of this script:
+# the machine may be shared, so compare the ratios, not the absolute numbers across runs.
+# "CPU got" is the process CPU time over wall time x threads in the timed runs (below 100 %: the
+# machine was shared, or threads slept); "per CPU-second" divides each engine's t/s by it
+# (spinning threads count as busy, so it flatters neither engine's waiting).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build=${BUILD:-$root/build}
+threads=${THREADS:-2}
+pp=${PP:-512}
+tg=${TG:-128}
+depths=${DEPTHS:-0}
+reps=${REPS:-3}
+polls=${POLLS:-"50 0"}
+layers=${LAYERS:-4}
+types=${TYPES:-"Q8_0 Q4_K_M"}
+py=/usr/bin/python3
+. "$here/llama_setup.sh"
+if [ ! -f "$build/libfrugal.a" ] || [ ! -x "$build/frugal" ]; then
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$build" -j2 >/dev/null
+fi
+fs=$here/out/frugal_speed
+${CC:-cc} -O2 -std=c17 -Wall -Wextra -Werror -I"$root/include" "$here/frugal_speed.c" "$build/libfrugal.a" \
+    $(pkg-config --libs jansson libpcre2-8) -lpthread -lm -o "$fs"
+
+models="$*"
+generated=
+if [ -z "$models" ]; then
+    gen=${GEN:-$root/tools/gen_random_model.py}
+    [ -f "$gen" ] || { echo "error: no model given and no generator at $gen" >&2; exit 1; }
+    dir=$here/out/models
+    mkdir -p "$dir"
+    need_gb=$((layers * 3 + 4))
+    free_gb=$(df -BG --output=avail "$dir" | tail -1 | tr -dc 0-9)
+    if [ "$free_gb" -lt "$need_gb" ]; then
+        echo "error: $free_gb GB free in $dir, need about $need_gb GB" >&2
+        exit 1
+    fi
+    hf=$dir/v2lite-L$layers
+    [ -f "$hf/model.safetensors" ] || "$py" "$gen" --shape v2-lite --layers "$layers" --dtype bf16 "$hf"
+    [ -f "$hf/tokenizer.json" ] || "$py" "$here/gpt2_vocab.py" "$hf" 102400
+    for t in $types; do
+        g=$dir/v2lite-L$layers.$t.gguf
+        [ -f "$g" ] || "$build/frugal" convert "$hf" "$g" --type "$t" >/dev/null
+        models="$models $g"
+    done
+    generated=$dir
+fi
+
+echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "frugal: $build (libfrugal.a, $("$build/frugal" --version 2>/dev/null || echo '?')); llama.cpp: node-llama-cpp@3.21.1 prebuilt"
+bw=$("$fs" bandwidth -t "$threads" | sed -n 's/.*bandwidth_gbps=\([0-9.]*\).*/\1/p')
+echo "read bandwidth: $bw GB/s ($threads threads, 1 GiB buffer, best of 5)"
+log=$here/out/speed_results.txt
+: >"$log"
+for m in $models; do
+    "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
+    for poll in $polls; do
+        "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --poll "$poll" \
+            2>"$here/out/llama_bench.log" | grep '^RESULT' | tee -a "$log" >&2
+    done
+    sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+"$py" - "$log" "$bw" <<'EOF'
+import os, sys
+rows = {}
+for line in open(sys.argv[1]):
+    if not line.startswith("RESULT"):
+        continue
+    kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+    key = (os.path.basename(kv["file"]), kv["test"], int(kv["depth"]))
+    eng = kv["engine"] + (" poll=" + kv["poll"] if "poll" in kv else "")
+    rows.setdefault(key, {})[eng] = kv
+bw = float(sys.argv[2])
+polls = sorted({k for e in rows.values() for k in e if k.startswith("llama.cpp")}, key=lambda k: -int(k.split("=")[1]))
+print("| model | test | frugal t/s (CPU got) | " + " | ".join("%s t/s (CPU got)" % k for k in polls) +
+      " | frugal / llama.cpp (best) | same, per CPU-second | bytes/token | roofline t/s | frugal / roofline | llama.cpp (best) / roofline |")
+print("|---" * (9 + len(polls)) + "|")
+def cell(kv):
+    return "%.2f ± %.2f (%.0f%%)" % (float(kv["tps"]), float(kv["sd"]), 100 * float(kv.get("cpu_share", "nan")))
+for (f, test, depth), e in sorted(rows.items(), key=lambda x: (x[0][0], x[0][2], x[0][1])):
+    fr = e.get("frugal")
+    name = test + (" @ d%d" % depth if depth else "")
+    ft = float(fr["tps"]) if fr else None
+    best = max((k for k in polls if k in e), key=lambda k: float(e[k]["tps"]), default=None)
+    lt = float(e[best]["tps"]) if best else None
+    cells = [f, name, cell(fr) if fr else "-"] + [cell(e[k]) if k in e else "-" for k in polls]
+    cells += ["%.2f" % (ft / lt) if ft and lt else "-"]
+    try:
+        cells += ["%.2f" % ((ft / float(fr["cpu_share"])) / (lt / float(e[best]["cpu_share"])))]
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        cells += ["-"]
+    b = float(fr["bytes_per_token"]) if fr else 0
+    if b > 0:
+        roof = bw * 1e9 / b
+        cells += ["%.1f MB" % (b / 1e6), "%.2f" % roof, "%.0f%%" % (100 * ft / roof),
+                  "%.0f%%" % (100 * lt / roof) if lt else "-"]
+    else:
+        cells += ["", "", "", ""]
+    print("| " + " | ".join(cells) + " |")
+EOF
+if [ -n "$generated" ] && [ "${KEEP:-0}" != 1 ]; then
+    rm -rf "$generated"
+fi

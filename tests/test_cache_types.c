@@ -1,0 +1,95 @@
+/* The latent cache in f16, bf16 and q8_0 (-ctk): logits stay within the
+ * rounding those types imply of the official float32 reference, greedy
+ * decoding with the cache still follows it, q8_0 refuses rows that are not
+ * whole blocks. */
+#include <jansson.h>
+
+#include "frugal.h"
+#include "testutil.h"
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+int main(void) {
+    json_error_t je;
+    json_t *tok = json_load_file(t_fixture("deepseek/v3_tiny/tokens.json"), 0, &je);
+    CHECK(tok != NULL, "tokens.json");
+    size_t nref;
+    float *ref = t_read(t_fixture("deepseek/v3_tiny/reference/p3.logits.f32"), &nref);
+    float *dref = t_read(t_fixture("deepseek/v3_tiny/reference/p3.decode_logits.f32"), NULL);
+    CHECK(ref && dref, "reference logits");
+    frugal_model *m = NULL;
+    CHECK(frugal_model_load(t_fixture("deepseek/v3_tiny"), &m) == 0, "load: %s", frugal_last_error());
+    if (!tok || !ref || !dref || !m) return t_done();
+    json_t *pr = json_array_get(json_object_get(tok, "prompts"), 3);
+    int T = (int)json_array_size(pr);
+    int32_t *ids = malloc((size_t)T * sizeof *ids);
+    for (int i = 0; i < T; i++) ids[i] = (int32_t)json_integer_value(json_array_get(pr, (size_t)i));
+    const int V = 1024;
+
+    /* bound on the row-relative error: the type's relative rounding times a
+     * margin for its propagation through the layers (measured: f16 2e-4,
+     * bf16 2.2e-3, q8_0 7.5e-3) */
+    const struct { frugal_cache_type t; const char *name; double tol; } ty[] = {
+        {FRUGAL_CACHE_F32, "f32", 1e-4}, {FRUGAL_CACHE_F16, "f16", 2e-3},
+        {FRUGAL_CACHE_BF16, "bf16", 2e-2}, {FRUGAL_CACHE_Q8_0, "q8_0", 5e-2},
+    };
+    double err_f32 = 0, err_bf16 = 0;
+    for (size_t k = 0; k < sizeof ty / sizeof *ty; k++) {
+        frugal_context_params cp = frugal_context_default_params();
+        cp.n_ctx = T + 16;
+        cp.n_threads = 2;
+        cp.cache_type = ty[k].t;
+        frugal_context *ctx;
+        CHECK(frugal_context_create(m, &cp, &ctx) == 0, "%s: context: %s", ty[k].name, frugal_last_error());
+        CHECK(frugal_eval(ctx, ids, T, 0, 1) == 0, "%s: eval: %s", ty[k].name, frugal_last_error());
+        double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref, (size_t)T, V);
+        CHECK(e <= ty[k].tol, "%s cache: prefill logits rel err %.3g > %.3g", ty[k].name, e, ty[k].tol);
+        /* greedy decode through the cache */
+        int32_t t = argmax(frugal_get_logits(ctx, T - 1), V);
+        double de = 0;
+        int same = 1;
+        for (int j = 1; j < 16 && same; j++) {
+            same = t == argmax(dref + (size_t)(j - 1) * V, V);
+            if (frugal_eval(ctx, &t, 1, T + j - 1, 0)) break;
+            double ej = t_row_rel_err(frugal_get_logits(ctx, 0), dref + (size_t)j * V, 1, V);
+            de = ej > de ? ej : de;
+            t = argmax(frugal_get_logits(ctx, 0), V);
+        }
+        CHECK(same, "%s cache: greedy tokens follow the reference", ty[k].name);
+        CHECK(de <= ty[k].tol, "%s cache: decode logits rel err %.3g", ty[k].name, de);
+        printf("cache %-5s prefill rel err %.3g, decode %.3g\n", ty[k].name, e, de);
+        if (ty[k].t == FRUGAL_CACHE_F32) err_f32 = e;
+        if (ty[k].t == FRUGAL_CACHE_BF16) err_bf16 = e;
+        frugal_context_free(ctx);
+    }
+    CHECK(err_bf16 > 10 * err_f32, "bf16 cache really rounds (%.3g vs %.3g)", err_bf16, err_f32);
+
+    /* q8_0 needs kv_lora_rank in whole 32-blocks: kimi_linear_tiny_dense has 24 */
+    frugal_model *k24 = NULL;
+    CHECK(frugal_model_load(t_fixture("kimi_linear/kimi_linear_tiny_dense"), &k24) == 0, "load kimi");
+    if (k24) {
+        frugal_context_params cp = frugal_context_default_params();
+        cp.n_ctx = 8;
+        cp.cache_type = FRUGAL_CACHE_Q8_0;
+        frugal_context *ctx = NULL;
+        CHECK(frugal_context_create(k24, &cp, &ctx) != 0 && strstr(frugal_last_error(), "multiple of 32"),
+              "q8_0 refused for kv_lora 24: %s", frugal_last_error());
+        frugal_context_free(ctx);
+        cp.cache_type = (frugal_cache_type)9;
+        CHECK(frugal_context_create(k24, &cp, &ctx) != 0, "unknown cache type refused");
+        frugal_model_free(k24);
+    }
+    CHECK(frugal_cache_type_from_name("bf16") == FRUGAL_CACHE_BF16 && frugal_cache_type_from_name("q4") < 0,
+          "cache type names");
+    free(ids);
+    free(ref);
+    free(dref);
+    json_decref(tok);
+    frugal_model_free(m);
+    return t_done();
+}
