@@ -15,8 +15,8 @@
 # single-token decodes, both after DEPTH tokens already in the cache (evaluated once, untimed;
 # each run rewinds to them), one warm-up run, then REPS timed runs (mean ± stddev).
 # The roofline of a decode step is the read bandwidth measured here (1 GiB buffer, THREADS
-# threads, best of 5; the larger of bytes / wall time and the sum of each thread's bytes / its own
-# CPU time, since on a shared machine the threads get only part of the cores) over the bytes one token reads (frugal_model_info: the weights of one
+# threads, best of 5; bytes over wall time, so it is low when the machine is busy: the load
+# average is printed) over the bytes one token reads (frugal_model_info: the weights of one
 # token + the latent cache at that depth). Everything is measured in one run of this script:
 # the machine may be shared, so compare the ratios, not the absolute numbers across runs.
 # "CPU got" is the process CPU time over wall time x threads in the timed runs (below 100 %: the
@@ -73,8 +73,8 @@ echo "frugal: $build (libfrugal.a, $("$build/frugal" --version 2>/dev/null || ec
 bwl=$("$fs" bandwidth -t "$threads")
 bww=$(echo "$bwl" | sed -n 's/.* bandwidth_gbps=\([0-9.]*\).*/\1/p')
 bwc=$(echo "$bwl" | sed -n 's/.* bandwidth_cpu_gbps=\([0-9.]*\).*/\1/p')
-bw=$(echo "$bww $bwc" | awk '{print ($1 > $2) ? $1 : $2}')
-echo "read bandwidth: $bww GB/s over wall time, $bwc GB/s over the threads' CPU time ($threads threads, 1 GiB buffer, best of 5); roofline uses $bw"
+bw=$bww
+echo "read bandwidth: $bww GB/s ($threads threads, 1 GiB buffer, best of 5; the roofline uses it); $bwc GB/s summed over the threads' own CPU time (an upper bound on a shared machine)"
 log=$here/out/speed_results.txt
 : >"$log"
 for m in $models; do
