@@ -656,6 +656,10 @@ static void check_malformed(void) {
     fclose(f);
     fr_tokenizer *t = NULL;
     CHECK(fr_tokenizer_load(path, &t) != 0 && !t, "truncated GGUF refused");
+    f = fopen(path, "wb");
+    fwrite("x", 1, 1, f);
+    fclose(f);
+    CHECK(fr_tokenizer_load(path, &t) != 0 && !t && strstr(fr_err_msg(), "not GGUF"), "a plain file: %s", fr_err_msg());
     printf("  %-44s %d of %d as expected\n", "malformed metadata", pass, n);
     unlink(path);
 }

@@ -10,7 +10,8 @@
  *     <= 1e-4), the 16 greedy tokens of expected.json and their logits, one token per step
  *   - BF16 file (the fixture weights are BF16: no rounding): same tolerance on one prompt
  *   - Q8_0 file: loads, logits within a loose bound, reported
- *   - a corrupted ssm_a (not negative) is refused with the tensor's name */
+ *   - a corrupted ssm_a (not negative), a tensor of a later variant and a missing
+ *     head_count_kv are refused with messages naming them */
 #include <jansson.h>
 #include <unistd.h>
 
@@ -333,6 +334,34 @@ static void test_q8(const char *fix, const char *file, const char *dir, int kda_
     unlink(f32);
 }
 
+/* A copy of file with the first occurrence of `from` replaced by `to` (same length) in
+ * the header must be refused with a message containing `msg`. */
+static void test_refused(const char *file, const char *dir, const char *from, const char *to, const char *msg) {
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/bad.gguf", dir);
+    size_t n = 0, lf = strlen(from);
+    uint8_t *buf = t_read(file, &n);
+    uint8_t *at = NULL;
+    for (size_t i = 0; buf && lf == strlen(to) && i + lf <= n && i < (1u << 20); i++)
+        if (!memcmp(buf + i, from, lf)) {
+            at = buf + i;
+            break;
+        }
+    if (at) memcpy(at, to, lf);
+    FILE *f = at ? fopen(bad, "wb") : NULL;
+    int wrote = f && fwrite(buf, 1, n, f) == n;
+    if (f) fclose(f);
+    free(buf);
+    CHECK(wrote, "%s: could not write a copy with '%s' -> '%s'", file, from, to);
+    if (!wrote) return;
+    frugal_model *m = NULL;
+    int rc = frugal_model_load(bad, &m);
+    CHECK(rc != 0 && strstr(frugal_last_error(), msg), "'%s' -> '%s' should be refused with '%s', got rc %d: %s", from, to, msg,
+          rc, frugal_last_error());
+    frugal_model_free(m);
+    unlink(bad);
+}
+
 int main(void) {
     char dir[] = "/tmp/frugal_kgguf_XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -358,6 +387,12 @@ int main(void) {
             frugal_model_free(m);
         }
         test_bad_ssm_a(out, dir, f == 0 ? 0 : 1); /* a KDA layer of each fixture */
+        if (f == 0) {
+            /* a tensor of a later variant (attention output gate), a missing layer-kind key */
+            test_refused(out, dir, "blk.0.ssm_g_a.weight", "blk.0.attn_gate.wxyz", "variant frugal does not support");
+            test_refused(out, dir, "kimi-linear.attention.head_count_kv", "kimi-linear.attention.head_count_xx",
+                         "missing key 'kimi-linear.attention.head_count_kv'");
+        }
         unlink(out);
 
         /* BF16: the fixture's own precision, so the same tolerance */

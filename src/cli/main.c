@@ -18,7 +18,7 @@ static const struct {
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"template", "render conversations (JSON lines) with the model's chat template", cmd_template},
     {"quantize", "re-encode a GGUF file's weights (Q8_0, Q4_K_M, ...)", cmd_quantize},
-    {"convert", "convert a Hugging Face DeepSeek directory to GGUF", cmd_convert},
+    {"convert", "convert a Hugging Face DeepSeek / Kimi Linear directory to GGUF", cmd_convert},
 };
 
 static void usage(FILE *f) {

@@ -69,7 +69,9 @@ static void convert_help(FILE *f) {
                "llama.cpp deepseek2 GGUF in the layout of llama.cpp's convert_hf_to_gguf.py\n"
                "(absorbed MLA: attn_k_b / attn_v_b; stacked experts; no MTP layers). FP8\n"
                "weights are dequantized with their block scales. tokenizer.json and\n"
-               "tokenizer_config.json, when present, give the tokenizer.ggml.* keys.\n\n"
+               "tokenizer_config.json, when present, give the tokenizer.ggml.* keys.\n"
+               "A Kimi Linear directory (model_type kimi_linear) becomes a llama.cpp\n"
+               "kimi-linear GGUF (ssm_* KDA tensors, ssm_a = -exp(A_log); docs/gguf.md).\n\n"
                "  --type TYPE  %s\n"
                "               (default: BF16 for BF16/FP8 weights, F16 for F16, else F32)\n"
                "  -h, --help   this help\n",

@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "base/timer.h"
 #include "cli/cli.h"
+#include "formats/gguf.h"
 #include "text/tokenizer.h"
 
 static void help(FILE *f) {
@@ -139,8 +140,10 @@ int cmd_tokenize(int argc, char **argv) {
         int b = fr_tok_bos(t), e = fr_tok_eos(t);
         size_t bl = 0, el = 0;
         const uint8_t *bb = fr_tok_bytes(t, b, &bl), *eb = fr_tok_bytes(t, e, &el);
+        int gguf = fr_gguf_sniff(dir);
         printf("tokenizer: %s\nids: %d\nbos: %d %.*s\neos: %d %.*s\nadds bos: %s\n",
-               fr_tok_kind(t) == FR_TOK_TIKTOKEN ? "tiktoken (tiktoken.model)" : "byte-level BPE (tokenizer.json)",
+               fr_tok_kind(t) == FR_TOK_TIKTOKEN ? (gguf ? "tiktoken (GGUF kimi-k2)" : "tiktoken (tiktoken.model)")
+                                                 : (gguf ? "byte-level BPE (GGUF gpt2)" : "byte-level BPE (tokenizer.json)"),
                fr_tok_n_vocab(t), b, (int)bl, bb ? (const char *)bb : "", e, (int)el, eb ? (const char *)eb : "",
                fr_tok_add_bos_default(t) ? "yes" : "no");
         fr_tokenizer_free(t);

@@ -58,6 +58,15 @@ int fr_kda_bind_hf(fr_kda *m, const fr_weights *w, const char *p, const fr_kda_c
     return load_f32(w, name, K, K, &m->o_norm);
 }
 
+void fr_kda_stats(const fr_kda *m, fr_wstats *s) {
+    const fr_kda_cfg *c = &m->c;
+    int64_t HK = (int64_t)c->n_head * c->head_dim;
+    const fr_tensor *ts[] = {&m->wq, &m->wk, &m->wv, &m->f_a, &m->f_b, &m->b, &m->g_a, &m->g_b, &m->wo};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) fr_wstats_dense(s, ts[i]);
+    /* conv weights, A_log, dt_bias, o_norm: float32 copies */
+    fr_wstats_vec(s, 3 * HK * c->conv + c->n_head + HK + c->head_dim);
+}
+
 void fr_kda_free(fr_kda *m) {
     for (int s = 0; s < 3; s++) free(m->conv[s]);
     free(m->a_log);

@@ -45,6 +45,7 @@ typedef struct fr_kda_state {
 /* prefix "model.layers.N.self_attn." with the official HF names */
 int fr_kda_bind_hf(fr_kda *m, const fr_weights *w, const char *prefix, const fr_kda_cfg *c);
 void fr_kda_free(fr_kda *m);
+void fr_kda_stats(const fr_kda *m, fr_wstats *s);
 /* floats in one layer's state */
 size_t fr_kda_state_floats(const fr_kda_cfg *c);
 /* st->conv and st->S point into mem (fr_kda_state_floats(c) floats) */

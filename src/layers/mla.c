@@ -9,15 +9,6 @@
 #include "base/pool.h"
 #include "kernels/kernels.h"
 
-static int bind_norm(const fr_weights *w, const char *name, int n, float **out) {
-    fr_tensor t;
-    if (fr_weights_bind_vec(w, name, n, &t)) return -1;
-    *out = malloc((size_t)n * sizeof(float));
-    if (!*out) return fr_err("out of memory");
-    fr_tensor_to_f32(&t, *out);
-    return 0;
-}
-
 int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_cfg *c) {
     char name[512];
     memset(m, 0, sizeof *m);
@@ -28,7 +19,7 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
         snprintf(name, sizeof name, "%sq_a_proj.weight", p);
         if (fr_weights_bind(w, name, 2, a, &m->wq_a)) return -1;
         snprintf(name, sizeof name, "%sq_a_layernorm.weight", p);
-        if (bind_norm(w, name, c->q_lora, &m->q_norm)) return -1;
+        if (fr_weights_load_vec(w, name, c->q_lora, &m->q_norm)) return -1;
         snprintf(name, sizeof name, "%sq_b_proj.weight", p);
         if (fr_weights_bind(w, name, 2, b, &m->wq_b)) return -1;
     } else {
@@ -41,7 +32,7 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
     snprintf(name, sizeof name, "%skv_a_proj_with_mqa.weight", p);
     if (fr_weights_bind(w, name, 2, kva, &m->wkv_a)) return -1;
     snprintf(name, sizeof name, "%skv_a_layernorm.weight", p);
-    if (bind_norm(w, name, c->kv_lora, &m->kv_norm)) return -1;
+    if (fr_weights_load_vec(w, name, c->kv_lora, &m->kv_norm)) return -1;
     char kbname[512];
     snprintf(kbname, sizeof kbname, "%sk_b_proj.weight", p);
     snprintf(name, sizeof name, "%skv_b_proj.weight", p);
@@ -56,6 +47,12 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
     }
     snprintf(name, sizeof name, "%so_proj.weight", p);
     return fr_weights_bind(w, name, 2, o, &m->wo);
+}
+
+void fr_mla_stats(const fr_mla *m, fr_wstats *s) {
+    const fr_tensor *ts[] = {&m->wq_a, &m->wq_b, &m->wq, &m->wkv_a, &m->wkv_b, &m->wk_b, &m->wv_b, &m->wo};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) fr_wstats_dense(s, ts[i]);
+    fr_wstats_vec(s, (m->q_norm ? m->c.q_lora : 0) + m->c.kv_lora);
 }
 
 void fr_mla_free(fr_mla *m) {

@@ -45,6 +45,7 @@ typedef struct fr_mla_cache {
  * [H, dv, kv_lora] (GGUF attn_k_b / attn_v_b) are bound instead. */
 int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *prefix, const fr_mla_cfg *c);
 void fr_mla_free(fr_mla *m);
+void fr_mla_stats(const fr_mla *m, fr_wstats *s);
 
 /* y[n][d] = MLA(x[n][d]) for positions pos0..pos0+n-1; writes the cache there.
  * cos_t/sin_t: [n_pos][d_rope/2] tables (unused without RoPE). */

@@ -90,6 +90,12 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
     fr_arena_restore(a, mk);
 }
 
+void fr_mlp_stats(const fr_mlp *m, fr_wstats *s) {
+    fr_wstats_dense(s, &m->gate);
+    fr_wstats_dense(s, &m->up);
+    fr_wstats_dense(s, &m->down);
+}
+
 void fr_mlp_forward(const fr_mlp *m, const float *x, float *y, int n, fr_arena *a) {
     fr_mlp_forward_multi(&m, 1, &x, &n, &y, a);
 }

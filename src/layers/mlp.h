@@ -13,6 +13,7 @@ typedef struct fr_mlp {
 /* prefix: e.g. "model.layers.0.mlp." + {gate,up,down}_proj.weight */
 int fr_mlp_bind(fr_mlp *m, const fr_weights *w, const char *prefix, const char *gate, const char *up,
                 const char *down, int d, int ff);
+void fr_mlp_stats(const fr_mlp *m, fr_wstats *s);
 /* y[n][d] = MLP(x[n][d]) */
 void fr_mlp_forward(const fr_mlp *m, const float *x, float *y, int n, fr_arena *a);
 /* y[e][cnt[e]][d] = MLP_e(x[e][cnt[e]][d]) for e < ne (MoE experts): the rows of

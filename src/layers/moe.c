@@ -22,12 +22,8 @@ int fr_moe_bind_names(fr_moe *m, const fr_weights *w, const char *prefix, const 
     snprintf(name, sizeof name, "%sgate.weight", prefix);
     if (fr_weights_bind(w, name, 2, gne, &m->gate)) return -1;
     if (has_bias) {
-        fr_tensor b;
         snprintf(name, sizeof name, "%sgate.e_score_correction_bias", prefix);
-        if (fr_weights_bind_vec(w, name, c->n_expert, &b)) return -1;
-        m->bias = malloc((size_t)c->n_expert * sizeof(float));
-        if (!m->bias) return fr_err("out of memory");
-        fr_tensor_to_f32(&b, m->bias);
+        if (fr_weights_load_vec(w, name, c->n_expert, &m->bias)) return -1;
     }
     m->experts = calloc((size_t)c->n_expert, sizeof *m->experts);
     if (!m->experts) return fr_err("out of memory");
@@ -43,6 +39,18 @@ int fr_moe_bind_names(fr_moe *m, const fr_weights *w, const char *prefix, const 
             return -1;
     }
     return 0;
+}
+
+void fr_moe_stats(const fr_moe *m, fr_wstats *s) {
+    fr_wstats_dense(s, &m->gate);
+    if (m->bias) fr_wstats_vec(s, m->c.n_expert);
+    if (m->c.n_shared > 0) fr_mlp_stats(&m->shared, s);
+    fr_wstats one = {0};
+    fr_mlp_stats(&m->experts[0], &one); /* experts are alike */
+    s->params += one.params * m->c.n_expert;
+    s->active += one.active * m->c.k;
+    s->bytes += one.bytes * m->c.n_expert;
+    s->read += one.read * m->c.k;
 }
 
 void fr_moe_free(fr_moe *m) {

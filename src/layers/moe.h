@@ -41,6 +41,8 @@ typedef struct fr_moe_names {
 int fr_moe_bind_names(fr_moe *m, const fr_weights *w, const char *prefix, const fr_moe_cfg *c, int has_bias,
                       const fr_moe_names *nm);
 void fr_moe_free(fr_moe *m);
+/* all experts stored; the router, shared experts and k routed experts per token */
+void fr_moe_stats(const fr_moe *m, fr_wstats *s);
 
 /* Routing of n tokens: idx[n][k] in selection order (best first), wts[n][k]. */
 void fr_moe_route(const fr_moe *m, const float *x, int n, int32_t *idx, float *wts, fr_arena *a);

@@ -166,22 +166,13 @@ static int read_hparams(const fr_cfg *c, ds_hparams *hp, int *max_pos) {
 
 /* ---- weights ------------------------------------------------------------- */
 
-static int bind_vec_f32(const fr_weights *w, const char *name, int n, float **out) {
-    fr_tensor t;
-    if (fr_weights_bind_vec(w, name, n, &t)) return -1;
-    *out = malloc((size_t)n * sizeof(float));
-    if (!*out) return fr_err("out of memory");
-    fr_tensor_to_f32(&t, *out);
-    return 0;
-}
-
 static int bind_block(const ds_hparams *hp, const fr_weights *w, int layer, ds_block *b) {
     char p[256], name[320];
     snprintf(p, sizeof p, "model.layers.%d.", layer);
     snprintf(name, sizeof name, "%sinput_layernorm.weight", p);
-    if (bind_vec_f32(w, name, hp->d, &b->attn_norm)) return -1;
+    if (fr_weights_load_vec(w, name, hp->d, &b->attn_norm)) return -1;
     snprintf(name, sizeof name, "%spost_attention_layernorm.weight", p);
-    if (bind_vec_f32(w, name, hp->d, &b->ffn_norm)) return -1;
+    if (fr_weights_load_vec(w, name, hp->d, &b->ffn_norm)) return -1;
     fr_mla_cfg mc = {
         .d = hp->d, .n_head = hp->n_head, .q_lora = hp->q_lora, .kv_lora = hp->kv_lora,
         .d_nope = hp->d_nope, .d_rope = hp->d_rope, .d_v = hp->d_v, .scale = hp->scale,
@@ -210,46 +201,12 @@ static void free_block(ds_block *b) {
     if (b->is_moe) fr_moe_free(&b->moe);
 }
 
-static int64_t tensor_bytes(const fr_tensor *t) { return t->data ? (int64_t)t->nbytes : 0; }
-static int64_t mlp_bytes(const fr_mlp *m) { return tensor_bytes(&m->gate) + tensor_bytes(&m->up) + tensor_bytes(&m->down); }
-static int64_t mlp_params(const fr_mlp *m) { return 3 * (int64_t)m->d * m->ff; }
-
-static int64_t mla_bytes(const fr_mla *a) {
-    return tensor_bytes(&a->wq_a) + tensor_bytes(&a->wq_b) + tensor_bytes(&a->wq) + tensor_bytes(&a->wkv_a) +
-           tensor_bytes(&a->wkv_b) + tensor_bytes(&a->wk_b) + tensor_bytes(&a->wv_b) + tensor_bytes(&a->wo);
-}
-static int64_t mla_params(const fr_mla *a) {
-    const fr_mla_cfg *c = &a->c;
-    int64_t H = c->n_head, q = c->q_lora > 0
-        ? (int64_t)c->q_lora * c->d + c->q_lora + H * (c->d_nope + c->d_rope) * c->q_lora
-        : H * (c->d_nope + c->d_rope) * c->d;
-    return q + (int64_t)(c->kv_lora + c->d_rope) * c->d + c->kv_lora + H * (c->d_nope + c->d_v) * c->kv_lora +
-           (int64_t)c->d * H * c->d_v;
-}
-
-/* info: totals and per-token reads (norm vectors counted in params, not bytes) */
-static void block_stats(const ds_block *b, int d, int64_t *params, int64_t *active, int64_t *bytes, int64_t *read) {
-    int64_t p = mla_params(&b->attn) + 2 * d, r = mla_bytes(&b->attn);
-    *params += p;
-    *active += p;
-    *bytes += r;
-    *read += r;
-    if (!b->is_moe) {
-        *params += mlp_params(&b->mlp);
-        *active += mlp_params(&b->mlp);
-        *bytes += mlp_bytes(&b->mlp);
-        *read += mlp_bytes(&b->mlp);
-        return;
-    }
-    const fr_moe *m = &b->moe;
-    int64_t gate = (int64_t)m->c.n_expert * d + (m->bias ? m->c.n_expert : 0);
-    int64_t sh = m->c.n_shared > 0 ? mlp_params(&m->shared) : 0, shb = m->c.n_shared > 0 ? mlp_bytes(&m->shared) : 0;
-    int64_t e1 = mlp_params(&m->experts[0]), e1b = mlp_bytes(&m->experts[0]);
-    *params += gate + sh + e1 * m->c.n_expert;
-    *active += gate + sh + e1 * m->c.k;
-    for (int e = 0; e < m->c.n_expert; e++) *bytes += mlp_bytes(&m->experts[e]);
-    *bytes += tensor_bytes(&m->gate) + shb;
-    *read += tensor_bytes(&m->gate) + shb + e1b * m->c.k;
+/* info: a block's weights (norm vectors count as parameters, not bytes) */
+static void block_stats(const ds_block *b, int d, fr_wstats *s) {
+    fr_wstats_vec(s, 2 * (int64_t)d);
+    fr_mla_stats(&b->attn, s);
+    if (b->is_moe) fr_moe_stats(&b->moe, s);
+    else fr_mlp_stats(&b->mlp, s);
 }
 
 static int ds_load(frugal_model *fm) {
@@ -265,7 +222,7 @@ static int ds_load(frugal_model *fm) {
     if (fr_cfg_bool(&fm->cfg, "tie_word_embeddings", 0, 0, &tied)) return -1;
     if (tied && !fr_weights_find(w, "lm_head.weight")) m->lm_head = m->embed;
     else if (fr_weights_bind(w, "lm_head.weight", 2, emb, &m->lm_head)) return -1;
-    if (bind_vec_f32(w, "model.norm.weight", hp->d, &m->norm)) return -1;
+    if (fr_weights_load_vec(w, "model.norm.weight", hp->d, &m->norm)) return -1;
     m->blocks = calloc((size_t)hp->n_layer, sizeof *m->blocks);
     if (!m->blocks) return fr_err("out of memory");
     for (int l = 0; l < hp->n_layer; l++)
@@ -282,13 +239,13 @@ static int ds_load(frugal_model *fm) {
         snprintf(name, sizeof name, "model.layers.%d.embed_tokens.weight", L);
         if (fr_weights_bind(w, name, 2, emb, &t->embed)) return -1;
         snprintf(name, sizeof name, "model.layers.%d.enorm.weight", L);
-        if (bind_vec_f32(w, name, hp->d, &t->enorm)) return -1;
+        if (fr_weights_load_vec(w, name, hp->d, &t->enorm)) return -1;
         snprintf(name, sizeof name, "model.layers.%d.hnorm.weight", L);
-        if (bind_vec_f32(w, name, hp->d, &t->hnorm)) return -1;
+        if (fr_weights_load_vec(w, name, hp->d, &t->hnorm)) return -1;
         snprintf(name, sizeof name, "model.layers.%d.eh_proj.weight", L);
         if (fr_weights_bind(w, name, 2, eh, &t->eh_proj)) return -1;
         snprintf(name, sizeof name, "model.layers.%d.shared_head.norm.weight", L);
-        if (bind_vec_f32(w, name, hp->d, &t->head_norm)) return -1;
+        if (fr_weights_load_vec(w, name, hp->d, &t->head_norm)) return -1;
         snprintf(name, sizeof name, "model.layers.%d.shared_head.head.weight", L);
         if (fr_weights_bind(w, name, 2, emb, &t->head)) return -1;
         if (bind_block(hp, w, L, &t->block)) return -1;
@@ -303,22 +260,30 @@ static int ds_load(frugal_model *fm) {
     in->n_expert = hp->n_expert;
     in->n_expert_used = hp->k;
     for (int l = 0; l < hp->n_layer; l++) in->n_moe_layers += m->blocks[l].is_moe;
-    int64_t params = 2 * (int64_t)hp->n_vocab * hp->d + hp->d, active = params, bytes = 0, read = 0;
-    tied = m->lm_head.data == m->embed.data;
-    if (tied) params -= (int64_t)hp->n_vocab * hp->d;
-    bytes = tensor_bytes(&m->embed) + (tied ? 0 : tensor_bytes(&m->lm_head));
-    read = tensor_bytes(&m->embed) / hp->n_vocab + tensor_bytes(&m->lm_head);
-    for (int l = 0; l < hp->n_layer; l++) block_stats(&m->blocks[l], hp->d, &params, &active, &bytes, &read);
-    if (m->mtp) {
-        int64_t p2 = 0, a2 = 0, b2 = 0, r2 = 0;
-        block_stats(&m->mtp->block, hp->d, &p2, &a2, &b2, &r2);
-        params += p2 + 2 * (int64_t)hp->n_vocab * hp->d + 2 * (int64_t)hp->d * hp->d + 3 * hp->d;
-        bytes += b2 + tensor_bytes(&m->mtp->embed) + tensor_bytes(&m->mtp->head) + tensor_bytes(&m->mtp->eh_proj);
+    /* embedding: one row read per token; lm_head (unless tied): all of it */
+    fr_wstats st = {0};
+    int64_t emb_n = (int64_t)hp->n_vocab * hp->d;
+    st.params = st.active = emb_n;
+    st.bytes = (int64_t)m->embed.nbytes;
+    st.read = (int64_t)m->embed.nbytes / hp->n_vocab;
+    if (m->lm_head.data != m->embed.data) fr_wstats_dense(&st, &m->lm_head);
+    else st.read += (int64_t)m->lm_head.nbytes;
+    fr_wstats_vec(&st, hp->d);
+    for (int l = 0; l < hp->n_layer; l++) block_stats(&m->blocks[l], hp->d, &st);
+    if (m->mtp) { /* stored, never read by plain decoding */
+        fr_wstats x = {0};
+        block_stats(&m->mtp->block, hp->d, &x);
+        fr_wstats_dense(&x, &m->mtp->embed);
+        fr_wstats_dense(&x, &m->mtp->head);
+        fr_wstats_dense(&x, &m->mtp->eh_proj);
+        fr_wstats_vec(&x, 3 * (int64_t)hp->d);
+        st.params += x.params;
+        st.bytes += x.bytes;
     }
-    in->n_params = params;
-    in->n_params_active = active;
-    in->bytes_weights = bytes;
-    in->bytes_per_token = read;
+    in->n_params = st.params;
+    in->n_params_active = st.active;
+    in->bytes_weights = st.bytes;
+    in->bytes_per_token = st.read;
     in->cache_bytes_per_token = (int64_t)hp->n_layer * (hp->kv_lora + hp->d_rope) * (int64_t)sizeof(float);
     in->cache_bytes_fixed = 0;
     return 0;

@@ -159,22 +159,13 @@ static int read_hparams(const fr_cfg *c, kl_hparams *hp, int *max_pos) {
 
 /* ---- weights ------------------------------------------------------------- */
 
-static int bind_vec_f32(const fr_weights *w, const char *name, int n, float **out) {
-    fr_tensor t;
-    if (fr_weights_bind_vec(w, name, n, &t)) return -1;
-    *out = malloc((size_t)n * sizeof(float));
-    if (!*out) return fr_err("out of memory");
-    fr_tensor_to_f32(&t, *out);
-    return 0;
-}
-
 static int bind_block(const kl_hparams *hp, const fr_weights *w, int layer, kl_block *b) {
     char p[256], name[320];
     snprintf(p, sizeof p, "model.layers.%d.", layer);
     snprintf(name, sizeof name, "%sinput_layernorm.weight", p);
-    if (bind_vec_f32(w, name, hp->d, &b->attn_norm)) return -1;
+    if (fr_weights_load_vec(w, name, hp->d, &b->attn_norm)) return -1;
     snprintf(name, sizeof name, "%spost_attention_layernorm.weight", p);
-    if (bind_vec_f32(w, name, hp->d, &b->ffn_norm)) return -1;
+    if (fr_weights_load_vec(w, name, hp->d, &b->ffn_norm)) return -1;
     snprintf(name, sizeof name, "%sself_attn.", p);
     b->is_kda = hp->is_kda[layer];
     if (b->is_kda) {
@@ -215,57 +206,13 @@ static void free_block(kl_block *b) {
     if (b->is_moe) fr_moe_free(&b->moe);
 }
 
-static int64_t tb(const fr_tensor *t) { return t->data ? (int64_t)t->nbytes : 0; }
-static int64_t tp(const fr_tensor *t) { return t->data ? fr_tensor_nelem(t) : 0; }
-static int64_t mlp_bytes(const fr_mlp *m) { return tb(&m->gate) + tb(&m->up) + tb(&m->down); }
-static int64_t mlp_params(const fr_mlp *m) { return 3 * (int64_t)m->d * m->ff; }
-
-/* params / bytes of the mixer (vectors held as f32 copies count as params only) */
-static void mixer_stats(const kl_block *b, int64_t *params, int64_t *bytes) {
-    if (b->is_kda) {
-        const fr_kda *k = &b->kda;
-        const fr_kda_cfg *c = &k->c;
-        int64_t HK = (int64_t)c->n_head * c->head_dim;
-        const fr_tensor *ts[] = {&k->wq, &k->wk, &k->wv, &k->f_a, &k->f_b, &k->b, &k->g_a, &k->g_b, &k->wo};
-        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
-            *params += tp(ts[i]);
-            *bytes += tb(ts[i]);
-        }
-        *params += 3 * HK * c->conv + c->n_head + HK + c->head_dim;
-        return;
-    }
-    const fr_mla *a = &b->mla;
-    const fr_tensor *ts[] = {&a->wq_a, &a->wq_b, &a->wq, &a->wkv_a, &a->wkv_b, &a->wo};
-    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
-        *params += tp(ts[i]);
-        *bytes += tb(ts[i]);
-    }
-    *params += a->c.kv_lora + a->c.q_lora;
-}
-
-static void block_stats(const kl_block *b, int d, int64_t *params, int64_t *active, int64_t *bytes, int64_t *read) {
-    int64_t p = 2 * d, r = 0;
-    mixer_stats(b, &p, &r);
-    *params += p;
-    *active += p;
-    *bytes += r;
-    *read += r;
-    if (!b->is_moe) {
-        *params += mlp_params(&b->mlp);
-        *active += mlp_params(&b->mlp);
-        *bytes += mlp_bytes(&b->mlp);
-        *read += mlp_bytes(&b->mlp);
-        return;
-    }
-    const fr_moe *m = &b->moe;
-    int64_t gate = (int64_t)m->c.n_expert * d + (m->bias ? m->c.n_expert : 0);
-    int64_t sh = m->c.n_shared > 0 ? mlp_params(&m->shared) : 0, shb = m->c.n_shared > 0 ? mlp_bytes(&m->shared) : 0;
-    int64_t e1 = mlp_params(&m->experts[0]), e1b = mlp_bytes(&m->experts[0]);
-    *params += gate + sh + e1 * m->c.n_expert;
-    *active += gate + sh + e1 * m->c.k;
-    for (int e = 0; e < m->c.n_expert; e++) *bytes += mlp_bytes(&m->experts[e]);
-    *bytes += tb(&m->gate) + shb;
-    *read += tb(&m->gate) + shb + e1b * m->c.k;
+/* info: a block's weights (norm vectors count as parameters, not bytes) */
+static void block_stats(const kl_block *b, int d, fr_wstats *s) {
+    fr_wstats_vec(s, 2 * (int64_t)d);
+    if (b->is_kda) fr_kda_stats(&b->kda, s);
+    else fr_mla_stats(&b->mla, s);
+    if (b->is_moe) fr_moe_stats(&b->moe, s);
+    else fr_mlp_stats(&b->mlp, s);
 }
 
 static int kl_load(frugal_model *fm) {
@@ -279,7 +226,7 @@ static int kl_load(frugal_model *fm) {
     if (fr_weights_bind(w, "model.embed_tokens.weight", 2, emb, &m->embed)) return -1;
     if (hp->tie) m->lm_head = m->embed;
     else if (fr_weights_bind(w, "lm_head.weight", 2, emb, &m->lm_head)) return -1;
-    if (bind_vec_f32(w, "model.norm.weight", hp->d, &m->norm)) return -1;
+    if (fr_weights_load_vec(w, "model.norm.weight", hp->d, &m->norm)) return -1;
     m->blocks = calloc((size_t)hp->n_layer, sizeof *m->blocks);
     if (!m->blocks) return fr_err("out of memory");
     for (int l = 0; l < hp->n_layer; l++)
@@ -293,14 +240,19 @@ static int kl_load(frugal_model *fm) {
     in->n_expert = hp->n_expert;
     in->n_expert_used = hp->k;
     for (int l = 0; l < hp->n_layer; l++) in->n_moe_layers += m->blocks[l].is_moe;
-    int64_t params = (hp->tie ? 1 : 2) * (int64_t)hp->n_vocab * hp->d + hp->d, active = params;
-    int64_t bytes = tb(&m->embed) + (hp->tie ? 0 : tb(&m->lm_head));
-    int64_t read = tb(&m->embed) / hp->n_vocab + tb(&m->lm_head);
-    for (int l = 0; l < hp->n_layer; l++) block_stats(&m->blocks[l], hp->d, &params, &active, &bytes, &read);
-    in->n_params = params;
-    in->n_params_active = active;
-    in->bytes_weights = bytes;
-    in->bytes_per_token = read;
+    /* embedding: one row read per token; lm_head (unless tied): all of it */
+    fr_wstats st = {0};
+    st.params = st.active = (int64_t)hp->n_vocab * hp->d;
+    st.bytes = (int64_t)m->embed.nbytes;
+    st.read = (int64_t)m->embed.nbytes / hp->n_vocab;
+    if (!hp->tie) fr_wstats_dense(&st, &m->lm_head);
+    else st.read += (int64_t)m->lm_head.nbytes;
+    fr_wstats_vec(&st, hp->d);
+    for (int l = 0; l < hp->n_layer; l++) block_stats(&m->blocks[l], hp->d, &st);
+    in->n_params = st.params;
+    in->n_params_active = st.active;
+    in->bytes_weights = st.bytes;
+    in->bytes_per_token = st.read;
     fr_kda_cfg kc = {.d = hp->d, .n_head = hp->kda_heads, .head_dim = hp->kda_dim, .conv = hp->conv};
     in->cache_bytes_per_token = (int64_t)hp->n_mla * (hp->kv_lora + hp->d_rope) * (int64_t)sizeof(float);
     in->cache_bytes_fixed = (int64_t)hp->n_kda * (int64_t)fr_kda_state_floats(&kc) * (int64_t)sizeof(float);

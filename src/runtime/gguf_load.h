@@ -11,6 +11,10 @@
  *   blk.N.ffn_gate_inp -> mlp.gate, exp_probs_b.bias -> mlp.gate.e_score_correction_bias
  *   blk.N.ffn_{gate,up,down}_exps [E, rows, cols] and fused ffn_gate_up_exps [E, 2*ff, d]
  *     -> mlp.experts.E.*_proj (per-expert views)
+ * Architecture kimi-linear (Kimi Linear): the HF names of the kimi_linear family
+ *   (ssm_conv1d_{q,k,v} -> {q,k,v}_conv1d, ssm_f_a/f_b/beta/g_a/g_b -> f_a/f_b/b/g_a/g_b_proj,
+ *   ssm_a = -exp(A_log) -> A_log = log(-ssm_a), ssm_dt.bias -> dt_bias, ssm_norm -> o_norm,
+ *   block_sparse_moe.* for the MoE); KDA layers are those with head_count_kv 0.
  * Shapes are reversed from ggml order (ne[0] innermost) to PyTorch order. */
 #ifndef FR_GGUF_LOAD_H
 #define FR_GGUF_LOAD_H

@@ -121,3 +121,34 @@ int fr_weights_bind_vec(const fr_weights *w, const char *name, int64_t n, fr_ten
     *out = *t;
     return 0;
 }
+
+int fr_weights_load_vec(const fr_weights *w, const char *name, int64_t n, float **out) {
+    fr_tensor t;
+    *out = NULL;
+    if (fr_weights_bind_vec(w, name, n, &t)) return -1;
+    *out = malloc((size_t)n * sizeof(float));
+    if (!*out) return fr_err("out of memory");
+    fr_tensor_to_f32(&t, *out);
+    return 0;
+}
+
+void fr_wstats_dense(fr_wstats *s, const fr_tensor *t) {
+    if (!t->data) return;
+    int64_t n = fr_tensor_nelem(t);
+    s->params += n;
+    s->active += n;
+    s->bytes += (int64_t)t->nbytes;
+    s->read += (int64_t)t->nbytes;
+}
+
+void fr_wstats_vec(fr_wstats *s, int64_t n) {
+    s->params += n;
+    s->active += n;
+}
+
+void fr_wstats_add(fr_wstats *s, const fr_wstats *x) {
+    s->params += x->params;
+    s->active += x->active;
+    s->bytes += x->bytes;
+    s->read += x->read;
+}

@@ -33,4 +33,18 @@ int fr_weights_bind(const fr_weights *w, const char *name, int ndim, const int64
  * float dtype, no FP8. */
 int fr_weights_bind_vec(const fr_weights *w, const char *name, int64_t n, fr_tensor *out);
 
+/* fr_weights_bind_vec, then the values copied into a malloc'd float32 array. */
+int fr_weights_load_vec(const fr_weights *w, const char *name, int64_t n, float **out);
+
+/* Weight accounting for `frugal info`: parameters (all, and used per token) and
+ * bytes (stored, and read to decode one token). */
+typedef struct fr_wstats {
+    int64_t params, active, bytes, read;
+} fr_wstats;
+/* a weight every token reads (absent tensors count nothing) */
+void fr_wstats_dense(fr_wstats *s, const fr_tensor *t);
+/* n float32 values copied at load (norm weights, biases): parameters only */
+void fr_wstats_vec(fr_wstats *s, int64_t n);
+void fr_wstats_add(fr_wstats *s, const fr_wstats *x);
+
 #endif

@@ -89,9 +89,9 @@ static const struct {
     {"kimi-k2", k_kimi_k2, 1},
 };
 
-/* key as a string array of n elements (n = 0: any length >= 1), or NULL with a
- * message (none when it is missing and not required). */
-static const fr_gguf_kv *str_array(const fr_gguf *g, const char *key, uint64_t n, int required) {
+/* key as a string array of n elements (n = 0: any length >= min), or NULL with
+ * a message (none when it is missing and not required). */
+static const fr_gguf_kv *str_array(const fr_gguf *g, const char *key, uint64_t n, uint64_t min, int required) {
     const fr_gguf_kv *kv = fr_gguf_kv_find(g, key);
     if (!kv) {
         if (required) fr_err("%s: %s is missing", g->path, key);
@@ -101,9 +101,9 @@ static const fr_gguf_kv *str_array(const fr_gguf *g, const char *key, uint64_t n
         fr_err("%s: %s is not an array of strings", g->path, key);
         return NULL;
     }
-    if (n ? kv->arr_n != n : kv->arr_n == 0) {
-        fr_err("%s: %s has %llu elements, expected %llu", g->path, key, (unsigned long long)kv->arr_n,
-               (unsigned long long)(n ? n : 1));
+    if (n ? kv->arr_n != n : kv->arr_n < min) {
+        fr_err("%s: %s has %llu elements, expected %s%llu", g->path, key, (unsigned long long)kv->arr_n,
+               n ? "" : "at least ", (unsigned long long)(n ? n : min));
         return NULL;
     }
     return kv;
@@ -209,10 +209,10 @@ int fr_gguf_tok_load(fr_tokenizer *t, const fr_gguf *g) {
     }
     t->kind = k_pre[p].tiktoken ? FR_TOK_TIKTOKEN : FR_TOK_HF_BPE;
 
-    const fr_gguf_kv *toks = str_array(g, "tokenizer.ggml.tokens", 0, 1);
+    const fr_gguf_kv *toks = str_array(g, "tokenizer.ggml.tokens", 0, 1, 1);
     if (!toks) goto out;
     if (toks->arr_n > 16777216) { fr_err("%s: tokenizer.ggml.tokens: %llu tokens is too many", file, (unsigned long long)toks->arr_n); goto out; }
-    const fr_gguf_kv *merges = str_array(g, "tokenizer.ggml.merges", 0, 0);
+    const fr_gguf_kv *merges = str_array(g, "tokenizer.ggml.merges", 0, 0, 0);
     if (!merges) {
         if (!fr_gguf_kv_find(g, "tokenizer.ggml.merges")) fr_err("%s: tokenizer.ggml.merges is missing", file);
         goto out;
@@ -370,7 +370,7 @@ static json_t *chat_config(const fr_gguf *g) {
     if (err) goto fail;
     const fr_gguf_kv *names = fr_gguf_kv_find(g, "tokenizer.chat_templates");
     if (names) {
-        if (!(names = str_array(g, "tokenizer.chat_templates", 0, 1))) { json_decref(def); goto fail; }
+        if (!(names = str_array(g, "tokenizer.chat_templates", 0, 0, 1))) { json_decref(def); goto fail; }
         json_t *list = json_array();
         if (def) json_array_append_new(list, json_pack("{s:s,s:o}", "name", "default", "template", def));
         for (uint64_t i = 0; i < names->arr_n; i++) {

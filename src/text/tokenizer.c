@@ -496,6 +496,9 @@ int fr_tokenizer_load(const char *dir, fr_tokenizer **out) {
         fr_gguf_close(&g);
         return rc;
     }
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+        return fr_err("%s: a file that is not GGUF (a tokenizer is a model directory or a .gguf file)", dir);
     char path[4096];
     fr_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return fr_err("out of memory");
