@@ -8,7 +8,9 @@
 #   Without arguments: writes a random-weight DeepSeek-V2-Lite-shaped model cut to LAYERS (4)
 #   layers (tools/gen_random_model.py, or GEN=path/to/it) into bench/out/models (gitignored),
 #   converts it with frugal's own tools to Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and
-#   deletes them again (KEEP=1 keeps them). Checks the free disk space first.
+#   deletes them again (KEEP=1 keeps them). Checks the free disk space first. (As of main
+#   7aea9e5, frugal convert omits deepseek2.attention.q_lora_rank for models without q LoRA and
+#   this llama.cpp then refuses a V2-Lite cut to other than 26/27 layers: see bench/RESULTS.md.)
 #
 # Both engines are timed the same way (bench/frugal_speed.c over frugal's public API,
 # bench/llama_driver.c over llama.cpp's): ppN = one batch of N random tokens, tgN = N
