@@ -8,14 +8,17 @@
 #   Without arguments: writes a random-weight DeepSeek-V2-Lite-shaped model cut to LAYERS (4)
 #   layers (tools/gen_random_model.py, or GEN=path/to/it) into bench/out/models (gitignored),
 #   converts it with frugal's own tools to Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and
-#   deletes them again (KEEP=1 keeps them). Checks the free disk space first.
+#   deletes them again (KEEP=1 keeps them). Checks the free disk space first. (As of main
+#   7aea9e5, frugal convert omits deepseek2.attention.q_lora_rank for models without q LoRA and
+#   this llama.cpp then refuses a V2-Lite cut to other than 26/27 layers: see bench/RESULTS.md.)
 #
 # Both engines are timed the same way (bench/frugal_speed.c over frugal's public API,
 # bench/llama_driver.c over llama.cpp's): ppN = one batch of N random tokens, tgN = N
 # single-token decodes, both after DEPTH tokens already in the cache (evaluated once, untimed;
 # each run rewinds to them), one warm-up run, then REPS timed runs (mean ± stddev).
 # The roofline of a decode step is the read bandwidth measured here (1 GiB buffer, THREADS
-# threads, best of 5) over the bytes one token reads (frugal_model_info: the weights of one
+# threads, best of 5; bytes over wall time, so it is low when the machine is busy: the load
+# average is printed) over the bytes one token reads (frugal_model_info: the weights of one
 # token + the latent cache at that depth). Everything is measured in one run of this script:
 # the machine may be shared, so compare the ratios, not the absolute numbers across runs.
 # "CPU got" is the process CPU time over wall time x threads in the timed runs (below 100 %: the
@@ -69,8 +72,11 @@ fi
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "frugal: $build (libfrugal.a, $("$build/frugal" --version 2>/dev/null || echo '?')); llama.cpp: node-llama-cpp@3.21.1 prebuilt"
-bw=$("$fs" bandwidth -t "$threads" | sed -n 's/.*bandwidth_gbps=\([0-9.]*\).*/\1/p')
-echo "read bandwidth: $bw GB/s ($threads threads, 1 GiB buffer, best of 5)"
+bwl=$("$fs" bandwidth -t "$threads")
+bww=$(echo "$bwl" | sed -n 's/.* bandwidth_gbps=\([0-9.]*\).*/\1/p')
+bwc=$(echo "$bwl" | sed -n 's/.* bandwidth_cpu_gbps=\([0-9.]*\).*/\1/p')
+bw=$bww
+echo "read bandwidth: $bww GB/s ($threads threads, 1 GiB buffer, best of 5; the roofline uses it); $bwc GB/s summed over the threads' own CPU time (an upper bound on a shared machine)"
 log=$here/out/speed_results.txt
 : >"$log"
 for m in $models; do

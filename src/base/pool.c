@@ -16,10 +16,11 @@ typedef struct job {
  * job before sleeping on the condition variable, and the caller spins on
  * `pending` before sleeping; a decode step runs hundreds of short jobs. The
  * mutex orders the sleeps against the wake-ups (no lost wake-up). */
-#define SPIN 1000 /* polls of a pause instruction: a few microseconds */
+#define SPIN_DEFAULT 1000 /* polls of a pause instruction: a few microseconds */
 
 struct fr_pool {
     int n;
+    int spin; /* polls before sleeping (FRUGAL_SPIN, default SPIN_DEFAULT) */
     pthread_t *th;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
@@ -60,7 +61,7 @@ static void *worker(void *a) {
     free(wa);
     uint64_t seen = 0;
     for (;;) {
-        for (int i = 0; i < SPIN && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); i++) cpu_relax();
+        for (int i = 0; i < p->spin && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); i++) cpu_relax();
         if (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) {
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->start, &p->mu);
@@ -86,6 +87,9 @@ fr_pool *fr_pool_create(int n) {
     fr_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n;
+    const char *e = getenv("FRUGAL_SPIN");
+    p->spin = e && *e ? atoi(e) : SPIN_DEFAULT;
+    if (p->spin < 0) p->spin = 0;
     atomic_init(&p->gen, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->quit, 0);
@@ -149,7 +153,7 @@ void fr_parallel_for(int64_t n, int64_t grain, fr_range_fn fn, void *arg) {
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     run_job(&j, 0);
-    for (int i = 0; i < SPIN && atomic_load(&p->pending) > 0; i++) cpu_relax();
+    for (int i = 0; i < p->spin && atomic_load(&p->pending) > 0; i++) cpu_relax();
     if (atomic_load(&p->pending) > 0) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);

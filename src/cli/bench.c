@@ -180,6 +180,16 @@ static int run_once(frugal_context *c, int n_prompt, int n_gen, int depth, int n
     return 0;
 }
 
+/* s as the inside of a JSON string */
+static void json_str(const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+}
+
 static const char *test_name(const row *r, char *buf, size_t n) {
     if (r->n_prompt) snprintf(buf, n, "pp%d", r->n_prompt);
     else snprintf(buf, n, "tg%d", r->n_gen);
@@ -355,10 +365,12 @@ int cmd_bench(int argc, char **argv) {
             printf("[\n");
             for (int i = 0; i < nr; i++) {
                 const row *r = &rows[i];
-                printf("  {\"model\": \"%s\", \"arch\": \"%s\", \"kernels\": \"%s\", \"n_threads\": %d, "
+                printf("  {\"model\": \"");
+                json_str(path);
+                printf("\", \"arch\": \"%s\", \"kernels\": \"%s\", \"n_threads\": %d, "
                        "\"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %d, \"avg_ts\": %.6f, \"stddev_ts\": %.6f, "
                        "\"samples_ts\": [",
-                       path, in.arch, r->kernels, r->threads, r->n_prompt, r->n_gen, r->depth, r->avg, r->sd);
+                       in.arch, r->kernels, r->threads, r->n_prompt, r->n_gen, r->depth, r->avg, r->sd);
                 for (int k = 0; k < r->ns; k++) printf("%s%.6f", k ? ", " : "", r->samples[k]);
                 printf("], \"cpu_share\": %.4f, \"bandwidth_gbps\": %.3f", r->cpu, bw);
                 if (r->n_gen)

@@ -330,7 +330,9 @@ int fr_hf_to_gguf(const char *dir, const char *out, const char *type, fr_progres
     }
     fr_gguf_out_kv_u32(&o, KEY("leading_dense_block_count"), (uint32_t)(n_exp > 0 ? first_dense : n_layer));
     fr_gguf_out_kv_u32(&o, KEY("vocab_size"), (uint32_t)n_vocab);
-    if (q_lora > 0) fr_gguf_out_kv_u32(&o, KEY("attention.q_lora_rank"), (uint32_t)q_lora);
+    /* always written (0 = no q LoRA): llama.cpp requires the key unless the model
+     * has exactly the 26/27 layers of the V2-Lite family */
+    fr_gguf_out_kv_u32(&o, KEY("attention.q_lora_rank"), (uint32_t)q_lora);
     fr_gguf_out_kv_u32(&o, KEY("attention.kv_lora_rank"), (uint32_t)kv_lora);
     fr_gguf_out_kv_u32(&o, KEY("attention.key_length"), (uint32_t)(kv_lora + dr));
     fr_gguf_out_kv_u32(&o, KEY("attention.value_length"), (uint32_t)kv_lora);
