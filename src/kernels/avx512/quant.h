@@ -9,6 +9,8 @@
  * streamed once, QRB rows per step. Rows are whole blocks (cols is a multiple
  * of the block size), so there is no tail. Accumulation is float32 per output
  * (16 partial sums, summed at the end). */
+#include <string.h>
+
 #include "kernels/kernels.h"
 #include "tensor/ggml_quants.h"
 
@@ -22,20 +24,32 @@ static QAI float qf16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0]
 /* 16 bytes at p widened to 16 int32 lanes */
 static QAI __m512i qld16u(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); }
 
-/* 6-bit scale and min of sub-block j (of 8) packed in 12 bytes (Q4_K, Q5_K) */
-static QAI void q_scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
-        *m = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+/* The float sub-block scales of a K-type block at b, once per block (the same
+ * products as the generic decoder): Q4_K/Q5_K: sc[j] = d * scale j, mn[j] =
+ * dmin * min j (j < 8); Q6_K: sc[j] = d * scales[j] (j < 16). */
+static QAI void qprep(const int dt, const uint8_t *b, float *sc, float *mn) {
+    if (dt == FR_DT_Q6_K) {
+        __m512 s = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + 192))));
+        _mm512_storeu_ps(sc, _mm512_mul_ps(_mm512_set1_ps(qf16(b + 208)), s));
+        return;
     }
+    uint32_t u0, u1, u2;
+    memcpy(&u0, b + 4, 4), memcpy(&u1, b + 8, 4), memcpy(&u2, b + 12, 4);
+    /* scales 0..3: low 6 bits of bytes 0..3; 4..7: low nibbles of bytes 8..11 | top 2 bits of bytes 0..3 << 4;
+     * mins the same from bytes 4..7 and the high nibbles of bytes 8..11 */
+    uint64_t s8 = (uint64_t)(u0 & 0x3f3f3f3fu) | (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4) << 32;
+    uint64_t m8 = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4) << 32;
+    __m256 sf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)s8)));
+    __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m8)));
+    _mm256_storeu_ps(sc, _mm256_mul_ps(_mm256_set1_ps(qf16(b)), sf));
+    _mm256_storeu_ps(mn, _mm256_mul_ps(_mm256_set1_ps(qf16(b + 2)), mf));
 }
 
 /* Group g (32 consecutive weights, g < block/32) of the block at b as two
- * vectors of float32 weights: w0 = elements 0..15, w1 = 16..31. */
-static QAI void qdeq(const int dt, const uint8_t *b, int g, __m512 *w0, __m512 *w1) {
+ * vectors of float32 weights: w0 = elements 0..15, w1 = 16..31; sc, mn:
+ * qprep's scales (K types). */
+static QAI void qdeq(const int dt, const uint8_t *b, int g, const float *sc, const float *mn, __m512 *w0,
+                     __m512 *w1) {
     const __m512i m4 = _mm512_set1_epi32(15);
     switch (dt) {
     case FR_DT_Q8_0: { /* f16 d | i8 qs[32] */
@@ -56,10 +70,7 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, __m512 *w0, __m512 *
     case FR_DT_Q4_K:
     case FR_DT_Q5_K: { /* f16 d | f16 dmin | scales[12] | (Q5_K: qh[32]) | qs[128] */
         const int c = g >> 1, hi = g & 1;
-        int s, m;
-        q_scale_min_k4(g, b + 4, &s, &m);
-        const float d = qf16(b), dmin = qf16(b + 2);
-        __m512 dl = _mm512_set1_ps(d * (float)s), ml = _mm512_set1_ps(dmin * (float)m);
+        __m512 dl = _mm512_set1_ps(sc[g]), ml = _mm512_set1_ps(mn[g]);
         /* the 32 nibbles of the group as bytes */
         __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(b + (dt == FR_DT_Q4_K ? 16 : 48) + 32 * c));
         q = _mm256_and_si256(_mm256_srli_epi16(q, 4 * hi), _mm256_set1_epi8(15));
@@ -78,8 +89,6 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, __m512 *w0, __m512 *
     default: { /* Q6_K: ql[128] | qh[64] | i8 scales[16] | f16 d; g = 4h + k */
         const int h = g >> 2, k = g & 3;
         const uint8_t *ql = b + 64 * h + 32 * (k & 1), *qh = b + 128 + 32 * h;
-        const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
-        const float d = qf16(b + 208);
         /* 32 6-bit values as bytes: low nibble (k < 2) or high one of ql, bits 2k.. of qh on top */
         __m256i l = _mm256_loadu_si256((const __m256i *)(const void *)ql);
         __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
@@ -89,8 +98,8 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, __m512 *w0, __m512 *
         __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
         __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
         /* (d * scale) * q as the generic decoder */
-        *w0 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[0]), f0);
-        *w1 = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[1]), f1);
+        *w0 = _mm512_mul_ps(_mm512_set1_ps(sc[2 * g]), f0);
+        *w1 = _mm512_mul_ps(_mm512_set1_ps(sc[2 * g + 1]), f1);
         break;
     }
     }
@@ -106,13 +115,16 @@ static QAI void qtile(const int dt, const int TB, const uint8_t *const *wr, cons
     for (int i = 0; i < QRB; i++)
         for (int j = 0; j < TB; j++) acc[i][j] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        float sc[QRB][16], mn[QRB][8];
+        if (bs == 256)
+            for (int i = 0; i < QRB; i++) qprep(dt, wr[i] + b * bb, sc[i], mn[i]);
         for (int g = 0; g < ng; g++) {
             const int64_t c = b * bs + 32 * g;
             __m512 x0[QTBMAX], x1[QTBMAX];
             for (int j = 0; j < TB; j++) x0[j] = _mm512_loadu_ps(xr[j] + c), x1[j] = _mm512_loadu_ps(xr[j] + c + 16);
             for (int i = 0; i < QRB; i++) {
                 __m512 w0, w1;
-                qdeq(dt, wr[i] + b * bb, g, &w0, &w1);
+                qdeq(dt, wr[i] + b * bb, g, sc[i], mn[i], &w0, &w1);
                 for (int j = 0; j < TB; j++) {
                     acc[i][j] = _mm512_fmadd_ps(w0, x0[j], acc[i][j]);
                     acc[i][j] = _mm512_fmadd_ps(w1, x1[j], acc[i][j]);
