@@ -4,6 +4,8 @@
  * registers (four vectors, the same products as the generic decoder) and
  * FMAed with float32 activations (read from L1 at each use: 16 registers hold
  * the decoded weights and the QRB x TB sums). */
+#include <string.h>
+
 #include "kernels/kernels.h"
 #include "tensor/ggml_quants.h"
 
@@ -13,15 +15,27 @@
 
 static QAI float qf16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); } /* exact */
 
-/* 6-bit scale and min of sub-block j (of 8) packed in 12 bytes (Q4_K, Q5_K) */
-static QAI void q_scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
-        *m = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+/* The float sub-block scales of a K-type block at b, once per block (the same
+ * products as the generic decoder): Q4_K/Q5_K: sc[j] = d * scale j, mn[j] =
+ * dmin * min j (j < 8); Q6_K: sc[j] = d * scales[j] (j < 16). */
+static QAI void qprep(const int dt, const uint8_t *b, float *sc, float *mn) {
+    if (dt == FR_DT_Q6_K) {
+        __m128i s8 = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
+        __m256 d = _mm256_set1_ps(qf16(b + 208));
+        _mm256_storeu_ps(sc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8))));
+        _mm256_storeu_ps(sc + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s8, 8)))));
+        return;
     }
+    uint32_t u0, u1, u2;
+    memcpy(&u0, b + 4, 4), memcpy(&u1, b + 8, 4), memcpy(&u2, b + 12, 4);
+    /* scales 0..3: low 6 bits of bytes 0..3; 4..7: low nibbles of bytes 8..11 | top 2 bits of bytes 0..3 << 4;
+     * mins the same from bytes 4..7 and the high nibbles of bytes 8..11 */
+    uint64_t s8 = (uint64_t)(u0 & 0x3f3f3f3fu) | (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4) << 32;
+    uint64_t m8 = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4) << 32;
+    __m256 sf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)s8)));
+    __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m8)));
+    _mm256_storeu_ps(sc, _mm256_mul_ps(_mm256_set1_ps(qf16(b)), sf));
+    _mm256_storeu_ps(mn, _mm256_mul_ps(_mm256_set1_ps(qf16(b + 2)), mf));
 }
 
 /* 32 bytes (u: unsigned, else signed) as 4 vectors of 8 floats */
@@ -31,8 +45,9 @@ static QAI void q32f(__m256i q, int u, __m256 *f) {
     for (int v = 0; v < 4; v++) f[v] = _mm256_cvtepi32_ps(u ? _mm256_cvtepu8_epi32(p[v]) : _mm256_cvtepi8_epi32(p[v]));
 }
 
-/* Group g (32 consecutive weights) of the block at b as w[0..4) (8 each) */
-static QAI void qdeq(const int dt, const uint8_t *b, int g, __m256 *w) {
+/* Group g (32 consecutive weights) of the block at b as w[0..4) (8 each);
+ * sc, mn: qprep's scales (K types) */
+static QAI void qdeq(const int dt, const uint8_t *b, int g, const float *sc, const float *mn, __m256 *w) {
     __m256 f[4];
     switch (dt) {
     case FR_DT_Q8_0: { /* f16 d | i8 qs[32] */
@@ -52,10 +67,7 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, __m256 *w) {
     case FR_DT_Q4_K:
     case FR_DT_Q5_K: { /* f16 d | f16 dmin | scales[12] | (Q5_K: qh[32]) | qs[128] */
         const int c = g >> 1, hi = g & 1;
-        int s, m;
-        q_scale_min_k4(g, b + 4, &s, &m);
-        const float d = qf16(b), dmin = qf16(b + 2);
-        __m256 dl = _mm256_set1_ps(d * (float)s), ml = _mm256_set1_ps(dmin * (float)m);
+        __m256 dl = _mm256_set1_ps(sc[g]), ml = _mm256_set1_ps(mn[g]);
         __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(b + (dt == FR_DT_Q4_K ? 16 : 48) + 32 * c));
         q = _mm256_and_si256(_mm256_srli_epi16(q, 4 * hi), _mm256_set1_epi8(15));
         if (dt == FR_DT_Q5_K) { /* 5th bit: bit g of qh[l] */
@@ -71,15 +83,13 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, __m256 *w) {
     default: { /* Q6_K: ql[128] | qh[64] | i8 scales[16] | f16 d; g = 4h + k */
         const int h = g >> 2, k = g & 3;
         const uint8_t *ql = b + 64 * h + 32 * (k & 1), *qh = b + 128 + 32 * h;
-        const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
-        const float d = qf16(b + 208);
         __m256i l = _mm256_loadu_si256((const __m256i *)(const void *)ql);
         __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
         l = _mm256_and_si256(_mm256_srli_epi16(l, k < 2 ? 0 : 4), _mm256_set1_epi8(15));
         hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), _mm256_set1_epi8(3)), 4);
         q32f(_mm256_sub_epi8(_mm256_or_si256(l, hb), _mm256_set1_epi8(32)), 0, f);
         /* (d * scale) * q as the generic decoder */
-        __m256 s0 = _mm256_set1_ps(d * (float)sc[0]), s1 = _mm256_set1_ps(d * (float)sc[1]);
+        __m256 s0 = _mm256_set1_ps(sc[2 * g]), s1 = _mm256_set1_ps(sc[2 * g + 1]);
         w[0] = _mm256_mul_ps(s0, f[0]), w[1] = _mm256_mul_ps(s0, f[1]);
         w[2] = _mm256_mul_ps(s1, f[2]), w[3] = _mm256_mul_ps(s1, f[3]);
         break;
@@ -103,16 +113,20 @@ static QAI void qtile(const int dt, const int TB, const uint8_t *const *wr, cons
     __m256 acc[QRB][QTBMAX];
     for (int i = 0; i < QRB; i++)
         for (int j = 0; j < TB; j++) acc[i][j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++)
+    for (int64_t b = 0; b < nb; b++) {
+        float sc[QRB][16], mn[QRB][8];
+        if (bs == 256)
+            for (int i = 0; i < QRB; i++) qprep(dt, wr[i] + b * bb, sc[i], mn[i]);
         for (int g = 0; g < ng; g++) {
             const int64_t c = b * bs + 32 * g;
             for (int i = 0; i < QRB; i++) {
                 __m256 w[4];
-                qdeq(dt, wr[i] + b * bb, g, w);
+                qdeq(dt, wr[i] + b * bb, g, sc[i], mn[i], w);
                 for (int j = 0; j < TB; j++)
                     for (int v = 0; v < 4; v++) acc[i][j] = _mm256_fmadd_ps(w[v], _mm256_loadu_ps(xr[j] + c + 8 * v), acc[i][j]);
             }
         }
+    }
     for (int i = 0; i < QRB; i++)
         for (int j = 0; j < TB; j++) out[i * TB + j] = qhsum8(acc[i][j]);
 }
