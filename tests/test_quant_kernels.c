@@ -1,5 +1,5 @@
 /* The per-ISA matmul kernels for ggml block-quantized weights (Q8_0, Q4_0,
- * Q4_K, Q5_K, Q6_K) against the generic kernel (dequantize, then float dot
+ * Q5_0, Q4_K, Q5_K, Q6_K) against the generic kernel (dequantize, then float dot
  * products) on random weights quantized with fr_ggml_quantize, for odd row
  * counts, several blocks per row and n = 1, 3, 17 tokens; the generic kernel
  * itself against a double sum over the dequantized rows. */
@@ -40,7 +40,7 @@ static int make_q(fr_tensor *t, fr_dtype dt, int64_t rows, int64_t cols) {
     return rc;
 }
 
-static const fr_dtype g_qts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q4_K, FR_DT_Q5_K, FR_DT_Q6_K};
+static const fr_dtype g_qts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_K, FR_DT_Q5_K, FR_DT_Q6_K};
 
 /* worst |y - ref| / sum_c |W[r][c] X[t][c]| over the outputs: the error relative
  * to the size of the products (rounding in float32 sums is bounded by it) */

@@ -64,6 +64,22 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, const float *sc, con
         for (int v = 0; v < 4; v++) w[v] = _mm256_mul_ps(f[v], d);
         break;
     }
+    case FR_DT_Q5_0: { /* f16 d | qh[4] | qs[16]: element j has bit j of the u32 qh as its 5th bit; (q - 16) * d */
+        __m256 d = _mm256_set1_ps(qf16(b));
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 6)), m4 = _mm_set1_epi8(15);
+        __m256i qq = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+        /* byte j of hb = byte j/8 of qh; keep bit j%8: 0x10 where set */
+        __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                         _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+                                                          2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        const __m256i bits = _mm256_set1_epi64x(0x8040201008040201LL);
+        hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bits), bits), _mm256_set1_epi8(16));
+        q32f(_mm256_sub_epi8(_mm256_or_si256(qq, hb), _mm256_set1_epi8(16)), 0, f);
+        for (int v = 0; v < 4; v++) w[v] = _mm256_mul_ps(f[v], d);
+        break;
+    }
     case FR_DT_Q4_K:
     case FR_DT_Q5_K: { /* f16 d | f16 dmin | scales[12] | (Q5_K: qh[32]) | qs[128] */
         const int c = g >> 1, hi = g & 1;
@@ -170,6 +186,7 @@ static QAI void qmatmul_body(const int dt, const fr_tensor *W, const float *X, f
     }
 QMM(q8_0, FR_DT_Q8_0)
 QMM(q4_0, FR_DT_Q4_0)
+QMM(q5_0, FR_DT_Q5_0)
 QMM(q4_k, FR_DT_Q4_K)
 QMM(q5_k, FR_DT_Q5_K)
 QMM(q6_k, FR_DT_Q6_K)
@@ -177,5 +194,6 @@ QMM(q6_k, FR_DT_Q6_K)
 
 #define QUANT_MATMUL_ENTRIES                                                                                 \
     [FR_DT_Q8_0] = fr_avx2_matmul_q8_0, [FR_DT_Q4_0] = fr_avx2_matmul_q4_0,                              \
+    [FR_DT_Q5_0] = fr_avx2_matmul_q5_0,                              \
     [FR_DT_Q4_K] = fr_avx2_matmul_q4_k, [FR_DT_Q5_K] = fr_avx2_matmul_q5_k,                              \
     [FR_DT_Q6_K] = fr_avx2_matmul_q6_k,

@@ -67,6 +67,20 @@ static QAI void qdeq(const int dt, const uint8_t *b, int g, const float *sc, con
         *w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), e8)), d);
         break;
     }
+    case FR_DT_Q5_0: { /* f16 d | qh[4] | qs[16]: element j has bit j of the u32 qh as its 5th bit; (q - 16) * d */
+        __m512 d = _mm512_set1_ps(qf16(b));
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        const __m512i h = _mm512_set1_epi32((int)qh), one = _mm512_set1_epi32(1), e16 = _mm512_set1_epi32(16);
+        const __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        __m512i h0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(h, i0), one), 4);
+        __m512i h1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(h, _mm512_add_epi32(i0, e16)), one), 4);
+        __m512i q = qld16u(b + 6);
+        __m512i q0 = _mm512_or_si512(_mm512_and_si512(q, m4), h0), q1 = _mm512_or_si512(_mm512_srli_epi32(q, 4), h1);
+        *w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q0, e16)), d);
+        *w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q1, e16)), d);
+        break;
+    }
     case FR_DT_Q4_K:
     case FR_DT_Q5_K: { /* f16 d | f16 dmin | scales[12] | (Q5_K: qh[32]) | qs[128] */
         const int c = g >> 1, hi = g & 1;
@@ -175,6 +189,7 @@ static QAI void qmatmul_body(const int dt, const fr_tensor *W, const float *X, f
     }
 QMM(q8_0, FR_DT_Q8_0)
 QMM(q4_0, FR_DT_Q4_0)
+QMM(q5_0, FR_DT_Q5_0)
 QMM(q4_k, FR_DT_Q4_K)
 QMM(q5_k, FR_DT_Q5_K)
 QMM(q6_k, FR_DT_Q6_K)
@@ -182,5 +197,6 @@ QMM(q6_k, FR_DT_Q6_K)
 
 #define QUANT_MATMUL_ENTRIES                                                                                 \
     [FR_DT_Q8_0] = fr_avx512_matmul_q8_0, [FR_DT_Q4_0] = fr_avx512_matmul_q4_0,                              \
+    [FR_DT_Q5_0] = fr_avx512_matmul_q5_0,                              \
     [FR_DT_Q4_K] = fr_avx512_matmul_q4_k, [FR_DT_Q5_K] = fr_avx512_matmul_q5_k,                              \
     [FR_DT_Q6_K] = fr_avx512_matmul_q6_k,
