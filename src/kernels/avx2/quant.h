@@ -1,4 +1,4 @@
-/* AVX2 matmul kernels for ggml block-quantized weights (Q8_0, Q4_0, Q4_K,
+/* AVX2 matmul kernels for ggml block-quantized weights (Q8_0, Q4_0, Q5_0, Q4_K,
  * Q5_K, Q6_K), included by avx2/kernels.c; the AVX-512 file avx512/quant.h
  * with 8-float vectors: each 32-weight group of a block is dequantized in
  * registers (four vectors, the same products as the generic decoder) and

@@ -1,4 +1,4 @@
-/* AVX-512 matmul kernels for ggml block-quantized weights (Q8_0, Q4_0, Q4_K,
+/* AVX-512 matmul kernels for ggml block-quantized weights (Q8_0, Q4_0, Q5_0, Q4_K,
  * Q5_K, Q6_K), included by avx512/kernels.c. Activations stay float32: each
  * 32-weight group of a block is dequantized in registers (two vectors of 16
  * floats, the same products as the generic decoder) and FMAed with x.
