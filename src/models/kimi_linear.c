@@ -240,13 +240,8 @@ static int kl_load(frugal_model *fm) {
     in->n_expert = hp->n_expert;
     in->n_expert_used = hp->k;
     for (int l = 0; l < hp->n_layer; l++) in->n_moe_layers += m->blocks[l].is_moe;
-    /* embedding: one row read per token; lm_head (unless tied): all of it */
     fr_wstats st = {0};
-    st.params = st.active = (int64_t)hp->n_vocab * hp->d;
-    st.bytes = (int64_t)m->embed.nbytes;
-    st.read = (int64_t)m->embed.nbytes / hp->n_vocab;
-    if (!hp->tie) fr_wstats_dense(&st, &m->lm_head);
-    else st.read += (int64_t)m->lm_head.nbytes;
+    fr_wstats_embed_head(&st, &m->embed, &m->lm_head);
     fr_wstats_vec(&st, hp->d);
     for (int l = 0; l < hp->n_layer; l++) block_stats(&m->blocks[l], hp->d, &st);
     in->n_params = st.params;

@@ -152,3 +152,13 @@ void fr_wstats_add(fr_wstats *s, const fr_wstats *x) {
     s->bytes += x->bytes;
     s->read += x->read;
 }
+
+void fr_wstats_embed_head(fr_wstats *s, const fr_tensor *embed, const fr_tensor *head) {
+    int64_t rows = fr_rows(embed);
+    s->params += fr_tensor_nelem(embed);
+    s->active += fr_tensor_nelem(embed);
+    s->bytes += (int64_t)embed->nbytes;
+    s->read += (int64_t)embed->nbytes / (rows ? rows : 1);
+    if (head->data != embed->data) fr_wstats_dense(s, head);
+    else s->read += (int64_t)head->nbytes;
+}

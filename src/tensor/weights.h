@@ -46,5 +46,8 @@ void fr_wstats_dense(fr_wstats *s, const fr_tensor *t);
 /* n float32 values copied at load (norm weights, biases): parameters only */
 void fr_wstats_vec(fr_wstats *s, int64_t n);
 void fr_wstats_add(fr_wstats *s, const fr_wstats *x);
+/* the token embedding (one row read per token) and the output head (all of it
+ * read; stored once when it is the embedding itself) */
+void fr_wstats_embed_head(fr_wstats *s, const fr_tensor *embed, const fr_tensor *head);
 
 #endif
