@@ -91,9 +91,49 @@ static const struct { const char *gguf, *hf; } g_block_names[] = {
 };
 
 /* Register one GGUF tensor under its HF name(s). */
-static int map_tensor(gguf_owner *o, fr_weights *w, const fr_gguf_tensor *t, int n_layer, int n_head) {
+/* A mapped tensor: under its HF name hf (k_b / v_b written 2-D [H*rows, cols]
+ * are viewed per head), or, when hf is NULL, stacked experts [E, rows, cols]
+ * (or fused gate+up) split into per-expert views named
+ * "model.layers.<layer>.<expert_prefix>.experts.<e>.<gate|up|down>". */
+static int add_mapped(gguf_owner *o, fr_weights *w, const fr_gguf_tensor *t, int dt, int nd, const int64_t *ne,
+                      int layer, const char *hf, const char *suffix, int n_head, const char *expert_prefix,
+                      const char *const which[3]) {
     const char *path = o->g.path;
     char name[512];
+    if (hf) {
+        if (layer >= 0) snprintf(name, sizeof name, "model.layers.%d.%s", layer, hf);
+        else snprintf(name, sizeof name, "%s", hf);
+        if (nd == 2 && (strstr(hf, ".k_b_proj") || strstr(hf, ".v_b_proj")) && n_head > 0 && ne[0] % n_head == 0) {
+            int64_t ne3[3] = {n_head, ne[0] / n_head, ne[1]};
+            return add(o, w, name, (fr_dtype)dt, 3, ne3, t->data);
+        }
+        return add(o, w, name, (fr_dtype)dt, nd, ne, t->data);
+    }
+    if (nd != 3) return fr_err("%s: tensor '%s' should be 3-D [experts, rows, cols], has %d dimensions", path, t->name, nd);
+    int64_t E = ne[0], rows = ne[1], cols = ne[2];
+    size_t row_bytes = fr_dtype_bytes((fr_dtype)dt, cols), mat = (size_t)rows * row_bytes;
+    int fused = !strcmp(suffix, "ffn_gate_up_exps.weight");
+    if (fused && rows % 2) return fr_err("%s: tensor '%s' fuses gate and up but has an odd row count %lld", path, t->name, (long long)rows);
+    for (int64_t e = 0; e < E; e++) {
+        const uint8_t *base = t->data + (size_t)e * mat;
+        if (fused) {
+            int64_t half[2] = {rows / 2, cols};
+            snprintf(name, sizeof name, "model.layers.%d.%s.experts.%lld.%s", layer, expert_prefix, (long long)e, which[0]);
+            if (add(o, w, name, (fr_dtype)dt, 2, half, base)) return -1;
+            snprintf(name, sizeof name, "model.layers.%d.%s.experts.%lld.%s", layer, expert_prefix, (long long)e, which[1]);
+            if (add(o, w, name, (fr_dtype)dt, 2, half, base + (size_t)(rows / 2) * row_bytes)) return -1;
+        } else {
+            const char *wh = !strncmp(suffix, "ffn_gate", 8) ? which[0] : !strncmp(suffix, "ffn_up", 6) ? which[1] : which[2];
+            int64_t m2[2] = {rows, cols};
+            snprintf(name, sizeof name, "model.layers.%d.%s.experts.%lld.%s", layer, expert_prefix, (long long)e, wh);
+            if (add(o, w, name, (fr_dtype)dt, 2, m2, base)) return -1;
+        }
+    }
+    return 0;
+}
+
+static int map_tensor(gguf_owner *o, fr_weights *w, const fr_gguf_tensor *t, int n_layer, int n_head) {
+    const char *path = o->g.path;
     int nd = t->n_dims, layer = -1;
     int64_t ne[FR_MAX_DIMS];
     for (int i = 0; i < nd; i++) ne[i] = (int64_t)t->ne[nd - 1 - i]; /* PyTorch order */
@@ -124,39 +164,8 @@ static int map_tensor(gguf_owner *o, fr_weights *w, const fr_gguf_tensor *t, int
                       path, t->name, ti ? ti->name : "?", t->type);
     }
 
-    if (hf) {
-        if (layer >= 0) snprintf(name, sizeof name, "model.layers.%d.%s", layer, hf);
-        else snprintf(name, sizeof name, "%s", hf);
-        /* k_b / v_b written as 2-D [H*rows, cols]: view them per head */
-        if (nd == 2 && (strstr(hf, ".k_b_proj") || strstr(hf, ".v_b_proj")) && n_head > 0 && ne[0] % n_head == 0) {
-            int64_t ne3[3] = {n_head, ne[0] / n_head, ne[1]};
-            return add(o, w, name, (fr_dtype)dt, 3, ne3, t->data);
-        }
-        return add(o, w, name, (fr_dtype)dt, nd, ne, t->data);
-    }
-
-    /* stacked experts [E, rows, cols] -> per-expert [rows, cols] views */
-    if (nd != 3) return fr_err("%s: tensor '%s' should be 3-D [experts, rows, cols], has %d dimensions", path, t->name, nd);
-    int64_t E = ne[0], rows = ne[1], cols = ne[2];
-    size_t row_bytes = fr_dtype_bytes((fr_dtype)dt, cols), mat = (size_t)rows * row_bytes;
-    int fused = !strcmp(suffix, "ffn_gate_up_exps.weight");
-    if (fused && rows % 2) return fr_err("%s: tensor '%s' fuses gate and up but has an odd row count %lld", path, t->name, (long long)rows);
-    for (int64_t e = 0; e < E; e++) {
-        const uint8_t *base = t->data + (size_t)e * mat;
-        if (fused) {
-            int64_t half[2] = {rows / 2, cols};
-            snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%lld.gate_proj.weight", layer, (long long)e);
-            if (add(o, w, name, (fr_dtype)dt, 2, half, base)) return -1;
-            snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%lld.up_proj.weight", layer, (long long)e);
-            if (add(o, w, name, (fr_dtype)dt, 2, half, base + (size_t)(rows / 2) * row_bytes)) return -1;
-        } else {
-            const char *which = !strncmp(suffix, "ffn_gate", 8) ? "gate" : !strncmp(suffix, "ffn_up", 6) ? "up" : "down";
-            int64_t m2[2] = {rows, cols};
-            snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%lld.%s_proj.weight", layer, (long long)e, which);
-            if (add(o, w, name, (fr_dtype)dt, 2, m2, base)) return -1;
-        }
-    }
-    return 0;
+    static const char *const which[3] = {"gate_proj.weight", "up_proj.weight", "down_proj.weight"};
+    return add_mapped(o, w, t, dt, nd, ne, layer, hf, suffix, n_head, "mlp", which);
 }
 
 /* ---- the config ---------------------------------------------------------- */
@@ -558,38 +567,9 @@ static int kimi_map_tensor(gguf_owner *o, fr_weights *w, const fr_gguf_tensor *t
         return add(o, w, name, FR_DT_F32, 1, one, a);
     }
 
-    if (hf) {
-        if (layer >= 0) snprintf(name, sizeof name, "model.layers.%d.%s", layer, hf);
-        else snprintf(name, sizeof name, "%s", hf);
-        if (nd == 2 && (strstr(hf, ".k_b_proj") || strstr(hf, ".v_b_proj")) && n_head > 0 && ne[0] % n_head == 0) {
-            int64_t ne3[3] = {n_head, ne[0] / n_head, ne[1]};
-            return add(o, w, name, (fr_dtype)dt, 3, ne3, t->data);
-        }
-        return add(o, w, name, (fr_dtype)dt, nd, ne, t->data);
-    }
-
-    /* stacked experts [E, rows, cols] -> block_sparse_moe.experts.E.w1 (gate) / w3 (up) / w2 (down) */
-    if (nd != 3) return fr_err("%s: tensor '%s' should be 3-D [experts, rows, cols], has %d dimensions", path, t->name, nd);
-    int64_t E = ne[0], rows = ne[1], cols = ne[2];
-    size_t row_bytes = fr_dtype_bytes((fr_dtype)dt, cols), mat = (size_t)rows * row_bytes;
-    int fused = !strcmp(suffix, "ffn_gate_up_exps.weight");
-    if (fused && rows % 2) return fr_err("%s: tensor '%s' fuses gate and up but has an odd row count %lld", path, t->name, (long long)rows);
-    for (int64_t e = 0; e < E; e++) {
-        const uint8_t *base = t->data + (size_t)e * mat;
-        if (fused) {
-            int64_t half[2] = {rows / 2, cols};
-            snprintf(name, sizeof name, "model.layers.%d.block_sparse_moe.experts.%lld.w1.weight", layer, (long long)e);
-            if (add(o, w, name, (fr_dtype)dt, 2, half, base)) return -1;
-            snprintf(name, sizeof name, "model.layers.%d.block_sparse_moe.experts.%lld.w3.weight", layer, (long long)e);
-            if (add(o, w, name, (fr_dtype)dt, 2, half, base + (size_t)(rows / 2) * row_bytes)) return -1;
-        } else {
-            const char *which = !strncmp(suffix, "ffn_gate", 8) ? "w1" : !strncmp(suffix, "ffn_up", 6) ? "w3" : "w2";
-            int64_t m2[2] = {rows, cols};
-            snprintf(name, sizeof name, "model.layers.%d.block_sparse_moe.experts.%lld.%s.weight", layer, (long long)e, which);
-            if (add(o, w, name, (fr_dtype)dt, 2, m2, base)) return -1;
-        }
-    }
-    return 0;
+    /* stacked experts -> block_sparse_moe.experts.E.w1 (gate) / w3 (up) / w2 (down) */
+    static const char *const which[3] = {"w1.weight", "w3.weight", "w2.weight"};
+    return add_mapped(o, w, t, dt, nd, ne, layer, hf, suffix, n_head, "block_sparse_moe", which);
 }
 
 /* arch.<key>: an integer, or an integer array of one entry per layer */
