@@ -78,6 +78,11 @@ typedef struct frugal_context_params {
     int n_ctx;      /* maximum positions held in the cache; 0 = min(4096, model max) */
     int n_threads;  /* worker threads; 0 = all cores */
     frugal_cache_type cache_type; /* default FRUGAL_CACHE_F32 */
+    /* 0 (default): ggml block weights (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) multiply
+     * activations quantized to int8, as llama.cpp does (docs/kernels.md gives the
+     * error); 1: float32 activations for every weight type, the reference math.
+     * Float weights (F32/F16/BF16/FP8) always take float32 activations. */
+    int exact;
 } frugal_context_params;
 
 frugal_context_params frugal_context_default_params(void);

@@ -242,9 +242,20 @@ int main(void) {
         ref0 += w_q4_k(e) * x[e];
         ref1 += (double)row[e] * x[e];
     }
+    fr_kernels_set_exact(1);
     fr_matmul(&T, x, out, 1);
+    fr_kernels_set_exact(0);
     CHECK(fabs(out[0] - ref0) <= 1e-4 * fabs(ref0) + 1e-4 && fabs(out[1] - ref1) <= 1e-4 * fabs(ref1) + 1e-4,
           "matmul over Q4_K rows: %g %g, want %g %g", (double)out[0], (double)out[1], ref0, ref1);
+    /* the integer path: x rounded to int8 with d = max|x| / 127 moves each
+     * product by at most |w| d / 2 */
+    double bound0 = 0, bound1 = 0;
+    for (int e = 0; e < 256; e++) bound0 += fabs(w_q4_k(e)), bound1 += fabs((double)row[e]);
+    bound0 *= 0.375 / 127 / 2, bound1 *= 0.375 / 127 / 2;
+    fr_matmul(&T, x, out, 1);
+    CHECK(fabs(out[0] - ref0) <= bound0 + 1e-4 * fabs(ref0) && fabs(out[1] - ref1) <= bound1 + 1e-4 * fabs(ref1),
+          "int8 matmul over Q4_K rows: %g %g, want %g %g within %g %g", (double)out[0], (double)out[1], ref0, ref1,
+          bound0, bound1);
     CHECK(fr_dtype_from_name("Q4_K") < 0, "block types are not safetensors dtypes");
     CHECK(fr_dtype_from_ggml(12) == FR_DT_Q4_K && fr_dtype_from_ggml(16) < 0, "ggml type ids");
     return t_done();

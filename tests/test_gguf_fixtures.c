@@ -2,8 +2,10 @@
  * models written in llama.cpp's layouts by an independent writer) is loaded
  * through frugal_model_load and its logits for tokens.txt are compared with an
  * exact float64 forward pass over the stored weights (<name>.exact_logits.f32).
- * frugal keeps f32 activations, so every file, f16/bf16/q8_0 included, must be
- * within 1e-4 row-relative (see fixtures/gguf/README.md). */
+ * With exact = 1 frugal keeps f32 activations, so every file, f16/bf16/q8_0
+ * included, must be within 1e-4 row-relative (see fixtures/gguf/README.md). The
+ * default integer path (int8 activations for q8_0) must stay within 5e-2, the
+ * activation rounding llama.cpp also has (it measures 2.5e-2 on v3_q8_0). */
 #include "frugal.h"
 #include "testutil.h"
 
@@ -44,8 +46,12 @@ int main(void) {
               g_models[i]);
         CHECK(info.bos_token_id == 0 && info.eos_token_id == 1, "%s: special tokens %d %d", g_models[i],
               info.bos_token_id, info.eos_token_id);
+        for (int exact = 1; exact >= 0; exact--) {
+        if (!exact && !strstr(g_models[i], "q8_0")) break;
+        const double tol = exact ? 1e-4 : 5e-2;
         frugal_context_params cp = frugal_context_default_params();
         cp.n_ctx = 64;
+        cp.exact = exact;
         frugal_context *c = NULL;
         CHECK(frugal_context_create(m, &cp, &c) == 0, "%s: context: %s", g_models[i], frugal_last_error());
         if (c && frugal_eval(c, tok, n, 0, 1) == 0) {
@@ -57,8 +63,8 @@ int main(void) {
             CHECK(ref && rn == (size_t)n * 512 * sizeof(float), "%s: reference logits", g_models[i]);
             if (ref && rn == (size_t)n * 512 * sizeof(float)) {
                 double e = t_row_rel_err(got, ref, (size_t)n, 512);
-                printf("%-20s row-relative error vs exact: %.3g\n", g_models[i], e);
-                CHECK(e <= 1e-4, "%s: row-relative error %.3g > 1e-4", g_models[i], e);
+                printf("%-20s %-7s row-relative error vs exact: %.3g\n", g_models[i], exact ? "exact" : "int8", e);
+                CHECK(e <= tol, "%s (exact %d): row-relative error %.3g > %g", g_models[i], exact, e, tol);
             }
             free(ref);
             free(got);
@@ -66,6 +72,7 @@ int main(void) {
             CHECK(0, "%s: eval: %s", g_models[i], frugal_last_error());
         }
         frugal_context_free(c);
+        }
         frugal_model_free(m);
     }
     return t_done();

@@ -208,6 +208,7 @@ static double test_prompt(frugal_model *m, const char *fix, const char *pname, i
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = n + 16;
     cp.n_threads = 2;
+    cp.exact = 1; /* float32 activations: the Q8_0 file must match its weights decoded to F32 */
     if (!ref || (full && !gref) || frugal_context_create(m, &cp, &ctx)) {
         CHECK(0, "%s %s: setup: %s", fix, pname, frugal_last_error());
         goto done;

@@ -28,6 +28,8 @@ struct fr_pool {
     atomic_int pending;       /* workers still running the current job */
     atomic_int quit;
     _Atomic(job *) cur;
+    void *scratch; /* fr_pool_scratch */
+    size_t scratch_cap;
 };
 
 static inline void cpu_relax(void) {
@@ -128,7 +130,22 @@ void fr_pool_free(fr_pool *p) {
     pthread_cond_destroy(&p->done);
     if (g_current == p) g_current = NULL;
     free(p->th);
+    free(p->scratch);
     free(p);
+}
+
+void *fr_pool_scratch(size_t bytes) {
+    fr_pool *p = g_current;
+    if (!p) return NULL;
+    if (bytes > p->scratch_cap) {
+        size_t cap = (bytes + bytes / 4 + 63) & ~(size_t)63;
+        void *b = aligned_alloc(64, cap);
+        if (!b) return NULL;
+        free(p->scratch);
+        p->scratch = b;
+        p->scratch_cap = cap;
+    }
+    return p->scratch;
 }
 
 int fr_pool_size(const fr_pool *p) { return p ? p->n : 1; }

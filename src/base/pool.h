@@ -3,6 +3,7 @@
 #ifndef FR_POOL_H
 #define FR_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct fr_pool fr_pool;
@@ -15,6 +16,11 @@ int fr_pool_size(const fr_pool *p);
 /* The pool the kernels use on this thread (NULL = run serially). */
 void fr_pool_set_current(fr_pool *p);
 fr_pool *fr_pool_current(void);
+
+/* A scratch buffer of at least `bytes` (64-byte aligned) owned by the current
+ * pool, valid until the next call on this thread or the pool's end; grown, never
+ * shrunk. NULL without a current pool or on allocation failure. */
+void *fr_pool_scratch(size_t bytes);
 
 /* fn(arg, i0, i1, ith) over [0, n) in chunks of `grain` items, handed out in
  * order to whichever thread is free; returns when all are done. */

@@ -46,6 +46,8 @@ static void help(FILE *f) {
             "  -k, --kernels K,..    kernels to compare in this run: generic, avx2, avx512\n"
             "  -ctk, --cache-type-k T  latent cache type: f32 (default), f16, bf16, q8_0\n"
             "                        (default: the best this CPU has)\n"
+            "      --exact           float32 activations for quantized weights too (default:\n"
+            "                        int8 activations for Q8_0/Q4_0/Q5_0/K-type weights)\n"
             "  -o, --output FMT      md (default), csv or json (array of objects)\n"
             "      --bandwidth GBPS  memory read bandwidth for the roofline (GB/s);\n"
             "                        default: measured here (1 GiB read, -t threads)\n"
@@ -202,7 +204,7 @@ static const char *test_name(const row *r, char *buf, size_t n) {
 
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL, *fmt = "md", *kern = NULL;
-    int ctk = 0;
+    int ctk = 0, exact = 0;
     long lp[MAXL] = {512}, ln[MAXL] = {128}, ld[MAXL] = {0}, threads = 2, reps = 5;
     int np = 1, nn = 1, nd = 1;
     double bw = 0;
@@ -211,6 +213,7 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
 #define VAL() if (!(v = cli_value(argc, argv, &i))) return 2
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); path = v; }
+        else if (!strcmp(a, "--exact")) exact = 1;
         else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { VAL(); if (parse_list(a, v, 0, 1 << 20, lp, &np)) return 2; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { VAL(); if (parse_list(a, v, 0, 1 << 20, ln, &nn)) return 2; }
         else if (!strcmp(a, "-d") || !strcmp(a, "--n-depth")) { VAL(); if (parse_list(a, v, 0, 1 << 24, ld, &nd)) return 2; }
@@ -281,7 +284,7 @@ int cmd_bench(int argc, char **argv) {
             for (int i = 0; i < nn; i++) maxn = ln[i] > maxn ? (int)ln[i] : maxn;
             /* one context per depth: the depth is filled once, the tests rewind to it */
             frugal_context_params cp = {.n_ctx = depth + (maxp > maxn ? maxp : maxn) + 1, .n_threads = (int)threads,
-                                        .cache_type = (frugal_cache_type)ctk};
+                                        .cache_type = (frugal_cache_type)ctk, .exact = exact};
             frugal_context *c;
             if (frugal_context_create(m, &cp, &c)) {
                 fprintf(stderr, "error: %s\n", frugal_last_error());

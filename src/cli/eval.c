@@ -26,6 +26,8 @@ static void help(FILE *f) {
             "  -c, --ctx-size N       context size (default: prompt + generated tokens)\n"
             "  -t, --threads N        threads (default: all cores)\n"
             "  -ctk, --cache-type-k T latent cache type: f32 (default), f16, bf16, q8_0\n"
+            "      --exact            float32 activations for quantized weights too (default:\n"
+            "                         int8 activations for Q8_0/Q4_0/Q5_0/K-type weights, as llama.cpp)\n"
             "  -h, --help             this help\n");
 }
 
@@ -73,11 +75,12 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *ids_s = NULL, *logits_path = NULL, *mtp_path = NULL, *routing_path = NULL,
                *dec_path = NULL;
     long n_greedy = 0, n_threads = 0, n_ctx = 0;
-    int mtp_nomask = 0, cache_type = 0;
+    int mtp_nomask = 0, cache_type = 0, exact = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
         else if (!strcmp(a, "--mtp-nomask")) mtp_nomask = 1;
+        else if (!strcmp(a, "--exact")) exact = 1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--ids") || !strcmp(a, "--logits") ||
                  !strcmp(a, "--mtp-logits") || !strcmp(a, "--routing") || !strcmp(a, "--greedy") ||
                  !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size") ||
@@ -118,6 +121,7 @@ int cmd_eval(int argc, char **argv) {
     cp.n_ctx = n_ctx ? (int)n_ctx : n + (int)n_greedy + 1;
     cp.n_threads = (int)n_threads;
     cp.cache_type = (frugal_cache_type)cache_type;
+    cp.exact = exact;
     if (frugal_context_create(model, &cp, &ctx)) goto done;
 
     /* routing trace: [n_moe_layers][n][k] */

@@ -42,7 +42,9 @@ void cli_common_help(FILE *f) {
             "      --repeat-last-n N  tokens the penalty looks back (default 64)\n"
             "      --seed N           sampling seed\n"
             "      --stop STR         stop when STR is generated (repeatable)\n"
-            "      --ignore-eos       do not stop at the end-of-sequence token\n");
+            "      --ignore-eos       do not stop at the end-of-sequence token\n"
+            "      --exact            float32 activations for quantized weights too (default:\n"
+            "                         int8 activations for Q8_0/Q4_0/Q5_0/K-type weights, as llama.cpp)\n");
 }
 
 static int fnum(const char *flag, const char *v, double lo, double hi, double *out) {
@@ -61,6 +63,7 @@ int cli_common_flag(cli_opts *o, int argc, char **argv, int *i) {
     long x;
     double d;
     if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = 1; return 1; }
+    if (!strcmp(a, "--exact")) { o->exact = 1; return 1; }
     static const char *valued[] = {"-m", "--model", "-n", "--n-predict", "-c", "--ctx-size", "-t", "--threads",
                                    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-last-n",
                                    "--seed", "--stop", "-ctk", "--cache-type-k"};
@@ -102,6 +105,7 @@ int cli_session_open(cli_session *s, const cli_opts *o) {
     cp.n_ctx = o->n_ctx;
     cp.n_threads = o->n_threads;
     cp.cache_type = (frugal_cache_type)o->cache_type;
+    cp.exact = o->exact;
     if (frugal_context_create(s->model, &cp, &s->ctx)) return -1;
     return frugal_sampler_create(&o->sp, &s->smp);
 }

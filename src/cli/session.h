@@ -17,6 +17,7 @@ typedef struct cli_opts {
     int n_stop;
     int ignore_eos;
     int cache_type;
+    int exact; /* --exact */
 } cli_opts;
 
 /* Parse a flag common to the text commands at argv[*i]; 1 = consumed,

@@ -31,6 +31,14 @@ static const fr_kernel_table g_generic = {
         [FR_DT_IQ4_XS] = fr_matmul_generic,
         [FR_DT_MXFP4] = fr_matmul_generic,
     },
+    .matmul_q = {
+        [FR_DT_Q8_0] = fr_matmul_q_generic,
+        [FR_DT_Q4_0] = fr_matmul_q_generic,
+        [FR_DT_Q5_0] = fr_matmul_q_generic,
+        [FR_DT_Q4_K] = fr_matmul_q_generic,
+        [FR_DT_Q5_K] = fr_matmul_q_generic,
+        [FR_DT_Q6_K] = fr_matmul_q_generic,
+    },
     .dot = fr_dot_generic,
     .axpy = fr_axpy_generic,
 };
@@ -53,10 +61,14 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
 }
 
 static const fr_kernel_table *g_auto;
+static int g_env_exact; /* FRUGAL_EXACT=1 */
+static _Thread_local int g_exact;
 static _Atomic(const fr_kernel_table *) g_cur;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void choose(void) {
+    const char *x = getenv("FRUGAL_EXACT");
+    g_env_exact = x && *x && strcmp(x, "0") != 0;
     const char *e = getenv("FRUGAL_KERNELS");
     const fr_kernel_table *t = e && *e ? fr_kernels_isa(e) : NULL;
     if (!t) t = fr_kernels_isa("avx512");
@@ -79,6 +91,51 @@ void fr_kernels_set(const fr_kernel_table *t) {
 
 void fr_kernels_use_generic(int on) { fr_kernels_set(on ? &g_generic : NULL); }
 
+void fr_kernels_set_exact(int on) { g_exact = on; }
+int fr_kernels_exact(void) {
+    pthread_once(&g_once, choose);
+    return g_exact || g_env_exact;
+}
+
+fr_matmul_q_fn fr_matmul_q_kernel(fr_dtype dt) {
+    if (dt < 0 || dt >= FR_DT_COUNT || !g_generic.matmul_q[dt]) return NULL;
+    fr_matmul_q_fn f = fr_kernels()->matmul_q[dt];
+    return f ? f : g_generic.matmul_q[dt];
+}
+
+int fr_matmul_uses_q(const fr_tensor *W) { return !fr_kernels_exact() && fr_matmul_q_kernel(W->dtype) != NULL; }
+
+typedef struct mmq_job {
+    fr_matmul_q_fn f;
+    const fr_tensor *W;
+    const fr_qx *X;
+    float *Y;
+} mmq_job;
+
+static void mmq_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const mmq_job *j = arg;
+    (void)ith;
+    j->f(j->W, j->X, j->Y, r0, r1);
+}
+
+/* The integer path: X quantized once on this thread, rows split over the pool.
+ * Returns 0 when it could not run (no scratch memory): the caller falls back. */
+static int matmul_q(const fr_tensor *W, const float *X, float *Y, int n) {
+    const int64_t rows = fr_rows(W), cols = fr_cols(W);
+    const int blk = fr_qx_blk(W->dtype);
+    size_t bytes = fr_qx_bytes(n, cols, blk);
+    void *buf = fr_pool_scratch(bytes), *own = NULL;
+    if (!buf) buf = own = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!buf) return 0;
+    fr_qx qx;
+    fr_qx_quantize(X, n, cols, blk, buf, &qx);
+    mmq_job j = {fr_matmul_q_kernel(W->dtype), W, &qx, Y};
+    if (rows * cols * (int64_t)n < 32768) mmq_range(&j, 0, rows, 0);
+    else fr_parallel_for(rows, n >= 32 && rows >= 256 ? 64 : 16, mmq_range, &j);
+    free(own);
+    return 1;
+}
+
 typedef struct mm_job {
     fr_matmul_fn f;
     const fr_tensor *W;
@@ -98,6 +155,7 @@ fr_matmul_fn fr_matmul_kernel(fr_dtype dt) {
 }
 
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
+    if (fr_matmul_uses_q(W) && fr_cols(W) % fr_qx_blk(W->dtype) == 0 && matmul_q(W, X, Y, n)) return;
     mm_job j = {fr_matmul_kernel(W->dtype), W, X, Y, n};
     int64_t rows = fr_rows(W);
     /* blocks of 16 rows keep each thread on whole cache lines of Y (64 for a

@@ -15,11 +15,40 @@ void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n);
  * stride (rows of W). */
 typedef void (*fr_matmul_fn)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
 
+/* ---- integer path: activations quantized to int8 --------------------------
+ * For ggml block weights, as llama.cpp does: each input row is quantized to
+ * int8 with one float scale per `blk` values (32 for Q8_0/Q4_0/Q5_0 weights, 256
+ * for the K types), the products are summed in int32 per block, and scaled in
+ * float once per block. Not bitwise the float32 path; the error is the int8
+ * rounding of the activations (docs/kernels.md). The float32 kernels stay the
+ * exact path (fr_kernels_set_exact). */
+typedef struct fr_qx {
+    int n;           /* rows (tokens) */
+    int blk;         /* values per scale: 32 or 256 */
+    int64_t cols;    /* a multiple of blk */
+    const int8_t *q; /* [n][cols]   round(x / d), in [-127, 127] */
+    const float *d;  /* [n][cols / blk]  d = max|x| / 127 over the block */
+    const int16_t *s;/* [n][cols / 16]   sum of q over each 16 values */
+} fr_qx;
+
+/* Y[t][r] for rows [r0, r1) of W and all n rows of X; Y has the full row
+ * stride (rows of W). Single-threaded. */
+typedef void (*fr_matmul_q_fn)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1);
+
+/* Values per activation scale for weight type dt on the integer path; 0: the
+ * type has no integer kernel (it runs the float32 one). */
+int fr_qx_blk(fr_dtype dt);
+/* Bytes fr_qx_quantize needs for n rows of cols values. */
+size_t fr_qx_bytes(int n, int64_t cols, int blk);
+/* Quantize X[n][cols] into buf (fr_qx_bytes of it, 64-byte aligned); fills *out. */
+void fr_qx_quantize(const float *X, int n, int64_t cols, int blk, void *buf, fr_qx *out);
+
 /* One instruction set's kernels. A NULL matmul entry (a weight type the ISA
  * has no kernel for yet) falls back to the generic one. */
 typedef struct fr_kernel_table {
     const char *name;
     fr_matmul_fn matmul[FR_DT_COUNT];
+    fr_matmul_q_fn matmul_q[FR_DT_COUNT]; /* integer path; NULL: generic */
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);
     /* row r of a 2-D weight as float32 (NULL: generic) */
@@ -42,6 +71,17 @@ void fr_kernels_set(const fr_kernel_table *t);
 
 /* The single-threaded matmul of the current table for a weight type. */
 fr_matmul_fn fr_matmul_kernel(fr_dtype dt);
+/* The integer-path kernel for dt (NULL when dt has none). */
+fr_matmul_q_fn fr_matmul_q_kernel(fr_dtype dt);
+
+/* Exact mode, per calling thread (a context sets it around its evaluation):
+ * 1 = float32 activations everywhere (every weight type bitwise as the
+ * reference decoder); 0 = the integer path for types that have one. The
+ * default is 0; FRUGAL_EXACT=1 in the environment forces 1 everywhere. */
+void fr_kernels_set_exact(int on);
+int fr_kernels_exact(void);
+/* The integer path applies to W now (not exact and W's type has a kernel). */
+int fr_matmul_uses_q(const fr_tensor *W);
 
 /* Threads: kernels split work over the calling thread's pool (base/pool.h). */
 

@@ -1,6 +1,7 @@
 #include "layers/mlp.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "base/pool.h"
 
@@ -30,6 +31,9 @@ typedef struct mlp_job {
     int ne;
     int64_t *off1, *off2; /* [ne + 1] first work item of each MLP, per pass */
     float **g, **u;       /* [ne] -> [cnt][ff] */
+    /* integer path (kernels.h): x and g quantized, per MLP; .q == NULL: float32 */
+    fr_qx *xq, *gq;
+    void **gbuf; /* [ne] scratch for gq */
 } mlp_job;
 
 /* the MLP of work item i and its first row */
@@ -48,8 +52,13 @@ static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
         const fr_mlp *m = j->m[e];
         int64_t r1 = r0 + CHUNK < m->ff ? r0 + CHUNK : m->ff;
         int n = j->cnt[e];
-        fr_matmul_kernel(m->gate.dtype)(&m->gate, j->x[e], j->g[e], n, r0, r1);
-        fr_matmul_kernel(m->up.dtype)(&m->up, j->x[e], j->u[e], n, r0, r1);
+        if (j->xq[e].q) {
+            fr_matmul_q_kernel(m->gate.dtype)(&m->gate, &j->xq[e], j->g[e], r0, r1);
+            fr_matmul_q_kernel(m->up.dtype)(&m->up, &j->xq[e], j->u[e], r0, r1);
+        } else {
+            fr_matmul_kernel(m->gate.dtype)(&m->gate, j->x[e], j->g[e], n, r0, r1);
+            fr_matmul_kernel(m->up.dtype)(&m->up, j->x[e], j->u[e], n, r0, r1);
+        }
         for (int t = 0; t < n; t++) {
             float *g = j->g[e] + (size_t)t * m->ff;
             const float *u = j->u[e] + (size_t)t * m->ff;
@@ -65,8 +74,23 @@ static void pass_down(void *arg, int64_t i0, int64_t i1, int ith) {
         int e = item(j->off2, j->ne, i, &r0);
         const fr_mlp *m = j->m[e];
         int64_t r1 = r0 + CHUNK < m->d ? r0 + CHUNK : m->d;
-        fr_matmul_kernel(m->down.dtype)(&m->down, j->g[e], j->y[e], j->cnt[e], r0, r1);
+        if (j->gq[e].q) fr_matmul_q_kernel(m->down.dtype)(&m->down, &j->gq[e], j->y[e], r0, r1);
+        else fr_matmul_kernel(m->down.dtype)(&m->down, j->g[e], j->y[e], j->cnt[e], r0, r1);
     }
+}
+
+/* gate and up of MLP e take the integer path with one quantized x */
+static int q_gate_up(const fr_mlp *m) {
+    return fr_matmul_uses_q(&m->gate) && fr_matmul_uses_q(&m->up) &&
+           fr_qx_blk(m->gate.dtype) == fr_qx_blk(m->up.dtype);
+}
+
+static void pass_quant_g(void *arg, int64_t e0, int64_t e1, int ith) {
+    const mlp_job *j = arg;
+    (void)ith;
+    for (int64_t e = e0; e < e1; e++)
+        if (j->gbuf[e])
+            fr_qx_quantize(j->g[e], j->cnt[e], j->m[e]->ff, fr_qx_blk(j->m[e]->down.dtype), j->gbuf[e], &j->gq[e]);
 }
 
 void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x, const int *cnt, float *const *y,
@@ -78,14 +102,31 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
     j.off2 = fr_arena_alloc(a, sizeof(int64_t) * (size_t)(ne + 1));
     j.g = fr_arena_alloc(a, sizeof(float *) * (size_t)ne);
     j.u = fr_arena_alloc(a, sizeof(float *) * (size_t)ne);
+    j.xq = fr_arena_alloc(a, sizeof(fr_qx) * (size_t)ne);
+    j.gq = fr_arena_alloc(a, sizeof(fr_qx) * (size_t)ne);
+    j.gbuf = fr_arena_alloc(a, sizeof(void *) * (size_t)ne);
     j.off1[0] = j.off2[0] = 0;
+    int any_gq = 0;
     for (int e = 0; e < ne; e++) {
+        memset(&j.xq[e], 0, sizeof j.xq[e]);
+        memset(&j.gq[e], 0, sizeof j.gq[e]);
+        j.gbuf[e] = NULL;
+        if (cnt[e] && q_gate_up(m[e])) {
+            int blk = fr_qx_blk(m[e]->gate.dtype);
+            void *b = fr_arena_alloc(a, fr_qx_bytes(cnt[e], m[e]->d, blk));
+            if (b) fr_qx_quantize(x[e], cnt[e], m[e]->d, blk, b, &j.xq[e]);
+        }
+        if (cnt[e] && fr_matmul_uses_q(&m[e]->down)) {
+            j.gbuf[e] = fr_arena_alloc(a, fr_qx_bytes(cnt[e], m[e]->ff, fr_qx_blk(m[e]->down.dtype)));
+            any_gq |= j.gbuf[e] != NULL;
+        }
         j.g[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
         j.u[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
         j.off1[e + 1] = j.off1[e] + (cnt[e] ? (m[e]->ff + CHUNK - 1) / CHUNK : 0);
         j.off2[e + 1] = j.off2[e] + (cnt[e] ? (m[e]->d + CHUNK - 1) / CHUNK : 0);
     }
     fr_parallel_for(j.off1[ne], 1, pass_gate_up, &j);
+    if (any_gq) fr_parallel_for(ne, 1, pass_quant_g, &j);
     fr_parallel_for(j.off2[ne], 1, pass_down, &j);
     fr_arena_restore(a, mk);
 }

@@ -28,6 +28,7 @@ int frugal_context_create(frugal_model *model, const frugal_context_params *para
     ctx->model = model;
     ctx->n_ctx = p.n_ctx ? p.n_ctx : (model->max_pos < 4096 ? model->max_pos : 4096);
     ctx->n_threads = p.n_threads;
+    ctx->exact = p.exact != 0;
     static const fr_dtype types[] = {FR_DT_F32, FR_DT_F16, FR_DT_BF16, FR_DT_Q8_0};
     if ((unsigned)p.cache_type > FRUGAL_CACHE_Q8_0) {
         free(ctx);
@@ -94,7 +95,9 @@ int frugal_eval(frugal_context *ctx, const int32_t *tokens, int n, int pos0, int
     ctx->logits_all = logits_all;
     ctx->n_past = pos0; /* the cache is valid below pos0 */
     fr_pool_set_current(ctx->pool);
+    fr_kernels_set_exact(ctx->exact);
     int rc = ctx->model->family->forward(ctx, tokens, n, pos0);
+    fr_kernels_set_exact(0);
     fr_pool_set_current(NULL);
     if (rc) return -1;
     ctx->n_rows = n;
@@ -117,7 +120,9 @@ int frugal_eval_mtp(frugal_context *ctx, const int32_t *next_tokens, int zero_po
     if (ctx->n_rows <= 0) return fr_err("mtp: no eval to continue from");
     if (!ctx->model->family->mtp) return fr_err("mtp: the model family has no MTP module");
     fr_pool_set_current(ctx->pool);
+    fr_kernels_set_exact(ctx->exact);
     int rc = ctx->model->family->mtp(ctx, next_tokens, zero_pos0, out);
+    fr_kernels_set_exact(0);
     fr_pool_set_current(NULL);
     return rc;
 }

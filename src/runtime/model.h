@@ -32,6 +32,7 @@ struct frugal_context {
     frugal_model *model;
     int n_ctx;
     int n_threads;
+    int exact; /* float32 activations for every weight type (frugal_context_params) */
     fr_dtype cache_type;  /* of the MLA latent cache */
     struct fr_pool *pool; /* worker threads of this context */
     int n_past;

@@ -1,0 +1,191 @@
+/* The integer path (kernels.h, fr_qx): the activation quantizer, the generic
+ * integer kernel against a double sum over the dequantized weights times the
+ * dequantized activations (q * d), and every ISA's integer kernels against the
+ * generic one, on random weights quantized with fr_ggml_quantize, odd row
+ * counts, several blocks per row, n = 1, 3, 17 tokens and split row ranges. */
+#include <math.h>
+
+#include "kernels/generic/generic.h"
+#include "kernels/kernels.h"
+#include "tensor/ggml_quants.h"
+#include "testutil.h"
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) { /* [0, 1) */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) * 0x1p-53;
+}
+
+/* random weights [rows, cols] quantized to dt, with per-16 magnitudes and offsets
+ * so sub-block scales and mins differ */
+static int make_q(fr_tensor *t, fr_dtype dt, int64_t rows, int64_t cols) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dt;
+    t->ndim = 2;
+    t->ne[0] = rows;
+    t->ne[1] = cols;
+    t->nbytes = fr_dtype_bytes(dt, rows * cols);
+    float *f = malloc(sizeof(float) * (size_t)(rows * cols));
+    float mag = 1, off = 0;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        if (i % 16 == 0) mag = (float)(0.01 + 3 * urand()), off = urand() < 0.3 ? (float)(urand() - 0.5) : 0;
+        f[i] = mag * (float)(urand() * 2 - 1) + off;
+    }
+    void *d = malloc(t->nbytes);
+    int rc = fr_ggml_quantize(dt, f, d, rows * cols);
+    free(f);
+    t->data = d;
+    return rc;
+}
+
+/* activations with per-32 magnitudes (some blocks all zero) */
+static void make_x(float *x, int64_t nv) {
+    float mag = 1;
+    for (int64_t i = 0; i < nv; i++) {
+        if (i % 32 == 0) mag = urand() < 0.05 ? 0.0f : (float)(0.001 + 10 * urand() * urand());
+        x[i] = mag * (float)(urand() * 2 - 1);
+    }
+}
+
+static const fr_dtype g_qts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_K, FR_DT_Q5_K, FR_DT_Q6_K};
+
+static fr_qx quantize(const float *x, int n, int64_t cols, int blk, void **buf) {
+    *buf = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
+    fr_qx q;
+    fr_qx_quantize(x, n, cols, blk, *buf, &q);
+    return q;
+}
+
+static void test_quantizer(void) {
+    const int64_t cols = 512;
+    const int n = 3;
+    float x[3 * 512];
+    make_x(x, n * cols);
+    x[5] = 1e30f; /* a huge value: its block scales to it */
+    for (int ib = 0; ib < 2; ib++) {
+        const int blk = ib ? 256 : 32;
+        void *buf;
+        fr_qx q = quantize(x, n, cols, blk, &buf);
+        int bad = 0, badsum = 0;
+        for (int64_t b = 0; b < n * cols / blk; b++) {
+            float amax = 0;
+            for (int j = 0; j < blk; j++) amax = fmaxf(amax, fabsf(x[b * blk + j]));
+            if (q.d[b] != amax / 127.0f) bad++;
+            for (int j = 0; j < blk; j++) {
+                int64_t i = b * blk + j;
+                if (q.q[i] == -128 || fabs((double)q.q[i] * q.d[b] - x[i]) > 0.5001 * q.d[b]) bad++;
+            }
+        }
+        for (int64_t g = 0; g < n * cols / 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += q.q[g * 16 + j];
+            badsum += s != q.s[g];
+        }
+        CHECK(bad == 0 && badsum == 0, "quantizer blk %d: %d values, %d sums wrong", blk, bad, badsum);
+        free(buf);
+    }
+}
+
+/* the generic integer kernel vs sum_c W[r][c] * (q[t][c] * d) in double */
+static void test_generic_oracle(void) {
+    for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
+        const fr_dtype dt = g_qts[d];
+        const char *dn = fr_dtype_get(dt)->name;
+        const int64_t rows = 9, cols = 512;
+        const int n = 3, blk = fr_qx_blk(dt);
+        fr_tensor w;
+        CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
+        CHECK(blk == 32 || blk == 256, "%s: integer path block %d", dn, blk);
+        float x[3 * 512], y[27], row[512];
+        make_x(x, n * cols);
+        void *buf;
+        fr_qx q = quantize(x, n, cols, blk, &buf);
+        fr_matmul_q_generic(&w, &q, y, 0, rows);
+        double worst = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            fr_tensor_row_f32(&w, r, row);
+            for (int t = 0; t < n; t++) {
+                double s = 0, mag = 0;
+                for (int64_t c = 0; c < cols; c++) {
+                    double xv = (double)q.q[t * cols + c] * q.d[(t * cols + c) / blk];
+                    s += (double)row[c] * xv;
+                    mag += fabs((double)row[c] * xv);
+                }
+                double e = fabs(y[t * rows + r] - s) / (mag > 0 ? mag : 1);
+                if (!(e <= worst)) worst = e;
+            }
+        }
+        printf("generic %-5s integer kernel vs double sum: %.3g\n", dn, worst);
+        CHECK(worst < 2e-6, "generic %s integer kernel vs double sum: %.3g", dn, worst);
+        free(buf), free((void *)w.data);
+    }
+}
+
+static void test_isa(const fr_kernel_table *k) {
+    static const int64_t rowss[] = {1, 5, 13, 37};
+    static const int64_t nblk[] = {1, 3, 9};
+    static const int ns[] = {1, 3, 17};
+    for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
+        const fr_dtype dt = g_qts[d];
+        fr_matmul_q_fn f = k->matmul_q[dt];
+        const char *dn = fr_dtype_get(dt)->name;
+        if (!f || f == fr_matmul_q_generic) {
+            printf("%s %s: no integer kernel (generic fallback)\n", k->name, dn);
+            continue;
+        }
+        double worst = 0;
+        for (size_t ir = 0; ir < sizeof rowss / sizeof *rowss; ir++)
+            for (size_t ib = 0; ib < sizeof nblk / sizeof *nblk; ib++) {
+                const int64_t rows = rowss[ir], cols = nblk[ib] * fr_dtype_get(dt)->block;
+                fr_tensor w;
+                CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
+                for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
+                    const int n = ns[in];
+                    const size_t ny = (size_t)(rows * n);
+                    float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * ny),
+                          *ref = malloc(sizeof(float) * ny);
+                    make_x(x, cols * n);
+                    void *buf;
+                    fr_qx q = quantize(x, n, cols, fr_qx_blk(dt), &buf);
+                    fr_matmul_q_generic(&w, &q, ref, 0, rows);
+                    for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
+                    int64_t mid = rows > 2 ? rows / 2 + 1 : rows; /* two calls, the first range odd */
+                    f(&w, &q, y, 0, mid);
+                    if (mid < rows) f(&w, &q, y, mid, rows);
+                    double e = t_row_rel_err(y, ref, (size_t)n, (size_t)rows);
+                    if (!(e <= worst)) worst = e;
+                    CHECK(e < 1e-5, "%s %s rows %lld cols %lld n %d: row-relative error %.3g", k->name, dn,
+                          (long long)rows, (long long)cols, n, e);
+                    if (rows >= 7) { /* a partial range writes only its rows */
+                        for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
+                        f(&w, &q, y, 3, rows - 2);
+                        int ok = 1;
+                        for (int t = 0; t < n; t++)
+                            for (int64_t r = 0; r < rows; r++) {
+                                float v = y[t * rows + r];
+                                int inside = r >= 3 && r < rows - 2;
+                                if (inside ? v == -12345.0f : v != -12345.0f) ok = 0;
+                            }
+                        CHECK(ok, "%s %s rows [3, %lld) wrote outside its range", k->name, dn, (long long)rows - 2);
+                    }
+                    free(buf), free(x), free(y), free(ref);
+                }
+                free((void *)w.data);
+            }
+        printf("%s %-5s integer kernel, worst row-relative error vs generic: %.3g\n", k->name, dn, worst);
+    }
+}
+
+int main(void) {
+    test_quantizer();
+    test_generic_oracle();
+    const char *isas[] = {"avx2", "avx512"};
+    for (int i = 0; i < 2; i++) {
+        const fr_kernel_table *k = fr_kernels_isa(isas[i]);
+        if (!k) printf("%s: not available on this CPU, skipped\n", isas[i]);
+        else test_isa(k);
+    }
+    return t_done();
+}
