@@ -257,9 +257,9 @@ int main(void) {
     CHECK(fr_kernels_isa("generic") == fr_kernels_generic(), "generic table");
     test_generic_oracle();
     test_ops();
-    const char *isas[] = {"avx2", "avx512"};
+    const char *isas[] = {"avx2", "avx512", "avx512vnni"};
     int tested = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         const fr_kernel_table *k = fr_kernels_isa(isas[i]);
         if (!k) {
             printf("%s: not available on this CPU, skipped\n", isas[i]);

@@ -44,7 +44,7 @@ static const fr_kernel_table g_generic = {
 };
 
 #if defined(__x86_64__)
-extern const fr_kernel_table fr_avx2_table, fr_avx512_table;
+extern const fr_kernel_table fr_avx2_table, fr_avx512_table, fr_avx512vnni_table;
 #endif
 
 const fr_kernel_table *fr_kernels_generic(void) { return &g_generic; }
@@ -56,6 +56,8 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
     if (!strcmp(name, "avx2") && c->avx2 && c->fma && c->f16c) return &fr_avx2_table;
     if (!strcmp(name, "avx512") && c->avx512f && c->avx512bw && c->avx512vl && c->fma && c->f16c)
         return &fr_avx512_table;
+    if (!strcmp(name, "avx512vnni") && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->fma && c->f16c)
+        return &fr_avx512vnni_table;
 #endif
     return NULL;
 }
@@ -71,6 +73,7 @@ static void choose(void) {
     g_env_exact = x && *x && strcmp(x, "0") != 0;
     const char *e = getenv("FRUGAL_KERNELS");
     const fr_kernel_table *t = e && *e ? fr_kernels_isa(e) : NULL;
+    if (!t) t = fr_kernels_isa("avx512vnni");
     if (!t) t = fr_kernels_isa("avx512");
     if (!t) t = fr_kernels_isa("avx2");
     g_auto = t ? t : &g_generic;

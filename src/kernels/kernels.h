@@ -56,12 +56,13 @@ typedef struct fr_kernel_table {
 } fr_kernel_table;
 
 /* The table in use, chosen once from the CPU's features (base/cpu.h):
- * avx512 (F+BW+VL, FMA, F16C), else avx2 (AVX2+FMA+F16C), else generic.
- * FRUGAL_KERNELS=generic|avx2|avx512 picks one (if the CPU has it). The generic
- * table always exists (the test oracle). */
+ * avx512vnni (avx512 + VNNI: integer kernels on vpdpbusd), else avx512 (F+BW+VL,
+ * FMA, F16C), else avx2 (AVX2+FMA+F16C), else generic.
+ * FRUGAL_KERNELS=generic|avx2|avx512|avx512vnni picks one (if the CPU has it).
+ * The generic table always exists (the test oracle). */
 const fr_kernel_table *fr_kernels(void);
 const fr_kernel_table *fr_kernels_generic(void);
-/* The table of an instruction set ("generic", "avx2", "avx512"); NULL when
+/* The table of an instruction set ("generic", "avx2", "avx512", "avx512vnni"); NULL when
  * this CPU or build lacks it. */
 const fr_kernel_table *fr_kernels_isa(const char *name);
 /* Force the generic kernels (tests); 0 returns to the automatic choice. */

@@ -355,6 +355,9 @@ const fr_kernel_table PFX(table) = {
         QUANT_MATMUL_ENTRIES /* block-quantized weights (avx512/quant.h) */
 #endif
     },
+#ifdef INT8_MATMUL_ENTRIES
+    .matmul_q = {INT8_MATMUL_ENTRIES}, /* integer path (avx512/int8_*.h) */
+#endif
     .dot = PFX(dot),
     .axpy = PFX(axpy),
     .row_f32 = PFX(row_f32),

@@ -1,12 +1,19 @@
 /* AVX-512 (F, BW, VL) kernels: 16 floats per vector. Compiled with -mavx512*
- * (CMakeLists.txt); used only when the CPU and OS support them (dispatch.c). */
+ * (CMakeLists.txt); used only when the CPU and OS support them (dispatch.c).
+ * avx512vnni/kernels.c compiles this file again with VNNI (FR_VNNI): the
+ * "avx512vnni" table, whose integer kernels use vpdpbusd. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#ifdef FR_VNNI
+#define ISA_NAME "avx512vnni"
+#define PFX(x) fr_avx512vnni_##x
+#else
 #define ISA_NAME "avx512"
+#define PFX(x) fr_avx512_##x
+#endif
 #define VW 16
 #define V __m512
-#define PFX(x) fr_avx512_##x
 #define VZERO() _mm512_setzero_ps()
 #define VSET1(f) _mm512_set1_ps(f)
 #define VLOADU(p) _mm512_loadu_ps(p)
@@ -51,6 +58,10 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #define LD_BF16(p) ld_bf16(p)
 
 #include "kernels/avx512/quant.h"
+#include "kernels/avx512/int8.h"
+#include "kernels/avx512/int8_q0.h"
+#include "kernels/avx512/int8_k.h"
+#define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
 #include "kernels/simd_template.h"
 #else
 typedef int fr_avx512_unused;
