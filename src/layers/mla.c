@@ -103,18 +103,6 @@ static void lat_store(fr_mla_cache *kc, int p, const float *x) {
     }
 }
 
-/* the latent row at position s as float32: in place for F32, else decoded into buf */
-static const float *lat_row(const fr_mla_cache *kc, int s, float *buf) {
-    const uint8_t *src = kc->lat + (size_t)s * kc->row;
-    int r = kc->kv_lora;
-    switch (kc->type) {
-    case FR_DT_F32: return (const float *)src;
-    case FR_DT_F16: for (int i = 0; i < r; i++) buf[i] = fr_f16_to_f32(((const uint16_t *)src)[i]); return buf;
-    case FR_DT_BF16: for (int i = 0; i < r; i++) buf[i] = fr_bf16_to_f32(((const uint16_t *)src)[i]); return buf;
-    default: fr_ggml_dequant(kc->type, src, buf, r); return buf;
-    }
-}
-
 /* per-head, per-token and per-key-range work, split over the thread pool */
 typedef struct mla_job {
     const fr_mla *m;
@@ -170,7 +158,10 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
  * into buf ([ROWBLK][r]) */
 static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) {
     if (kc->type == FR_DT_F32) return (const float *)(const void *)(kc->lat + (size_t)s * kc->row);
-    for (int i = 0; i < nr; i++) lat_row(kc, s + i, buf + (size_t)i * kc->kv_lora);
+    /* the rows as a [nr][kv_lora] matrix view: the kernels' row decoder (SIMD for f16/bf16) */
+    const fr_tensor v = {.name = "latent cache", .dtype = kc->type, .ndim = 2, .ne = {nr, kc->kv_lora},
+                         .data = kc->lat + (size_t)s * kc->row, .nbytes = (size_t)nr * kc->row};
+    for (int i = 0; i < nr; i++) fr_row_f32(&v, i, buf + (size_t)i * kc->kv_lora);
     return buf;
 }
 
