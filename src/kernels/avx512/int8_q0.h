@@ -1,3 +1,157 @@
-/* Integer kernels for Q8_0, Q4_0, Q5_0 weights (activations in blocks of 32):
- * not written yet; the generic kernel runs. */
-#define INT8_Q0_ENTRIES
+/* Integer kernels for Q8_0, Q4_0, Q5_0 weights (activations in blocks of 32,
+ * kernels.h fr_qx), included by avx512/kernels.c, which is compiled twice:
+ * "avx512" (vpmaddubsw + vpmaddwd) and "avx512vnni" (FR_VNNI: vpdpbusd).
+ *
+ * The math is the generic kernel's (generic/matmul_q.c): per 32-block b
+ *     y += (d_w[b] * d_x[b]) * sum_i w_i q_i            (the int sum exact)
+ * with w = q8 | nibble - 8 | q5 - 16. Block layouts (ggml):
+ *     Q8_0: f16 d | i8 qs[32]                                       34 bytes
+ *     Q4_0: f16 d | qs[16]  element i: low nibble of qs[i] (i < 16),
+ *                           high nibble of qs[i - 16] (i >= 16)     18 bytes
+ *     Q5_0: f16 d | u32 qh | qs[16]  as Q4_0, bit i of qh is bit 4 of element i
+ *
+ * vpdpbusd multiplies UNSIGNED bytes by signed ones, so the weights go in as
+ * unsigned bytes u = w + C and the offset comes back through the activations'
+ * per-16 sums (X->s):
+ *     sum_i w_i q_i = sum_i u_i q_i - C * (s[2b] + s[2b + 1])
+ * C = 8 (the nibble itself), 16 (the 5-bit value), 128 (q8 xor 0x80: right for
+ * every byte, -128 included). Without VNNI, vpmaddubsw saturates pair sums to
+ * int16: fine for u <= 31, not for u = q8 + 128, so Q8_0 there takes u = |w|
+ * (-128 gives 0x80 = 128 as an unsigned byte, right) and s = q * sign(w) (|q| <=
+ * 127, no overflow), C = 0: pairs stay within 2 * 128 * 127 < 32767, exact.
+ *
+ * Lanes are weight rows. A tile is Q0RB = 8 rows x TB tokens. Per block and
+ * (row, token) one dpbusd gives a ymm of 8 int32 partial sums; the 8 rows'
+ * ymms are reduced together (vphaddd of pairs, of pairs of pairs, one
+ * cross-lane add) into one ymm whose lane i is row i's exact block sum. Then
+ * for the 8 rows at once
+ *     acc += (d_w * d_x) * float(sum)
+ * the generic kernel's float operations in its order (blocks in sequence), so
+ * the result is the generic one bit for bit, with no horizontal sum anywhere.
+ * The 8 f16 d_w of a block come with one gather (rows rb bytes apart).
+ * Each weight block is unpacked once per tile and used for TB tokens (TB = 1
+ * for n == 1, 4 for prefill); each activation vector for 8 rows. */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define Q0AI __attribute__((always_inline)) inline
+
+#define Q0RB 8    /* weight rows per tile: the 8 lanes of a ymm */
+#define Q0TBMAX 4 /* tokens per tile, at most */
+
+/* The 32 weights of block p as the unsigned operand (see the top), ymm lane
+ * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0 without VNNI:
+ * the raw q8 (q0_dot makes |w| and the signs). */
+static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
+    if (dt == FR_DT_Q8_0) {
+        __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
+#ifdef FR_VNNI
+        w = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+#endif
+        return w;
+    }
+    const uint8_t *qs = p + (dt == FR_DT_Q4_0 ? 2 : 6);
+    /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
+    v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+    if (dt == FR_DT_Q5_0) { /* + 16 where bit i of qh is set */
+        uint32_t qh;
+        memcpy(&qh, p + 2, 4);
+        v = _mm256_mask_add_epi8(v, (__mmask32)qh, v, _mm256_set1_epi8(16));
+    }
+    return v;
+}
+
+/* 8 int32 lanes of partial sums of the weights u (q0_unpack) times the 32
+ * int8 activations x, the offset C not yet taken off */
+static Q0AI __m256i q0_dot(const int dt, __m256i u, __m256i x) {
+#ifndef FR_VNNI
+    if (dt == FR_DT_Q8_0) return fr_dpbusd256(_mm256_setzero_si256(), _mm256_abs_epi8(u), _mm256_sign_epi8(x, u));
+#else
+    (void)dt;
+#endif
+    return fr_dpbusd256(_mm256_setzero_si256(), u, x);
+}
+
+/* Y[t + j][r + i] for the 8 rows from r (rows past r1 repeat the last; not
+ * written) x TB tokens from t */
+static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r,
+                         int64_t r1, int t) {
+    const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / 32;
+    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22; /* bytes per block */
+    const size_t rb = fr_row_bytes(W);
+#ifdef FR_VNNI
+    const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
+#else
+    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
+#endif
+    const uint8_t *w0 = (const uint8_t *)W->data + (size_t)r * rb;
+    const uint8_t *wr[Q0RB];
+    int off[Q0RB]; /* row i at w0 + off[i] (the gather's indices) */
+    for (int i = 0; i < Q0RB; i++) {
+        off[i] = (int)((size_t)(r + i < r1 ? i : r1 - 1 - r) * rb);
+        wr[i] = w0 + off[i];
+    }
+    const __m256i idx = _mm256_loadu_si256((const __m256i *)(const void *)off);
+    const int8_t *xq[Q0TBMAX];
+    const float *xd[Q0TBMAX];
+    const int16_t *xs[Q0TBMAX];
+    for (int j = 0; j < TB; j++)
+        xq[j] = X->q + (int64_t)(t + j) * cols, xd[j] = X->d + (int64_t)(t + j) * nb, xs[j] = X->s + (int64_t)(t + j) * (cols / 16);
+    __m256 acc[Q0TBMAX]; /* token j: lane i = row i's sum so far */
+    for (int j = 0; j < TB; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        /* the 8 rows' f16 d: 4 bytes at each (d and the block's next 2 bytes) */
+        __m256i g = _mm256_i32gather_epi32((const int *)(const void *)(w0 + b * bb), idx, 1);
+        const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+        __m256i u[Q0RB];
+        for (int i = 0; i < Q0RB; i++) u[i] = q0_unpack(dt, wr[i] + b * bb);
+        for (int j = 0; j < TB; j++) {
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(xq[j] + 32 * b));
+            /* h: rows (0,1), (2,3), (4,5), (6,7), each 128-bit lane [r 0+1, r 2+3, r' 0+1, r' 2+3] of partials */
+            __m256i h0 = _mm256_hadd_epi32(q0_dot(dt, u[0], x), q0_dot(dt, u[1], x));
+            __m256i h1 = _mm256_hadd_epi32(q0_dot(dt, u[2], x), q0_dot(dt, u[3], x));
+            __m256i h2 = _mm256_hadd_epi32(q0_dot(dt, u[4], x), q0_dot(dt, u[5], x));
+            __m256i h3 = _mm256_hadd_epi32(q0_dot(dt, u[6], x), q0_dot(dt, u[7], x));
+            /* q0: lanes 0..3 rows 0..3 over elements 0..15, lanes 4..7 over 16..31; q1 rows 4..7 */
+            __m256i q0 = _mm256_hadd_epi32(h0, h1), q1 = _mm256_hadd_epi32(h2, h3);
+            __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
+            if (C) s = _mm256_sub_epi32(s, _mm256_set1_epi32(C * (xs[j][2 * b] + xs[j][2 * b + 1])));
+            const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(xd[j][b])); /* d_w * d_x */
+            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
+        }
+    }
+    const __mmask8 m = (__mmask8)(r1 - r >= Q0RB ? 0xff : (1u << (r1 - r)) - 1);
+    for (int j = 0; j < TB; j++) _mm256_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
+}
+
+static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    const int n = X->n;
+    /* tokens per pass: their int8 activations fill about 256 KiB (L2), while
+     * the weight rows stream once per pass, 8 rows (in L1) per tile */
+    int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
+    int tblk = tb < Q0TBMAX ? Q0TBMAX : tb > 1024 ? 1024 : (int)(tb / Q0TBMAX * Q0TBMAX);
+    for (int t0 = 0; t0 < n; t0 += tblk) {
+        const int t1 = t0 + tblk < n ? t0 + tblk : n;
+        for (int64_t r = r0; r < r1; r += Q0RB) {
+            int t = t0;
+            for (; t + Q0TBMAX <= t1; t += Q0TBMAX) q0_tile(dt, Q0TBMAX, W, X, Y, r, r1, t);
+            for (; t + 2 <= t1; t += 2) q0_tile(dt, 2, W, X, Y, r, r1, t);
+            for (; t < t1; t++) q0_tile(dt, 1, W, X, Y, r, r1, t);
+        }
+    }
+}
+
+static void PFX(matmul_q_q8_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_Q8_0, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_q4_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_Q4_0, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_q5_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_Q5_0, W, X, Y, r0, r1);
+}
+
+#define INT8_Q0_ENTRIES                                                                                      \
+    [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0),
