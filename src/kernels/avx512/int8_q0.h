@@ -28,7 +28,7 @@
  *     acc += (d_w * d_x) * float(sum)
  * the generic kernel's float operations in its order (blocks in sequence), so
  * the result is the generic one bit for bit, with no horizontal sum anywhere.
- * The 8 f16 d_w of a block come with one gather (rows rb bytes apart).
+ * The 8 f16 d_w of a block are 8 scalar loads (vpgatherdd was slower).
  * Each weight block is unpacked once per tile and used for TB tokens (TB = 1
  * for n == 1, 4 for prefill); each activation vector for 8 rows. */
 #include <string.h>
@@ -86,14 +86,8 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
 #else
     const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
 #endif
-    const uint8_t *w0 = (const uint8_t *)W->data + (size_t)r * rb;
     const uint8_t *wr[Q0RB];
-    int off[Q0RB]; /* row i at w0 + off[i] (the gather's indices) */
-    for (int i = 0; i < Q0RB; i++) {
-        off[i] = (int)((size_t)(r + i < r1 ? i : r1 - 1 - r) * rb);
-        wr[i] = w0 + off[i];
-    }
-    const __m256i idx = _mm256_loadu_si256((const __m256i *)(const void *)off);
+    for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
     const int8_t *xq[Q0TBMAX];
     const float *xd[Q0TBMAX];
     const int16_t *xs[Q0TBMAX];
@@ -102,9 +96,10 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
     __m256 acc[Q0TBMAX]; /* token j: lane i = row i's sum so far */
     for (int j = 0; j < TB; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        /* the 8 rows' f16 d: 4 bytes at each (d and the block's next 2 bytes) */
-        __m256i g = _mm256_i32gather_epi32((const int *)(const void *)(w0 + b * bb), idx, 1);
-        const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+        /* the 8 rows' f16 d */
+        uint16_t dh[Q0RB];
+        for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb, 2);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh));
         __m256i u[Q0RB];
         for (int i = 0; i < Q0RB; i++) u[i] = q0_unpack(dt, wr[i] + b * bb);
         for (int j = 0; j < TB; j++) {
