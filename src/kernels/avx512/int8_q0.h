@@ -122,16 +122,17 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
 }
 
 /* ---- prefill: transposed weights, no reductions ----
- * For n >= 4 tokens the 8 rows' blocks are first transposed into dwords:
- *     ut[k][c] lane i = elements 4c .. 4c + 3 of block k of row i
- * (16 blocks, 4 KiB, per step). Then per token and block
+ * For n >= 4 tokens, 16 rows' blocks are first transposed into dwords:
+ *     ut[k][c] lane i = elements 4c .. 4c + 3 of block k of row i   (zmm)
+ * (16 blocks, 8 KiB, per step). Then per token and block
  *     a = bcast(-C * S) ; a = dpbusd(a, ut[k][c], bcast(q[4c .. 4c + 3]))  c = 0..7
- * leaves lane i = row i's exact block sum: one dpbusd per 32 products of 8
- * rows, the activations as broadcast memory operands, no horizontal step. The
+ * leaves lane i = row i's exact block sum: one dpbusd per 32 products of 16
+ * rows, the activations as broadcast operands, no horizontal step. The
  * transpose costs about 3 ops per row block, once for all tokens of a pass.
  * Float steps as before (blocks in order, acc in Y between chunks of 16):
  * bitwise the generic kernel. Not for Q8_0 without VNNI (the sign trick needs
  * the per-token signs): that takes the tiles above. */
+#define Q0PR 16  /* rows per prefill tile: the 16 lanes of a zmm */
 #define Q0KC 16  /* blocks per transposed chunk */
 #define Q0PTB 8  /* tokens per prefill tile, at most */
 
@@ -157,72 +158,76 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
 /* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t, from the
  * transposed ut[k][c] and dw[k] (lane i: row i's d); first: start from 0,
  * else from Y. */
-static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], const float (*dw)[8], int cnt,
-                          int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, __mmask8 m, int t, int first) {
+static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], const float (*dw)[Q0PR], int cnt,
+                          int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, __mmask16 m, int t, int first) {
     const int64_t cols = X->cols, nb = cols / 32;
     const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
-    __m256 acc[Q0PTB];
+    __m512 acc[Q0PTB];
     int32_t cr[Q0PTB][Q0KC]; /* token j, block k: -C * (s[2b] + s[2b + 1]) */
     for (int j = 0; j < TB; j++) {
-        acc[j] = first ? _mm256_setzero_ps() : _mm256_maskz_loadu_ps(m, Y + (int64_t)(t + j) * rows + r);
+        acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, Y + (int64_t)(t + j) * rows + r);
         __m512i sx = _mm512_maskz_loadu_epi16((__mmask32)(cnt == 16 ? 0xffffffffu : (1u << 2 * cnt) - 1),
                                               X->s + (int64_t)(t + j) * (cols / 16) + 2 * b0);
         _mm512_storeu_si512((void *)cr[j], _mm512_madd_epi16(sx, _mm512_set1_epi16((short)-C)));
     }
     for (int k = 0; k < cnt; k++) {
         const int64_t b = b0 + k;
-        __m256i u[8];
+        __m512i u[8];
         for (int c = 0; c < 8; c++) u[c] = ut[k][c];
-        const __m256 d = _mm256_loadu_ps(dw[k]);
-        /* a[j]: token j's 8 row sums of block b; the tokens' dpbusd chains interleaved */
-        __m256i a[Q0PTB];
+        const __m512 d = _mm512_loadu_ps(dw[k]);
+        /* a[j]: token j's 16 row sums of block b; the tokens' dpbusd chains interleaved */
+        __m512i a[Q0PTB];
 #pragma GCC unroll 8
-        for (int j = 0; j < TB; j++) a[j] = _mm256_set1_epi32(cr[j][k]);
+        for (int j = 0; j < TB; j++) a[j] = _mm512_set1_epi32(cr[j][k]);
 #pragma GCC unroll 8
         for (int c = 0; c < 8; c++)
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++) {
                 int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
                 memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
-                a[j] = fr_dpbusd256(a[j], u[c], _mm256_set1_epi32(x4));
+                a[j] = fr_dpbusd(a[j], u[c], _mm512_set1_epi32(x4));
             }
 #pragma GCC unroll 8
         for (int j = 0; j < TB; j++) {
-            const __m256 sc = _mm256_mul_ps(d, _mm256_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
-            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(a[j])));
+            const __m512 sc = _mm512_mul_ps(d, _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a[j])));
         }
     }
-    for (int j = 0; j < TB; j++) _mm256_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
+    for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
 }
 
-/* tokens [t0, t1) x the 8 rows from r, through the transposed chunks */
+/* tokens [t0, t1) x the 16 rows from r (rows past r1 repeat the last; not
+ * written), through the transposed chunks */
 static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r, int64_t r1,
                             int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 32;
     const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
     const size_t rb = fr_row_bytes(W);
-    const uint8_t *wr[Q0RB];
-    for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-    const __mmask8 m = (__mmask8)(r1 - r >= Q0RB ? 0xff : (1u << (r1 - r)) - 1);
-    _Alignas(32) __m256i ut[Q0KC][8];
-    _Alignas(32) float dw[Q0KC][8];
+    const uint8_t *wr[Q0PR];
+    for (int i = 0; i < Q0PR; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+    const __mmask16 m = (__mmask16)(r1 - r >= Q0PR ? 0xffff : (1u << (r1 - r)) - 1);
+    _Alignas(64) __m512i ut[Q0KC][8];
+    _Alignas(64) float dw[Q0KC][Q0PR];
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
         for (int k = 0; k < cnt; k++) {
-            __m256i u[Q0RB];
-            uint16_t dh[Q0RB];
-            for (int i = 0; i < Q0RB; i++) {
+            __m256i u[Q0PR], lo[8], hi[8];
+            uint16_t dh[Q0PR];
+            for (int i = 0; i < Q0PR; i++) {
                 u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
                 memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
             }
-            q0_transpose(u, ut[k]);
-            _mm256_store_ps(dw[k], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh)));
+            q0_transpose(u, lo), q0_transpose(u + 8, hi);
+            for (int c = 0; c < 8; c++) ut[k][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
+            _mm512_store_ps(dw[k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)dh)));
         }
+        const __m512i(*cut)[8] = (const __m512i(*)[8])ut;
+        const float(*cdw)[Q0PR] = (const float(*)[Q0PR])dw;
         int t = t0;
-        for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, (const __m256i(*)[8])ut, (const float(*)[8])dw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
-        if (t + 4 <= t1) q0_ptile(dt, 4, (const __m256i(*)[8])ut, (const float(*)[8])dw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
-        if (t + 2 <= t1) q0_ptile(dt, 2, (const __m256i(*)[8])ut, (const float(*)[8])dw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
-        if (t < t1) q0_ptile(dt, 1, (const __m256i(*)[8])ut, (const float(*)[8])dw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+        for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+        if (t + 4 <= t1) q0_ptile(dt, 4, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
+        if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
+        if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
     }
 }
 
@@ -234,16 +239,16 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     const int transposed = dt != FR_DT_Q8_0;
 #endif
     /* tokens per pass: their int8 activations fill about 256 KiB (L2), while
-     * the weight rows stream once per pass, 8 rows (in L1) per tile */
+     * the weight rows stream once per pass (a tile's rows stay in L1) */
     int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
     int tblk = tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB);
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
+        if (transposed && t1 - t0 >= 4) {
+            for (int64_t r = r0; r < r1; r += Q0PR) q0_prefill(dt, W, X, Y, r, r1, t0, t1);
+            continue;
+        }
         for (int64_t r = r0; r < r1; r += Q0RB) {
-            if (transposed && t1 - t0 >= 4) {
-                q0_prefill(dt, W, X, Y, r, r1, t0, t1);
-                continue;
-            }
             int t = t0;
             for (; t + Q0TBMAX <= t1; t += Q0TBMAX) q0_tile(dt, Q0TBMAX, W, X, Y, r, r1, t);
             for (; t + 2 <= t1; t += 2) q0_tile(dt, 2, W, X, Y, r, r1, t);
