@@ -103,15 +103,131 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
     }
 }
 
+/* ---- prefill (n >= 4) for Q4_0, Q5_0: transposed weights, no reductions ----
+ * As in avx512/int8_q0.h: the 8 rows' blocks are transposed into dwords,
+ *     ut[k][c] lane i = elements 4c .. 4c + 3 of block k of row i
+ * (16 blocks, 4 KiB, per step), then per token and block the products are
+ * vpmaddubsw(ut[k][c], bcast(q[4c .. 4c + 3])): lane i gets row i's int16
+ * pair sums directly. Those are small (u <= 31): Q4_0 sums all 8 of a block
+ * in int16 (16 products * 15 * 127 = 30480 <= 32767), Q5_0 two halves of 4
+ * (8 * 31 * 127 = 31496), then one vpmaddwd to int32 -- exact. Float steps as
+ * before (blocks in order; acc in Y between chunks): bitwise the generic
+ * kernel. Q8_0 (the sign trick needs per-token signs) keeps the tiles above. */
+#define Q0KC 16 /* blocks per transposed chunk */
+#define Q0PTB 4 /* tokens per prefill tile, at most */
+
+/* ut[c] = dword c of the 8 vectors u[i] (lane i = u[i]'s dword c): an 8x8 transpose */
+static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
+    __m256i t[8], v[8];
+    for (int i = 0; i < 8; i += 2) { /* t[i]: [u_i d0, u_i+1 d0, u_i d1, u_i+1 d1 | d4 d5 likewise], t[i+1]: d2 d3 | d6 d7 */
+        t[i] = _mm256_unpacklo_epi32(u[i], u[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(u[i], u[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) { /* v[i + m]: rows i..i+3 of dword m | m + 4 */
+        v[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        v[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        v[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        v[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int m = 0; m < 4; m++) {
+        ut[m] = _mm256_permute2x128_si256(v[m], v[4 + m], 0x20);
+        ut[m + 4] = _mm256_permute2x128_si256(v[m], v[4 + m], 0x31);
+    }
+}
+
+/* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t, from the
+ * transposed ut[k][c] and dw[k] (lane i: row i's d), nr valid rows; first:
+ * start from 0, else from Y. */
+static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], const float (*dw)[8], int cnt,
+                          int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, int nr, int t, int first) {
+    const int64_t cols = X->cols, nb = cols / 32;
+    const int C = dt == FR_DT_Q4_0 ? 8 : 16;
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256 acc[Q0PTB];
+    float o[8];
+    for (int j = 0; j < TB; j++) {
+        memset(o, 0, sizeof o);
+        if (!first) memcpy(o, Y + (int64_t)(t + j) * rows + r, sizeof(float) * (size_t)nr);
+        acc[j] = _mm256_loadu_ps(o);
+    }
+    for (int k = 0; k < cnt; k++) {
+        const int64_t b = b0 + k;
+        const __m256 d = _mm256_loadu_ps(dw[k]);
+        __m256i a[Q0PTB]; /* token j: lane i = row i's block sum (int32) */
+        for (int j = 0; j < TB; j++) {
+            const int16_t *sx = X->s + (int64_t)(t + j) * (cols / 16) + 2 * b;
+            a[j] = _mm256_set1_epi32(-C * (sx[0] + sx[1]));
+        }
+        for (int h = 0; h < 8; h += dt == FR_DT_Q4_0 ? 8 : 4) { /* chunks summed in int16 */
+            __m256i p[Q0PTB];
+            for (int j = 0; j < TB; j++) p[j] = _mm256_setzero_si256();
+            for (int c = h; c < h + (dt == FR_DT_Q4_0 ? 8 : 4); c++) {
+                const __m256i u = _mm256_load_si256(&ut[k][c]);
+                for (int j = 0; j < TB; j++) {
+                    int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
+                    memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
+                    p[j] = _mm256_add_epi16(p[j], _mm256_maddubs_epi16(u, _mm256_set1_epi32(x4)));
+                }
+            }
+            for (int j = 0; j < TB; j++) a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(p[j], one));
+        }
+        for (int j = 0; j < TB; j++) {
+            const __m256 sc = _mm256_mul_ps(d, _mm256_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
+            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(a[j])));
+        }
+    }
+    for (int j = 0; j < TB; j++) {
+        _mm256_storeu_ps(o, acc[j]);
+        memcpy(Y + (int64_t)(t + j) * rows + r, o, sizeof(float) * (size_t)nr);
+    }
+}
+
+/* tokens [t0, t1) x the 8 rows from r (rows past r1 repeat the last; not
+ * written), through the transposed chunks */
+static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r, int64_t r1,
+                            int t0, int t1) {
+    const int64_t rows = fr_rows(W), nb = X->cols / 32;
+    const int64_t bb = dt == FR_DT_Q4_0 ? 18 : 22;
+    const size_t rb = fr_row_bytes(W);
+    const uint8_t *wr[Q0RB];
+    for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+    const int nr = r1 - r >= Q0RB ? Q0RB : (int)(r1 - r);
+    _Alignas(32) __m256i ut[Q0KC][8];
+    _Alignas(32) float dw[Q0KC][8];
+    for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
+        const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
+        for (int k = 0; k < cnt; k++) {
+            __m256i u[Q0RB];
+            uint16_t dh[Q0RB];
+            for (int i = 0; i < Q0RB; i++) {
+                u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
+                memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
+            }
+            q0_transpose(u, ut[k]);
+            _mm256_store_ps(dw[k], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh)));
+        }
+        const __m256i(*cut)[8] = (const __m256i(*)[8])ut;
+        const float(*cdw)[8] = (const float(*)[8])dw;
+        int t = t0;
+        for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
+        if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0), t += 2;
+        if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
+    }
+}
+
 static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
     /* tokens per pass: their int8 activations fill about 256 KiB (L2), while
-     * the weight rows stream once per pass, 8 rows (in L1) per tile */
+     * the weight rows stream once per pass (a tile's rows stay in L1) */
     int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
-    int tblk = tb < Q0TBMAX ? Q0TBMAX : tb > 1024 ? 1024 : (int)(tb / Q0TBMAX * Q0TBMAX);
+    int tblk = tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB);
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
         for (int64_t r = r0; r < r1; r += Q0RB) {
+            if (dt != FR_DT_Q8_0 && t1 - t0 >= 4) {
+                q0_prefill(dt, W, X, Y, r, r1, t0, t1);
+                continue;
+            }
             int t = t0;
             for (; t + Q0TBMAX <= t1; t += Q0TBMAX) q0_tile(dt, Q0TBMAX, W, X, Y, r, r1, t);
             for (; t < t1; t++) q0_tile(dt, 1, W, X, Y, r, r1, t);
