@@ -179,6 +179,7 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], co
         __m512i a[Q0PTB];
 #pragma GCC unroll 8
         for (int j = 0; j < TB; j++) a[j] = _mm512_set1_epi32(cr[j][k]);
+#ifdef FR_VNNI
 #pragma GCC unroll 8
         for (int c = 0; c < 8; c++)
 #pragma GCC unroll 8
@@ -187,6 +188,25 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], co
                 memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
                 a[j] = fr_dpbusd(a[j], u[c], _mm512_set1_epi32(x4));
             }
+#else
+        /* vpmaddubsw pair sums are small here (u <= 31): Q4_0 sums all 8 dwords of
+         * a block in int16 (16 * 15 * 127 = 30480), Q5_0 halves of 4 (8 * 31 * 127
+         * = 31496), then one vpmaddwd to int32: exact, fewer steps */
+        for (int h = 0; h < 8; h += dt == FR_DT_Q4_0 ? 8 : 4) {
+            __m512i p[Q0PTB];
+#pragma GCC unroll 8
+            for (int j = 0; j < TB; j++) p[j] = _mm512_setzero_si512();
+            for (int c = h; c < h + (dt == FR_DT_Q4_0 ? 8 : 4); c++)
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) {
+                    int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
+                    memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
+                    p[j] = _mm512_add_epi16(p[j], _mm512_maddubs_epi16(u[c], _mm512_set1_epi32(x4)));
+                }
+#pragma GCC unroll 8
+            for (int j = 0; j < TB; j++) a[j] = _mm512_add_epi32(a[j], _mm512_madd_epi16(p[j], _mm512_set1_epi16(1)));
+        }
+#endif
 #pragma GCC unroll 8
         for (int j = 0; j < TB; j++) {
             const __m512 sc = _mm512_mul_ps(d, _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
