@@ -74,6 +74,60 @@ static Q0AI __m256i q0_dot(const int dt, __m256i u, __m256i x) {
     return fr_dpbusd256(_mm256_setzero_si256(), u, x);
 }
 
+/* Q4_0 / Q5_0, blocks b and b + 1 of 8 rows x TB tokens at once: a block's
+ * 16 qs bytes hold all 32 nibbles, so one ymm [qs of b | qs of b + 1] gives
+ *     lo = v & 15  (elements 0..15 of b | of b + 1)
+ *     hi = v >> 4  (elements 16..31 of b | of b + 1)
+ * against xlo = [q 0..15 of b | of b + 1], xhi = [q 16..31 of b | of b + 1]:
+ * two dpbusd leave int32 lanes 0..3 for block b, 4..7 for b + 1, and the 8
+ * rows reduce with half the steps of two single blocks. Then the float steps
+ * of block b and of block b + 1, in order. */
+static Q0AI void q0_pair(const int dt, const int TB, const uint8_t *const *wr, const int8_t *const *xq,
+                         const float *const *xd, const int16_t *const *xs, int64_t b, const int C, __m256 *acc) {
+    const int64_t bb = dt == FR_DT_Q4_0 ? 18 : 22;
+    const int o = dt == FR_DT_Q4_0 ? 2 : 6; /* qs offset in the block */
+    uint16_t dh[2][Q0RB];                  /* the 8 rows' f16 d of block b, b + 1 */
+    __m256i lo[Q0RB], hi[Q0RB];
+    for (int i = 0; i < Q0RB; i++) {
+        const uint8_t *p = wr[i] + b * bb;
+        memcpy(&dh[0][i], p, 2), memcpy(&dh[1][i], p + bb, 2);
+        __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(p + bb + o), (const __m128i *)(const void *)(p + o));
+        lo[i] = _mm256_and_si256(v, _mm256_set1_epi8(15));
+        hi[i] = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15));
+        if (dt == FR_DT_Q5_0) { /* + 16 where the element's qh bit is set */
+            uint32_t h0, h1;
+            memcpy(&h0, p + 2, 4), memcpy(&h1, p + bb + 2, 4);
+            lo[i] = _mm256_mask_add_epi8(lo[i], (__mmask32)((h0 & 0xffffu) | h1 << 16), lo[i], _mm256_set1_epi8(16));
+            hi[i] = _mm256_mask_add_epi8(hi[i], (__mmask32)(h0 >> 16 | (h1 & 0xffff0000u)), hi[i], _mm256_set1_epi8(16));
+        }
+    }
+    const __m256 dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh[0]));
+    const __m256 dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh[1]));
+    for (int j = 0; j < TB; j++) {
+        const int8_t *x = xq[j] + 32 * b;
+        const __m256i xlo = _mm256_loadu2_m128i((const __m128i *)(const void *)(x + 32), (const __m128i *)(const void *)x);
+        const __m256i xhi = _mm256_loadu2_m128i((const __m128i *)(const void *)(x + 48), (const __m128i *)(const void *)(x + 16));
+        __m256i d[Q0RB];
+        for (int i = 0; i < Q0RB; i++) {
+#ifdef FR_VNNI
+            d[i] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[i], xlo), hi[i], xhi);
+#else /* pairs <= 2 * 31 * 127 each, two of them still fit int16 */
+            d[i] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[i], xlo), _mm256_maddubs_epi16(hi[i], xhi)),
+                                     _mm256_set1_epi16(1));
+#endif
+        }
+        /* per 128-bit lane (a block): h = [r 0+1, r 2+3, r' 0+1, r' 2+3], q = rows 0..3 (q0), 4..7 (q1) */
+        __m256i q0 = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+        __m256i q1 = _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
+        __m256i s0 = _mm256_permute2x128_si256(q0, q1, 0x20), s1 = _mm256_permute2x128_si256(q0, q1, 0x31);
+        s0 = _mm256_sub_epi32(s0, _mm256_set1_epi32(C * (xs[j][2 * b] + xs[j][2 * b + 1])));
+        s1 = _mm256_sub_epi32(s1, _mm256_set1_epi32(C * (xs[j][2 * b + 2] + xs[j][2 * b + 3])));
+        const __m256 sc0 = _mm256_mul_ps(dw0, _mm256_set1_ps(xd[j][b])), sc1 = _mm256_mul_ps(dw1, _mm256_set1_ps(xd[j][b + 1]));
+        acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc0, _mm256_cvtepi32_ps(s0)));
+        acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc1, _mm256_cvtepi32_ps(s1)));
+    }
+}
+
 /* Y[t + j][r + i] for the 8 rows from r (rows past r1 repeat the last; not
  * written) x TB tokens from t */
 static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r,
@@ -95,7 +149,10 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
         xq[j] = X->q + (int64_t)(t + j) * cols, xd[j] = X->d + (int64_t)(t + j) * nb, xs[j] = X->s + (int64_t)(t + j) * (cols / 16);
     __m256 acc[Q0TBMAX]; /* token j: lane i = row i's sum so far */
     for (int j = 0; j < TB; j++) acc[j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+    int64_t b = 0;
+    if (dt != FR_DT_Q8_0) /* nibble blocks two at a time (q0_pair) */
+        for (; b + 2 <= nb; b += 2) q0_pair(dt, TB, wr, xq, xd, xs, b, C, acc);
+    for (; b < nb; b++) {
         /* the 8 rows' f16 d */
         uint16_t dh[Q0RB];
         for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb, 2);
