@@ -24,6 +24,14 @@
 #define Q0RB 8    /* weight rows per tile: the 8 lanes of a ymm */
 #define Q0TBMAX 2 /* tokens per tile, at most (16 ymm registers) */
 
+/* 16 where bit i of m is set (byte i of a ymm): byte i tests bit i % 8 of m's byte i / 8 */
+static Q0AI __m256i q0_bit16(uint32_t m) {
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
+    __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)m),
+                                    _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll, 0x0303030303030303ll));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(16));
+}
+
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
  * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0: the raw q8
  * (q0_dot makes |w| and the signs). */
@@ -36,11 +44,7 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
     if (dt == FR_DT_Q5_0) { /* | 16 where bit i of qh is set: byte i gets qh byte i / 8, tests bit i % 8 */
         uint32_t qh;
         memcpy(&qh, p + 2, 4);
-        const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
-        __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
-                                        _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll, 0x0303030303030303ll));
-        h = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
-        v = _mm256_or_si256(v, _mm256_and_si256(h, _mm256_set1_epi8(16)));
+        v = _mm256_or_si256(v, q0_bit16(qh));
     }
     return v;
 }
@@ -52,6 +56,55 @@ static Q0AI __m256i q0_dot(const int dt, __m256i u, __m256i x) {
     if (dt == FR_DT_Q8_0) p = _mm256_maddubs_epi16(_mm256_abs_epi8(u), _mm256_sign_epi8(x, u));
     else p = _mm256_maddubs_epi16(u, x);
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* Q4_0 / Q5_0, blocks b and b + 1 of 8 rows x TB tokens at once (as in
+ * avx512/int8_q0.h): one ymm [qs of b | qs of b + 1] gives lo = v & 15
+ * (elements 0..15 of b | of b + 1) and hi = v >> 4 (16..31), against
+ * xlo = [q 0..15 of b | of b + 1] and xhi = [q 16..31 ...]. The two
+ * vpmaddubsw pair sums (<= 2 * 31 * 127 each) add in int16, one vpmaddwd: int32
+ * lanes 0..3 for block b, 4..7 for b + 1; the 8 rows reduce with half the
+ * steps of two single blocks. Then the float steps of b and of b + 1. */
+static Q0AI void q0_pair(const int dt, const int TB, const uint8_t *const *wr, const int8_t *const *xq,
+                         const float *const *xd, const int16_t *const *xs, int64_t b, const int C, __m256 *acc) {
+    const int64_t bb = dt == FR_DT_Q4_0 ? 18 : 22;
+    const int o = dt == FR_DT_Q4_0 ? 2 : 6; /* qs offset in the block */
+    uint16_t dh[2][Q0RB];                  /* the 8 rows' f16 d of block b, b + 1 */
+    for (int i = 0; i < Q0RB; i++) memcpy(&dh[0][i], wr[i] + b * bb, 2), memcpy(&dh[1][i], wr[i] + (b + 1) * bb, 2);
+    const __m256 dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh[0]));
+    const __m256 dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh[1]));
+    for (int j = 0; j < TB; j++) {
+        const int8_t *x = xq[j] + 32 * b;
+        const __m256i xlo = _mm256_loadu2_m128i((const __m128i *)(const void *)(x + 32), (const __m128i *)(const void *)x);
+        const __m256i xhi = _mm256_loadu2_m128i((const __m128i *)(const void *)(x + 48), (const __m128i *)(const void *)(x + 16));
+        __m256i h[4]; /* rows (0,1), (2,3), (4,5), (6,7) one step reduced */
+        for (int k = 0; k < 4; k++) {
+            __m256i d[2];
+            for (int e = 0; e < 2; e++) {
+                const uint8_t *p = wr[2 * k + e] + b * bb;
+                __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(p + bb + o), (const __m128i *)(const void *)(p + o));
+                __m256i lo = _mm256_and_si256(v, _mm256_set1_epi8(15));
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15));
+                if (dt == FR_DT_Q5_0) { /* | 16 where the element's qh bit is set */
+                    uint32_t h0, h1;
+                    memcpy(&h0, p + 2, 4), memcpy(&h1, p + bb + 2, 4);
+                    lo = _mm256_or_si256(lo, q0_bit16((h0 & 0xffffu) | h1 << 16));
+                    hi = _mm256_or_si256(hi, q0_bit16(h0 >> 16 | (h1 & 0xffff0000u)));
+                }
+                d[e] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi)),
+                                         _mm256_set1_epi16(1));
+            }
+            h[k] = _mm256_hadd_epi32(d[0], d[1]);
+        }
+        /* per 128-bit lane (a block): rows 0..3 (q0), 4..7 (q1) */
+        __m256i q0 = _mm256_hadd_epi32(h[0], h[1]), q1 = _mm256_hadd_epi32(h[2], h[3]);
+        __m256i s0 = _mm256_permute2x128_si256(q0, q1, 0x20), s1 = _mm256_permute2x128_si256(q0, q1, 0x31);
+        s0 = _mm256_sub_epi32(s0, _mm256_set1_epi32(C * (xs[j][2 * b] + xs[j][2 * b + 1])));
+        s1 = _mm256_sub_epi32(s1, _mm256_set1_epi32(C * (xs[j][2 * b + 2] + xs[j][2 * b + 3])));
+        const __m256 sc0 = _mm256_mul_ps(dw0, _mm256_set1_ps(xd[j][b])), sc1 = _mm256_mul_ps(dw1, _mm256_set1_ps(xd[j][b + 1]));
+        acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc0, _mm256_cvtepi32_ps(s0)));
+        acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc1, _mm256_cvtepi32_ps(s1)));
+    }
 }
 
 /* Y[t + j][r + i] for the 8 rows from r (rows past r1 repeat the last; not
@@ -71,7 +124,10 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
         xq[j] = X->q + (int64_t)(t + j) * cols, xd[j] = X->d + (int64_t)(t + j) * nb, xs[j] = X->s + (int64_t)(t + j) * (cols / 16);
     __m256 acc[Q0TBMAX]; /* token j: lane i = row i's sum so far */
     for (int j = 0; j < TB; j++) acc[j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+    int64_t b = 0;
+    if (dt != FR_DT_Q8_0) /* nibble blocks two at a time (q0_pair) */
+        for (; b + 2 <= nb; b += 2) q0_pair(dt, TB, wr, xq, xd, xs, b, C, acc);
+    for (; b < nb; b++) {
         /* the 8 rows' f16 d */
         uint16_t dh[Q0RB];
         for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb, 2);
