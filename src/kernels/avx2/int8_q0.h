@@ -14,7 +14,9 @@
  * partial sums of a block are reduced together (vphaddd twice, one cross-lane
  * add) into one ymm, lane i = row i's exact block sum, then
  * acc += (d_w * d_x) * float(sum) for the 8 rows at once, the generic kernel's
- * float operations in its order: the result is the generic one bit for bit. */
+ * float operations in its order: the result is the generic one bit for bit.
+ * Q4_0/Q5_0 take two blocks per ymm (q0_pair). For n >= 4, Q4_0/Q5_0 run on
+ * transposed 8-row chunks (q0_prefill, below); Q8_0 keeps the tiles. */
 #include <string.h>
 
 #include "kernels/kernels.h"

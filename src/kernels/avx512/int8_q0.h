@@ -29,8 +29,16 @@
  * the generic kernel's float operations in its order (blocks in sequence), so
  * the result is the generic one bit for bit, with no horizontal sum anywhere.
  * The 8 f16 d_w of a block are 8 scalar loads (vpgatherdd was slower).
- * Each weight block is unpacked once per tile and used for TB tokens (TB = 1
- * for n == 1, 4 for prefill); each activation vector for 8 rows. */
+ * Each weight block is unpacked once per tile and used for TB tokens; each
+ * activation vector for 8 rows. Q4_0/Q5_0 take two blocks per ymm (q0_pair).
+ *
+ * Which path (q0_body):
+ *   n < 4 (decode):  q0_tile, 8 rows x 1..4 tokens, as above;
+ *   n >= 4 (prefill): q0_prefill, 16 rows' blocks transposed once so one
+ *                     dpbusd per 32 products of 16 rows needs no reduction at
+ *                     all (Q8_0 without VNNI: q0_tile with 4 tokens).
+ * Every path does the same float operations in the same order: the outputs
+ * equal the generic kernel's bit for bit (tests/test_int8_q0_edges.c). */
 #include <string.h>
 
 #include "kernels/kernels.h"
