@@ -15,7 +15,7 @@
  * add) into one ymm, lane i = row i's exact block sum, then
  * acc += (d_w * d_x) * float(sum) for the 8 rows at once, the generic kernel's
  * float operations in its order: the result is the generic one bit for bit.
- * Q4_0/Q5_0 take two blocks per ymm (q0_pair). For n >= 4, Q4_0/Q5_0 run on
+ * Q4_0/Q5_0 take two blocks per ymm (q0_pair). For n >= 3, Q4_0/Q5_0 run on
  * transposed 8-row chunks (q0_prefill, below); Q8_0 keeps the tiles. */
 #include <string.h>
 
@@ -161,7 +161,7 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
     }
 }
 
-/* ---- prefill (n >= 4) for Q4_0, Q5_0: transposed weights, no reductions ----
+/* ---- prefill (n >= 3) for Q4_0, Q5_0: transposed weights, no reductions ----
  * As in avx512/int8_q0.h: the 8 rows' blocks are transposed into dwords,
  *     ut[k][c] lane i = elements 4c .. 4c + 3 of block k of row i
  * (16 blocks, 4 KiB, per step), then per token and block the products are
@@ -282,7 +282,7 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
         for (int64_t r = r0; r < r1; r += Q0RB) {
-            if (dt != FR_DT_Q8_0 && t1 - t0 >= 4) {
+            if (dt != FR_DT_Q8_0 && t1 - t0 >= 3) {
                 q0_prefill(dt, W, X, Y, r, r1, t0, t1);
                 continue;
             }

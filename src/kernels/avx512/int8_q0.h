@@ -32,11 +32,12 @@
  * Each weight block is unpacked once per tile and used for TB tokens; each
  * activation vector for 8 rows. Q4_0/Q5_0 take two blocks per ymm (q0_pair).
  *
- * Which path (q0_body):
- *   n < 4 (decode):  q0_tile, 8 rows x 1..4 tokens, as above;
- *   n >= 4 (prefill): q0_prefill, 16 rows' blocks transposed once so one
- *                     dpbusd per 32 products of 16 rows needs no reduction at
- *                     all (Q8_0 without VNNI: q0_tile with 4 tokens).
+ * Which path (q0_body), by the tokens n of a pass:
+ *   q0_tile    8 rows x 1..4 tokens as above: n = 1 (decode); n = 2 for
+ *              Q4_0/Q5_0; every n for Q8_0 without VNNI;
+ *   q0_prefill the rest (n >= 2 for Q8_0, n >= 3 for Q4_0/Q5_0): 16 rows'
+ *              blocks transposed once, then one dpbusd per 32 products of 16
+ *              rows and no reduction at all.
  * Every path does the same float operations in the same order: the outputs
  * equal the generic kernel's bit for bit (tests/test_int8_q0_edges.c). */
 #include <string.h>
@@ -187,7 +188,7 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
 }
 
 /* ---- prefill: transposed weights, no reductions ----
- * For n >= 4 tokens, 16 rows' blocks are first transposed into dwords:
+ * For n >= 2 (Q8_0) or 3 tokens, 16 rows' blocks are first transposed into dwords:
  *     ut[k][c] lane i = elements 4c .. 4c + 3 of block k of row i   (zmm)
  * (16 blocks, 8 KiB, per step). Then per token and block
  *     a = bcast(-C * S) ; a = dpbusd(a, ut[k][c], bcast(q[4c .. 4c + 3]))  c = 0..7
@@ -329,7 +330,7 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     int tblk = tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB);
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
-        if (transposed && t1 - t0 >= 4) {
+        if (transposed && t1 - t0 >= (dt == FR_DT_Q8_0 ? 2 : 3)) {
             for (int64_t r = r0; r < r1; r += Q0PR) q0_prefill(dt, W, X, Y, r, r1, t0, t1);
             continue;
         }
