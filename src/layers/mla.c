@@ -124,36 +124,45 @@ typedef struct mla_job {
     float *qabs;     /* [n][H][r] */
     float *u;        /* [n][H][r] */
     float *o;        /* [n][H*dv] */
-    float *rowbuf;   /* [threads][rb] */
-    int rb;          /* a row of kv_b or v_b (r) or of k_b (dn) */
+    float *hbuf;     /* [threads][hb]: one head's inputs ([n][dn] or [n][r]) or kv_b rows ([dn][r]) */
+    size_t hb;
+    float *ov;       /* kv_b layout: [n][H*(dn+dv)] outputs of the value rows */
     float *scores;   /* [threads][H][n_keys] (decode: [H][n_keys]) */
     float *upart;    /* decode: [threads][H][r] */
     float *latbuf;   /* [threads][ROWBLK][r]: decoded cache rows */
     float *tmp;      /* [threads][H][ROWBLK]: rope parts of the scores */
+    /* integer scores over a Q8_0 cache (not exact mode): qabs quantized, [n*H][r] */
+    fr_qx qq;
+    fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
 } mla_job;
 
 #define ROWBLK 64 /* cache rows per attention block (128 KiB of f32 latents at r = 512) */
 
-/* qabs[t][h] = W_UK_h^T q_nope[t][h] for heads [h0, h1) */
+/* W as a 2-D matrix [rows of all leading dims, cols] (k_b [H][r][dn] -> [H*r][dn]) */
+static fr_tensor as_2d(const fr_tensor *W) {
+    fr_tensor v = *W;
+    v.ndim = 2;
+    v.ne[0] = fr_tensor_nelem(W) / fr_cols(W);
+    v.ne[1] = fr_cols(W);
+    return v;
+}
+
+/* qabs[t][h] = W_UK_h^T q_nope[t][h] for heads [h0, h1)   [n][H][r] */
 static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
-    const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora, dq = dn + c->d_rope;
-    float *wrow = j->rowbuf + (size_t)ith * j->rb;
+    const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora, dq = dn + c->d_rope, n = j->n;
+    float *buf = j->hbuf + (size_t)ith * j->hb;
     for (int64_t h = h0; h < h1; h++) {
-        if (j->m->wk_b.data) { /* split layout: row k of W_UK_h^T is wk_b[h][k][0..dn) */
-            for (int k = 0; k < r; k++) {
-                fr_row_f32(&j->m->wk_b, h * r + k, wrow);
-                for (int t = 0; t < j->n; t++)
-                    j->qabs[((size_t)t * H + h) * r + k] = fr_dot(wrow, j->q + ((size_t)t * H + h) * dq, dn);
-            }
+        if (j->m->wk_b.data) { /* split layout: rows [h*r, (h+1)*r) of k_b [H*r][dn] write qabs[.][h] */
+            const fr_tensor kb = as_2d(&j->m->wk_b);
+            for (int t = 0; t < n; t++) memcpy(buf + (size_t)t * dn, j->q + ((size_t)t * H + h) * dq, (size_t)dn * sizeof *buf);
+            fr_matmul_kernel(kb.dtype)(&kb, buf, j->qabs, n, h * r, (h + 1) * r);
             continue;
         }
-        for (int i = 0; i < dn; i++) {
-            fr_row_f32(&j->m->wkv_b, h * (dn + dv) + i, wrow);
-            for (int t = 0; t < j->n; t++)
-                fr_axpy(j->qabs + ((size_t)t * H + h) * r, j->q[((size_t)t * H + h) * dq + i], wrow, r);
-        }
+        /* kv_b [H*(dn+dv)][r]: qabs[t][h] = sum_i q_nope[t][h][i] * row i of head h */
+        for (int i = 0; i < dn; i++) fr_row_f32(&j->m->wkv_b, h * (dn + dv) + i, buf + (size_t)i * r);
+        fr_wsum(j->q + h * dq, (int64_t)H * dq, buf, r, j->qabs + h * r, (int64_t)H * r, n, dn, r);
     }
 }
 
@@ -174,8 +183,17 @@ static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int 
     float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
     for (int b = s0; b < s1; b += ROWBLK) {
         const int nr = s1 - b < ROWBLK ? s1 - b : ROWBLK;
-        const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
-        fr_dots(qa, r, lat, r, sc + b, ld, H, nr, r);                                 /* [H][nr] */
+        if (j->qq.q) { /* q8_0 cache x int8 queries: Y[h][s] with row stride n_keys = ld */
+            fr_qx qt = j->qq;
+            qt.n = H;
+            qt.q += (size_t)t * H * r;
+            qt.d += (size_t)t * H * (r / qt.blk);
+            qt.s += (size_t)t * H * (r / 16);
+            fr_matmul_q_kernel(FR_DT_Q8_0)(&j->lat8, &qt, sc, b, b + nr);
+        } else {
+            const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
+            fr_dots(qa, r, lat, r, sc + b, ld, H, nr, r); /* [H][nr] */
+        }
         if (dr) fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr); /* [H][nr] */
         for (int h = 0; h < H; h++)
             for (int i = 0; i < nr; i++)
@@ -225,19 +243,24 @@ static void dec_values(void *arg, int64_t s0, int64_t s1, int ith) {
     values_rows(j, (int)s0, (int)s1, j->scores, j->n_keys, j->upart + (size_t)ith * c->n_head * c->kv_lora, ith);
 }
 
-/* o[t][h] = W_UV_h u[t][h] for heads [h0, h1) */
+/* o[t][h] = W_UV_h u[t][h] for heads [h0, h1)   [n][H*dv] */
 static void expand_v(void *arg, int64_t h0, int64_t h1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
-    const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora;
-    float *wrow = j->rowbuf + (size_t)ith * j->rb;
-    for (int64_t h = h0; h < h1; h++)
-        for (int jj = 0; jj < dv; jj++) {
-            if (j->m->wv_b.data) fr_row_f32(&j->m->wv_b, h * dv + jj, wrow);
-            else fr_row_f32(&j->m->wkv_b, h * (dn + dv) + dn + jj, wrow);
-            for (int t = 0; t < j->n; t++)
-                j->o[((size_t)t * H + h) * dv + jj] = fr_dot(wrow, j->u + ((size_t)t * H + h) * r, r);
+    const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora, n = j->n;
+    float *buf = j->hbuf + (size_t)ith * j->hb;
+    for (int64_t h = h0; h < h1; h++) {
+        for (int t = 0; t < n; t++) memcpy(buf + (size_t)t * r, j->u + ((size_t)t * H + h) * r, (size_t)r * sizeof *buf);
+        if (j->m->wv_b.data) { /* rows [h*dv, (h+1)*dv) of v_b [H*dv][r] write o[.][h] */
+            const fr_tensor vb = as_2d(&j->m->wv_b);
+            fr_matmul_kernel(vb.dtype)(&vb, buf, j->o, n, h * dv, (h + 1) * dv);
+        } else { /* rows of kv_b [H*(dn+dv)][r] into ov [n][H*(dn+dv)], then o */
+            const int64_t w = (int64_t)H * (dn + dv), r0 = h * (dn + dv) + dn;
+            fr_matmul_kernel(j->m->wkv_b.dtype)(&j->m->wkv_b, buf, j->ov, n, r0, r0 + dv);
+            for (int t = 0; t < n; t++)
+                memcpy(j->o + ((size_t)t * H + h) * dv, j->ov + (size_t)t * w + r0, (size_t)dv * sizeof *j->o);
         }
+    }
 }
 
 void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const float *sin_t, const float *x,
@@ -282,10 +305,19 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     j.latbuf = fr_arena_f32(a, (size_t)nth * ROWBLK * r);
     j.tmp = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
-    j.rb = r > dn ? r : dn;
-    j.rowbuf = fr_arena_f32(a, (size_t)nth * j.rb);
+    j.hb = (size_t)(n > dn ? n : dn) * (size_t)(r > dn ? r : dn);
+    j.hbuf = fr_arena_f32(a, (size_t)nth * j.hb);
     memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
+    if (kv->type == FR_DT_Q8_0 && !fr_kernels_exact() && fr_matmul_q_kernel(FR_DT_Q8_0)) {
+        /* scores as int8 dot products (vpdpbusd): the queries quantized like the cache */
+        void *qb = fr_arena_alloc(a, fr_qx_bytes(n * H, r, 32));
+        if (qb) {
+            fr_qx_quantize(j.qabs, n * H, r, 32, qb, &j.qq);
+            j.lat8 = (fr_tensor){.name = "latent cache", .dtype = FR_DT_Q8_0, .ndim = 2, .ne = {n_keys, r},
+                                 .data = kv->lat, .nbytes = (size_t)n_keys * kv->row};
+        }
+    }
 
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */
     j.u = fr_arena_f32(a, (size_t)n * H * r);
@@ -308,6 +340,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
 
     /* values: o[t][h] = W_UV_h u[t][h]   [n][H*dv] */
     float *o = j.o = fr_arena_f32(a, (size_t)n * H * dv);
+    if (!m->wv_b.data) j.ov = fr_arena_f32(a, (size_t)n * H * (dn + dv));
     fr_parallel_for(H, 1, expand_v, &j);
 
     fr_matmul(&m->wo, o, y, n); /* [n][d] */

@@ -111,7 +111,14 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
         memset(&j.xq[e], 0, sizeof j.xq[e]);
         memset(&j.gq[e], 0, sizeof j.gq[e]);
         j.gbuf[e] = NULL;
-        if (cnt[e] && q_gate_up(m[e])) {
+        int shared = -1; /* an earlier MLP with the same input rows and block: reuse its int8 x */
+        for (int f = 0; f < e && shared < 0; f++)
+            if (x[f] == x[e] && cnt[f] == cnt[e] && j.xq[f].q && j.xq[f].cols == m[e]->d &&
+                j.xq[f].blk == fr_qx_blk(m[e]->gate.dtype))
+                shared = f;
+        if (cnt[e] && q_gate_up(m[e]) && shared >= 0) {
+            j.xq[e] = j.xq[shared];
+        } else if (cnt[e] && q_gate_up(m[e])) {
             int blk = fr_qx_blk(m[e]->gate.dtype);
             void *b = fr_arena_alloc(a, fr_qx_bytes(cnt[e], m[e]->d, blk));
             if (b) fr_qx_quantize(x[e], cnt[e], m[e]->d, blk, b, &j.xq[e]);

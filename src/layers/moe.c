@@ -169,7 +169,8 @@ void fr_moe_forward(const fr_moe *m, const float *x, float *y, int n, int32_t *i
     }
     for (int e = 0; e < E; e++)
         if (cnt[e]) {
-            mm[ne] = &m->experts[e], xin[ne] = xs + (size_t)start[e] * d, yout[ne] = ys + (size_t)start[e] * d;
+            /* one token (decode): every expert reads x itself, so its int8 form is shared */
+            mm[ne] = &m->experts[e], xin[ne] = n == 1 ? x : xs + (size_t)start[e] * d, yout[ne] = ys + (size_t)start[e] * d;
             ncnt[ne++] = cnt[e];
         }
     fr_mlp_forward_multi(mm, ne, xin, ncnt, yout, a);
