@@ -15,8 +15,8 @@
  * add) into one ymm, lane i = row i's exact block sum, then
  * acc += (d_w * d_x) * float(sum) for the 8 rows at once, the generic kernel's
  * float operations in its order: the result is the generic one bit for bit.
- * Q4_0/Q5_0 take two blocks per ymm (q0_pair). For n >= 3, Q4_0/Q5_0 run on
- * transposed 8-row chunks (q0_prefill, below); Q8_0 keeps the tiles. */
+ * Q4_0/Q5_0 take two blocks per ymm (q0_pair). For n >= 3 tokens all three
+ * run on transposed 8-row chunks (q0_prefill, below). */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -161,7 +161,7 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
     }
 }
 
-/* ---- prefill (n >= 3) for Q4_0, Q5_0: transposed weights, no reductions ----
+/* ---- prefill (n >= 3): transposed weights, no reductions ----
  * As in avx512/int8_q0.h: the 8 rows' blocks are transposed into dwords,
  *     ut[k][c] lane i = elements 4c .. 4c + 3 of block k of row i
  * (16 blocks, 4 KiB, per step), then per token and block the products are
@@ -170,7 +170,8 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
  * in int16 (16 products * 15 * 127 = 30480 <= 32767), Q5_0 two halves of 4
  * (8 * 31 * 127 = 31496), then one vpmaddwd to int32 -- exact. Float steps as
  * before (blocks in order; acc in Y between chunks): bitwise the generic
- * kernel. Q8_0 (the sign trick needs per-token signs) keeps the tiles above. */
+ * kernel. Q8_0 (raw q8 in ut): vpmaddubsw(|w|, q * sign(w)) per dword, each
+ * to int32 at once (pair sums up to 32512: two would not fit int16). */
 #define Q0KC 16 /* blocks per transposed chunk */
 #define Q0PTB 4 /* tokens per prefill tile, at most */
 
@@ -199,7 +200,7 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
 static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], const float (*dw)[8], int cnt,
                           int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, int nr, int t, int first) {
     const int64_t cols = X->cols, nb = cols / 32;
-    const int C = dt == FR_DT_Q4_0 ? 8 : 16;
+    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
     const __m256i one = _mm256_set1_epi16(1);
     __m256 acc[Q0PTB];
     float o[8];
@@ -216,6 +217,17 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], co
             const int16_t *sx = X->s + (int64_t)(t + j) * (cols / 16) + 2 * b;
             a[j] = _mm256_set1_epi32(-C * (sx[0] + sx[1]));
         }
+        if (dt == FR_DT_Q8_0) /* raw q8 in ut: |w| times q * sign(w), each pair sum to int32 at once */
+            for (int c = 0; c < 8; c++) {
+                const __m256i w = _mm256_load_si256(&ut[k][c]), u = _mm256_abs_epi8(w);
+                for (int j = 0; j < TB; j++) {
+                    int32_t x4;
+                    memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
+                    __m256i p = _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_set1_epi32(x4), w));
+                    a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(p, one));
+                }
+            }
+        else
         for (int h = 0; h < 8; h += dt == FR_DT_Q4_0 ? 8 : 4) { /* chunks summed in int16 */
             __m256i p[Q0PTB];
             for (int j = 0; j < TB; j++) p[j] = _mm256_setzero_si256();
@@ -245,7 +257,7 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], co
 static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r, int64_t r1,
                             int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 32;
-    const int64_t bb = dt == FR_DT_Q4_0 ? 18 : 22;
+    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
     const size_t rb = fr_row_bytes(W);
     const uint8_t *wr[Q0RB];
     for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
@@ -282,7 +294,7 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
         for (int64_t r = r0; r < r1; r += Q0RB) {
-            if (dt != FR_DT_Q8_0 && t1 - t0 >= 3) {
+            if (t1 - t0 >= 3) {
                 q0_prefill(dt, W, X, Y, r, r1, t0, t1);
                 continue;
             }
