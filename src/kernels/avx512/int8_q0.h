@@ -33,11 +33,10 @@
  * activation vector for 8 rows. Q4_0/Q5_0 take two blocks per ymm (q0_pair).
  *
  * Which path (q0_body), by the tokens n of a pass:
- *   q0_tile    8 rows x 1..4 tokens as above: n = 1 (decode); n = 2 for
- *              Q4_0/Q5_0; every n for Q8_0 without VNNI;
- *   q0_prefill the rest (n >= 2 for Q8_0, n >= 3 for Q4_0/Q5_0): 16 rows'
- *              blocks transposed once, then one dpbusd per 32 products of 16
- *              rows and no reduction at all.
+ *   q0_tile    8 rows x 1..2 tokens as above: n = 1 (decode), n = 2 (but
+ *              Q8_0 with VNNI);
+ *   q0_prefill the rest: 16 rows' blocks transposed once, then one dpbusd
+ *              per 32 products of 16 rows and no reduction at all.
  * Every path does the same float operations in the same order: the outputs
  * equal the generic kernel's bit for bit (tests/test_int8_q0_edges.c). */
 #include <string.h>
@@ -47,7 +46,7 @@
 #define Q0AI __attribute__((always_inline)) inline
 
 #define Q0RB 8    /* weight rows per tile: the 8 lanes of a ymm */
-#define Q0TBMAX 4 /* tokens per tile, at most */
+#define Q0TBMAX 2 /* tokens per tile, at most (more take q0_prefill) */
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
  * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0 without VNNI:
@@ -188,7 +187,8 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
 }
 
 /* ---- prefill: transposed weights, no reductions ----
- * For n >= 2 (Q8_0) or 3 tokens, 16 rows' blocks are first transposed into dwords:
+ * For n >= 3 tokens (2 for Q8_0 with VNNI), 16 rows' blocks are first
+ * transposed into dwords:
  *     ut[k][c] lane i = elements 4c .. 4c + 3 of block k of row i   (zmm)
  * (16 blocks, 8 KiB, per step). Then per token and block
  *     a = bcast(-C * S) ; a = dpbusd(a, ut[k][c], bcast(q[4c .. 4c + 3]))  c = 0..7
@@ -196,8 +196,8 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
  * rows, the activations as broadcast operands, no horizontal step. The
  * transpose costs about 3 ops per row block, once for all tokens of a pass.
  * Float steps as before (blocks in order, acc in Y between chunks of 16):
- * bitwise the generic kernel. Not for Q8_0 without VNNI (the sign trick needs
- * the per-token signs): that takes the tiles above. */
+ * bitwise the generic kernel. Without VNNI, Q8_0 multiplies |w| by q * sign(w)
+ * (a masked negate per dword and token) and Q4_0/Q5_0 sum vpmaddubsw in int16. */
 #define Q0PR 16  /* rows per prefill tile: the 16 lanes of a zmm */
 #define Q0KC 16  /* blocks per transposed chunk */
 #define Q0PTB 8  /* tokens per prefill tile, at most */
@@ -227,7 +227,11 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
 static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], const float (*dw)[Q0PR], int cnt,
                           int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, __mmask16 m, int t, int first) {
     const int64_t cols = X->cols, nb = cols / 32;
+#ifdef FR_VNNI
     const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
+#else
+    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
+#endif
     __m512 acc[Q0PTB];
     int32_t cr[Q0PTB][Q0KC]; /* token j, block k: -C * (s[2b] + s[2b + 1]) */
     for (int j = 0; j < TB; j++) {
@@ -255,6 +259,20 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], co
                 a[j] = fr_dpbusd(a[j], u[c], _mm512_set1_epi32(x4));
             }
 #else
+        if (dt == FR_DT_Q8_0) /* raw q8 in ut: |w| times q * sign(w), each pair sum to int32 at once */
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                const __m512i w = u[c], ua = _mm512_abs_epi8(w);
+                const __mmask64 neg = _mm512_movepi8_mask(w);
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) {
+                    int32_t x4;
+                    memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
+                    const __m512i xb = _mm512_set1_epi32(x4);
+                    a[j] = fr_dpbusd(a[j], ua, _mm512_mask_sub_epi8(xb, neg, _mm512_setzero_si512(), xb));
+                }
+            }
+        else
         /* vpmaddubsw pair sums are small here (u <= 31): Q4_0 sums all 8 dwords of
          * a block in int16 (16 * 15 * 127 = 30480), Q5_0 halves of 4 (8 * 31 * 127
          * = 31496), then one vpmaddwd to int32: exact, fewer steps */
@@ -320,9 +338,9 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
 static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
 #ifdef FR_VNNI
-    const int transposed = 1;
+    const int nt = dt == FR_DT_Q8_0 ? 2 : 3; /* tokens from which the transposed path wins (measured) */
 #else
-    const int transposed = dt != FR_DT_Q8_0;
+    const int nt = 3;
 #endif
     /* tokens per pass: their int8 activations fill about 256 KiB (L2), while
      * the weight rows stream once per pass (a tile's rows stay in L1) */
@@ -330,14 +348,13 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     int tblk = tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB);
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
-        if (transposed && t1 - t0 >= (dt == FR_DT_Q8_0 ? 2 : 3)) {
+        if (t1 - t0 >= nt) {
             for (int64_t r = r0; r < r1; r += Q0PR) q0_prefill(dt, W, X, Y, r, r1, t0, t1);
             continue;
         }
         for (int64_t r = r0; r < r1; r += Q0RB) {
             int t = t0;
             for (; t + Q0TBMAX <= t1; t += Q0TBMAX) q0_tile(dt, Q0TBMAX, W, X, Y, r, r1, t);
-            for (; t + 2 <= t1; t += 2) q0_tile(dt, 2, W, X, Y, r, r1, t);
             for (; t < t1; t++) q0_tile(dt, 1, W, X, Y, r, r1, t);
         }
     }
