@@ -294,7 +294,7 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
         for (int64_t r = r0; r < r1; r += Q0RB) {
-            if (t1 - t0 >= 3) {
+            if (t1 - t0 >= 3 && X->cols > 0) { /* (no blocks: the tiles write the zeros) */
                 q0_prefill(dt, W, X, Y, r, r1, t0, t1);
                 continue;
             }

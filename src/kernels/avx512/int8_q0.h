@@ -348,7 +348,7 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     int tblk = tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB);
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
-        if (t1 - t0 >= nt) {
+        if (t1 - t0 >= nt && X->cols > 0) { /* (no blocks: the tiles write the zeros) */
             for (int64_t r = r0; r < r1; r += Q0PR) q0_prefill(dt, W, X, Y, r, r1, t0, t1);
             continue;
         }
