@@ -33,7 +33,6 @@
 
 #define I8K_AI __attribute__((always_inline)) inline
 #define I8K_TBMAX 8 /* tokens per prefill tile */
-#define I8K_RBMAX 4 /* rows per decode tile */
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
     uint32_t u;
@@ -60,12 +59,30 @@ static I8K_AI __m512i i8k_halves(int a, int b) {
     return _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
 }
 
+/* The 6-bit scales and mins of Q4_K/Q5_K (12 bytes at block offset 4), in each
+ * 128-bit lane of v (lane bytes 0..11; 12..15 ignored) decoded to bytes
+ * [sc0..sc7, m0..m7]. With u0, u1, u2 the three dwords: scales 0..3 are the
+ * low 6 bits of u0, mins 0..3 of u1; scales 4..7 the low nibbles of u2 | the
+ * top 2 bits of u0's bytes << 4, mins 4..7 the high nibbles of u2 | the top 2
+ * bits of u1's bytes << 4. */
+static I8K_AI __m512i i8k_scmin(__m512i v) {
+    const __m512i a = _mm512_srlv_epi32(_mm512_shuffle_epi32(v, 0x98), /* dwords u0, u2, u1, u2 */
+                                        _mm512_setr4_epi32(0, 0, 0, 4)); /* u2 >> 4 in dword 3 */
+    /* dwords -, u0, -, u1: ((u >> 6) & 3) << 4 per byte is (u >> 2) & 0x30 */
+    const __m512i t = _mm512_and_si512(_mm512_srli_epi32(_mm512_shuffle_epi32(v, 0x40), 2),
+                                       _mm512_setr4_epi32(0, 0x30303030, 0, 0x30303030));
+    /* 0xEA: (a & b) | c */
+    return _mm512_ternarylogic_epi32(a, _mm512_setr4_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f), t, 0xEA);
+}
+
 /* One row's block, unpacked (see the top of the file). */
 typedef struct {
     __m512i w[4], sc[4], m;
 } i8k_blk;
 
-static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, i8k_blk *k) {
+/* sm (Q4_K, Q5_K): i8k_scmin's 16 bytes of this row in every 128-bit lane;
+ * with_m: also fill k->m (the decode tile does the mins of 4 rows at once) */
+static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const int with_m, i8k_blk *k) {
     const __m512i m4 = _mm512_set1_epi8(15);
     const __mmask32 hi16 = 0xffff0000u; /* the upper 16 words (bytes 32..63) */
     if (dt == FR_DT_Q6_K) {
@@ -120,14 +137,6 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, i8k_blk *k) {
         }
         k->w[c] = q;
     }
-    /* the 6-bit scales and mins as bytes (as quant.h's qprep): scales 0..3 low 6 bits of bytes 0..3,
-     * 4..7 low nibbles of bytes 8..11 | top 2 bits of bytes 0..3 << 4; mins from bytes 4..7 and
-     * the high nibbles of 8..11 */
-    const uint32_t u0 = i8k_ld32(b + 4), u1 = i8k_ld32(b + 8), u2 = i8k_ld32(b + 12);
-    const uint64_t s8 = (uint64_t)(u0 & 0x3f3f3f3fu) | (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4) << 32;
-    const uint64_t m8 = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4) << 32;
-    /* scale bytes 0..7, min bytes 8..15, in every 128-bit lane */
-    const __m512i sm = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)m8, (long long)s8));
     /* vpshufb: word = (byte k, 0) with index word 0x8000 | k */
     for (int c = 0; c < 4; c++)
         k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | (2 * c) << 16 | 2 * c,
@@ -135,7 +144,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, i8k_blk *k) {
     /* words 2j, 2j+1 = min j (j < 4 in the low 128-bit lane, 4..7 in the next) */
     const __m256i mctl = _mm256_set_epi32(0x800f800f, 0x800e800e, 0x800d800d, 0x800c800c, 0x800b800b, 0x800a800a,
                                           0x80098009, 0x80088008);
-    k->m = _mm512_zextsi256_si512(_mm256_shuffle_epi8(_mm512_castsi512_si256(sm), mctl));
+    if (with_m) k->m = _mm512_zextsi256_si512(_mm256_shuffle_epi8(_mm512_castsi512_si256(sm), mctl));
 }
 
 /* One unpacked block times one token's block (x: its 256 int8, s: its 16 sums):
@@ -166,83 +175,128 @@ static I8K_AI __m256i i8k_fold(__m512i p) { /* 16 int32 lanes -> 8, same sum */
 /* the f16 at p as float */
 static I8K_AI float i8k_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 
-/* out[i*TB + j] = W row wr[i] . token t + j over the nb blocks of a row; RB*TB
- * is 4 (decode: 4 rows x 1 token) or 8 (prefill: 1 row x 8 tokens). Per block
- * the (row, token) pairs go in groups of 4: their integer sums are reduced to 4
- * exact block sums T (and M), and one 4-lane float step does what the generic
- * kernel does per block, acc += dx * (d * T - dmin * M) (Q6_K: dx * d * T),
- * with lane e of acc[g] the output of pair 4g + e. */
-static I8K_AI void i8k_tile(const int dt, const int RB, const int TB, const uint8_t *const *wr, const fr_qx *X,
-                            int t, int64_t nb, float *out) {
+/* the f16s of 4 rows' blocks at offset o (d: 0, Q6_K 208; dmin: 2) as floats */
+static I8K_AI __m128 i8k_f16x4(const uint8_t *const *h, int o) {
+    return _mm_cvtph_ps(_mm_setr_epi16((short)(h[0][o] | h[0][o + 1] << 8), (short)(h[1][o] | h[1][o + 1] << 8),
+                                       (short)(h[2][o] | h[2][o + 1] << 8), (short)(h[3][o] | h[3][o + 1] << 8), 0,
+                                       0, 0, 0));
+}
+
+/* the generic kernel's per-block float step for 4 (row, token) pairs with exact
+ * block sums T (and M): acc += dx * (d * T - dmin * M), Q6_K acc += (dx * d) * T;
+ * the same operations in the same order, not fused (-std=c17 does not
+ * contract), so each lane is the generic kernel's result bit for bit */
+static I8K_AI __m128 i8k_step(const int dt, __m128 acc, __m128 dx, __m128 d, __m128 dmin, __m128i T, __m128i M) {
+    if (dt == FR_DT_Q6_K) return _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(dx, d), _mm_cvtepi32_ps(T)));
+    return _mm_add_ps(acc, _mm_mul_ps(dx, _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(T)),
+                                                     _mm_mul_ps(dmin, _mm_cvtepi32_ps(M)))));
+}
+
+/* Decode tile: out[i] = W row wr[i] . token t, i < 4, over the nb blocks of a
+ * row. The 4 rows share the token's loads; the scales and mins of the 4 rows
+ * are decoded together (one 128-bit lane each), and so are the mins sums. */
+static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const fr_qx *X, int t, int64_t nb,
+                                 float *out) {
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const int8_t *xq = X->q + (int64_t)t * X->cols;
+    const int16_t *xs = X->s + (int64_t)t * (X->cols / 16);
+    const float *xd = X->d + (int64_t)t * nb;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *h[4];
+        for (int i = 0; i < 4; i++) h[i] = wr[i] + (size_t)b * bb;
+        __m512i p[4];
+        __m128i M = _mm_setzero_si128();
+        if (dt == FR_DT_Q6_K) {
+            for (int i = 0; i < 4; i++) {
+                i8k_blk k;
+                __m256i m_unused;
+                i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, &k);
+                i8k_dot(dt, &k, xq + 256 * b, xs + 16 * b, &p[i], &m_unused);
+            }
+        } else {
+            /* lane i: row i's [sc0..7, m0..7] */
+            __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(h[0] + 4)));
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[1] + 4)), 1);
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[2] + 4)), 2);
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[3] + 4)), 3);
+            z = i8k_scmin(z);
+            for (int i = 0; i < 4; i++) {
+                i8k_blk k;
+                __m256i m_unused;
+                /* row i's lane in all four */
+                const __m512i sm = _mm512_permutexvar_epi32(
+                    _mm512_add_epi32(_mm512_set1_epi32(4 * i), _mm512_setr4_epi32(0, 1, 2, 3)), z);
+                i8k_unpack(dt, h[i], sm, 0, &k);
+                i8k_dot(dt, &k, xq + 256 * b, xs + 16 * b, &p[i], &m_unused);
+            }
+            /* M_i = sum_j m_j S_j with S_j = s[2j] + s[2j+1] (|S_j| <= 32 * 127 fits int16) */
+            const __m256i s2 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(xs + 16 * b)),
+                                                 _mm256_set1_epi16(1));
+            const __m512i S8 = _mm512_broadcast_i32x4(
+                _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
+            __m512i mt = _mm512_madd_epi16(_mm512_unpackhi_epi8(z, _mm512_setzero_si512()), S8);
+            mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0x4E)); /* lane sums in every dword */
+            mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0xB1));
+            M = _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr4_epi32(0, 4, 8, 12), mt));
+        }
+        const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
+        if (dt == FR_DT_Q6_K) {
+            acc = i8k_step(dt, acc, _mm_set1_ps(xd[b]), i8k_f16x4(h, 208), _mm_setzero_ps(), T, M);
+        } else { /* d, dmin of 4 rows as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
+            __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
+            dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+            const __m256 dd = _mm256_cvtph_ps(dm);
+            acc = i8k_step(dt, acc, _mm_set1_ps(xd[b]), _mm256_castps256_ps128(dd), _mm256_extractf128_ps(dd, 1), T, M);
+        }
+    }
+    _mm_storeu_ps(out, acc);
+}
+
+/* Prefill tile: out[j] = W row w . token t + j, j < 8: each block is unpacked
+ * once for the 8 tokens, whose pairs go in two groups of 4 through the exact
+ * reduction and the float step. */
+static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *X, int t, int64_t nb, float *out) {
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
     const int64_t cols = X->cols;
-    const int ng = RB * TB / 4;
     __m128 acc[I8K_TBMAX / 4];
-    for (int g = 0; g < ng; g++) acc[g] = _mm_setzero_ps();
+    for (int g = 0; g < I8K_TBMAX / 4; g++) acc[g] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *h = w + (size_t)b * bb;
         i8k_blk k;
-        if (RB == 1) i8k_unpack(dt, wr[0] + (size_t)b * bb, &k);
-        for (int g = 0; g < ng; g++) {
+        __m512i sm = _mm512_setzero_si512();
+        if (dt != FR_DT_Q6_K) sm = i8k_scmin(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(h + 4))));
+        i8k_unpack(dt, h, sm, 1, &k);
+        __m128 d, dmin = _mm_setzero_ps();
+        if (dt == FR_DT_Q6_K) {
+            d = _mm_set1_ps(i8k_f16(h + 208));
+        } else {
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)i8k_ld32(h)));
+            d = _mm_broadcastss_ps(dm);
+            dmin = _mm_broadcastss_ps(_mm_movehdup_ps(dm));
+        }
+        for (int g = 0; g < I8K_TBMAX / 4; g++) {
             __m512i p[4];
             __m256i m[4];
             for (int e = 0; e < 4; e++) {
-                const int q = 4 * g + e, i = q / TB;
-                const int64_t tj = t + q % TB;
-                if (RB > 1) i8k_unpack(dt, wr[i] + (size_t)b * bb, &k);
+                const int64_t tj = t + 4 * g + e;
                 i8k_dot(dt, &k, X->q + tj * cols + 256 * b, X->s + tj * (cols / 16) + 16 * b, &p[e], &m[e]);
             }
-            const __m128 T = _mm_cvtepi32_ps(i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3])));
-            /* the pairs' d (and dmin) and dx, 4 lanes */
-            __m128 d, dmin = _mm_setzero_ps(), dx;
-            if (RB == 1) {
-                const uint8_t *h = wr[0] + (size_t)b * bb;
-                d = _mm_set1_ps(i8k_f16(h + (dt == FR_DT_Q6_K ? 208 : 0)));
-                if (dt != FR_DT_Q6_K) dmin = _mm_set1_ps(i8k_f16(h + 2));
-                const float *xd = X->d + (int64_t)(t + 4 * g) * nb + b;
-                dx = _mm_setr_ps(xd[0], xd[nb], xd[2 * nb], xd[3 * nb]);
-            } else {
-                const uint8_t *h0 = wr[0] + (size_t)b * bb, *h1 = wr[1] + (size_t)b * bb,
-                              *h2 = wr[2] + (size_t)b * bb, *h3 = wr[3] + (size_t)b * bb;
-                if (dt == FR_DT_Q6_K) {
-                    d = _mm_setr_ps(i8k_f16(h0 + 208), i8k_f16(h1 + 208), i8k_f16(h2 + 208), i8k_f16(h3 + 208));
-                } else { /* d, dmin of 4 rows as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
-                    __m128i h = _mm_setr_epi32((int)i8k_ld32(h0), (int)i8k_ld32(h1), (int)i8k_ld32(h2), (int)i8k_ld32(h3));
-                    h = _mm_shuffle_epi8(h, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
-                    const __m256 dd = _mm256_cvtph_ps(h);
-                    d = _mm256_castps256_ps128(dd);
-                    dmin = _mm256_extractf128_ps(dd, 1);
-                }
-                dx = _mm_set1_ps(X->d[(int64_t)t * nb + b]);
-            }
-            /* the generic kernel's float operations, in its order and without fusing them, so each
-             * lane is the generic kernel's result bit for bit (-std=c17 does not contract) */
-            if (dt == FR_DT_Q6_K) {
-                acc[g] = _mm_add_ps(acc[g], _mm_mul_ps(_mm_mul_ps(dx, d), T));
-            } else {
-                const __m128 M = _mm_cvtepi32_ps(i8k_sum4(m[0], m[1], m[2], m[3]));
-                acc[g] = _mm_add_ps(acc[g], _mm_mul_ps(dx, _mm_sub_ps(_mm_mul_ps(d, T), _mm_mul_ps(dmin, M))));
-            }
+            const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
+            const __m128i M = dt == FR_DT_Q6_K ? _mm_setzero_si128() : i8k_sum4(m[0], m[1], m[2], m[3]);
+            const float *xd = X->d + (int64_t)(t + 4 * g) * nb + b;
+            acc[g] = i8k_step(dt, acc[g], _mm_setr_ps(xd[0], xd[nb], xd[2 * nb], xd[3 * nb]), d, dmin, T, M);
         }
     }
-    for (int g = 0; g < ng; g++) _mm_storeu_ps(out + 4 * g, acc[g]);
-}
-
-/* RB rows from r x TB tokens from t into Y; rows past r1 repeat the last one
- * and are not stored */
-static I8K_AI void i8k_run(const int dt, const int RB, const int TB, const fr_tensor *W, const fr_qx *X, float *Y,
-                           int64_t r, int64_t r1, int t) {
-    const int64_t rows = fr_rows(W), nb = X->cols / 256;
-    const size_t rb = fr_row_bytes(W);
-    const uint8_t *wr[I8K_RBMAX];
-    for (int i = 0; i < RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-    float out[I8K_TBMAX];
-    i8k_tile(dt, RB, TB, wr, X, t, nb, out);
-    for (int i = 0; i < RB && r + i < r1; i++)
-        for (int j = 0; j < TB; j++) Y[(int64_t)(t + j) * rows + r + i] = out[i * TB + j];
+    for (int g = 0; g < I8K_TBMAX / 4; g++) _mm_storeu_ps(out + 4 * g, acc[g]);
 }
 
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
+    const int64_t rows = fr_rows(W), nb = X->cols / 256;
+    const size_t rb = fr_row_bytes(W);
+    const uint8_t *w0 = W->data;
+    float out[I8K_TBMAX];
     /* tokens per chunk: their activations (about 1.1 bytes per value) fill about 512 KiB of L2
      * while the chunk's weight rows stream once */
     int64_t tc = (512 * 1024) / X->cols;
@@ -252,9 +306,17 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
         const int tfull = t0 + (t1 - t0) / I8K_TBMAX * I8K_TBMAX; /* tokens [t0, tfull) in 8-token tiles */
         if (tfull > t0)
             for (int64_t r = r0; r < r1; r++)
-                for (int t = t0; t < tfull; t += I8K_TBMAX) i8k_run(dt, 1, I8K_TBMAX, W, X, Y, r, r1, t);
+                for (int t = t0; t < tfull; t += I8K_TBMAX) {
+                    i8k_tile_tokens(dt, w0 + (size_t)r * rb, X, t, nb, out);
+                    for (int j = 0; j < I8K_TBMAX; j++) Y[(int64_t)(t + j) * rows + r] = out[j];
+                }
         for (int t = tfull; t < t1; t++) /* the rest one token at a time, 4 rows per tile */
-            for (int64_t r = r0; r < r1; r += I8K_RBMAX) i8k_run(dt, I8K_RBMAX, 1, W, X, Y, r, r1, t);
+            for (int64_t r = r0; r < r1; r += 4) {
+                const uint8_t *wr[4]; /* rows past r1 repeat the last one and are not stored */
+                for (int i = 0; i < 4; i++) wr[i] = w0 + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+                i8k_tile_rows(dt, wr, X, t, nb, out);
+                for (int i = 0; i < 4 && r + i < r1; i++) Y[(int64_t)t * rows + r + i] = out[i];
+            }
     }
 }
 
