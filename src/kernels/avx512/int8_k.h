@@ -81,8 +81,10 @@ typedef struct {
 } i8k_blk;
 
 /* sm (Q4_K, Q5_K): i8k_scmin's 16 bytes of this row in every 128-bit lane;
- * with_m: also fill k->m (the decode tile does the mins of 4 rows at once) */
-static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const int with_m, i8k_blk *k) {
+ * with_m: also fill k->m (the decode tile does the mins of 4 rows at once);
+ * split (Q4_K, Q5_K): the weights in the order of i8k_xload's split */
+static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const int with_m, const int split,
+                              i8k_blk *k) {
     const __m512i m4 = _mm512_set1_epi8(15);
     const __mmask32 hi16 = 0xffff0000u; /* the upper 16 words (bytes 32..63) */
     if (dt == FR_DT_Q6_K) {
@@ -118,29 +120,58 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
         return;
     }
     /* Q4_K: f16 d | f16 dmin | scales[12] | qs[128]; Q5_K: qh[32] before qs.
-     * Element 64c + l (l < 32): low nibble of qs[32c + l]; 64c + 32 + l: its high nibble.
-     * So w[c] = qs[32c..32c+31] in both halves, the upper half shifted right by 4, & 15. */
+     * Element 64c + l (l < 32): low nibble of qs[32c + l]; 64c + 32 + l: its high nibble. */
     const uint8_t *qs = b + (dt == FR_DT_Q4_K ? 16 : 48);
-    __m512i qh = _mm512_setzero_si512();
-    if (dt == FR_DT_Q5_K) { /* the 5th bit of element 64c + l is bit 2c of qh[l], of 64c + 32 + l bit 2c + 1:
-                             * with the upper half shifted right by 1 both are bit 2c */
-        qh = i8k_bcast32(b + 16);
-        qh = _mm512_mask_srli_epi16(qh, hi16, qh, 1);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512i q = i8k_bcast32(qs + 32 * c);
-        q = _mm512_and_si512(_mm512_mask_srli_epi16(q, hi16, q, 4), m4);
-        if (dt == FR_DT_Q5_K) { /* bit 2c to bit 4; bits from the neighbour byte land outside 0x10 */
-            __m512i h = c == 0 ? _mm512_slli_epi16(qh, 4) : c == 1 ? _mm512_slli_epi16(qh, 2)
-                      : c == 2 ? qh : _mm512_srli_epi16(qh, 2);
-            q = _mm512_ternarylogic_epi32(q, h, _mm512_set1_epi8(0x10), 0xF8);
+    if (!split) {
+        /* w[c] = qs[32c..32c+31] in both halves, the upper half shifted right by 4, & 15: elements
+         * 64c..64c+63, sub-blocks 2c, 2c + 1 */
+        __m512i qh = _mm512_setzero_si512();
+        if (dt == FR_DT_Q5_K) { /* the 5th bit of element 64c + l is bit 2c of qh[l], of 64c + 32 + l bit
+                                 * 2c + 1: with the upper half shifted right by 1 both are bit 2c */
+            qh = i8k_bcast32(b + 16);
+            qh = _mm512_mask_srli_epi16(qh, hi16, qh, 1);
         }
-        k->w[c] = q;
+        for (int c = 0; c < 4; c++) {
+            __m512i q = i8k_bcast32(qs + 32 * c);
+            q = _mm512_and_si512(_mm512_mask_srli_epi16(q, hi16, q, 4), m4);
+            if (dt == FR_DT_Q5_K) { /* bit 2c to bit 4; bits from the neighbour byte land outside 0x10 */
+                __m512i h = c == 0 ? _mm512_slli_epi16(qh, 4) : c == 1 ? _mm512_slli_epi16(qh, 2)
+                          : c == 2 ? qh : _mm512_srli_epi16(qh, 2);
+                q = _mm512_ternarylogic_epi32(q, h, _mm512_set1_epi8(0x10), 0xF8);
+            }
+            k->w[c] = q;
+        }
+        /* vpshufb: word = (byte k, 0) with index word 0x8000 | k */
+        for (int c = 0; c < 4; c++)
+            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | (2 * c) << 16 | 2 * c,
+                                                          0x80008000 | (2 * c + 1) << 16 | (2 * c + 1)));
+    } else {
+        /* split: w[2h] = low nibbles of qs[64h..64h+63] (elements 128h + [0..31 | 64..95], sub-blocks
+         * 4h | 4h + 2), w[2h+1] their high nibbles (sub-blocks 4h + 1 | 4h + 3); the activations
+         * come in the same order (i8k_xsplit). No shuffles on the weight side. */
+        __m512i qh = _mm512_setzero_si512();
+        if (dt == FR_DT_Q5_K) { /* w[2h + e], lower half: bit 4h + e of qh[l], upper half 4h + e + 2: with
+                                 * the upper half shifted right by 2 both are bit 4h + e */
+            qh = i8k_bcast32(b + 16);
+            qh = _mm512_mask_srli_epi16(qh, hi16, qh, 2);
+        }
+        for (int h = 0; h < 2; h++) {
+            const __m512i q = _mm512_loadu_si512((const void *)(qs + 64 * h));
+            k->w[2 * h] = _mm512_and_si512(q, m4);
+            k->w[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        }
+        if (dt == FR_DT_Q5_K) { /* bit 0, 1, 4, 5 to bit 4 */
+            const __m512i m10 = _mm512_set1_epi8(0x10);
+            k->w[0] = _mm512_ternarylogic_epi32(k->w[0], _mm512_slli_epi16(qh, 4), m10, 0xF8);
+            k->w[1] = _mm512_ternarylogic_epi32(k->w[1], _mm512_slli_epi16(qh, 3), m10, 0xF8);
+            k->w[2] = _mm512_ternarylogic_epi32(k->w[2], qh, m10, 0xF8);
+            k->w[3] = _mm512_ternarylogic_epi32(k->w[3], _mm512_srli_epi16(qh, 1), m10, 0xF8);
+        }
+        for (int c = 0; c < 4; c++) { /* sub-blocks a | a + 2, a = 0, 1, 4, 5 */
+            const int a = (c >> 1) * 4 + (c & 1);
+            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | a << 16 | a, 0x80008000 | (a + 2) << 16 | (a + 2)));
+        }
     }
-    /* vpshufb: word = (byte k, 0) with index word 0x8000 | k */
-    for (int c = 0; c < 4; c++)
-        k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | (2 * c) << 16 | 2 * c,
-                                                      0x80008000 | (2 * c + 1) << 16 | (2 * c + 1)));
     /* words 2j, 2j+1 = min j (j < 4 in the low 128-bit lane, 4..7 in the next) */
     const __m256i mctl = _mm256_set_epi32(0x800f800f, 0x800e800e, 0x800d800d, 0x800c800c, 0x800b800b, 0x800a800a,
                                           0x80098009, 0x80088008);
@@ -151,15 +182,29 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
  * the exact integer sums, spread over lanes: *p 16 int32 lanes adding up to
  * sum_j sc_j sum_i w_i q_i (Q6_K: minus 32 sum_j sc_j S_j), *m (Q4_K, Q5_K) 8
  * lanes adding up to sum_j m_j S_j. */
-static I8K_AI void i8k_dot(const int dt, const i8k_blk *k, const int8_t *x, const int16_t *s, __m512i *p,
+static I8K_AI void i8k_dot(const int dt, const i8k_blk *k, const __m512i *x, const int16_t *s, __m512i *p,
                            __m256i *m) {
     __m512i acc = _mm512_setzero_si512();
-    for (int c = 0; c < 4; c++)
-        acc = i8k_dpwssd(acc, _mm512_maddubs_epi16(k->w[c], _mm512_loadu_si512((const void *)(x + 64 * c))), k->sc[c]);
+    for (int c = 0; c < 4; c++) acc = i8k_dpwssd(acc, _mm512_maddubs_epi16(k->w[c], x[c]), k->sc[c]);
     const __m256i S = _mm256_loadu_si256((const __m256i *)(const void *)s);
     if (dt == FR_DT_Q6_K) acc = i8k_dpwssd(acc, k->m, _mm512_zextsi256_si512(S));
     else *m = _mm256_madd_epi16(_mm512_castsi512_si256(k->m), S);
     *p = acc;
+}
+
+/* a token's 256 activations at x as 4 vectors: in order, or (split) in the
+ * order of the split Q4_K/Q5_K weights: [0..31 | 64..95], [32..63 | 96..127],
+ * then the same 128 further */
+static I8K_AI void i8k_xload(const int8_t *x, const int split, __m512i *v) {
+    for (int c = 0; c < 4; c++) {
+        if (!split) {
+            v[c] = _mm512_loadu_si512((const void *)(x + 64 * c));
+        } else {
+            const int8_t *a = x + 128 * (c >> 1) + 32 * (c & 1);
+            v[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)a)),
+                                      _mm256_loadu_si256((const __m256i *)(const void *)(a + 64)), 1);
+        }
+    }
 }
 
 /* 4 vectors of 8 int32 lanes -> their 4 sums (exact) */
@@ -205,14 +250,15 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *h[4];
         for (int i = 0; i < 4; i++) h[i] = wr[i] + (size_t)b * bb;
-        __m512i p[4];
+        __m512i p[4], xv[4];
         __m128i M = _mm_setzero_si128();
+        i8k_xload(xq + 256 * b, dt != FR_DT_Q6_K, xv);
         if (dt == FR_DT_Q6_K) {
             for (int i = 0; i < 4; i++) {
                 i8k_blk k;
                 __m256i m_unused;
-                i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, &k);
-                i8k_dot(dt, &k, xq + 256 * b, xs + 16 * b, &p[i], &m_unused);
+                i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, 0, &k);
+                i8k_dot(dt, &k, xv, xs + 16 * b, &p[i], &m_unused);
             }
         } else {
             /* lane i: row i's [sc0..7, m0..7] */
@@ -227,8 +273,8 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
                 /* row i's lane in all four */
                 const __m512i sm = _mm512_permutexvar_epi32(
                     _mm512_add_epi32(_mm512_set1_epi32(4 * i), _mm512_setr4_epi32(0, 1, 2, 3)), z);
-                i8k_unpack(dt, h[i], sm, 0, &k);
-                i8k_dot(dt, &k, xq + 256 * b, xs + 16 * b, &p[i], &m_unused);
+                i8k_unpack(dt, h[i], sm, 0, 1, &k);
+                i8k_dot(dt, &k, xv, xs + 16 * b, &p[i], &m_unused);
             }
             /* M_i = sum_j m_j S_j with S_j = s[2j] + s[2j+1] (|S_j| <= 32 * 127 fits int16) */
             const __m256i s2 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(xs + 16 * b)),
@@ -266,7 +312,7 @@ static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *
         i8k_blk k;
         __m512i sm = _mm512_setzero_si512();
         if (dt != FR_DT_Q6_K) sm = i8k_scmin(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(h + 4))));
-        i8k_unpack(dt, h, sm, 1, &k);
+        i8k_unpack(dt, h, sm, 1, 0, &k);
         __m128 d, dmin = _mm_setzero_ps();
         if (dt == FR_DT_Q6_K) {
             d = _mm_set1_ps(i8k_f16(h + 208));
@@ -280,7 +326,9 @@ static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *
             __m256i m[4];
             for (int e = 0; e < 4; e++) {
                 const int64_t tj = t + 4 * g + e;
-                i8k_dot(dt, &k, X->q + tj * cols + 256 * b, X->s + tj * (cols / 16) + 16 * b, &p[e], &m[e]);
+                __m512i xv[4];
+                i8k_xload(X->q + tj * cols + 256 * b, 0, xv);
+                i8k_dot(dt, &k, xv, X->s + tj * (cols / 16) + 16 * b, &p[e], &m[e]);
             }
             const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
             const __m128i M = dt == FR_DT_Q6_K ? _mm_setzero_si128() : i8k_sum4(m[0], m[1], m[2], m[3]);
