@@ -139,11 +139,13 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
         const int16_t *s = xs + 16 * b;
         const uint8_t *h[4];
         __m256i p[4], m[4];
+#pragma GCC unroll 8
         for (int i = 0; i < 4; i++) {
             h[i] = wr[i] + (size_t)b * bb;
             i8k_blk k;
             i8k_prep(dt, h[i], &k);
             __m256i a = _mm256_setzero_si256();
+#pragma GCC unroll 8
             for (int v = 0; v < 8; v++) {
                 __m256i w, sc;
                 i8k_piece(dt, &k, v, &w, &sc);
@@ -184,14 +186,17 @@ static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *
         i8k_prep(dt, h, &k);
         __m256i p[I8K_TB], m[I8K_TB];
         for (int j = 0; j < I8K_TB; j++) p[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int v = 0; v < 8; v++) {
             __m256i wv, sc;
             i8k_piece(dt, &k, v, &wv, &sc);
+#pragma GCC unroll 8
             for (int j = 0; j < I8K_TB; j++) {
                 const int8_t *x = X->q + (t + j) * cols + 256 * b + 32 * v;
                 p[j] = _mm256_add_epi32(p[j], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, i8k_ld256(x)), sc));
             }
         }
+#pragma GCC unroll 8
         for (int j = 0; j < I8K_TB; j++) {
             const int16_t *s = X->s + (t + j) * (cols / 16) + 16 * b;
             if (dt == FR_DT_Q6_K) p[j] = _mm256_sub_epi32(p[j], i8k_q6off(&k, s));

@@ -95,6 +95,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
          * for w[2h] the bits sit at 0-1 (shift left 4) and for w[2h+1] at 4-5. The masked
          * word shifts pull bits across the byte boundary only outside the 0x30 mask. */
         const __m512i m30 = _mm512_set1_epi8(0x30);
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             __m512i l = _mm512_loadu_si512((const void *)(b + 64 * h));
             __m512i qh = i8k_bcast32(b + 128 + 32 * h);
@@ -107,6 +108,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
         /* 16 signed scales as int16; sc[c] lane i = scale 4c + i (vpermw) */
         __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
         __m512i s16z = _mm512_zextsi256_si512(s16);
+#pragma GCC unroll 8
         for (int c = 0; c < 4; c++) {
             const int a0 = 4 * c, a1 = 4 * c + 1, a2 = 4 * c + 2, a3 = 4 * c + 3;
             const __m512i idx = _mm512_set_epi32(a3 << 16 | a3, a3 << 16 | a3, a3 << 16 | a3, a3 << 16 | a3,
@@ -131,6 +133,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
             qh = i8k_bcast32(b + 16);
             qh = _mm512_mask_srli_epi16(qh, hi16, qh, 1);
         }
+#pragma GCC unroll 8
         for (int c = 0; c < 4; c++) {
             __m512i q = i8k_bcast32(qs + 32 * c);
             q = _mm512_and_si512(_mm512_mask_srli_epi16(q, hi16, q, 4), m4);
@@ -142,6 +145,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
             k->w[c] = q;
         }
         /* vpshufb: word = (byte k, 0) with index word 0x8000 | k */
+#pragma GCC unroll 8
         for (int c = 0; c < 4; c++)
             k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | (2 * c) << 16 | 2 * c,
                                                           0x80008000 | (2 * c + 1) << 16 | (2 * c + 1)));
@@ -155,6 +159,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
             qh = i8k_bcast32(b + 16);
             qh = _mm512_mask_srli_epi16(qh, hi16, qh, 2);
         }
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             const __m512i q = _mm512_loadu_si512((const void *)(qs + 64 * h));
             k->w[2 * h] = _mm512_and_si512(q, m4);
@@ -167,6 +172,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
             k->w[2] = _mm512_ternarylogic_epi32(k->w[2], qh, m10, 0xF8);
             k->w[3] = _mm512_ternarylogic_epi32(k->w[3], _mm512_srli_epi16(qh, 1), m10, 0xF8);
         }
+#pragma GCC unroll 8
         for (int c = 0; c < 4; c++) { /* sub-blocks a | a + 2, a = 0, 1, 4, 5 */
             const int a = (c >> 1) * 4 + (c & 1);
             k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | a << 16 | a, 0x80008000 | (a + 2) << 16 | (a + 2)));
@@ -185,6 +191,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
 static I8K_AI void i8k_dot(const int dt, const i8k_blk *k, const __m512i *x, const int16_t *s, __m512i *p,
                            __m256i *m) {
     __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 8
     for (int c = 0; c < 4; c++) acc = i8k_dpwssd(acc, _mm512_maddubs_epi16(k->w[c], x[c]), k->sc[c]);
     const __m256i S = _mm256_loadu_si256((const __m256i *)(const void *)s);
     if (dt == FR_DT_Q6_K) acc = i8k_dpwssd(acc, k->m, _mm512_zextsi256_si512(S));
@@ -196,6 +203,7 @@ static I8K_AI void i8k_dot(const int dt, const i8k_blk *k, const __m512i *x, con
  * order of the split Q4_K/Q5_K weights: [0..31 | 64..95], [32..63 | 96..127],
  * then the same 128 further */
 static I8K_AI void i8k_xload(const int8_t *x, const int split, __m512i *v) {
+#pragma GCC unroll 8
     for (int c = 0; c < 4; c++) {
         if (!split) {
             v[c] = _mm512_loadu_si512((const void *)(x + 64 * c));
@@ -254,6 +262,7 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
         __m128i M = _mm_setzero_si128();
         i8k_xload(xq + 256 * b, dt != FR_DT_Q6_K, xv);
         if (dt == FR_DT_Q6_K) {
+#pragma GCC unroll 8
             for (int i = 0; i < 4; i++) {
                 i8k_blk k;
                 __m256i m_unused;
@@ -267,6 +276,7 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
             z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[2] + 4)), 2);
             z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[3] + 4)), 3);
             z = i8k_scmin(z);
+#pragma GCC unroll 8
             for (int i = 0; i < 4; i++) {
                 i8k_blk k;
                 __m256i m_unused;
@@ -321,9 +331,11 @@ static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *
             d = _mm_broadcastss_ps(dm);
             dmin = _mm_broadcastss_ps(_mm_movehdup_ps(dm));
         }
+#pragma GCC unroll 8
         for (int g = 0; g < I8K_TBMAX / 4; g++) {
             __m512i p[4];
             __m256i m[4];
+#pragma GCC unroll 8
             for (int e = 0; e < 4; e++) {
                 const int64_t tj = t + 4 * g + e;
                 __m512i xv[4];
