@@ -180,6 +180,45 @@ static void test_vec(const fr_kernel_table *k) {
     }
 }
 
+/* fr_dots / fr_wsum blocks (attention) vs double sums, with strides larger
+ * than the rows and every tail: m, n not multiples of the tiles, k not of VW */
+static void test_attn_blocks(const fr_kernel_table *k) {
+    enum { LD = 530 };
+    static const int ms[] = {1, 3, 4, 9, 16}, ns[] = {1, 2, 5, 64}, ks[] = {7, 64, 512};
+    float *A = malloc(sizeof(float) * 16 * LD), *B = malloc(sizeof(float) * 64 * LD),
+          *C = malloc(sizeof(float) * 16 * LD), *C0 = malloc(sizeof(float) * 16 * LD);
+    for (int i = 0; i < 16 * LD; i++) A[i] = nrand();
+    for (int i = 0; i < 64 * LD; i++) B[i] = nrand();
+    int bad = 0;
+    for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+        for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+            for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++) {
+                const int m = ms[im], n = ns[in], kk = ks[ik];
+                for (int i = 0; i < 16 * LD; i++) C[i] = -7.0f;
+                k->dots(A, LD, B, LD, C, LD, m, n, kk);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < LD; j++) {
+                        if (j >= n) { bad += C[i * LD + j] != -7.0f; continue; }
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < kk; c++)
+                            ref += (double)A[i * LD + c] * B[j * LD + c], mag += fabs((double)A[i * LD + c] * B[j * LD + c]);
+                        bad += !(fabs(C[i * LD + j] - ref) <= 1e-6 * mag);
+                    }
+                for (int i = 0; i < 16 * LD; i++) C[i] = C0[i] = nrand();
+                k->wsum(A, LD, B, LD, C, LD, m, n, kk); /* P = A: m x n weights */
+                for (int i = 0; i < m; i++)
+                    for (int c = 0; c < LD; c++) {
+                        if (c >= kk) { bad += C[i * LD + c] != C0[i * LD + c]; continue; }
+                        double ref = C0[i * LD + c], mag = fabs(ref);
+                        for (int j = 0; j < n; j++)
+                            ref += (double)A[i * LD + j] * B[j * LD + c], mag += fabs((double)A[i * LD + j] * B[j * LD + c]);
+                        bad += !(fabs(C[i * LD + c] - ref) <= 1e-6 * mag);
+                    }
+            }
+    CHECK(bad == 0, "%s dots/wsum: %d values wrong", k->name, bad);
+    free(A), free(B), free(C), free(C0);
+}
+
 /* rmsnorm, softmax, RoPE vs their formulas in double */
 static void test_ops(void) {
     enum { D = 77 };
@@ -257,6 +296,7 @@ int main(void) {
     CHECK(fr_kernels_isa("generic") == fr_kernels_generic(), "generic table");
     test_generic_oracle();
     test_ops();
+    test_attn_blocks(fr_kernels_generic());
     const char *isas[] = {"avx2", "avx512", "avx512vnni"};
     int tested = 0;
     for (int i = 0; i < 3; i++) {
@@ -268,6 +308,7 @@ int main(void) {
         tested++;
         test_matmul(k);
         test_vec(k);
+        test_attn_blocks(k);
     }
     test_threaded();
     printf("ISA tables tested: %d\n", tested);

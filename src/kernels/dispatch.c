@@ -41,6 +41,8 @@ static const fr_kernel_table g_generic = {
     },
     .dot = fr_dot_generic,
     .axpy = fr_axpy_generic,
+    .dots = fr_dots_generic,
+    .wsum = fr_wsum_generic,
 };
 
 #if defined(__x86_64__)
@@ -166,4 +168,14 @@ void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
      * on the calling thread */
     if (rows * fr_cols(W) * (int64_t)n < 32768) mm_range(&j, 0, rows, 0);
     else fr_parallel_for(rows, n >= 32 && rows >= 256 ? 64 : 16, mm_range, &j);
+}
+
+void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k) {
+    const fr_kernel_table *t = fr_kernels();
+    (t->dots ? t->dots : fr_dots_generic)(A, lda, B, ldb, C, ldc, m, n, k);
+}
+
+void fr_wsum(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k) {
+    const fr_kernel_table *t = fr_kernels();
+    (t->wsum ? t->wsum : fr_wsum_generic)(P, ldp, B, ldb, C, ldc, m, n, k);
 }

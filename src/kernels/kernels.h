@@ -51,6 +51,9 @@ typedef struct fr_kernel_table {
     fr_matmul_q_fn matmul_q[FR_DT_COUNT]; /* integer path; NULL: generic */
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);
+    /* attention blocks (NULL: generic): fr_dots, fr_wsum below */
+    void (*dots)(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
+    void (*wsum)(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
     /* row r of a 2-D weight as float32 (NULL: generic) */
     void (*row_f32)(const fr_tensor *W, int64_t r, float *dst);
 } fr_kernel_table;
@@ -101,6 +104,12 @@ float fr_dot(const float *a, const float *b, int n);
 void fr_row_f32(const fr_tensor *W, int64_t r, float *dst);
 /* y += a * x */
 void fr_axpy(float *y, float a, const float *x, int n);
+/* Attention score block: C[i*ldc + j] = A_i . B_j (rows of k floats) for i < m,
+ * j < n: queries (heads) times cache rows, each row read once per register tile. */
+void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
+/* Attention value block: C_i += sum_{j<n} P[i*ldp + j] B_j (rows of k floats) for
+ * i < m: probabilities times cache rows, accumulated per head in registers. */
+void fr_wsum(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
 
 #include <math.h>
 static inline float fr_silu(float x) { return x / (1.0f + expf(-x)); }

@@ -315,6 +315,80 @@ static void PFX(axpy)(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* fr_dots: a register tile of 4 rows of A x 4 rows of B (16 sums), k in steps
+ * of VW; tails (m % 4, n % 4) by narrower tiles; k % VW elements scalar. */
+static AI void dots_tile(const int MA, const int NB, const float *A, int64_t lda, const float *B, int64_t ldb,
+                         float *C, int64_t ldc, int k) {
+    V acc[4][4];
+    for (int i = 0; i < MA; i++)
+        for (int j = 0; j < NB; j++) acc[i][j] = VZERO();
+    int c = 0;
+    for (; c + VW <= k; c += VW) {
+        V b[4];
+        for (int j = 0; j < NB; j++) b[j] = VLOADU(B + j * ldb + c);
+        for (int i = 0; i < MA; i++) {
+            V a = VLOADU(A + i * lda + c);
+            for (int j = 0; j < NB; j++) acc[i][j] = VFMA(a, b[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < MA; i++)
+        for (int j = 0; j < NB; j++) {
+            float s = VHSUM(acc[i][j]);
+            for (int cc = c; cc < k; cc++) s += A[i * lda + cc] * B[j * ldb + cc];
+            C[i * ldc + j] = s;
+        }
+}
+
+static void PFX(dots)(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                      int k) {
+    for (int j = 0; j < n; j += 4) {
+        const int nb = n - j < 4 ? n - j : 4;
+        const float *b = B + j * ldb;
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            const float *a = A + i * lda;
+            float *cc = C + i * ldc + j;
+            if (nb == 4) dots_tile(4, 4, a, lda, b, ldb, cc, ldc, k);
+            else if (nb == 3) dots_tile(4, 3, a, lda, b, ldb, cc, ldc, k);
+            else if (nb == 2) dots_tile(4, 2, a, lda, b, ldb, cc, ldc, k);
+            else dots_tile(4, 1, a, lda, b, ldb, cc, ldc, k);
+        }
+        for (; i < m; i++) /* m % 4 rows of A, one at a time */
+            for (int jj = 0; jj < nb; jj++) dots_tile(1, 1, A + i * lda, lda, b + jj * ldb, ldb, C + i * ldc + j + jj, ldc, k);
+    }
+}
+
+/* fr_wsum: 8 rows of C x one vector of k in registers, all n rows of B
+ * streamed through them (n is a block of cache rows that stays in L2). */
+static AI void wsum_tile(const int MA, const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc,
+                         int n, int c) {
+    V acc[8];
+    for (int i = 0; i < MA; i++) acc[i] = VLOADU(C + i * ldc + c);
+    for (int j = 0; j < n; j++) {
+        V b = VLOADU(B + j * ldb + c);
+        for (int i = 0; i < MA; i++) acc[i] = VFMA(VSET1(P[i * ldp + j]), b, acc[i]);
+    }
+    for (int i = 0; i < MA; i++) VSTOREU(C + i * ldc + c, acc[i]);
+}
+
+static void PFX(wsum)(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                      int k) {
+    int c = 0;
+    for (; c + VW <= k; c += VW)
+        for (int i = 0; i < m; i += 8) {
+            const int ma = m - i < 8 ? m - i : 8;
+            if (ma == 8) wsum_tile(8, P + i * ldp, ldp, B, ldb, C + i * ldc, ldc, n, c);
+            else if (ma >= 4) {
+                wsum_tile(4, P + i * ldp, ldp, B, ldb, C + i * ldc, ldc, n, c);
+                for (int ii = 4; ii < ma; ii++) wsum_tile(1, P + (i + ii) * ldp, ldp, B, ldb, C + (i + ii) * ldc, ldc, n, c);
+            } else
+                for (int ii = 0; ii < ma; ii++) wsum_tile(1, P + (i + ii) * ldp, ldp, B, ldb, C + (i + ii) * ldc, ldc, n, c);
+        }
+    for (; c < k; c++) /* k % VW columns */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) C[i * ldc + c] += P[i * ldp + j] * B[j * ldb + c];
+}
+
 static AI void row_body(const int dt, const fr_tensor *W, int64_t r, float *dst) {
     const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
     const int es = esize(dt);
@@ -360,5 +434,7 @@ const fr_kernel_table PFX(table) = {
 #endif
     .dot = PFX(dot),
     .axpy = PFX(axpy),
+    .dots = PFX(dots),
+    .wsum = PFX(wsum),
     .row_f32 = PFX(row_f32),
 };

@@ -128,8 +128,11 @@ typedef struct mla_job {
     int rb;          /* a row of kv_b or v_b (r) or of k_b (dn) */
     float *scores;   /* [threads][H][n_keys] (decode: [H][n_keys]) */
     float *upart;    /* decode: [threads][H][r] */
-    float *latbuf;   /* [threads][r]: decoded cache rows */
+    float *latbuf;   /* [threads][ROWBLK][r]: decoded cache rows */
+    float *tmp;      /* [threads][H][ROWBLK]: rope parts of the scores */
 } mla_job;
+
+#define ROWBLK 64 /* cache rows per attention block (128 KiB of f32 latents at r = 512) */
 
 /* qabs[t][h] = W_UK_h^T q_nope[t][h] for heads [h0, h1) */
 static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
@@ -154,26 +157,40 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
     }
 }
 
-/* sc[h][s] = (q~_h . c_s + q_rope_h . k_r,s) * scale for keys [s0, s1), all
- * heads per cache row: the row is read once for the H heads */
+/* cache rows [s, s + nr) as float32 rows of r: in place for F32, else decoded
+ * into buf ([ROWBLK][r]) */
+static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) {
+    if (kc->type == FR_DT_F32) return (const float *)(const void *)(kc->lat + (size_t)s * kc->row);
+    for (int i = 0; i < nr; i++) lat_row(kc, s + i, buf + (size_t)i * kc->kv_lora);
+    return buf;
+}
+
+/* sc[h][s] = (q~_h . c_s + q_rope_h . k_r,s) * scale for keys [s0, s1), in
+ * blocks of ROWBLK cache rows: each block is read once for all H heads */
 static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld, int ith) {
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr;
     const float *qa = j->qabs + (size_t)t * H * r, *q = j->q + (size_t)t * H * dq;
-    for (int s = s0; s < s1; s++) {
-        const float *lat = lat_row(j->kv, s, j->latbuf + (size_t)ith * r), *pe = j->kv->pe + (size_t)s * dr;
+    float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
+    for (int b = s0; b < s1; b += ROWBLK) {
+        const int nr = s1 - b < ROWBLK ? s1 - b : ROWBLK;
+        const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
+        fr_dots(qa, r, lat, r, sc + b, ld, H, nr, r);                                 /* [H][nr] */
+        if (dr) fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr); /* [H][nr] */
         for (int h = 0; h < H; h++)
-            sc[(size_t)h * ld + s] = (fr_dot(qa + (size_t)h * r, lat, r) + fr_dot(q + (size_t)h * dq + dn, pe, dr)) * c->scale;
+            for (int i = 0; i < nr; i++)
+                sc[(size_t)h * ld + b + i] = (sc[(size_t)h * ld + b + i] + (dr ? tmp[h * ROWBLK + i] : 0)) * c->scale;
     }
 }
 
-/* u[h] += sum_s P[h][s] c_s for keys [s0, s1), all heads per cache row */
+/* u[h] += sum_s P[h][s] c_s for keys [s0, s1), per block of cache rows */
 static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld, float *u, int ith) {
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, r = c->kv_lora;
-    for (int s = s0; s < s1; s++) {
-        const float *lat = lat_row(j->kv, s, j->latbuf + (size_t)ith * r);
-        for (int h = 0; h < H; h++) fr_axpy(u + (size_t)h * r, P[(size_t)h * ld + s], lat, r);
+    for (int b = s0; b < s1; b += ROWBLK) {
+        const int nr = s1 - b < ROWBLK ? s1 - b : ROWBLK;
+        const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
+        fr_wsum(P + b, ld, lat, r, u, r, H, nr, r);
     }
 }
 
@@ -262,7 +279,8 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
 
     /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
     mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q};
-    j.latbuf = fr_arena_f32(a, (size_t)nth * r);
+    j.latbuf = fr_arena_f32(a, (size_t)nth * ROWBLK * r);
+    j.tmp = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
     j.rb = r > dn ? r : dn;
     j.rowbuf = fr_arena_f32(a, (size_t)nth * j.rb);

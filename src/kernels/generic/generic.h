@@ -6,6 +6,10 @@
 void fr_dequant_segment(const fr_tensor *W, int64_t r, int64_t c0, int64_t c1, float *dst);
 void fr_matmul_generic(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
 void fr_matmul_q_generic(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1);
+void fr_dots_generic(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                     int k);
+void fr_wsum_generic(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                     int k);
 float fr_dot_generic(const float *a, const float *b, int n);
 void fr_axpy_generic(float *y, float a, const float *x, int n);
 #endif

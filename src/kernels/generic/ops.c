@@ -57,3 +57,15 @@ void fr_row_f32(const fr_tensor *W, int64_t r, float *dst) {
     if (k->row_f32 && k->matmul[W->dtype]) k->row_f32(W, r, dst);
     else fr_tensor_row_f32(W, r, dst);
 }
+
+void fr_dots_generic(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                     int k) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) C[i * ldc + j] = fr_dot_generic(A + i * lda, B + j * ldb, k);
+}
+
+void fr_wsum_generic(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                     int k) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) fr_axpy_generic(C + i * ldc, P[i * ldp + j], B + j * ldb, k);
+}
