@@ -281,8 +281,8 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
                 i8k_blk k;
                 __m256i m_unused;
                 /* row i's lane in all four */
-                const __m512i sm = _mm512_permutexvar_epi32(
-                    _mm512_add_epi32(_mm512_set1_epi32(4 * i), _mm512_setr4_epi32(0, 1, 2, 3)), z);
+                const __m512i sm = i == 0 ? _mm512_shuffle_i32x4(z, z, 0x00) : i == 1 ? _mm512_shuffle_i32x4(z, z, 0x55)
+                                 : i == 2 ? _mm512_shuffle_i32x4(z, z, 0xAA) : _mm512_shuffle_i32x4(z, z, 0xFF);
                 i8k_unpack(dt, h[i], sm, 0, 1, &k);
                 i8k_dot(dt, &k, xv, xs + 16 * b, &p[i], &m_unused);
             }
