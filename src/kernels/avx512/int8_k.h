@@ -6,16 +6,20 @@
  * float operations per block.
  *
  * One weight block (256 weights) of one row is unpacked once into registers:
- *   w[4]   4 x 64 unsigned bytes, the weights in element order (w[c] holds
- *          elements 64c..64c+63), so they meet the activations x[64c..] as they
- *          lie in memory; Q4_K 0..15, Q5_K 0..31, Q6_K 0..63 (q6 + 32), small
- *          enough that vpmaddubsw's int16 pair sums never saturate
+ *   w[4]   4 x 64 unsigned bytes: Q4_K 0..15, Q5_K 0..31, Q6_K q6 + 32 in
+ *          0..63, small enough that vpmaddubsw's int16 pair sums never
+ *          saturate. In element order (w[c] holds elements 64c..64c+63, met by
+ *          the activations x[64c..] as they lie in memory), or for Q4_K/Q5_K in
+ *          the decode tile "split": w[2h] the low nibbles of qs[64h..64h+63],
+ *          w[2h+1] their high nibbles, straight from a 64-byte load, met by the
+ *          activations reordered once per block for the 4 rows (i8k_xload)
  *   sc[4]  int16 per word: the sub-block scale of the two bytes under that word
- *          (Q4_K/Q5_K: words 0..15 scale 2c, words 16..31 scale 2c+1; Q6_K:
+ *          (Q4_K/Q5_K: words 0..15 one sub-block, 16..31 another; Q6_K:
  *          128-bit lane i holds scale 4c+i, sub-blocks of 16)
  *   m      int16 words 0..15 (16..31 zero), multiplied with the 16 sums of
- *          X->s: Q4_K/Q5_K the mins (m_j in words 2j, 2j+1); Q6_K -32 sc_j
- *          (the -32 offset of the 6-bit values)
+ *          X->s: Q4_K/Q5_K the mins (m_j in words 2j, 2j+1; the decode tile
+ *          does the mins of 4 rows together instead); Q6_K -32 sc_j (the -32
+ *          offset of the 6-bit values)
  * and then, per token, 16 int32 lanes hold partial sums of sc_j * w * q:
  *   p = sum_c vpmaddwd(vpmaddubsw(w[c], x[c]), sc[c])   (+ m * S for Q6_K)
  * Four such (row, token) pairs at a time are reduced to their exact block sums
@@ -105,17 +109,19 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
             k->w[2 * h + 1] =
                 _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), qh, m30, 0xF8);
         }
-        /* 16 signed scales as int16; sc[c] lane i = scale 4c + i (vpermw) */
+        /* 16 signed scales as int16 (s0..s7 in every 128-bit lane of b0, s8..s15 of b1);
+         * sc[c] lane i = scale 4c + i, picked by vpshufb: word (4c + i) & 7 of b0 (c < 2) or b1 */
         __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
-        __m512i s16z = _mm512_zextsi256_si512(s16);
+        const __m512i b0 = _mm512_broadcast_i32x4(_mm256_castsi256_si128(s16));
+        const __m512i b1 = _mm512_broadcast_i32x4(_mm256_extracti128_si256(s16, 1));
 #pragma GCC unroll 8
         for (int c = 0; c < 4; c++) {
-            const int a0 = 4 * c, a1 = 4 * c + 1, a2 = 4 * c + 2, a3 = 4 * c + 3;
-            const __m512i idx = _mm512_set_epi32(a3 << 16 | a3, a3 << 16 | a3, a3 << 16 | a3, a3 << 16 | a3,
-                                                 a2 << 16 | a2, a2 << 16 | a2, a2 << 16 | a2, a2 << 16 | a2,
-                                                 a1 << 16 | a1, a1 << 16 | a1, a1 << 16 | a1, a1 << 16 | a1,
-                                                 a0 << 16 | a0, a0 << 16 | a0, a0 << 16 | a0, a0 << 16 | a0);
-            k->sc[c] = _mm512_permutexvar_epi16(idx, s16z);
+            const int w0 = ((4 * c) & 7) * 0x0202 + 0x0100, w1 = w0 + 0x0202, w2 = w1 + 0x0202, w3 = w2 + 0x0202;
+            const __m512i ctl = _mm512_set_epi32(w3 << 16 | w3, w3 << 16 | w3, w3 << 16 | w3, w3 << 16 | w3,
+                                                 w2 << 16 | w2, w2 << 16 | w2, w2 << 16 | w2, w2 << 16 | w2,
+                                                 w1 << 16 | w1, w1 << 16 | w1, w1 << 16 | w1, w1 << 16 | w1,
+                                                 w0 << 16 | w0, w0 << 16 | w0, w0 << 16 | w0, w0 << 16 | w0);
+            k->sc[c] = _mm512_shuffle_epi8(c < 2 ? b0 : b1, ctl);
         }
         /* -32 * sc_j against S_j (the sum of the 16 activations of sub-block j) */
         k->m = _mm512_zextsi256_si512(_mm256_mullo_epi16(s16, _mm256_set1_epi16(-32)));
