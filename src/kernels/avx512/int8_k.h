@@ -59,7 +59,8 @@ static I8K_AI __m512i i8k_bcast32(const uint8_t *p) {
 }
 
 /* 16 dwords: a in dwords 0..7, b in dwords 8..15 */
-static I8K_AI __m512i i8k_halves(int a, int b) {
+static I8K_AI __m512i i8k_halves(uint32_t ua, uint32_t ub) {
+    const int a = (int)ua, b = (int)ub;
     return _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
 }
 
@@ -153,12 +154,12 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
         /* vpshufb: word = (byte k, 0) with index word 0x8000 | k */
 #pragma GCC unroll 8
         for (int c = 0; c < 4; c++)
-            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | (2 * c) << 16 | 2 * c,
-                                                          0x80008000 | (2 * c + 1) << 16 | (2 * c + 1)));
+            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000u | (uint32_t)(2 * c) << 16 | (uint32_t)(2 * c),
+                                                          0x80008000u | (uint32_t)(2 * c + 1) << 16 | (uint32_t)(2 * c + 1)));
     } else {
         /* split: w[2h] = low nibbles of qs[64h..64h+63] (elements 128h + [0..31 | 64..95], sub-blocks
          * 4h | 4h + 2), w[2h+1] their high nibbles (sub-blocks 4h + 1 | 4h + 3); the activations
-         * come in the same order (i8k_xsplit). No shuffles on the weight side. */
+         * come in the same order (i8k_xload). No shuffles on the weight side. */
         __m512i qh = _mm512_setzero_si512();
         if (dt == FR_DT_Q5_K) { /* w[2h + e], lower half: bit 4h + e of qh[l], upper half 4h + e + 2: with
                                  * the upper half shifted right by 2 both are bit 4h + e */
@@ -181,12 +182,13 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
 #pragma GCC unroll 8
         for (int c = 0; c < 4; c++) { /* sub-blocks a | a + 2, a = 0, 1, 4, 5 */
             const int a = (c >> 1) * 4 + (c & 1);
-            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000 | a << 16 | a, 0x80008000 | (a + 2) << 16 | (a + 2)));
+            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000u | (uint32_t)a << 16 | (uint32_t)a,
+                                                          0x80008000u | (uint32_t)(a + 2) << 16 | (uint32_t)(a + 2)));
         }
     }
     /* words 2j, 2j+1 = min j (j < 4 in the low 128-bit lane, 4..7 in the next) */
-    const __m256i mctl = _mm256_set_epi32(0x800f800f, 0x800e800e, 0x800d800d, 0x800c800c, 0x800b800b, 0x800a800a,
-                                          0x80098009, 0x80088008);
+    const __m256i mctl = _mm256_set_epi32((int)0x800f800f, (int)0x800e800e, (int)0x800d800d, (int)0x800c800c,
+                                          (int)0x800b800b, (int)0x800a800a, (int)0x80098009, (int)0x80088008);
     if (with_m) k->m = _mm512_zextsi256_si512(_mm256_shuffle_epi8(_mm512_castsi512_si256(sm), mctl));
 }
 
