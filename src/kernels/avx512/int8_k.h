@@ -317,14 +317,15 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
     _mm_storeu_ps(out, acc);
 }
 
-/* Prefill tile: out[j] = W row w . token t + j, j < 8: each block is unpacked
- * once for the 8 tokens, whose pairs go in two groups of 4 through the exact
- * reduction and the float step. */
-static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *X, int t, int64_t nb, float *out) {
+/* Prefill tile: out[j] = W row w . token t + j, j < TB (8, or 4 for the rest
+ * of the tokens): each block is unpacked once for the TB tokens, whose pairs
+ * go in groups of 4 through the exact reduction and the float step. */
+static I8K_AI void i8k_tile_tokens(const int dt, const int TB, const uint8_t *w, const fr_qx *X, int t, int64_t nb,
+                                   float *out) {
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
     const int64_t cols = X->cols;
     __m128 acc[I8K_TBMAX / 4];
-    for (int g = 0; g < I8K_TBMAX / 4; g++) acc[g] = _mm_setzero_ps();
+    for (int g = 0; g < TB / 4; g++) acc[g] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *h = w + (size_t)b * bb;
         i8k_blk k;
@@ -340,7 +341,7 @@ static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *
             dmin = _mm_broadcastss_ps(_mm_movehdup_ps(dm));
         }
 #pragma GCC unroll 8
-        for (int g = 0; g < I8K_TBMAX / 4; g++) {
+        for (int g = 0; g < TB / 4; g++) {
             __m512i p[4];
             __m256i m[4];
 #pragma GCC unroll 8
@@ -356,7 +357,7 @@ static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *
             acc[g] = i8k_step(dt, acc[g], _mm_setr_ps(xd[0], xd[nb], xd[2 * nb], xd[3 * nb]), d, dmin, T, M);
         }
     }
-    for (int g = 0; g < I8K_TBMAX / 4; g++) _mm_storeu_ps(out + 4 * g, acc[g]);
+    for (int g = 0; g < TB / 4; g++) _mm_storeu_ps(out + 4 * g, acc[g]);
 }
 
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
@@ -371,14 +372,20 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const int tchunk = tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX);
     for (int t0 = 0; t0 < n; t0 += tchunk) {
         const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
-        const int tfull = t0 + (t1 - t0) / I8K_TBMAX * I8K_TBMAX; /* tokens [t0, tfull) in 8-token tiles */
-        if (tfull > t0)
-            for (int64_t r = r0; r < r1; r++)
-                for (int t = t0; t < tfull; t += I8K_TBMAX) {
-                    i8k_tile_tokens(dt, w0 + (size_t)r * rb, X, t, nb, out);
+        /* tokens [t0, t8) in 8-token tiles, then [t8, t4) in one 4-token tile, the rest one by one */
+        const int t8 = t0 + (t1 - t0) / I8K_TBMAX * I8K_TBMAX, t4 = t1 - t8 >= 4 ? t8 + 4 : t8;
+        if (t4 > t0)
+            for (int64_t r = r0; r < r1; r++) {
+                for (int t = t0; t < t8; t += I8K_TBMAX) {
+                    i8k_tile_tokens(dt, I8K_TBMAX, w0 + (size_t)r * rb, X, t, nb, out);
                     for (int j = 0; j < I8K_TBMAX; j++) Y[(int64_t)(t + j) * rows + r] = out[j];
                 }
-        for (int t = tfull; t < t1; t++) /* the rest one token at a time, 4 rows per tile */
+                if (t4 > t8) {
+                    i8k_tile_tokens(dt, 4, w0 + (size_t)r * rb, X, t8, nb, out);
+                    for (int j = 0; j < 4; j++) Y[(int64_t)(t8 + j) * rows + r] = out[j];
+                }
+            }
+        for (int t = t4; t < t1; t++) /* the rest one token at a time, 4 rows per tile */
             for (int64_t r = r0; r < r1; r += 4) {
                 const uint8_t *wr[4]; /* rows past r1 repeat the last one and are not stored */
                 for (int i = 0; i < 4; i++) wr[i] = w0 + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
