@@ -3,6 +3,8 @@
 #
 # Usage: bench/speed_vs_llama.sh [MODEL.gguf ...]
 #   env: THREADS (2), PP (512), TG (128), DEPTHS ("0"; e.g. "0,4096"), REPS (3), BUILD (build),
+#        FRUGAL_ONLY ("": models only frugal runs, in the same run, e.g. the FP8 safetensors directory
+#        of the same shape: compare its decode with the Q8_0 GGUF's),
 #        POLLS ("50 0": llama.cpp is run with ggml's default poll level 50, idle threads spinning
 #        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs)
 #   Without arguments: writes a random-weight DeepSeek-V2-Lite-shaped model cut to LAYERS (4)
@@ -86,6 +88,9 @@ for m in $models; do
             2>"$here/out/llama_bench.log" | grep '^RESULT' | tee -a "$log" >&2
     done
     sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
+done
+for m in ${FRUGAL_ONLY:-}; do
+    "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

@@ -133,7 +133,7 @@ static int matmul_q(const fr_tensor *W, const float *X, float *Y, int n) {
     if (!buf) buf = own = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!buf) return 0;
     fr_qx qx;
-    fr_qx_quantize(X, n, cols, blk, buf, &qx);
+    fr_qx_quantize_mt(X, n, cols, blk, buf, &qx);
     mmq_job j = {fr_matmul_q_kernel(W->dtype), W, &qx, Y};
     if (rows * cols * (int64_t)n < 32768) mmq_range(&j, 0, rows, 0);
     else fr_parallel_for(rows, n >= 32 && rows >= 256 ? 64 : 16, mmq_range, &j);

@@ -42,6 +42,10 @@ int fr_qx_blk(fr_dtype dt);
 size_t fr_qx_bytes(int n, int64_t cols, int blk);
 /* Quantize X[n][cols] into buf (fr_qx_bytes of it, 64-byte aligned); fills *out. */
 void fr_qx_quantize(const float *X, int n, int64_t cols, int blk, void *buf, fr_qx *out);
+/* The same, rows split over the current pool (use outside a parallel section). */
+void fr_qx_quantize_mt(const float *X, int n, int64_t cols, int blk, void *buf, fr_qx *out);
+/* Rows [t0, t1) only, into buf laid out for n rows. */
+void fr_qx_quantize_rows(const float *X, int n, int64_t cols, int blk, void *buf, int t0, int t1);
 
 /* One instruction set's kernels. A NULL matmul entry (a weight type the ISA
  * has no kernel for yet) falls back to the generic one. */

@@ -130,6 +130,9 @@ typedef struct mla_job {
     float *upart;    /* decode: [threads][H][r] */
     float *latbuf;   /* [threads][ROWBLK][r]: decoded cache rows */
     float *tmp;      /* [threads][H][ROWBLK]: rope parts of the scores */
+    /* integer scores over a Q8_0 cache (not exact mode): qabs quantized, [n*H][r] */
+    fr_qx qq;
+    fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
 } mla_job;
 
 #define ROWBLK 64 /* cache rows per attention block (128 KiB of f32 latents at r = 512) */
@@ -174,8 +177,17 @@ static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int 
     float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
     for (int b = s0; b < s1; b += ROWBLK) {
         const int nr = s1 - b < ROWBLK ? s1 - b : ROWBLK;
-        const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
-        fr_dots(qa, r, lat, r, sc + b, ld, H, nr, r);                                 /* [H][nr] */
+        if (j->qq.q) { /* q8_0 cache x int8 queries: Y[h][s] with row stride n_keys = ld */
+            fr_qx qt = j->qq;
+            qt.n = H;
+            qt.q += (size_t)t * H * r;
+            qt.d += (size_t)t * H * (r / qt.blk);
+            qt.s += (size_t)t * H * (r / 16);
+            fr_matmul_q_kernel(FR_DT_Q8_0)(&j->lat8, &qt, sc, b, b + nr);
+        } else {
+            const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
+            fr_dots(qa, r, lat, r, sc + b, ld, H, nr, r); /* [H][nr] */
+        }
         if (dr) fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr); /* [H][nr] */
         for (int h = 0; h < H; h++)
             for (int i = 0; i < nr; i++)
@@ -286,6 +298,15 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     j.rowbuf = fr_arena_f32(a, (size_t)nth * j.rb);
     memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
+    if (kv->type == FR_DT_Q8_0 && !fr_kernels_exact() && fr_matmul_q_kernel(FR_DT_Q8_0)) {
+        /* scores as int8 dot products (vpdpbusd): the queries quantized like the cache */
+        void *qb = fr_arena_alloc(a, fr_qx_bytes(n * H, r, 32));
+        if (qb) {
+            fr_qx_quantize(j.qabs, n * H, r, 32, qb, &j.qq);
+            j.lat8 = (fr_tensor){.name = "latent cache", .dtype = FR_DT_Q8_0, .ndim = 2, .ne = {n_keys, r},
+                                 .data = kv->lat, .nbytes = (size_t)n_keys * kv->row};
+        }
+    }
 
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */
     j.u = fr_arena_f32(a, (size_t)n * H * r);
