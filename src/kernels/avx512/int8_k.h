@@ -189,7 +189,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
     /* words 2j, 2j+1 = min j (j < 4 in the low 128-bit lane, 4..7 in the next) */
     const __m256i mctl = _mm256_set_epi32((int)0x800f800f, (int)0x800e800e, (int)0x800d800d, (int)0x800c800c,
                                           (int)0x800b800b, (int)0x800a800a, (int)0x80098009, (int)0x80088008);
-    if (with_m) k->m = _mm512_zextsi256_si512(_mm256_shuffle_epi8(_mm512_castsi512_si256(sm), mctl));
+    k->m = with_m ? _mm512_zextsi256_si512(_mm256_shuffle_epi8(_mm512_castsi512_si256(sm), mctl)) : _mm512_setzero_si512();
 }
 
 /* One unpacked block times one token's block (x: its 256 int8, s: its 16 sums):
@@ -253,29 +253,39 @@ static I8K_AI __m128 i8k_step(const int dt, __m128 acc, __m128 dx, __m128 d, __m
                                                      _mm_mul_ps(dmin, _mm_cvtepi32_ps(M)))));
 }
 
-/* Decode tile: out[i] = W row wr[i] . token t, i < 4, over the nb blocks of a
- * row. The 4 rows share the token's loads; the scales and mins of the 4 rows
- * are decoded together (one 128-bit lane each), and so are the mins sums. */
-static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const fr_qx *X, int t, int64_t nb,
-                                 float *out) {
+/* Decode tile: out[4j + i] = W row wr[i] . token t + j, i < 4, j < TB (1 or
+ * 2), over the nb blocks of a row. The 4 rows share the tokens' loads; each
+ * row's block is unpacked once for the TB tokens; the scales and mins of the 4
+ * rows are decoded together (one 128-bit lane each), and so are the mins sums. */
+static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *const *wr, const fr_qx *X, int t,
+                                 int64_t nb, float *out) {
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
-    const int8_t *xq = X->q + (int64_t)t * X->cols;
-    const int16_t *xs = X->s + (int64_t)t * (X->cols / 16);
-    const float *xd = X->d + (int64_t)t * nb;
-    __m128 acc = _mm_setzero_ps();
+    const int64_t cols = X->cols;
+    const int8_t *xq0 = X->q + (int64_t)t * cols;
+    const int16_t *xs0 = X->s + (int64_t)t * (cols / 16);
+    const float *xd0 = X->d + (int64_t)t * nb;
+    __m128 acc[2];
+    for (int j = 0; j < TB; j++) acc[j] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *h[4];
         for (int i = 0; i < 4; i++) h[i] = wr[i] + (size_t)b * bb;
-        __m512i p[4], xv[4];
-        __m128i M = _mm_setzero_si128();
-        i8k_xload(xq + 256 * b, dt != FR_DT_Q6_K, xv);
+        const int16_t *xs[2];
+        __m512i p[2][4], xv[2][4];
+        __m128i M[2];
+#pragma GCC unroll 8
+        for (int j = 0; j < TB; j++) {
+            xs[j] = xs0 + j * (cols / 16) + 16 * b;
+            i8k_xload(xq0 + j * cols + 256 * b, dt != FR_DT_Q6_K, xv[j]);
+            M[j] = _mm_setzero_si128();
+        }
         if (dt == FR_DT_Q6_K) {
 #pragma GCC unroll 8
             for (int i = 0; i < 4; i++) {
                 i8k_blk k;
                 __m256i m_unused;
                 i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, 0, &k);
-                i8k_dot(dt, &k, xv, xs + 16 * b, &p[i], &m_unused);
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) i8k_dot(dt, &k, xv[j], xs[j], &p[j][i], &m_unused);
             }
         } else {
             /* lane i: row i's [sc0..7, m0..7] */
@@ -292,29 +302,42 @@ static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const f
                 const __m512i sm = i == 0 ? _mm512_shuffle_i32x4(z, z, 0x00) : i == 1 ? _mm512_shuffle_i32x4(z, z, 0x55)
                                  : i == 2 ? _mm512_shuffle_i32x4(z, z, 0xAA) : _mm512_shuffle_i32x4(z, z, 0xFF);
                 i8k_unpack(dt, h[i], sm, 0, 1, &k);
-                i8k_dot(dt, &k, xv, xs + 16 * b, &p[i], &m_unused);
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) i8k_dot(dt, &k, xv[j], xs[j], &p[j][i], &m_unused);
             }
-            /* M_i = sum_j m_j S_j with S_j = s[2j] + s[2j+1] (|S_j| <= 32 * 127 fits int16) */
-            const __m256i s2 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(xs + 16 * b)),
-                                                 _mm256_set1_epi16(1));
-            const __m512i S8 = _mm512_broadcast_i32x4(
-                _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
-            __m512i mt = _mm512_madd_epi16(_mm512_unpackhi_epi8(z, _mm512_setzero_si512()), S8);
-            mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0x4E)); /* lane sums in every dword */
-            mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0xB1));
-            M = _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr4_epi32(0, 4, 8, 12), mt));
+            /* the mins bytes of the 4 rows as words, lane i = row i */
+            const __m512i mw = _mm512_unpackhi_epi8(z, _mm512_setzero_si512());
+#pragma GCC unroll 8
+            for (int j = 0; j < TB; j++) {
+                /* M_i = sum_j m_j S_j with S_j = s[2j] + s[2j+1] (|S_j| <= 32 * 127 fits int16) */
+                const __m256i s2 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)xs[j]),
+                                                     _mm256_set1_epi16(1));
+                const __m512i S8 = _mm512_broadcast_i32x4(
+                    _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
+                __m512i mt = _mm512_madd_epi16(mw, S8);
+                mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0x4E)); /* lane sums in every dword */
+                mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0xB1));
+                M[j] = _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr4_epi32(0, 4, 8, 12), mt));
+            }
         }
-        const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
+        /* d (and dmin) of the 4 rows */
+        __m128 d, dmin = _mm_setzero_ps();
         if (dt == FR_DT_Q6_K) {
-            acc = i8k_step(dt, acc, _mm_set1_ps(xd[b]), i8k_f16x4(h, 208), _mm_setzero_ps(), T, M);
+            d = i8k_f16x4(h, 208);
         } else { /* d, dmin of 4 rows as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
             __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
             dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
             const __m256 dd = _mm256_cvtph_ps(dm);
-            acc = i8k_step(dt, acc, _mm_set1_ps(xd[b]), _mm256_castps256_ps128(dd), _mm256_extractf128_ps(dd, 1), T, M);
+            d = _mm256_castps256_ps128(dd);
+            dmin = _mm256_extractf128_ps(dd, 1);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < TB; j++) {
+            const __m128i T = i8k_sum4(i8k_fold(p[j][0]), i8k_fold(p[j][1]), i8k_fold(p[j][2]), i8k_fold(p[j][3]));
+            acc[j] = i8k_step(dt, acc[j], _mm_set1_ps(xd0[j * nb + b]), d, dmin, T, M[j]);
         }
     }
-    _mm_storeu_ps(out, acc);
+    for (int j = 0; j < TB; j++) _mm_storeu_ps(out + 4 * j, acc[j]);
 }
 
 /* Prefill tile: out[j] = W row w . token t + j, j < TB (8, or 4 for the rest
@@ -385,13 +408,18 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
                     for (int j = 0; j < 4; j++) Y[(int64_t)(t8 + j) * rows + r] = out[j];
                 }
             }
-        for (int t = t4; t < t1; t++) /* the rest one token at a time, 4 rows per tile */
+        /* the rest two tokens or one at a time, 4 rows per tile */
+        for (int t = t4; t < t1; t += 2) {
+            const int tb = t + 2 <= t1 ? 2 : 1;
             for (int64_t r = r0; r < r1; r += 4) {
                 const uint8_t *wr[4]; /* rows past r1 repeat the last one and are not stored */
                 for (int i = 0; i < 4; i++) wr[i] = w0 + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-                i8k_tile_rows(dt, wr, X, t, nb, out);
-                for (int i = 0; i < 4 && r + i < r1; i++) Y[(int64_t)t * rows + r + i] = out[i];
+                if (tb == 2) i8k_tile_rows(dt, 2, wr, X, t, nb, out);
+                else i8k_tile_rows(dt, 1, wr, X, t, nb, out);
+                for (int j = 0; j < tb; j++)
+                    for (int i = 0; i < 4 && r + i < r1; i++) Y[(int64_t)(t + j) * rows + r + i] = out[4 * j + i];
             }
+        }
     }
 }
 
