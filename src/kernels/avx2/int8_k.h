@@ -17,8 +17,8 @@
  * sum_j m_j S_j. Four pairs at a time are reduced to their exact sums
  * (vphaddd) and a 4-lane float step does acc += d_x * (d * T - dmin * M).
  *
- * Tiles: decode 4 rows x 1 token (the rows share the activation loads, from
- * L1); prefill 1 row x 4 tokens, each piece unpacked once for 4 tokens. */
+ * Tiles: decode 4 rows x 1 or 2 tokens (the rows share the activation loads,
+ * from L1); prefill 1 row x 4 tokens, each piece unpacked once for 4 tokens. */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -126,52 +126,66 @@ static I8K_AI __m128 i8k_step(const int dt, __m128 acc, __m128 dx, __m128 d, __m
 
 static I8K_AI size_t i8k_bb(const int dt) { return dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144; }
 
-/* Decode tile: out[i] = W row wr[i] . token t, i < 4 */
-static I8K_AI void i8k_tile_rows(const int dt, const uint8_t *const *wr, const fr_qx *X, int t, int64_t nb,
-                                 float *out) {
+/* Decode tile: out[4j + i] = W row wr[i] . token t + j, i < 4, j < TB (1 or
+ * 2); each piece of a row's block is unpacked once for the TB tokens */
+static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *const *wr, const fr_qx *X, int t,
+                                 int64_t nb, float *out) {
     const size_t bb = i8k_bb(dt);
-    const int8_t *xq = X->q + (int64_t)t * X->cols;
-    const int16_t *xs = X->s + (int64_t)t * (X->cols / 16);
-    const float *xd = X->d + (int64_t)t * nb;
-    __m128 acc = _mm_setzero_ps();
+    const int64_t cols = X->cols;
+    const int8_t *xq0 = X->q + (int64_t)t * cols;
+    const int16_t *xs0 = X->s + (int64_t)t * (cols / 16);
+    const float *xd0 = X->d + (int64_t)t * nb;
+    __m128 acc[2];
+    for (int j = 0; j < TB; j++) acc[j] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const int8_t *x = xq + 256 * b;
-        const int16_t *s = xs + 16 * b;
         const uint8_t *h[4];
-        __m256i p[4], m[4];
+        __m256i p[2][4], m[2][4];
 #pragma GCC unroll 8
         for (int i = 0; i < 4; i++) {
             h[i] = wr[i] + (size_t)b * bb;
             i8k_blk k;
             i8k_prep(dt, h[i], &k);
-            __m256i a = _mm256_setzero_si256();
+            __m256i a[2];
+            for (int j = 0; j < TB; j++) a[j] = _mm256_setzero_si256();
 #pragma GCC unroll 8
             for (int v = 0; v < 8; v++) {
                 __m256i w, sc;
                 i8k_piece(dt, &k, v, &w, &sc);
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(w, i8k_ld256(x + 32 * v)), sc));
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) {
+                    const __m256i x = i8k_ld256(xq0 + j * cols + 256 * b + 32 * v);
+                    a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), sc));
+                }
             }
-            if (dt == FR_DT_Q6_K) {
-                p[i] = _mm256_sub_epi32(a, i8k_q6off(&k, s));
-            } else {
-                p[i] = a;
-                m[i] = i8k_mins(&k, s);
+#pragma GCC unroll 8
+            for (int j = 0; j < TB; j++) {
+                const int16_t *s = xs0 + j * (cols / 16) + 16 * b;
+                if (dt == FR_DT_Q6_K) {
+                    p[j][i] = _mm256_sub_epi32(a[j], i8k_q6off(&k, s));
+                } else {
+                    p[j][i] = a[j];
+                    m[j][i] = i8k_mins(&k, s);
+                }
             }
         }
-        const __m128i T = i8k_sum4(p[0], p[1], p[2], p[3]);
-        const __m128 dx = _mm_set1_ps(xd[b]);
+        __m128 d, dmin = _mm_setzero_ps();
         if (dt == FR_DT_Q6_K) {
-            const __m128 d = _mm_setr_ps(i8k_f16(h[0] + 208), i8k_f16(h[1] + 208), i8k_f16(h[2] + 208), i8k_f16(h[3] + 208));
-            acc = i8k_step(dt, acc, dx, d, _mm_setzero_ps(), T, _mm_setzero_si128());
+            d = _mm_setr_ps(i8k_f16(h[0] + 208), i8k_f16(h[1] + 208), i8k_f16(h[2] + 208), i8k_f16(h[3] + 208));
         } else { /* d, dmin of 4 rows as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
             __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
             dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
             const __m256 dd = _mm256_cvtph_ps(dm);
-            acc = i8k_step(dt, acc, dx, _mm256_castps256_ps128(dd), _mm256_extractf128_ps(dd, 1), T,
-                           i8k_sum4(m[0], m[1], m[2], m[3]));
+            d = _mm256_castps256_ps128(dd);
+            dmin = _mm256_extractf128_ps(dd, 1);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < TB; j++) {
+            const __m128i M = dt == FR_DT_Q6_K ? _mm_setzero_si128() : i8k_sum4(m[j][0], m[j][1], m[j][2], m[j][3]);
+            acc[j] = i8k_step(dt, acc[j], _mm_set1_ps(xd0[j * nb + b]), d, dmin,
+                              i8k_sum4(p[j][0], p[j][1], p[j][2], p[j][3]), M);
         }
     }
-    _mm_storeu_ps(out, acc);
+    for (int j = 0; j < TB; j++) _mm_storeu_ps(out + 4 * j, acc[j]);
 }
 
 /* Prefill tile: out[j] = W row w . token t + j, j < 4; each piece is unpacked
@@ -221,7 +235,7 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
-    float out[4];
+    float out[8];
     /* tokens per chunk: their activations (about 1.1 bytes per value) fill about 512 KiB of L2
      * while the chunk's weight rows stream once */
     int64_t tc = (512 * 1024) / X->cols;
@@ -235,13 +249,18 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
                     i8k_tile_tokens(dt, w0 + (size_t)r * rb, X, t, nb, out);
                     for (int j = 0; j < I8K_TB; j++) Y[(int64_t)(t + j) * rows + r] = out[j];
                 }
-        for (int t = tfull; t < t1; t++) /* the rest one token at a time, 4 rows per tile */
+        /* the rest two tokens or one at a time, 4 rows per tile */
+        for (int t = tfull; t < t1; t += 2) {
+            const int tb = t + 2 <= t1 ? 2 : 1;
             for (int64_t r = r0; r < r1; r += 4) {
                 const uint8_t *wr[4]; /* rows past r1 repeat the last one and are not stored */
                 for (int i = 0; i < 4; i++) wr[i] = w0 + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-                i8k_tile_rows(dt, wr, X, t, nb, out);
-                for (int i = 0; i < 4 && r + i < r1; i++) Y[(int64_t)t * rows + r + i] = out[i];
+                if (tb == 2) i8k_tile_rows(dt, 2, wr, X, t, nb, out);
+                else i8k_tile_rows(dt, 1, wr, X, t, nb, out);
+                for (int j = 0; j < tb; j++)
+                    for (int i = 0; i < 4 && r + i < r1; i++) Y[(int64_t)(t + j) * rows + r + i] = out[4 * j + i];
             }
+        }
     }
 }
 
