@@ -2,7 +2,7 @@
  * integer kernel against a double sum over the dequantized weights times the
  * dequantized activations (q * d), and every ISA's integer kernels against the
  * generic one, on random weights quantized with fr_ggml_quantize, odd row
- * counts, several blocks per row, n = 1, 3, 17 tokens and split row ranges. */
+ * counts, several blocks per row, n = 1, 3, 13, 17 tokens and split row ranges. */
 #include <math.h>
 
 #include "kernels/generic/generic.h"
@@ -126,7 +126,7 @@ static void test_generic_oracle(void) {
 static void test_isa(const fr_kernel_table *k) {
     static const int64_t rowss[] = {1, 5, 13, 37};
     static const int64_t nblk[] = {1, 3, 9};
-    static const int ns[] = {1, 3, 17};
+    static const int ns[] = {1, 3, 13, 17}; /* 13: 8 + 4 + 1 token tiles */
     for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
         const fr_dtype dt = g_qts[d];
         fr_matmul_q_fn f = k->matmul_q[dt];

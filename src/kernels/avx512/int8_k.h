@@ -1,3 +1,443 @@
-/* Integer kernels for Q4_K, Q5_K, Q6_K weights (activations in blocks of 256):
- * not written yet; the generic kernel runs. */
-#define INT8_K_ENTRIES
+/* AVX-512 integer kernels for the K-quant weights Q4_K, Q5_K, Q6_K (kernels.h,
+ * fr_qx; activations int8 in blocks of 256), included by avx512/kernels.c,
+ * which is compiled twice: "avx512" (vpmaddubsw + vpmaddwd) and "avx512vnni"
+ * (FR_VNNI: vpdpwssd folds the vpmaddwd and the add). The math is the one of
+ * generic/matmul_q.c; the integer sums are the same (exact), and so are the
+ * float operations per block.
+ *
+ * One weight block (256 weights) of one row is unpacked once into registers:
+ *   w[4]   4 x 64 unsigned bytes: Q4_K 0..15, Q5_K 0..31, Q6_K q6 + 32 in
+ *          0..63, small enough that vpmaddubsw's int16 pair sums never
+ *          saturate. In element order (w[c] holds elements 64c..64c+63, met by
+ *          the activations x[64c..] as they lie in memory), or for Q4_K/Q5_K in
+ *          the decode tile "split": w[2h] the low nibbles of qs[64h..64h+63],
+ *          w[2h+1] their high nibbles, straight from a 64-byte load, met by the
+ *          activations reordered once per block for the 4 rows (i8k_xload)
+ *   sc[4]  int16 per word: the sub-block scale of the two bytes under that word
+ *          (Q4_K/Q5_K: words 0..15 one sub-block, 16..31 another; Q6_K:
+ *          128-bit lane i holds scale 4c+i, sub-blocks of 16)
+ *   m      int16 words 0..15 (16..31 zero), multiplied with the 16 sums of
+ *          X->s: Q4_K/Q5_K the mins (m_j in words 2j, 2j+1; the decode tile
+ *          does the mins of 4 rows together instead); Q6_K -32 sc_j (the -32
+ *          offset of the 6-bit values)
+ * and then, per token, 16 int32 lanes hold partial sums of sc_j * w * q:
+ *   p = sum_c vpmaddwd(vpmaddubsw(w[c], x[c]), sc[c])   (+ m * S for Q6_K)
+ * Four such (row, token) pairs at a time are reduced to their exact block sums
+ * (vphaddd), and one 4-lane float step per block does what the generic kernel
+ * does: acc += d_x * (d * T - dmin * M), the same float operations in the same
+ * order, so the result is the generic kernel's bit for bit; the 4 lanes are 4
+ * outputs, so there is no horizontal sum at the end either.
+ *
+ * Tiles: decode takes 4 rows x 1 or 2 tokens so the 4 rows share the
+ * activation loads (and Q4_K/Q5_K their reordering); prefill takes 1 row x 8
+ * tokens (4 for a rest of 4..7) so each block is unpacked once for 8 tokens,
+ * tokens in chunks whose activations stay in L2; the last 1..3 tokens go
+ * through the decode tile.
+ *
+ * Per thread on the Zen 4 host (bench/int8_bench.c, cols 2048), avx512vnni:
+ * Q4_K n = 1 about 25 GB/s of weights from L2 (float kernel 6.8), n = 64 about
+ * 145 GFLOP/s (float 67); Q6_K n = 1 about 30 GB/s (float 10.6). */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define I8K_AI __attribute__((always_inline)) inline
+#define I8K_TBMAX 8 /* tokens per prefill tile */
+
+static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
+    uint32_t u;
+    memcpy(&u, p, 4);
+    return u;
+}
+
+/* acc + per int32 lane the sum of its two int16 products a * b */
+static I8K_AI __m512i i8k_dpwssd(__m512i acc, __m512i a, __m512i b) {
+#ifdef FR_VNNI
+    return _mm512_dpwssd_epi32(acc, a, b);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+
+/* 32 bytes at p in both 256-bit halves */
+static I8K_AI __m512i i8k_bcast32(const uint8_t *p) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
+/* 16 dwords: a in dwords 0..7, b in dwords 8..15 */
+static I8K_AI __m512i i8k_halves(uint32_t ua, uint32_t ub) {
+    const int a = (int)ua, b = (int)ub;
+    return _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+}
+
+/* The 6-bit scales and mins of Q4_K/Q5_K (12 bytes at block offset 4), in each
+ * 128-bit lane of v (lane bytes 0..11; 12..15 ignored) decoded to bytes
+ * [sc0..sc7, m0..m7]. With u0, u1, u2 the three dwords: scales 0..3 are the
+ * low 6 bits of u0, mins 0..3 of u1; scales 4..7 the low nibbles of u2 | the
+ * top 2 bits of u0's bytes << 4, mins 4..7 the high nibbles of u2 | the top 2
+ * bits of u1's bytes << 4. */
+static I8K_AI __m512i i8k_scmin(__m512i v) {
+    const __m512i a = _mm512_srlv_epi32(_mm512_shuffle_epi32(v, 0x98), /* dwords u0, u2, u1, u2 */
+                                        _mm512_setr4_epi32(0, 0, 0, 4)); /* u2 >> 4 in dword 3 */
+    /* dwords -, u0, -, u1: ((u >> 6) & 3) << 4 per byte is (u >> 2) & 0x30 */
+    const __m512i t = _mm512_and_si512(_mm512_srli_epi32(_mm512_shuffle_epi32(v, 0x40), 2),
+                                       _mm512_setr4_epi32(0, 0x30303030, 0, 0x30303030));
+    /* 0xEA: (a & b) | c */
+    return _mm512_ternarylogic_epi32(a, _mm512_setr4_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f), t, 0xEA);
+}
+
+/* One row's block, unpacked (see the top of the file). */
+typedef struct {
+    __m512i w[4], sc[4], m;
+} i8k_blk;
+
+/* sm (Q4_K, Q5_K): i8k_scmin's 16 bytes of this row in every 128-bit lane;
+ * with_m: also fill k->m (the decode tile does the mins of 4 rows at once);
+ * split (Q4_K, Q5_K): the weights in the order of i8k_xload's split */
+static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const int with_m, const int split,
+                              i8k_blk *k) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __mmask32 hi16 = 0xffff0000u; /* the upper 16 words (bytes 32..63) */
+    if (dt == FR_DT_Q6_K) {
+        /* ql[128] | qh[64] | i8 scales[16] | f16 d. Element 128h + 32k + l (k < 4, l < 32):
+         * nibble of ql[64h + 32(k & 1) + l] (low for k < 2) | bits 2k, 2k+1 of qh[32h + l] << 4.
+         * So w[2h] = low nibbles of ql[64h..64h+63] (k = 0, 1), w[2h+1] = their high nibbles
+         * (k = 2, 3); qh[32h..] goes to both halves, the upper half shifted right by 2, so that
+         * for w[2h] the bits sit at 0-1 (shift left 4) and for w[2h+1] at 4-5. The masked
+         * word shifts pull bits across the byte boundary only outside the 0x30 mask. */
+        const __m512i m30 = _mm512_set1_epi8(0x30);
+#pragma GCC unroll 8
+        for (int h = 0; h < 2; h++) {
+            __m512i l = _mm512_loadu_si512((const void *)(b + 64 * h));
+            __m512i qh = i8k_bcast32(b + 128 + 32 * h);
+            qh = _mm512_mask_srli_epi16(qh, hi16, qh, 2);
+            /* 0xF8: a | (b & c) */
+            k->w[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, m4), _mm512_slli_epi16(qh, 4), m30, 0xF8);
+            k->w[2 * h + 1] =
+                _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), qh, m30, 0xF8);
+        }
+        /* 16 signed scales as int16 (s0..s7 in every 128-bit lane of b0, s8..s15 of b1);
+         * sc[c] lane i = scale 4c + i, picked by vpshufb: word (4c + i) & 7 of b0 (c < 2) or b1 */
+        __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
+        const __m512i b0 = _mm512_broadcast_i32x4(_mm256_castsi256_si128(s16));
+        const __m512i b1 = _mm512_broadcast_i32x4(_mm256_extracti128_si256(s16, 1));
+#pragma GCC unroll 8
+        for (int c = 0; c < 4; c++) {
+            const int w0 = ((4 * c) & 7) * 0x0202 + 0x0100, w1 = w0 + 0x0202, w2 = w1 + 0x0202, w3 = w2 + 0x0202;
+            const __m512i ctl = _mm512_set_epi32(w3 << 16 | w3, w3 << 16 | w3, w3 << 16 | w3, w3 << 16 | w3,
+                                                 w2 << 16 | w2, w2 << 16 | w2, w2 << 16 | w2, w2 << 16 | w2,
+                                                 w1 << 16 | w1, w1 << 16 | w1, w1 << 16 | w1, w1 << 16 | w1,
+                                                 w0 << 16 | w0, w0 << 16 | w0, w0 << 16 | w0, w0 << 16 | w0);
+            k->sc[c] = _mm512_shuffle_epi8(c < 2 ? b0 : b1, ctl);
+        }
+        /* -32 * sc_j against S_j (the sum of the 16 activations of sub-block j) */
+        k->m = _mm512_zextsi256_si512(_mm256_mullo_epi16(s16, _mm256_set1_epi16(-32)));
+        return;
+    }
+    /* Q4_K: f16 d | f16 dmin | scales[12] | qs[128]; Q5_K: qh[32] before qs.
+     * Element 64c + l (l < 32): low nibble of qs[32c + l]; 64c + 32 + l: its high nibble. */
+    const uint8_t *qs = b + (dt == FR_DT_Q4_K ? 16 : 48);
+    if (!split) {
+        /* w[c] = qs[32c..32c+31] in both halves, the upper half shifted right by 4, & 15: elements
+         * 64c..64c+63, sub-blocks 2c, 2c + 1 */
+        __m512i qh = _mm512_setzero_si512();
+        if (dt == FR_DT_Q5_K) { /* the 5th bit of element 64c + l is bit 2c of qh[l], of 64c + 32 + l bit
+                                 * 2c + 1: with the upper half shifted right by 1 both are bit 2c */
+            qh = i8k_bcast32(b + 16);
+            qh = _mm512_mask_srli_epi16(qh, hi16, qh, 1);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < 4; c++) {
+            __m512i q = i8k_bcast32(qs + 32 * c);
+            q = _mm512_and_si512(_mm512_mask_srli_epi16(q, hi16, q, 4), m4);
+            if (dt == FR_DT_Q5_K) { /* bit 2c to bit 4; bits from the neighbour byte land outside 0x10 */
+                __m512i h = c == 0 ? _mm512_slli_epi16(qh, 4) : c == 1 ? _mm512_slli_epi16(qh, 2)
+                          : c == 2 ? qh : _mm512_srli_epi16(qh, 2);
+                q = _mm512_ternarylogic_epi32(q, h, _mm512_set1_epi8(0x10), 0xF8);
+            }
+            k->w[c] = q;
+        }
+        /* vpshufb: word = (byte k, 0) with index word 0x8000 | k */
+#pragma GCC unroll 8
+        for (int c = 0; c < 4; c++)
+            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000u | (uint32_t)(2 * c) << 16 | (uint32_t)(2 * c),
+                                                          0x80008000u | (uint32_t)(2 * c + 1) << 16 | (uint32_t)(2 * c + 1)));
+    } else {
+        /* split: w[2h] = low nibbles of qs[64h..64h+63] (elements 128h + [0..31 | 64..95], sub-blocks
+         * 4h | 4h + 2), w[2h+1] their high nibbles (sub-blocks 4h + 1 | 4h + 3); the activations
+         * come in the same order (i8k_xload). No shuffles on the weight side. */
+        __m512i qh = _mm512_setzero_si512();
+        if (dt == FR_DT_Q5_K) { /* w[2h + e], lower half: bit 4h + e of qh[l], upper half 4h + e + 2: with
+                                 * the upper half shifted right by 2 both are bit 4h + e */
+            qh = i8k_bcast32(b + 16);
+            qh = _mm512_mask_srli_epi16(qh, hi16, qh, 2);
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < 2; h++) {
+            const __m512i q = _mm512_loadu_si512((const void *)(qs + 64 * h));
+            k->w[2 * h] = _mm512_and_si512(q, m4);
+            k->w[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        }
+        if (dt == FR_DT_Q5_K) { /* bit 0, 1, 4, 5 to bit 4 */
+            const __m512i m10 = _mm512_set1_epi8(0x10);
+            k->w[0] = _mm512_ternarylogic_epi32(k->w[0], _mm512_slli_epi16(qh, 4), m10, 0xF8);
+            k->w[1] = _mm512_ternarylogic_epi32(k->w[1], _mm512_slli_epi16(qh, 3), m10, 0xF8);
+            k->w[2] = _mm512_ternarylogic_epi32(k->w[2], qh, m10, 0xF8);
+            k->w[3] = _mm512_ternarylogic_epi32(k->w[3], _mm512_srli_epi16(qh, 1), m10, 0xF8);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < 4; c++) { /* sub-blocks a | a + 2, a = 0, 1, 4, 5 */
+            const int a = (c >> 1) * 4 + (c & 1);
+            k->sc[c] = _mm512_shuffle_epi8(sm, i8k_halves(0x80008000u | (uint32_t)a << 16 | (uint32_t)a,
+                                                          0x80008000u | (uint32_t)(a + 2) << 16 | (uint32_t)(a + 2)));
+        }
+    }
+    /* words 2j, 2j+1 = min j (j < 4 in the low 128-bit lane, 4..7 in the next) */
+    const __m256i mctl = _mm256_set_epi32((int)0x800f800f, (int)0x800e800e, (int)0x800d800d, (int)0x800c800c,
+                                          (int)0x800b800b, (int)0x800a800a, (int)0x80098009, (int)0x80088008);
+    k->m = with_m ? _mm512_zextsi256_si512(_mm256_shuffle_epi8(_mm512_castsi512_si256(sm), mctl)) : _mm512_setzero_si512();
+}
+
+/* One unpacked block times one token's block (x: its 256 int8, s: its 16 sums):
+ * the exact integer sums, spread over lanes: *p 16 int32 lanes adding up to
+ * sum_j sc_j sum_i w_i q_i (Q6_K: minus 32 sum_j sc_j S_j), *m (Q4_K, Q5_K) 8
+ * lanes adding up to sum_j m_j S_j. */
+static I8K_AI void i8k_dot(const int dt, const i8k_blk *k, const __m512i *x, const int16_t *s, __m512i *p,
+                           __m256i *m) {
+    __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int c = 0; c < 4; c++) acc = i8k_dpwssd(acc, _mm512_maddubs_epi16(k->w[c], x[c]), k->sc[c]);
+    const __m256i S = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    if (dt == FR_DT_Q6_K) acc = i8k_dpwssd(acc, k->m, _mm512_zextsi256_si512(S));
+    else *m = _mm256_madd_epi16(_mm512_castsi512_si256(k->m), S);
+    *p = acc;
+}
+
+/* a token's 256 activations at x as 4 vectors: in order, or (split) in the
+ * order of the split Q4_K/Q5_K weights: [0..31 | 64..95], [32..63 | 96..127],
+ * then the same 128 further */
+static I8K_AI void i8k_xload(const int8_t *x, const int split, __m512i *v) {
+#pragma GCC unroll 8
+    for (int c = 0; c < 4; c++) {
+        if (!split) {
+            v[c] = _mm512_loadu_si512((const void *)(x + 64 * c));
+        } else {
+            const int8_t *a = x + 128 * (c >> 1) + 32 * (c & 1);
+            v[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)a)),
+                                      _mm256_loadu_si256((const __m256i *)(const void *)(a + 64)), 1);
+        }
+    }
+}
+
+/* 4 vectors of 8 int32 lanes -> their 4 sums (exact) */
+static I8K_AI __m128i i8k_sum4(__m256i a, __m256i b, __m256i c, __m256i d) {
+    /* h: [a01+a23, b.., c.., d.. | a45+a67, b.., c.., d..] */
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+static I8K_AI __m256i i8k_fold(__m512i p) { /* 16 int32 lanes -> 8, same sum */
+    return _mm256_add_epi32(_mm512_castsi512_si256(p), _mm512_extracti64x4_epi64(p, 1));
+}
+
+/* the f16 at p as float */
+static I8K_AI float i8k_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+/* the f16s of 4 rows' blocks at offset o (d: 0, Q6_K 208; dmin: 2) as floats */
+static I8K_AI __m128 i8k_f16x4(const uint8_t *const *h, int o) {
+    return _mm_cvtph_ps(_mm_setr_epi16((short)(h[0][o] | h[0][o + 1] << 8), (short)(h[1][o] | h[1][o + 1] << 8),
+                                       (short)(h[2][o] | h[2][o + 1] << 8), (short)(h[3][o] | h[3][o + 1] << 8), 0,
+                                       0, 0, 0));
+}
+
+/* the generic kernel's per-block float step for 4 (row, token) pairs with exact
+ * block sums T (and M): acc += dx * (d * T - dmin * M), Q6_K acc += (dx * d) * T;
+ * the same operations in the same order, not fused (-std=c17 does not
+ * contract), so each lane is the generic kernel's result bit for bit */
+static I8K_AI __m128 i8k_step(const int dt, __m128 acc, __m128 dx, __m128 d, __m128 dmin, __m128i T, __m128i M) {
+    if (dt == FR_DT_Q6_K) return _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(dx, d), _mm_cvtepi32_ps(T)));
+    return _mm_add_ps(acc, _mm_mul_ps(dx, _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(T)),
+                                                     _mm_mul_ps(dmin, _mm_cvtepi32_ps(M)))));
+}
+
+/* Decode tile: out[4j + i] = W row wr[i] . token t + j, i < 4, j < TB (1 or
+ * 2), over the nb blocks of a row. The 4 rows share the tokens' loads; each
+ * row's block is unpacked once for the TB tokens; the scales and mins of the 4
+ * rows are decoded together (one 128-bit lane each), and so are the mins sums. */
+static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *const *wr, const fr_qx *X, int t,
+                                 int64_t nb, float *out) {
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const int64_t cols = X->cols;
+    const int8_t *xq0 = X->q + (int64_t)t * cols;
+    const int16_t *xs0 = X->s + (int64_t)t * (cols / 16);
+    const float *xd0 = X->d + (int64_t)t * nb;
+    __m128 acc[2];
+    for (int j = 0; j < TB; j++) acc[j] = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *h[4];
+        for (int i = 0; i < 4; i++) h[i] = wr[i] + (size_t)b * bb;
+        const int16_t *xs[2];
+        __m512i p[2][4], xv[2][4];
+        __m128i M[2];
+#pragma GCC unroll 8
+        for (int j = 0; j < TB; j++) {
+            xs[j] = xs0 + j * (cols / 16) + 16 * b;
+            i8k_xload(xq0 + j * cols + 256 * b, dt != FR_DT_Q6_K, xv[j]);
+            M[j] = _mm_setzero_si128();
+        }
+        if (dt == FR_DT_Q6_K) {
+#pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) {
+                i8k_blk k;
+                __m256i m_unused;
+                i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, 0, &k);
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) i8k_dot(dt, &k, xv[j], xs[j], &p[j][i], &m_unused);
+            }
+        } else {
+            /* lane i: row i's [sc0..7, m0..7] */
+            __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(h[0] + 4)));
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[1] + 4)), 1);
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[2] + 4)), 2);
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[3] + 4)), 3);
+            z = i8k_scmin(z);
+#pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) {
+                i8k_blk k;
+                __m256i m_unused;
+                /* row i's lane in all four */
+                const __m512i sm = i == 0 ? _mm512_shuffle_i32x4(z, z, 0x00) : i == 1 ? _mm512_shuffle_i32x4(z, z, 0x55)
+                                 : i == 2 ? _mm512_shuffle_i32x4(z, z, 0xAA) : _mm512_shuffle_i32x4(z, z, 0xFF);
+                i8k_unpack(dt, h[i], sm, 0, 1, &k);
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) i8k_dot(dt, &k, xv[j], xs[j], &p[j][i], &m_unused);
+            }
+            /* the mins bytes of the 4 rows as words, lane i = row i */
+            const __m512i mw = _mm512_unpackhi_epi8(z, _mm512_setzero_si512());
+#pragma GCC unroll 8
+            for (int j = 0; j < TB; j++) {
+                /* M_i = sum_j m_j S_j with S_j = s[2j] + s[2j+1] (|S_j| <= 32 * 127 fits int16) */
+                const __m256i s2 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)xs[j]),
+                                                     _mm256_set1_epi16(1));
+                const __m512i S8 = _mm512_broadcast_i32x4(
+                    _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
+                __m512i mt = _mm512_madd_epi16(mw, S8);
+                mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0x4E)); /* lane sums in every dword */
+                mt = _mm512_add_epi32(mt, _mm512_shuffle_epi32(mt, 0xB1));
+                M[j] = _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr4_epi32(0, 4, 8, 12), mt));
+            }
+        }
+        /* d (and dmin) of the 4 rows */
+        __m128 d, dmin = _mm_setzero_ps();
+        if (dt == FR_DT_Q6_K) {
+            d = i8k_f16x4(h, 208);
+        } else { /* d, dmin of 4 rows as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
+            __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
+            dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+            const __m256 dd = _mm256_cvtph_ps(dm);
+            d = _mm256_castps256_ps128(dd);
+            dmin = _mm256_extractf128_ps(dd, 1);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < TB; j++) {
+            const __m128i T = i8k_sum4(i8k_fold(p[j][0]), i8k_fold(p[j][1]), i8k_fold(p[j][2]), i8k_fold(p[j][3]));
+            acc[j] = i8k_step(dt, acc[j], _mm_set1_ps(xd0[j * nb + b]), d, dmin, T, M[j]);
+        }
+    }
+    for (int j = 0; j < TB; j++) _mm_storeu_ps(out + 4 * j, acc[j]);
+}
+
+/* Prefill tile: out[j] = W row w . token t + j, j < TB (8, or 4 for the rest
+ * of the tokens): each block is unpacked once for the TB tokens, whose pairs
+ * go in groups of 4 through the exact reduction and the float step. */
+static I8K_AI void i8k_tile_tokens(const int dt, const int TB, const uint8_t *w, const fr_qx *X, int t, int64_t nb,
+                                   float *out) {
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const int64_t cols = X->cols;
+    __m128 acc[I8K_TBMAX / 4];
+    for (int g = 0; g < TB / 4; g++) acc[g] = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *h = w + (size_t)b * bb;
+        i8k_blk k;
+        __m512i sm = _mm512_setzero_si512();
+        if (dt != FR_DT_Q6_K) sm = i8k_scmin(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(h + 4))));
+        i8k_unpack(dt, h, sm, 1, 0, &k);
+        __m128 d, dmin = _mm_setzero_ps();
+        if (dt == FR_DT_Q6_K) {
+            d = _mm_set1_ps(i8k_f16(h + 208));
+        } else {
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)i8k_ld32(h)));
+            d = _mm_broadcastss_ps(dm);
+            dmin = _mm_broadcastss_ps(_mm_movehdup_ps(dm));
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < TB / 4; g++) {
+            __m512i p[4];
+            __m256i m[4];
+#pragma GCC unroll 8
+            for (int e = 0; e < 4; e++) {
+                const int64_t tj = t + 4 * g + e;
+                __m512i xv[4];
+                i8k_xload(X->q + tj * cols + 256 * b, 0, xv);
+                i8k_dot(dt, &k, xv, X->s + tj * (cols / 16) + 16 * b, &p[e], &m[e]);
+            }
+            const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
+            const __m128i M = dt == FR_DT_Q6_K ? _mm_setzero_si128() : i8k_sum4(m[0], m[1], m[2], m[3]);
+            const float *xd = X->d + (int64_t)(t + 4 * g) * nb + b;
+            acc[g] = i8k_step(dt, acc[g], _mm_setr_ps(xd[0], xd[nb], xd[2 * nb], xd[3 * nb]), d, dmin, T, M);
+        }
+    }
+    for (int g = 0; g < TB / 4; g++) _mm_storeu_ps(out + 4 * g, acc[g]);
+}
+
+static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    const int n = X->n;
+    const int64_t rows = fr_rows(W), nb = X->cols / 256;
+    const size_t rb = fr_row_bytes(W);
+    const uint8_t *w0 = W->data;
+    float out[I8K_TBMAX];
+    /* tokens per chunk: their activations (about 1.1 bytes per value) fill about 512 KiB of L2
+     * while the chunk's weight rows stream once */
+    int64_t tc = (512 * 1024) / X->cols;
+    const int tchunk = tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX);
+    for (int t0 = 0; t0 < n; t0 += tchunk) {
+        const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
+        /* tokens [t0, t8) in 8-token tiles, then [t8, t4) in one 4-token tile, the rest in the decode tile */
+        const int t8 = t0 + (t1 - t0) / I8K_TBMAX * I8K_TBMAX, t4 = t1 - t8 >= 4 ? t8 + 4 : t8;
+        if (t4 > t0)
+            for (int64_t r = r0; r < r1; r++) {
+                for (int t = t0; t < t8; t += I8K_TBMAX) {
+                    i8k_tile_tokens(dt, I8K_TBMAX, w0 + (size_t)r * rb, X, t, nb, out);
+                    for (int j = 0; j < I8K_TBMAX; j++) Y[(int64_t)(t + j) * rows + r] = out[j];
+                }
+                if (t4 > t8) {
+                    i8k_tile_tokens(dt, 4, w0 + (size_t)r * rb, X, t8, nb, out);
+                    for (int j = 0; j < 4; j++) Y[(int64_t)(t8 + j) * rows + r] = out[j];
+                }
+            }
+        /* the rest two tokens or one at a time, 4 rows per tile */
+        for (int t = t4; t < t1; t += 2) {
+            const int tb = t + 2 <= t1 ? 2 : 1;
+            for (int64_t r = r0; r < r1; r += 4) {
+                const uint8_t *wr[4]; /* rows past r1 repeat the last one and are not stored */
+                for (int i = 0; i < 4; i++) wr[i] = w0 + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+                if (tb == 2) i8k_tile_rows(dt, 2, wr, X, t, nb, out);
+                else i8k_tile_rows(dt, 1, wr, X, t, nb, out);
+                for (int j = 0; j < tb; j++)
+                    for (int i = 0; i < 4 && r + i < r1; i++) Y[(int64_t)(t + j) * rows + r + i] = out[4 * j + i];
+            }
+        }
+    }
+}
+
+static void PFX(matmul_q_q4_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    i8k_body(FR_DT_Q4_K, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_q5_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    i8k_body(FR_DT_Q5_K, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_q6_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    i8k_body(FR_DT_Q6_K, W, X, Y, r0, r1);
+}
+
+#define INT8_K_ENTRIES                                                                                        \
+    [FR_DT_Q4_K] = PFX(matmul_q_q4_k), [FR_DT_Q5_K] = PFX(matmul_q_q5_k), [FR_DT_Q6_K] = PFX(matmul_q_q6_k),
