@@ -389,12 +389,85 @@ static I8K_AI void i8k_tile_tokens(const int dt, const int TB, const uint8_t *w,
     for (int g = 0; g < TB / 4; g++) _mm_storeu_ps(out + 4 * g, acc[g]);
 }
 
+/* ---- decode: one row at a time ----
+ * n = 1 reads the weights as one sequential stream per thread: a row's blocks
+ * in order, then the next row (a tile of 4 rows reads 4 interleaved streams,
+ * which the memory system serves far slower; see avx512/int8_q0.h q0_row).
+ * Four blocks of the row per step: each unpacked (i8k_unpack, elements in
+ * order) and multiplied with the token's block, their sums reduced together
+ * (i8k_sum4: lane i = block b + i's exact T, and M), the scales and mins of
+ * the 4 blocks decoded together (one 128-bit lane each), then the float step
+ * for the 4 blocks at once; the 4 lanes are summed at the end of the row (a
+ * different float order from the generic kernel: within 1e-6 of sum|w x|). */
+static I8K_AI void i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int64_t nb, float *y) {
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const int8_t *xq = X->q;
+    const int16_t *xs = X->s;
+    const float *xd = X->d;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 4) {
+        /* the 4 blocks b..b+3; past nb repeat the last one (lanes masked off below) */
+        const int nv = nb - b < 4 ? (int)(nb - b) : 4;
+        const uint8_t *h[4];
+        int64_t bi[4];
+        for (int i = 0; i < 4; i++) bi[i] = b + (i < nv ? i : nv - 1), h[i] = w + (size_t)bi[i] * bb;
+        __m512i p[4];
+        __m256i m[4];
+        __m128 d, dmin = _mm_setzero_ps();
+        if (dt == FR_DT_Q6_K) {
+#pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) {
+                i8k_blk k;
+                __m512i xv[4];
+                i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, 0, &k);
+                i8k_xload(xq + 256 * bi[i], 0, xv);
+                i8k_dot(dt, &k, xv, xs + 16 * bi[i], &p[i], &m[i]);
+            }
+            d = i8k_f16x4(h, 208);
+        } else {
+            /* lane i: block i's [sc0..7, m0..7] */
+            __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(h[0] + 4)));
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[1] + 4)), 1);
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[2] + 4)), 2);
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[3] + 4)), 3);
+            z = i8k_scmin(z);
+#pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) {
+                i8k_blk k;
+                __m512i xv[4];
+                const __m512i sm = i == 0 ? _mm512_shuffle_i32x4(z, z, 0x00) : i == 1 ? _mm512_shuffle_i32x4(z, z, 0x55)
+                                 : i == 2 ? _mm512_shuffle_i32x4(z, z, 0xAA) : _mm512_shuffle_i32x4(z, z, 0xFF);
+                i8k_unpack(dt, h[i], sm, 1, 0, &k);
+                i8k_xload(xq + 256 * bi[i], 0, xv);
+                i8k_dot(dt, &k, xv, xs + 16 * bi[i], &p[i], &m[i]);
+            }
+            /* d, dmin of the 4 blocks as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
+            __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
+            dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+            const __m256 dd = _mm256_cvtph_ps(dm);
+            d = _mm256_castps256_ps128(dd);
+            dmin = _mm256_extractf128_ps(dd, 1);
+        }
+        const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
+        const __m128i M = dt == FR_DT_Q6_K ? _mm_setzero_si128() : i8k_sum4(m[0], m[1], m[2], m[3]);
+        const __mmask8 mk = (__mmask8)((1u << nv) - 1);
+        const __m128 dx = _mm_maskz_loadu_ps(mk, xd + b);
+        acc = _mm_mask_mov_ps(acc, mk, i8k_step(dt, acc, dx, d, dmin, T, M));
+    }
+    __m128 s = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
+    *y = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     float out[I8K_TBMAX];
+    if (n == 1) {
+        for (int64_t r = r0; r < r1; r++) i8k_row(dt, w0 + (size_t)r * rb, X, nb, Y + r);
+        return;
+    }
     /* tokens per chunk: their activations (about 1.1 bytes per value) fill about 512 KiB of L2
      * while the chunk's weight rows stream once */
     int64_t tc = (512 * 1024) / X->cols;
