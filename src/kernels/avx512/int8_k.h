@@ -43,6 +43,9 @@
 
 #define I8K_AI __attribute__((always_inline)) inline
 #define I8K_TBMAX 8 /* tokens per prefill tile */
+#ifndef I8K_XCH
+#define I8K_XCH 128 /* blocks of reordered activations for n = 1 (32 KiB on the stack) */
+#endif
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
     uint32_t u;
@@ -393,69 +396,88 @@ static I8K_AI void i8k_tile_tokens(const int dt, const int TB, const uint8_t *w,
  * n = 1 reads the weights as one sequential stream per thread: a row's blocks
  * in order, then the next row (a tile of 4 rows reads 4 interleaved streams,
  * which the memory system serves far slower; see avx512/int8_q0.h q0_row).
- * Four blocks of the row per step: each unpacked (i8k_unpack, elements in
- * order) and multiplied with the token's block, their sums reduced together
- * (i8k_sum4: lane i = block b + i's exact T, and M), the scales and mins of
- * the 4 blocks decoded together (one 128-bit lane each), then the float step
- * for the 4 blocks at once; the 4 lanes are summed at the end of the row (a
- * different float order from the generic kernel: within 1e-6 of sum|w x|). */
-static I8K_AI void i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int64_t nb, float *y) {
+ * Four blocks of the row per step. Each block's exact integer sums stay
+ * spread over 16 int32 lanes (p of i8k_dot) and go into a float accumulator
+ * of 16 lanes at once: acc += (d * d_x) * float(p); Q4_K/Q5_K also
+ * acc -= (dmin * d_x) * float(m_j S_j) for the 4 blocks' mins together. The
+ * lanes are summed at the end of the row: a different float order from the
+ * generic kernel (within 1e-6 of sum|w x|), and no per-block reduction.
+ * Q4_K/Q5_K take the weights split (i8k_unpack: two 64-byte loads per block,
+ * no shuffles) against activations reordered once per matmul (xr, i8k_body);
+ * their scales and mins are decoded for the 4 blocks together (one 128-bit
+ * lane each). Returns the row's dot product over nb blocks from w, with
+ * xr/xs/xd at the same block. */
+static I8K_AI float i8k_row(const int dt, const uint8_t *w, const int8_t *xr, const int16_t *xs, const float *xd,
+                            int64_t nb) {
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
-    const int8_t *xq = X->q;
-    const int16_t *xs = X->s;
-    const float *xd = X->d;
-    __m128 acc = _mm_setzero_ps();
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t b = 0; b < nb; b += 4) {
-        /* the 4 blocks b..b+3; past nb repeat the last one (lanes masked off below) */
+        /* the 4 blocks b..b+3; past nb repeat the last one, their factors are 0 */
         const int nv = nb - b < 4 ? (int)(nb - b) : 4;
+        const __mmask8 mk = (__mmask8)((1u << nv) - 1);
         const uint8_t *h[4];
         int64_t bi[4];
         for (int i = 0; i < 4; i++) bi[i] = b + (i < nv ? i : nv - 1), h[i] = w + (size_t)bi[i] * bb;
-        __m512i p[4];
-        __m256i m[4];
-        __m128 d, dmin = _mm_setzero_ps();
-        if (dt == FR_DT_Q6_K) {
-#pragma GCC unroll 8
-            for (int i = 0; i < 4; i++) {
-                i8k_blk k;
-                __m512i xv[4];
-                i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, 0, &k);
-                i8k_xload(xq + 256 * bi[i], 0, xv);
-                i8k_dot(dt, &k, xv, xs + 16 * bi[i], &p[i], &m[i]);
-            }
-            d = i8k_f16x4(h, 208);
-        } else {
-            /* lane i: block i's [sc0..7, m0..7] */
-            __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(h[0] + 4)));
-            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[1] + 4)), 1);
-            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[2] + 4)), 2);
-            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[3] + 4)), 3);
-            z = i8k_scmin(z);
-#pragma GCC unroll 8
-            for (int i = 0; i < 4; i++) {
-                i8k_blk k;
-                __m512i xv[4];
-                const __m512i sm = i == 0 ? _mm512_shuffle_i32x4(z, z, 0x00) : i == 1 ? _mm512_shuffle_i32x4(z, z, 0x55)
-                                 : i == 2 ? _mm512_shuffle_i32x4(z, z, 0xAA) : _mm512_shuffle_i32x4(z, z, 0xFF);
-                i8k_unpack(dt, h[i], sm, 1, 0, &k);
-                i8k_xload(xq + 256 * bi[i], 0, xv);
-                i8k_dot(dt, &k, xv, xs + 16 * bi[i], &p[i], &m[i]);
-            }
-            /* d, dmin of the 4 blocks as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
-            __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
-            dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
-            const __m256 dd = _mm256_cvtph_ps(dm);
-            d = _mm256_castps256_ps128(dd);
-            dmin = _mm256_extractf128_ps(dd, 1);
-        }
-        const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
-        const __m128i M = dt == FR_DT_Q6_K ? _mm_setzero_si128() : i8k_sum4(m[0], m[1], m[2], m[3]);
-        const __mmask8 mk = (__mmask8)((1u << nv) - 1);
         const __m128 dx = _mm_maskz_loadu_ps(mk, xd + b);
-        acc = _mm_mask_mov_ps(acc, mk, i8k_step(dt, acc, dx, d, dmin, T, M));
+        _Alignas(16) float fd[4]; /* d * d_x per block */
+        if (dt == FR_DT_Q6_K) {
+            _mm_store_ps(fd, _mm_maskz_mul_ps(mk, i8k_f16x4(h, 208), dx));
+#pragma GCC unroll 8
+            for (int i = 0; i < 4; i++) {
+                i8k_blk k;
+                __m512i xv[4], p;
+                __m256i m_unused;
+                i8k_unpack(dt, h[i], _mm512_setzero_si512(), 1, 0, &k);
+                i8k_xload(xr + 256 * bi[i], 0, xv);
+                i8k_dot(dt, &k, xv, xs + 16 * bi[i], &p, &m_unused);
+                acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(fd[i]), acc[i]);
+            }
+            continue;
+        }
+        /* d, dmin of the 4 blocks as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
+        __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
+        dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+        const __m256 dd = _mm256_cvtph_ps(dm);
+        _mm_store_ps(fd, _mm_maskz_mul_ps(mk, _mm256_castps256_ps128(dd), dx));
+        const __m128 fm = _mm_maskz_mul_ps(mk, _mm256_extractf128_ps(dd, 1), dx); /* dmin * d_x */
+        /* lane i: block i's [sc0..7, m0..7] */
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(h[0] + 4)));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[1] + 4)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[2] + 4)), 2);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[3] + 4)), 3);
+        z = i8k_scmin(z);
+#pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) {
+            i8k_blk k;
+            const __m512i sm = i == 0 ? _mm512_shuffle_i32x4(z, z, 0x00) : i == 1 ? _mm512_shuffle_i32x4(z, z, 0x55)
+                             : i == 2 ? _mm512_shuffle_i32x4(z, z, 0xAA) : _mm512_shuffle_i32x4(z, z, 0xFF);
+            i8k_unpack(dt, h[i], sm, 0, 1, &k);
+            const int8_t *x = xr + 256 * bi[i];
+            __m512i pc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}; /* two short chains */
+#pragma GCC unroll 8
+            for (int c = 0; c < 4; c++)
+                pc[c & 1] = i8k_dpwssd(pc[c & 1], _mm512_maddubs_epi16(k.w[c], _mm512_loadu_si512((const void *)(x + 64 * c))), k.sc[c]);
+            const __m512i p = _mm512_add_epi32(pc[0], pc[1]);
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(fd[i]), acc[i]);
+        }
+        /* mins: M_i = sum_j m_j S_j = sum_k m_{k/2} s_k over the 16 sums s_k of block i.
+         * mw word 8i + j = block i's m_j; ma (mb) word 16e + k = m_{k/2} of block e (2 + e) */
+        const __m512i mw = _mm512_unpackhi_epi8(z, _mm512_setzero_si512());
+        const __m512i ix = _mm512_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8,
+                                            7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+        const __m512i ma = _mm512_permutexvar_epi16(ix, mw);
+        const __m512i mb = _mm512_permutexvar_epi16(_mm512_add_epi16(ix, _mm512_set1_epi16(16)), mw);
+        const __mmask32 sa = nv >= 2 ? 0xffffffffu : 0xffffu, sb = nv == 4 ? 0xffffffffu : nv == 3 ? 0xffffu : 0;
+        const __m512i qa = _mm512_madd_epi16(ma, _mm512_maskz_loadu_epi16(sa, xs + 16 * b));
+        const __m512i qb = _mm512_madd_epi16(mb, _mm512_maskz_loadu_epi16(sb, xs + 16 * b + 32));
+        /* dmin * d_x: blocks 0, 1 over dwords 0..7, 8..15 (fa), 2, 3 (fb) */
+        const __m512 fm16 = _mm512_castps128_ps512(fm);
+        const __m512 fa = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), fm16);
+        const __m512 fb = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2), fm16);
+        acc[0] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(qa), fa, acc[0]);
+        acc[2] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(qb), fb, acc[2]);
     }
-    __m128 s = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
-    *y = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
@@ -465,7 +487,26 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const uint8_t *w0 = W->data;
     float out[I8K_TBMAX];
     if (n == 1) {
-        for (int64_t r = r0; r < r1; r++) i8k_row(dt, w0 + (size_t)r * rb, X, nb, Y + r);
+        /* Q4_K/Q5_K: the activations reordered for the split weights (i8k_xload) once for all rows,
+         * I8K_XCH blocks at a time (rows longer than that go over the rows once per chunk) */
+        _Alignas(64) int8_t xr[I8K_XCH * 256];
+        for (int64_t c0 = 0; c0 < nb; c0 += I8K_XCH) {
+            const int64_t cnt = nb - c0 < I8K_XCH ? nb - c0 : I8K_XCH;
+            const int8_t *xc = X->q + 256 * c0;
+            if (dt != FR_DT_Q6_K) {
+                for (int64_t b = 0; b < cnt; b++) {
+                    __m512i v[4];
+                    i8k_xload(xc + 256 * b, 1, v);
+                    for (int c = 0; c < 4; c++) _mm512_store_si512((void *)(xr + 256 * b + 64 * c), v[c]);
+                }
+                xc = xr;
+            }
+            const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+            for (int64_t r = r0; r < r1; r++) {
+                const float v = i8k_row(dt, w0 + (size_t)r * rb + (size_t)c0 * bb, xc, X->s + 16 * c0, X->d + c0, cnt);
+                Y[r] = c0 ? Y[r] + v : v;
+            }
+        }
         return;
     }
     /* tokens per chunk: their activations (about 1.1 bytes per value) fill about 512 KiB of L2
