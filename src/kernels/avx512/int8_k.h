@@ -28,15 +28,21 @@
  * order, so the result is the generic kernel's bit for bit; the 4 lanes are 4
  * outputs, so there is no horizontal sum at the end either.
  *
- * Tiles: decode takes 4 rows x 1 or 2 tokens so the 4 rows share the
+ * Decode (n = 1) goes one row at a time, so each thread reads the weights as
+ * ONE sequential stream (i8k_decode: i8k_row for Q4_K/Q5_K, i8k_row_q6), 4
+ * blocks of the row per step; it sums floats in another order than the
+ * generic kernel (within 1e-6 of sum|w x|, tests/test_int8_kernels.c).
+ * Tiles (n >= 2): 4 rows x 1 or 2 tokens so the 4 rows share the
  * activation loads (and Q4_K/Q5_K their reordering); prefill takes 1 row x 8
  * tokens (4 for a rest of 4..7) so each block is unpacked once for 8 tokens,
  * tokens in chunks whose activations stay in L2; the last 1..3 tokens go
- * through the decode tile.
+ * through the 4-row tile.
  *
  * Per thread on the Zen 4 host (bench/int8_bench.c, cols 2048), avx512vnni:
- * Q4_K n = 1 about 25 GB/s of weights from L2 (float kernel 6.8), n = 64 about
- * 145 GFLOP/s (float 67); Q6_K n = 1 about 30 GB/s (float 10.6). */
+ * Q4_K n = 1 about 25 GB/s of weights from L2 (float kernel 6.8), 16-20 GB/s
+ * from DRAM (rows 102400; the 4-row tile got 7-8), n = 64 about 145 GFLOP/s
+ * (float 67); Q6_K n = 1 about 27-29 GB/s from L2 (float 10.6), 19-21 from
+ * DRAM (tile 7-8). */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -47,7 +53,8 @@
 #define I8K_XCH 128 /* blocks of reordered activations for n = 1 (32 KiB on the stack) */
 #endif
 #ifndef I8K_PD
-#define I8K_PD 4096 /* n = 1: prefetch the weights this many bytes ahead (measured: 18 -> 20 GB/s from DRAM) */
+#define I8K_PD 0 /* n = 1, Q4_K/Q5_K: prefetch the weights this many bytes ahead; 0: off (4096 measured
+                   * 18 -> 20 GB/s from DRAM once, no gain later; hurt Q6_K) */
 #endif
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
@@ -406,11 +413,11 @@ static I8K_AI void i8k_tile_tokens(const int dt, const int TB, const uint8_t *w,
  * lanes are summed at the end of the row: a different float order from the
  * generic kernel (within 1e-6 of sum|w x|), and no per-block reduction.
  * Q4_K/Q5_K take the weights split (i8k_unpack: two 64-byte loads per block,
- * no shuffles) against activations reordered once per matmul (xr, i8k_body);
+ * no shuffles) against activations reordered once per matmul (xr, i8k_decode);
  * their scales and mins are decoded for the 4 blocks together (one 128-bit
- * lane each). Returns the row's dot product over nb blocks from w, with
- * xr/xs/xd at the same block. */
-/* blocks 0 .. nv-1 (nv <= 4) from w (activations xr, sums xs, scales xd at the
+ * lane each). (dpwssd chains kept short: long ones measured slower from DRAM.)
+ *
+ * i8k_row4: blocks 0 .. nv-1 (nv <= 4) from w (activations xr, sums xs, scales xd at the
  * same block) into acc; blocks past nv repeat the last one, their factors are 0 */
 static I8K_AI void i8k_row4(const int dt, const uint8_t *w, const int8_t *xr, const int16_t *xs, const float *xd,
                             const int nv, __m512 *acc) {
@@ -468,6 +475,7 @@ static I8K_AI void i8k_row4(const int dt, const uint8_t *w, const int8_t *xr, co
     acc[2] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(qb), fb, acc[2]);
 }
 
+/* the row's dot product over nb blocks from w, with xr/xs/xd at the same block */
 static I8K_AI float i8k_row(const int dt, const uint8_t *w, const int8_t *xr, const int16_t *xs, const float *xd,
                             int64_t nb) {
     const size_t bb = dt == FR_DT_Q5_K ? 176 : 144;
