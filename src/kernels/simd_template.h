@@ -165,84 +165,87 @@ static AI void panel_tile(const int TB, const float *wp, const float *X, float *
         }
 }
 
-/* Decode (one token) of BF16 weights: a 32-bit load holds two weights, the
- * even one in its low half. Shifting and masking give both as floats with no
- * widening shuffle; x is split into even and odd lanes once per call. */
+/* Decode (one token) of BF16 weights, one row at a time so each thread reads
+ * its rows as one sequential stream (interleaved rows are served slower by the
+ * memory system; kernels/dispatch.c). A 32-bit load holds two weights, the even
+ * one in its low half: shifting and masking give both as floats with no
+ * widening shuffle; x is split into even and odd lanes once per call. Four
+ * accumulators keep the FMAs independent. */
 #define DEC_MAXC 16384
 static void decode_bf16(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
     const int64_t cols = fr_cols(W), cf = cols / (2 * VW) * (2 * VW);
     float xp[DEC_MAXC];
     for (int64_t c = 0; c < cf; c += 2 * VW)
         for (int i = 0; i < VW; i++) xp[c + i] = x[c + 2 * i], xp[c + VW + i] = x[c + 2 * i + 1];
-    for (int64_t r = r0; r < r1; r += RB) {
-        const uint16_t *wr[RB];
-        for (int i = 0; i < RB; i++) wr[i] = (const uint16_t *)W->data + (r + i < r1 ? r + i : r1 - 1) * cols;
-        V a0[RB], a1[RB];
-        for (int i = 0; i < RB; i++) a0[i] = VZERO(), a1[i] = VZERO();
-        for (int64_t c = 0; c < cf; c += 2 * VW) {
-            V xe = VLOADU(xp + c), xo = VLOADU(xp + c + VW);
-            for (int i = 0; i < RB; i++) {
-                V we, wo;
-                LD2_BF16_EO(wr[i] + c, we, wo);
-                a0[i] = VFMA(we, xe, a0[i]);
-                a1[i] = VFMA(wo, xo, a1[i]);
-            }
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *w = (const uint16_t *)W->data + r * cols;
+        V a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
+        int64_t c = 0;
+        for (; c + 4 * VW <= cf; c += 4 * VW) {
+            V we, wo, we2, wo2;
+            LD2_BF16_EO(w + c, we, wo);
+            LD2_BF16_EO(w + c + 2 * VW, we2, wo2);
+            a0 = VFMA(we, VLOADU(xp + c), a0);
+            a1 = VFMA(wo, VLOADU(xp + c + VW), a1);
+            a2 = VFMA(we2, VLOADU(xp + c + 2 * VW), a2);
+            a3 = VFMA(wo2, VLOADU(xp + c + 3 * VW), a3);
         }
-        for (int i = 0; i < RB && r + i < r1; i++) {
-            float t = 0;
-            for (int64_t c = cf; c < cols; c++) t += fr_bf16_to_f32(wr[i][c]) * x[c];
-            Y[r + i] = VHSUM(VADD(a0[i], a1[i])) + t;
+        for (; c < cf; c += 2 * VW) {
+            V we, wo;
+            LD2_BF16_EO(w + c, we, wo);
+            a0 = VFMA(we, VLOADU(xp + c), a0);
+            a1 = VFMA(wo, VLOADU(xp + c + VW), a1);
         }
+        float t = 0;
+        for (c = cf; c < cols; c++) t += fr_bf16_to_f32(w[c]) * x[c];
+        Y[r] = VHSUM(VADD(VADD(a0, a1), VADD(a2, a3))) + t;
     }
 }
 
-/* Decode (one token) of FP8 weights: products summed per 128-column block,
- * then scaled once per block (not per weight). */
+/* Decode (one token) of FP8 weights, one row at a time (a sequential stream):
+ * products summed per 128-column block in four accumulators, then scaled once
+ * per block (not per weight). */
 static void decode_e4m3(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
     const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
-    for (int64_t r = r0; r < r1; r += RB) {
-        const unsigned char *wr[RB];
-        const float *sr[RB];
-        for (int i = 0; i < RB; i++) {
-            int64_t ri = r + i < r1 ? r + i : r1 - 1;
-            wr[i] = (const unsigned char *)W->data + ri * cols;
-            sr[i] = W->scale + (ri / FR_FP8_BLOCK) * nb;
-        }
-        V acc[RB];
-        for (int i = 0; i < RB; i++) acc[i] = VZERO();
+    for (int64_t r = r0; r < r1; r++) {
+        const unsigned char *w = (const unsigned char *)W->data + r * cols;
+        const float *sr = W->scale + (r / FR_FP8_BLOCK) * nb;
+        V acc = VZERO();
         for (int64_t b0 = 0; b0 < cols; b0 += FR_FP8_BLOCK) {
             const int64_t b1 = b0 + FR_FP8_BLOCK < cols ? b0 + FR_FP8_BLOCK : cols;
-            V s0[RB], s1[RB];
-            for (int i = 0; i < RB; i++) s0[i] = VZERO(), s1[i] = VZERO();
+            V s0 = VZERO(), s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
             int64_t c = b0;
+            for (; c + 4 * VW <= b1; c += 4 * VW) {
+                V w0, w1, w2, w3;
+                LD2_E4M3(w + c, w0, w1);
+                LD2_E4M3(w + c + 2 * VW, w2, w3);
+                s0 = VFMA(w0, VLOADU(x + c), s0);
+                s1 = VFMA(w1, VLOADU(x + c + VW), s1);
+                s2 = VFMA(w2, VLOADU(x + c + 2 * VW), s2);
+                s3 = VFMA(w3, VLOADU(x + c + 3 * VW), s3);
+            }
             for (; c + 2 * VW <= b1; c += 2 * VW) {
-                V x0 = VLOADU(x + c), x1 = VLOADU(x + c + VW);
-                for (int i = 0; i < RB; i++) {
-                    V w0, w1;
-                    LD2_E4M3(wr[i] + c, w0, w1);
-                    s0[i] = VFMA(w0, x0, s0[i]);
-                    s1[i] = VFMA(w1, x1, s1[i]);
-                }
+                V w0, w1;
+                LD2_E4M3(w + c, w0, w1);
+                s0 = VFMA(w0, VLOADU(x + c), s0);
+                s1 = VFMA(w1, VLOADU(x + c + VW), s1);
             }
             if (c < b1) { /* the row's last partial step, zero-padded */
                 const int m = (int)(b1 - c);
                 unsigned char wt[2 * VW];
                 float xt[2 * VW];
                 memset(xt, 0, sizeof xt);
+                memset(wt, 0, sizeof wt);
                 memcpy(xt, x + c, (size_t)m * sizeof(float));
-                for (int i = 0; i < RB; i++) {
-                    memset(wt, 0, sizeof wt);
-                    memcpy(wt, wr[i] + c, (size_t)m);
-                    V w0, w1;
-                    LD2_E4M3(wt, w0, w1);
-                    s0[i] = VFMA(w0, VLOADU(xt), s0[i]);
-                    s1[i] = VFMA(w1, VLOADU(xt + VW), s1[i]);
-                }
+                memcpy(wt, w + c, (size_t)m);
+                V w0, w1;
+                LD2_E4M3(wt, w0, w1);
+                s0 = VFMA(w0, VLOADU(xt), s0);
+                s1 = VFMA(w1, VLOADU(xt + VW), s1);
             }
-            for (int i = 0; i < RB; i++)
-                acc[i] = VFMA(VADD(s0[i], s1[i]), VSET1(sr[i][b0 / FR_FP8_BLOCK] * 256.0f), acc[i]);
+            acc = VFMA(VADD(VADD(s0, s1), VADD(s2, s3)), VSET1(sr[b0 / FR_FP8_BLOCK] * 256.0f), acc);
         }
-        for (int i = 0; i < RB && r + i < r1; i++) Y[r + i] = VHSUM(acc[i]);
+        Y[r] = VHSUM(acc);
     }
 }
 

@@ -115,8 +115,9 @@ typedef struct mla_job {
     float *hbuf;     /* [threads][hb]: one head's inputs ([n][dn] or [n][r]) or kv_b rows ([dn][r]) */
     size_t hb;
     float *ov;       /* kv_b layout: [n][H*(dn+dv)] outputs of the value rows */
-    float *scores;   /* [threads][H][n_keys] (decode: [H][n_keys]) */
-    float *upart;    /* decode: [threads][H][r] */
+    float *scores;   /* [threads][H][n_keys] (decode: [threads][H][ROWBLK]) */
+    float *upart;    /* decode: [threads][H][r] unnormalised values */
+    float *mst, *lst; /* decode: [threads][H] running max and sum of the online softmax */
     float *latbuf;   /* [threads][ROWBLK][r]: decoded cache rows */
     float *tmp;      /* [threads][H][ROWBLK]: rope parts of the scores */
     /* integer scores over a Q8_0 cache (not exact mode): qabs quantized, [n*H][r] */
@@ -165,31 +166,40 @@ static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) 
     return buf;
 }
 
-/* sc[h][s] = (q~_h . c_s + q_rope_h . k_r,s) * scale for keys [s0, s1), in
- * blocks of ROWBLK cache rows: each block is read once for all H heads */
-static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld, int ith) {
+/* out[h*ldo + i] = (q~_h . c_s + q_rope_h . k_r,s) * scale for the nr keys
+ * s = b + i of token t: one block of cache rows read once for all H heads.
+ * Returns the block's latents as float32 rows when it decoded them (NULL when
+ * the scores came from the int8 kernel over a q8_0 cache). */
+static const float *block_scores(const mla_job *j, int t, int b, int nr, float *out, int ldo, int ith) {
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr;
     const float *qa = j->qabs + (size_t)t * H * r, *q = j->q + (size_t)t * H * dq;
     float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
-    for (int b = s0; b < s1; b += ROWBLK) {
-        const int nr = s1 - b < ROWBLK ? s1 - b : ROWBLK;
-        if (j->qq.q) { /* q8_0 cache x int8 queries: Y[h][s] with row stride n_keys = ld */
-            fr_qx qt = j->qq;
-            qt.n = H;
-            qt.q += (size_t)t * H * r;
-            qt.d += (size_t)t * H * (r / qt.blk);
-            qt.s += (size_t)t * H * (r / 16);
-            fr_matmul_q_kernel(FR_DT_Q8_0)(&j->lat8, &qt, sc, b, b + nr);
-        } else {
-            const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
-            fr_dots(qa, r, lat, r, sc + b, ld, H, nr, r); /* [H][nr] */
-        }
-        if (dr) fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr); /* [H][nr] */
-        for (int h = 0; h < H; h++)
-            for (int i = 0; i < nr; i++)
-                sc[(size_t)h * ld + b + i] = (sc[(size_t)h * ld + b + i] + (dr ? tmp[h * ROWBLK + i] : 0)) * c->scale;
+    const float *lat = NULL;
+    if (j->qq.q) { /* q8_0 cache x int8 queries: the cache rows from b as a Q8_0 matrix of ldo rows */
+        fr_qx qt = j->qq;
+        qt.n = H;
+        qt.q += (size_t)t * H * r;
+        qt.d += (size_t)t * H * (r / qt.blk);
+        qt.s += (size_t)t * H * (r / 16);
+        fr_tensor v = j->lat8;
+        v.ne[0] = ldo;
+        v.data = j->kv->lat + (size_t)b * j->kv->row;
+        fr_matmul_q_kernel(FR_DT_Q8_0)(&v, &qt, out, 0, nr); /* out[h*ldo + i] */
+    } else {
+        lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
+        fr_dots(qa, r, lat, r, out, ldo, H, nr, r); /* [H][nr] */
     }
+    if (dr) fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr); /* [H][nr] */
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < nr; i++)
+            out[(size_t)h * ldo + i] = (out[(size_t)h * ldo + i] + (dr ? tmp[h * ROWBLK + i] : 0)) * c->scale;
+    return lat;
+}
+
+/* sc[h][s] for keys [s0, s1) of token t, in blocks of ROWBLK cache rows */
+static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld, int ith) {
+    for (int b = s0; b < s1; b += ROWBLK) block_scores(j, t, b, s1 - b < ROWBLK ? s1 - b : ROWBLK, sc + b, ld, ith);
 }
 
 /* u[h] += sum_s P[h][s] c_s for keys [s0, s1), per block of cache rows */
@@ -219,19 +229,35 @@ static void attend_tokens(void *arg, int64_t t0, int64_t t1, int ith) {
     }
 }
 
-/* decode (one token): the keys split over the threads */
-static void dec_scores(void *arg, int64_t s0, int64_t s1, int ith) {
-    const mla_job *j = arg;
-    scores_rows(j, 0, (int)s0, (int)s1, j->scores, j->n_keys, ith);
-}
-static void dec_softmax(void *arg, int64_t h0, int64_t h1, int ith) {
-    const mla_job *j = arg;
-    for (int64_t h = h0; h < h1; h++) fr_softmax(j->scores + (size_t)h * j->n_keys, j->n_keys);
-}
-static void dec_values(void *arg, int64_t s0, int64_t s1, int ith) {
+/* decode (one token), one pass over the cache: each thread keeps an online
+ * softmax over the key blocks it takes (per head: running max m, sum l of
+ * exp(s - m), and u = sum exp(s - m) c_s unnormalised), so each block is read
+ * once for its scores and its values; the threads' states merge at the end. */
+static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
-    values_rows(j, (int)s0, (int)s1, j->scores, j->n_keys, j->upart + (size_t)ith * c->n_head * c->kv_lora, ith);
+    const int H = c->n_head, r = c->kv_lora;
+    float *sc = j->scores + (size_t)ith * H * ROWBLK, *m = j->mst + (size_t)ith * H, *l = j->lst + (size_t)ith * H;
+    float *u = j->upart + (size_t)ith * H * r;
+    for (int b = (int)s0; b < s1; b += ROWBLK) {
+        const int nr = s1 - b < ROWBLK ? (int)s1 - b : ROWBLK;
+        const float *lat = block_scores(j, 0, b, nr, sc, ROWBLK, ith);
+        if (!lat) lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
+        for (int h = 0; h < H; h++) {
+            float *p = sc + (size_t)h * ROWBLK, mx = m[h];
+            for (int i = 0; i < nr; i++) mx = p[i] > mx ? p[i] : mx;
+            if (mx > m[h]) { /* a new maximum: rescale what is summed so far */
+                float alpha = expf(m[h] - mx); /* 0 on the first block (m = -inf) */
+                l[h] *= alpha;
+                for (int k = 0; k < r; k++) u[(size_t)h * r + k] *= alpha;
+                m[h] = mx;
+            }
+            float sum = 0;
+            for (int i = 0; i < nr; i++) sum += p[i] = expf(p[i] - mx);
+            l[h] += sum;
+        }
+        fr_wsum(sc, ROWBLK, lat, r, u, r, H, nr, r);
+    }
 }
 
 /* o[t][h] = W_UV_h u[t][h] for heads [h0, h1)   [n][H*dv] */
@@ -314,16 +340,29 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     j.u = fr_arena_f32(a, (size_t)n * H * r);
     if (n == 1) {
         /* decode: keys split over the threads, partial sums per thread */
-        const int grain = 64;
-        j.scores = fr_arena_f32(a, (size_t)H * n_keys);
+        j.scores = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
         j.upart = fr_arena_f32(a, (size_t)nth * H * r);
+        j.mst = fr_arena_f32(a, (size_t)nth * H);
+        j.lst = fr_arena_f32(a, (size_t)nth * H);
         memset(j.upart, 0, (size_t)nth * H * r * sizeof *j.upart);
-        fr_parallel_for(n_keys, grain, dec_scores, &j);
-        fr_parallel_for(H, 1, dec_softmax, &j);
-        fr_parallel_for(n_keys, grain, dec_values, &j);
-        memcpy(j.u, j.upart, (size_t)H * r * sizeof *j.u);
-        for (int th = 1; th < nth; th++)
-            for (int i = 0; i < H * r; i++) j.u[i] += j.upart[(size_t)th * H * r + i];
+        memset(j.lst, 0, (size_t)nth * H * sizeof *j.lst);
+        for (int i = 0; i < nth * H; i++) j.mst[i] = -INFINITY;
+        /* blocks of keys, about 4 per thread (whole ROWBLK multiples) */
+        int64_t grain = ((n_keys + 4 * nth - 1) / (4 * nth) + ROWBLK - 1) / ROWBLK * ROWBLK;
+        fr_parallel_for(n_keys, grain, dec_attend, &j);
+        for (int h = 0; h < H; h++) { /* merge: u_h = sum_t e^(m_t - M) u_t / sum_t e^(m_t - M) l_t */
+            float M = -INFINITY, L = 0;
+            for (int th = 0; th < nth; th++) M = j.mst[th * H + h] > M ? j.mst[th * H + h] : M;
+            float *uh = j.u + (size_t)h * r;
+            memset(uh, 0, (size_t)r * sizeof *uh);
+            for (int th = 0; th < nth; th++) {
+                if (j.mst[th * H + h] == -INFINITY) continue; /* a thread that took no keys */
+                float w = expf(j.mst[th * H + h] - M);
+                L += w * j.lst[th * H + h];
+                fr_axpy(uh, w, j.upart + ((size_t)th * H + h) * r, r);
+            }
+            for (int k = 0; k < r; k++) uh[k] /= L;
+        }
     } else {
         j.scores = fr_arena_f32(a, (size_t)nth * H * n_keys);
         fr_parallel_for(n, 1, attend_tokens, &j);

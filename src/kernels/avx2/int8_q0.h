@@ -285,8 +285,14 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
     }
 }
 
+#include "kernels/int8_q0_row.h"
+
 static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
+    if (n == 1) { /* decode: one row at a time, a sequential stream (int8_q0_row.h) */
+        for (int64_t r = r0; r < r1; r++) q0_row(dt, W, X, Y, r);
+        return;
+    }
     /* tokens per pass: their int8 activations fill about 256 KiB (L2), while
      * the weight rows stream once per pass (a tile's rows stay in L1) */
     int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);

@@ -335,63 +335,7 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
     }
 }
 
-/* ---- decode: one row at a time ----
- * n = 1 reads the weights as one sequential stream per thread: a row's blocks in
- * order, then the next row. (Tiles of 8 rows read 8 interleaved streams, which
- * the memory system serves far slower: measured 32-36 GB/s against 35-56 GB/s
- * sequential with 2 threads here, bench/RESULTS.md.) Eight blocks at a time:
- * their 8 ymm of partial sums reduce (vphaddd) into one ymm, lane i = block
- * b + i's exact sum, then acc += (d_w * d_x) * float(sum - C * S) for the 8
- * blocks at once; the 8 lanes are summed at the end of the row (a different
- * float order from the generic kernel: within 1e-6 of sum|w x|). */
-static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r) {
-    const int64_t nb = X->cols / 32;
-    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
-#ifdef FR_VNNI
-    const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
-#else
-    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
-#endif
-    const uint8_t *w = (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W);
-    const int8_t *xq = X->q;
-    const float *xd = X->d;
-    const int16_t *xs = X->s;
-    __m256 acc = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        const uint8_t *p = w + b * bb;
-        __m256i d[8];
-        uint16_t dh[8];
-        for (int i = 0; i < 8; i++) {
-            memcpy(&dh[i], p + i * bb, 2);
-            d[i] = q0_dot(dt, q0_unpack(dt, p + i * bb), _mm256_loadu_si256((const __m256i *)(const void *)(xq + 32 * (b + i))));
-        }
-        /* lane i = block b + i: pairs, pairs of pairs, then the two 128-bit halves */
-        __m256i q0 = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
-        __m256i q1 = _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
-        __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
-        if (C) { /* S of block b + i = s[2(b+i)] + s[2(b+i)+1] */
-            __m256i sx = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(xs + 2 * b)), _mm256_set1_epi16(1));
-            sum = _mm256_sub_epi32(sum, _mm256_mullo_epi32(sx, _mm256_set1_epi32(C)));
-        }
-        const __m256 sc = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh)), _mm256_loadu_ps(xd + b));
-        acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(sum), acc);
-    }
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    float y = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    for (; b < nb; b++) { /* the last nb % 8 blocks one by one */
-        __m256i d = q0_dot(dt, q0_unpack(dt, w + b * bb), _mm256_loadu_si256((const __m256i *)(const void *)(xq + 32 * b)));
-        __m128i d4 = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
-        d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0x4e));
-        d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0xb1));
-        int isum = _mm_cvtsi128_si32(d4) - C * (xs[2 * b] + xs[2 * b + 1]);
-        uint16_t dh;
-        memcpy(&dh, w + b * bb, 2);
-        y += (_cvtsh_ss(dh) * xd[b]) * (float)isum;
-    }
-    Y[r] = y;
-}
+#include "kernels/int8_q0_row.h"
 
 static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
