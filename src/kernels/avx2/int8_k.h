@@ -17,7 +17,9 @@
  * sum_j m_j S_j. Four pairs at a time are reduced to their exact sums
  * (vphaddd) and a 4-lane float step does acc += d_x * (d * T - dmin * M).
  *
- * Tiles: decode 4 rows x 1 or 2 tokens (the rows share the activation loads,
+ * Decode (n = 1): one row at a time (i8k_row; one sequential weight stream per
+ * thread), float sums in another order (within 1e-6 of sum|w x|).
+ * Tiles (n >= 2): 4 rows x 1 or 2 tokens (the rows share the activation loads,
  * from L1); prefill 1 row x 4 tokens, each piece unpacked once for 4 tokens. */
 #include <string.h>
 
@@ -230,6 +232,59 @@ static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *
     _mm_storeu_ps(out, acc);
 }
 
+/* Decode (n = 1): one row at a time, so a thread reads the weights as ONE
+ * sequential stream (a 4-row tile reads 4 interleaved streams, which the memory
+ * system serves slower): 4 blocks of the row per step, their pieces as in the
+ * tiles, the 4 blocks' sums reduced together (lane i = block b + i) and one
+ * 4-lane float step; the lanes are summed at the end of the row (another
+ * float order than the generic kernel: within 1e-6 of sum|w x|). */
+static I8K_AI float i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int64_t nb) {
+    const size_t bb = i8k_bb(dt);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 4) {
+        /* the 4 blocks b..b+3; past nb repeat the last one (lanes left out below) */
+        const int nv = nb - b < 4 ? (int)(nb - b) : 4;
+        const uint8_t *h[4];
+        int64_t bi[4];
+        for (int i = 0; i < 4; i++) bi[i] = b + (i < nv ? i : nv - 1), h[i] = w + (size_t)bi[i] * bb;
+        __m256i p[4], m[4];
+#pragma GCC unroll 8
+        for (int i = 0; i < 4; i++) {
+            i8k_blk k;
+            i8k_prep(dt, h[i], &k);
+            __m256i a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* two short chains */
+#pragma GCC unroll 8
+            for (int v = 0; v < 8; v++) {
+                __m256i wv, sc;
+                i8k_piece(dt, &k, v, &wv, &sc);
+                const __m256i x = i8k_ld256(X->q + 256 * bi[i] + 32 * v);
+                a[v & 1] = _mm256_add_epi32(a[v & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, x), sc));
+            }
+            const int16_t *s = X->s + 16 * bi[i];
+            p[i] = _mm256_add_epi32(a[0], a[1]);
+            if (dt == FR_DT_Q6_K) p[i] = _mm256_sub_epi32(p[i], i8k_q6off(&k, s));
+            else m[i] = i8k_mins(&k, s);
+        }
+        __m128 d, dmin = _mm_setzero_ps();
+        __m128i M = _mm_setzero_si128();
+        if (dt == FR_DT_Q6_K) {
+            d = _mm_setr_ps(i8k_f16(h[0] + 208), i8k_f16(h[1] + 208), i8k_f16(h[2] + 208), i8k_f16(h[3] + 208));
+        } else { /* d, dmin of the 4 blocks as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
+            __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
+            dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+            const __m256 dd = _mm256_cvtph_ps(dm);
+            d = _mm256_castps256_ps128(dd);
+            dmin = _mm256_extractf128_ps(dd, 1);
+            M = i8k_sum4(m[0], m[1], m[2], m[3]);
+        }
+        const __m128i lane = _mm_cmpgt_epi32(_mm_set1_epi32(nv), _mm_setr_epi32(0, 1, 2, 3)); /* i < nv */
+        const __m128 dx = _mm_castsi128_ps(_mm_maskload_epi32((const int *)(const void *)(X->d + b), lane));
+        acc = _mm_blendv_ps(acc, i8k_step(dt, acc, dx, d, dmin, i8k_sum4(p[0], p[1], p[2], p[3]), M), _mm_castsi128_ps(lane));
+    }
+    __m128 s = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
@@ -264,14 +319,35 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     }
 }
 
+/* n = 1 in its own function (not inlined into i8k_body's tiles) */
+static __attribute__((noinline)) void PFX(decode_q4_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0,
+                                                        int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+        Y[r] = i8k_row(FR_DT_Q4_K, (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W), X, X->cols / 256);
+}
 static void PFX(matmul_q_q4_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    i8k_body(FR_DT_Q4_K, W, X, Y, r0, r1);
+    if (X->n == 1) PFX(decode_q4_k)(W, X, Y, r0, r1);
+    else i8k_body(FR_DT_Q4_K, W, X, Y, r0, r1);
+}
+/* n = 1 in its own function (not inlined into i8k_body's tiles) */
+static __attribute__((noinline)) void PFX(decode_q5_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0,
+                                                        int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+        Y[r] = i8k_row(FR_DT_Q5_K, (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W), X, X->cols / 256);
 }
 static void PFX(matmul_q_q5_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    i8k_body(FR_DT_Q5_K, W, X, Y, r0, r1);
+    if (X->n == 1) PFX(decode_q5_k)(W, X, Y, r0, r1);
+    else i8k_body(FR_DT_Q5_K, W, X, Y, r0, r1);
+}
+/* n = 1 in its own function (not inlined into i8k_body's tiles) */
+static __attribute__((noinline)) void PFX(decode_q6_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0,
+                                                        int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+        Y[r] = i8k_row(FR_DT_Q6_K, (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W), X, X->cols / 256);
 }
 static void PFX(matmul_q_q6_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    i8k_body(FR_DT_Q6_K, W, X, Y, r0, r1);
+    if (X->n == 1) PFX(decode_q6_k)(W, X, Y, r0, r1);
+    else i8k_body(FR_DT_Q6_K, W, X, Y, r0, r1);
 }
 
 #define INT8_K_ENTRIES                                                                                        \
