@@ -144,6 +144,19 @@ static double mag_err(const fr_tensor *w, const fr_qx *q, const float *y, const 
 }
 
 static void test_isa(const fr_kernel_table *k) {
+    if (k->row_f32) { /* Q8_0 rows (the q8_0 latent cache) decode bitwise as the generic decoder */
+        fr_tensor w;
+        CHECK(make_q(&w, FR_DT_Q8_0, 5, 9 * 32) == 0, "quantize Q8_0");
+        float a[9 * 32], b[9 * 32];
+        int same = 1;
+        for (int64_t r = 0; r < 5; r++) {
+            fr_tensor_row_f32(&w, r, a);
+            k->row_f32(&w, r, b);
+            same &= !memcmp(a, b, sizeof a);
+        }
+        CHECK(same, "%s row_f32 Q8_0 differs from fr_tensor_row_f32", k->name);
+        free((void *)w.data);
+    }
     static const int64_t rowss[] = {1, 5, 13, 37};
     static const int64_t nblk[] = {1, 3, 9};
     static const int ns[] = {1, 3, 13, 17}; /* 13: 8 + 4 + 1 token tiles */

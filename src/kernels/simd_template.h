@@ -3,6 +3,7 @@
  *   VW                  floats per vector;  V  the vector type
  *   VZERO() VSET1(f) VLOADU(p) VSTOREU(p, v) VADD(a, b) VMUL(a, b) VFMA(a, b, c) (a*b + c) VHSUM(v)
  *   LD_F16(p) LD_BF16(p)   VW weights at p as exact float32 values
+ *   LD_I8(p)            VW int8 at p as float32 (Q8_0 rows)
  *   LD2_BF16_EO(p, ev, od) 2*VW BF16 weights at p: the even and the odd ones
  *   LD2_E4M3(p, lo, hi)    2*VW FP8 weights at p as float32 values times 2^-8
  *                          (exact; through float16: the same bits shifted)
@@ -417,6 +418,14 @@ static void PFX(row_f32)(const fr_tensor *W, int64_t r, float *dst) {
     case FR_DT_F16: row_body(FR_DT_F16, W, r, dst); break;
     case FR_DT_BF16: row_body(FR_DT_BF16, W, r, dst); break;
     case FR_DT_F8_E4M3: row_body(FR_DT_F8_E4M3, W, r, dst); break;
+    case FR_DT_Q8_0: { /* f16 d | i8 q[32] per block: q * d, the generic decoder's product */
+        const unsigned char *p = (const unsigned char *)W->data + (size_t)r * fr_row_bytes(W);
+        for (int64_t b = 0; b < fr_cols(W) / 32; b++, p += 34, dst += 32) {
+            const V d = VSET1(fr_f16_to_f32((uint16_t)(p[0] | p[1] << 8)));
+            for (int k = 0; k < 32; k += VW) VSTOREU(dst + k, VMUL(LD_I8(p + 2 + k), d));
+        }
+        break;
+    }
     default: fr_tensor_row_f32(W, r, dst); break;
     }
 }

@@ -53,6 +53,8 @@ static inline __m256 ld_bf16(const unsigned char *p) {
         (od) = _mm256_castsi256_ps(_mm256_and_si256(v_, _mm256_set1_epi32((int)0xffff0000u))); \
     } while (0)
 #define LD_F16(p) ld_f16(p)
+/* VW int8 at p as float32 */
+#define LD_I8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define LD_BF16(p) ld_bf16(p)
 
 #include "kernels/avx2/quant.h"

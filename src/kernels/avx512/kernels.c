@@ -55,6 +55,8 @@ static inline __m512 ld_bf16(const unsigned char *p) {
         (od) = _mm512_castsi512_ps(_mm512_and_si512(v_, _mm512_set1_epi32((int)0xffff0000u))); \
     } while (0)
 #define LD_F16(p) ld_f16(p)
+/* VW int8 at p as float32 */
+#define LD_I8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 #define LD_BF16(p) ld_bf16(p)
 
 #include "kernels/avx512/quant.h"
