@@ -7,38 +7,8 @@
 
 #include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
-#include "tensor/ggml_quants.h"
-#include "testutil.h"
-
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static double urand(void) { /* [0, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) * 0x1p-53;
-}
-
-/* random weights [rows, cols] quantized to dt, with per-16 magnitudes and offsets
- * so sub-block scales and mins differ */
-static int make_q(fr_tensor *t, fr_dtype dt, int64_t rows, int64_t cols) {
-    memset(t, 0, sizeof *t);
-    t->dtype = dt;
-    t->ndim = 2;
-    t->ne[0] = rows;
-    t->ne[1] = cols;
-    t->nbytes = fr_dtype_bytes(dt, rows * cols);
-    float *f = malloc(sizeof(float) * (size_t)(rows * cols));
-    float mag = 1, off = 0;
-    for (int64_t i = 0; i < rows * cols; i++) {
-        if (i % 16 == 0) mag = (float)(0.01 + 3 * urand()), off = urand() < 0.3 ? (float)(urand() - 0.5) : 0;
-        f[i] = mag * (float)(urand() * 2 - 1) + off;
-    }
-    void *d = malloc(t->nbytes);
-    int rc = fr_ggml_quantize(dt, f, d, rows * cols);
-    free(f);
-    t->data = d;
-    return rc;
-}
+#define QT_SEED 0x9e3779b97f4a7c15ull
+#include "quanttest.h"
 
 /* activations with per-32 magnitudes (some blocks all zero) */
 static void make_x(float *x, int64_t nv) {
@@ -48,8 +18,6 @@ static void make_x(float *x, int64_t nv) {
         x[i] = mag * (float)(urand() * 2 - 1);
     }
 }
-
-static const fr_dtype g_qts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_K, FR_DT_Q5_K, FR_DT_Q6_K};
 
 static fr_qx quantize(const float *x, int n, int64_t cols, int blk, void **buf) {
     *buf = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
