@@ -125,6 +125,13 @@ static int64_t mm_grain(int64_t rows, int n) {
     return n >= 32 && rows >= 256 ? 64 : 16;
 }
 
+/* fn over the rows of a [rows, cols] x n-token product: split over the pool,
+ * or on the calling thread when it is small */
+static void split_rows(int64_t rows, int64_t cols, int n, fr_range_fn fn, void *job) {
+    if (rows * cols * (int64_t)n < 32768) fn(job, 0, rows, 0);
+    else fr_parallel_for(rows, mm_grain(rows, n), fn, job);
+}
+
 typedef struct mmq_job {
     fr_matmul_q_fn f;
     const fr_tensor *W;
@@ -150,8 +157,7 @@ static int matmul_q(const fr_tensor *W, const float *X, float *Y, int n) {
     fr_qx qx;
     fr_qx_quantize_mt(X, n, cols, blk, buf, &qx);
     mmq_job j = {fr_matmul_q_kernel(W->dtype), W, &qx, Y};
-    if (rows * cols * (int64_t)n < 32768) mmq_range(&j, 0, rows, 0);
-    else fr_parallel_for(rows, mm_grain(rows, n), mmq_range, &j);
+    split_rows(rows, cols, n, mmq_range, &j);
     free(own);
     return 1;
 }
@@ -177,12 +183,7 @@ fr_matmul_fn fr_matmul_kernel(fr_dtype dt) {
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
     if (fr_matmul_uses_q(W) && fr_cols(W) % fr_qx_blk(W->dtype) == 0 && matmul_q(W, X, Y, n)) return;
     mm_job j = {fr_matmul_kernel(W->dtype), W, X, Y, n};
-    int64_t rows = fr_rows(W);
-    /* blocks of 16 rows keep each thread on whole cache lines of Y (64 for a
-     * batch: fewer passes over the batch's activations); small products run
-     * on the calling thread */
-    if (rows * fr_cols(W) * (int64_t)n < 32768) mm_range(&j, 0, rows, 0);
-    else fr_parallel_for(rows, mm_grain(rows, n), mm_range, &j);
+    split_rows(fr_rows(W), fr_cols(W), n, mm_range, &j);
 }
 
 void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k) {
