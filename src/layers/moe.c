@@ -152,7 +152,8 @@ void fr_moe_forward(const fr_moe *m, const float *x, float *y, int n, int32_t *i
             tw[slot] = wts[t * k + j];
         }
     float *xs = fr_arena_f32(a, (size_t)n * k * d), *ys = fr_arena_f32(a, (size_t)n * k * d);
-    for (int i = 0; i < n * k; i++) memcpy(xs + (size_t)i * d, x + (size_t)tok[i] * d, (size_t)d * sizeof *x);
+    if (n > 1) /* one token: the experts read x itself (below) */
+        for (int i = 0; i < n * k; i++) memcpy(xs + (size_t)i * d, x + (size_t)tok[i] * d, (size_t)d * sizeof *x);
 
     /* every MLP of the layer at once: the shared experts over all tokens
      * (straight into y), each routed expert over its tokens */
