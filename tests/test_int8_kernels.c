@@ -182,8 +182,8 @@ static void test_isa(const fr_kernel_table *k) {
 int main(void) {
     test_quantizer();
     test_generic_oracle();
-    const char *isas[] = {"avx2", "avx512", "avx512vnni"};
-    for (int i = 0; i < 3; i++) {
+    const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
+    for (int i = 0; i < 4; i++) {
         const fr_kernel_table *k = fr_kernels_isa(isas[i]);
         if (!k) printf("%s: not available on this CPU, skipped\n", isas[i]);
         else test_isa(k);

@@ -161,6 +161,79 @@ static void test_matmul(const fr_kernel_table *k) {
     free_w(&m);
 }
 
+/* The not-exact kernels (matmul_fast: FP8 on vdpbf16ps, x as two bfloat16s)
+ * against a double sum over the dequantized weights: error <= 2^-18 sum|w x|
+ * plus float32 summation, asserted as 1e-5 of sum|w x| per output. Shapes with
+ * cols not a multiple of 64, or n > 1, take the exact kernel inside. */
+static void test_matmul_fast(const fr_kernel_table *k) {
+    static const int64_t shapes[][2] = {{1, 64}, {3, 192}, {130, 256}, {257, 1024}, {5, 2112}, {4, 100}, {9, 7168}};
+    for (size_t d = 0; d < 4; d++) {
+        fr_matmul_fn f = k->matmul_fast[g_dts[d]];
+        if (!f) continue;
+        double worst = 0;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            const int64_t rows = shapes[s][0], cols = shapes[s][1];
+            wmat m;
+            make_w(&m, g_dts[d], rows, cols);
+            for (int n = 1; n <= 3; n += 2) {
+                float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * (size_t)(rows * n)),
+                      *row = malloc(sizeof(float) * (size_t)cols);
+                /* activations over several binades, as a hidden state has */
+                for (int64_t i = 0; i < cols * n; i++) x[i] = nrand() * (float)pow(2.0, (double)(i % 11) - 5);
+                int64_t mid = rows / 2 + 1 < rows ? rows / 2 + 1 : rows;
+                f(&m.t, x, y, n, 0, mid);
+                if (mid < rows) f(&m.t, x, y, n, mid, rows);
+                for (int64_t r = 0; r < rows; r++) {
+                    fr_tensor_row_f32(&m.t, r, row);
+                    for (int t = 0; t < n; t++) {
+                        double ref = 0, mag = 0;
+                        for (int64_t c = 0; c < cols; c++) {
+                            ref += (double)row[c] * x[t * cols + c];
+                            mag += fabs((double)row[c] * x[t * cols + c]);
+                        }
+                        double e = fabs(y[t * rows + r] - ref) / (mag + 1e-30);
+                        if (!(e <= worst)) worst = e;
+                    }
+                }
+                free(x), free(y), free(row);
+            }
+            free_w(&m);
+        }
+        printf("%s fast %-8s worst error / sum|w x|: %.3g\n", k->name, fr_dtype_get(g_dts[d])->name, worst);
+        CHECK(worst < 1e-5, "%s fast %s: error / sum|w x| %.3g", k->name, fr_dtype_get(g_dts[d])->name, worst);
+        /* every code, each alone in its row at a different column, times an x that
+         * is a bfloat16 (so the product is exact): y is exactly e4m3(code) x scale */
+        if (g_dts[d] == FR_DT_F8_E4M3) {
+            wmat e;
+            make_w(&e, FR_DT_F8_E4M3, 256, 192);
+            memset(e.data, 0, 256 * 192);
+            for (int c = 0; c < 256; c++) ((uint8_t *)e.data)[c * 192 + (c * 37) % 192] = (uint8_t)((c & 0x7f) == 0x7f ? 0 : c);
+            float x[192], y[256];
+            for (int i = 0; i < 192; i++) x[i] = (float)(1 + (i % 128) / 128.0) * (i % 2 ? -0.5f : 2.0f);
+            f(&e.t, x, y, 1, 0, 256);
+            int bad = -1;
+            for (int c = 0; c < 256 && bad < 0; c++) {
+                uint8_t code = (uint8_t)((c & 0x7f) == 0x7f ? 0 : c);
+                float want = fr_e4m3_to_f32(code) * x[(c * 37) % 192] * e.scale[(c / 128) * 2 + ((c * 37) % 192) / 128];
+                if (y[c] != want) bad = c;
+            }
+            CHECK(bad < 0, "%s fast: FP8 code 0x%02x gives %g", k->name, bad, bad < 0 ? 0.0 : (double)y[bad]);
+            free_w(&e);
+        }
+        /* NaN codes (0x7f, 0xff) give NaN, in any 64-column position */
+        wmat m;
+        make_w(&m, g_dts[d], 2, 128);
+        if (g_dts[d] == FR_DT_F8_E4M3) {
+            ((uint8_t *)m.data)[77] = 0x7f;
+            float x[128], y[2];
+            for (int i = 0; i < 128; i++) x[i] = 1;
+            f(&m.t, x, y, 1, 0, 2);
+            CHECK(isnan(y[0]) && !isnan(y[1]), "%s fast: FP8 NaN code not propagated (%g %g)", k->name, y[0], y[1]);
+        }
+        free_w(&m);
+    }
+}
+
 static void test_vec(const fr_kernel_table *k) {
     float a[200], b[200], y1[200], y2[200];
     for (int i = 0; i < 200; i++) a[i] = nrand(), b[i] = nrand();
@@ -297,9 +370,9 @@ int main(void) {
     test_generic_oracle();
     test_ops();
     test_attn_blocks(fr_kernels_generic());
-    const char *isas[] = {"avx2", "avx512", "avx512vnni"};
+    const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
     int tested = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         const fr_kernel_table *k = fr_kernels_isa(isas[i]);
         if (!k) {
             printf("%s: not available on this CPU, skipped\n", isas[i]);
@@ -307,6 +380,7 @@ int main(void) {
         }
         tested++;
         test_matmul(k);
+        test_matmul_fast(k);
         test_vec(k);
         test_attn_blocks(k);
     }

@@ -108,9 +108,9 @@ static void test_isa(const fr_kernel_table *k) {
 
 int main(void) {
     test_generic_oracle();
-    const char *isas[] = {"avx2", "avx512", "avx512vnni"};
+    const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
     int tested = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         const fr_kernel_table *k = fr_kernels_isa(isas[i]);
         if (!k) {
             printf("%s: not available on this CPU, skipped\n", isas[i]);

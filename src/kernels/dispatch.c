@@ -46,7 +46,7 @@ static const fr_kernel_table g_generic = {
 };
 
 #if defined(__x86_64__)
-extern const fr_kernel_table fr_avx2_table, fr_avx512_table, fr_avx512vnni_table;
+extern const fr_kernel_table fr_avx2_table, fr_avx512_table, fr_avx512vnni_table, fr_avx512bf16_table;
 #endif
 
 const fr_kernel_table *fr_kernels_generic(void) { return &g_generic; }
@@ -60,6 +60,9 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
         return &fr_avx512_table;
     if (!strcmp(name, "avx512vnni") && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->fma && c->f16c)
         return &fr_avx512vnni_table;
+    if (!strcmp(name, "avx512bf16") && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->avx512bf16 &&
+        c->avx512vbmi && c->fma && c->f16c)
+        return &fr_avx512bf16_table;
 #endif
     return NULL;
 }
@@ -75,6 +78,7 @@ static void choose(void) {
     g_env_exact = x && *x && strcmp(x, "0") != 0;
     const char *e = getenv("FRUGAL_KERNELS");
     const fr_kernel_table *t = e && *e ? fr_kernels_isa(e) : NULL;
+    if (!t) t = fr_kernels_isa("avx512bf16");
     if (!t) t = fr_kernels_isa("avx512vnni");
     if (!t) t = fr_kernels_isa("avx512");
     if (!t) t = fr_kernels_isa("avx2");
@@ -175,14 +179,16 @@ static void mm_range(void *arg, int64_t r0, int64_t r1, int ith) {
     j->f(j->W, j->X, j->Y, j->n, r0, r1);
 }
 
-fr_matmul_fn fr_matmul_kernel(fr_dtype dt) {
-    fr_matmul_fn f = fr_kernels()->matmul[dt];
+fr_matmul_fn fr_matmul_kernel(fr_dtype dt, int exact) {
+    const fr_kernel_table *t = fr_kernels();
+    if (t->matmul_fast[dt] && !exact) return t->matmul_fast[dt];
+    fr_matmul_fn f = t->matmul[dt];
     return f ? f : g_generic.matmul[dt] ? g_generic.matmul[dt] : fr_matmul_generic;
 }
 
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
     if (fr_matmul_uses_q(W) && fr_cols(W) % fr_qx_blk(W->dtype) == 0 && matmul_q(W, X, Y, n)) return;
-    mm_job j = {fr_matmul_kernel(W->dtype), W, X, Y, n};
+    mm_job j = {fr_matmul_kernel(W->dtype, fr_kernels_exact()), W, X, Y, n};
     split_rows(fr_rows(W), fr_cols(W), n, mm_range, &j);
 }
 

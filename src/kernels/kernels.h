@@ -53,6 +53,9 @@ typedef struct fr_kernel_table {
     const char *name;
     fr_matmul_fn matmul[FR_DT_COUNT];
     fr_matmul_q_fn matmul_q[FR_DT_COUNT]; /* integer path; NULL: generic */
+    /* float-input kernels used when not exact, which narrow the activations
+     * inside (FP8 on vdpbf16ps); NULL: matmul[] */
+    fr_matmul_fn matmul_fast[FR_DT_COUNT];
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);
     /* attention blocks (NULL: generic): fr_dots, fr_wsum below */
@@ -63,13 +66,13 @@ typedef struct fr_kernel_table {
 } fr_kernel_table;
 
 /* The table in use, chosen once from the CPU's features (base/cpu.h):
- * avx512vnni (avx512 + VNNI: integer kernels on vpdpbusd), else avx512 (F+BW+VL,
+ * avx512bf16 (avx512vnni + BF16 + VBMI: FP8 decode on vdpbf16ps), else avx512vnni (avx512 + VNNI: integer kernels on vpdpbusd), else avx512 (F+BW+VL,
  * FMA, F16C), else avx2 (AVX2+FMA+F16C), else generic.
- * FRUGAL_KERNELS=generic|avx2|avx512|avx512vnni picks one (if the CPU has it).
+ * FRUGAL_KERNELS=generic|avx2|avx512|avx512vnni|avx512bf16 picks one (if the CPU has it).
  * The generic table always exists (the test oracle). */
 const fr_kernel_table *fr_kernels(void);
 const fr_kernel_table *fr_kernels_generic(void);
-/* The table of an instruction set ("generic", "avx2", "avx512", "avx512vnni"); NULL when
+/* The table of an instruction set ("generic", "avx2", "avx512", "avx512vnni", "avx512bf16"); NULL when
  * this CPU or build lacks it. */
 const fr_kernel_table *fr_kernels_isa(const char *name);
 /* Force the generic kernels (tests); 0 returns to the automatic choice. */
@@ -77,8 +80,11 @@ void fr_kernels_use_generic(int on);
 /* Use the table t from now on (tests, bench); NULL: the automatic choice. */
 void fr_kernels_set(const fr_kernel_table *t);
 
-/* The single-threaded matmul of the current table for a weight type. */
-fr_matmul_fn fr_matmul_kernel(fr_dtype dt);
+/* The single-threaded matmul of the current table for a weight type: its
+ * matmul_fast kernel when one exists and exact is 0. Exact mode is per thread:
+ * pass fr_kernels_exact() read on the thread that owns the evaluation (a pool
+ * worker does not carry the caller's flag). */
+fr_matmul_fn fr_matmul_kernel(fr_dtype dt, int exact);
 /* The integer-path kernel for dt (NULL when dt has none). */
 fr_matmul_q_fn fr_matmul_q_kernel(fr_dtype dt);
 

@@ -441,6 +441,9 @@ const fr_kernel_table PFX(table) = {
         QUANT_MATMUL_ENTRIES /* block-quantized weights (avx512/quant.h) */
 #endif
     },
+#ifdef FAST_MATMUL_ENTRIES
+    .matmul_fast = {FAST_MATMUL_ENTRIES}, /* not exact (avx512/fp8_bf16.h) */
+#endif
 #ifdef INT8_MATMUL_ENTRIES
     .matmul_q = {INT8_MATMUL_ENTRIES}, /* integer path (avx512/int8_*.h) */
 #endif

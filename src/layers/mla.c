@@ -123,6 +123,7 @@ typedef struct mla_job {
     /* integer scores over a Q8_0 cache (not exact mode): qabs quantized, [n*H][r] */
     fr_qx qq;
     fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
+    int exact;      /* the caller's fr_kernels_exact() */
 } mla_job;
 
 #define ROWBLK 64 /* cache rows per attention block (128 KiB of f32 latents at r = 512) */
@@ -146,7 +147,7 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
         if (j->m->wk_b.data) { /* split layout: rows [h*r, (h+1)*r) of k_b [H*r][dn] write qabs[.][h] */
             const fr_tensor kb = as_2d(&j->m->wk_b);
             for (int t = 0; t < n; t++) memcpy(buf + (size_t)t * dn, j->q + ((size_t)t * H + h) * dq, (size_t)dn * sizeof *buf);
-            fr_matmul_kernel(kb.dtype)(&kb, buf, j->qabs, n, h * r, (h + 1) * r);
+            fr_matmul_kernel(kb.dtype, j->exact)(&kb, buf, j->qabs, n, h * r, (h + 1) * r);
             continue;
         }
         /* kv_b [H*(dn+dv)][r]: qabs[t][h] = sum_i q_nope[t][h][i] * row i of head h */
@@ -270,10 +271,10 @@ static void expand_v(void *arg, int64_t h0, int64_t h1, int ith) {
         for (int t = 0; t < n; t++) memcpy(buf + (size_t)t * r, j->u + ((size_t)t * H + h) * r, (size_t)r * sizeof *buf);
         if (j->m->wv_b.data) { /* rows [h*dv, (h+1)*dv) of v_b [H*dv][r] write o[.][h] */
             const fr_tensor vb = as_2d(&j->m->wv_b);
-            fr_matmul_kernel(vb.dtype)(&vb, buf, j->o, n, h * dv, (h + 1) * dv);
+            fr_matmul_kernel(vb.dtype, j->exact)(&vb, buf, j->o, n, h * dv, (h + 1) * dv);
         } else { /* rows of kv_b [H*(dn+dv)][r] into ov [n][H*(dn+dv)], then o */
             const int64_t w = (int64_t)H * (dn + dv), r0 = h * (dn + dv) + dn;
-            fr_matmul_kernel(j->m->wkv_b.dtype)(&j->m->wkv_b, buf, j->ov, n, r0, r0 + dv);
+            fr_matmul_kernel(j->m->wkv_b.dtype, j->exact)(&j->m->wkv_b, buf, j->ov, n, r0, r0 + dv);
             for (int t = 0; t < n; t++)
                 memcpy(j->o + ((size_t)t * H + h) * dv, j->ov + (size_t)t * w + r0, (size_t)dv * sizeof *j->o);
         }
@@ -318,7 +319,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     }
 
     /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
-    mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q};
+    mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q, .exact = fr_kernels_exact()};
     j.latbuf = fr_arena_f32(a, (size_t)nth * ROWBLK * r);
     j.tmp = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);

@@ -38,6 +38,7 @@ typedef struct mlp_job {
     /* integer path (kernels.h): x and g quantized, per MLP; .q == NULL: float32 */
     fr_qx *xq, *gq;
     int64_t chunk; /* rows per work item */
+    int exact;     /* the caller's fr_kernels_exact() */
     void **gbuf; /* [ne] scratch for gq */
 } mlp_job;
 
@@ -61,8 +62,8 @@ static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
             fr_matmul_q_kernel(m->gate.dtype)(&m->gate, &j->xq[e], j->g[e], r0, r1);
             fr_matmul_q_kernel(m->up.dtype)(&m->up, &j->xq[e], j->u[e], r0, r1);
         } else {
-            fr_matmul_kernel(m->gate.dtype)(&m->gate, j->x[e], j->g[e], n, r0, r1);
-            fr_matmul_kernel(m->up.dtype)(&m->up, j->x[e], j->u[e], n, r0, r1);
+            fr_matmul_kernel(m->gate.dtype, j->exact)(&m->gate, j->x[e], j->g[e], n, r0, r1);
+            fr_matmul_kernel(m->up.dtype, j->exact)(&m->up, j->x[e], j->u[e], n, r0, r1);
         }
         for (int t = 0; t < n; t++) {
             float *g = j->g[e] + (size_t)t * m->ff;
@@ -80,7 +81,7 @@ static void pass_down(void *arg, int64_t i0, int64_t i1, int ith) {
         const fr_mlp *m = j->m[e];
         int64_t r1 = r0 + j->chunk < m->d ? r0 + j->chunk : m->d;
         if (j->gq[e].q) fr_matmul_q_kernel(m->down.dtype)(&m->down, &j->gq[e], j->y[e], r0, r1);
-        else fr_matmul_kernel(m->down.dtype)(&m->down, j->g[e], j->y[e], j->cnt[e], r0, r1);
+        else fr_matmul_kernel(m->down.dtype, j->exact)(&m->down, j->g[e], j->y[e], j->cnt[e], r0, r1);
     }
 }
 
@@ -102,7 +103,7 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
                           fr_arena *a) {
     if (ne <= 0) return;
     fr_arena_mark mk = fr_arena_save(a);
-    mlp_job j = {.m = m, .x = x, .y = y, .cnt = cnt, .ne = ne};
+    mlp_job j = {.m = m, .x = x, .y = y, .cnt = cnt, .ne = ne, .exact = fr_kernels_exact()};
     j.off1 = fr_arena_alloc(a, sizeof(int64_t) * (size_t)(ne + 1));
     j.off2 = fr_arena_alloc(a, sizeof(int64_t) * (size_t)(ne + 1));
     j.g = fr_arena_alloc(a, sizeof(float *) * (size_t)ne);

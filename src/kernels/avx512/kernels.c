@@ -1,11 +1,16 @@
 /* AVX-512 (F, BW, VL) kernels: 16 floats per vector. Compiled with -mavx512*
  * (CMakeLists.txt); used only when the CPU and OS support them (dispatch.c).
  * avx512vnni/kernels.c compiles this file again with VNNI (FR_VNNI): the
- * "avx512vnni" table, whose integer kernels use vpdpbusd. */
+ * "avx512vnni" table, whose integer kernels use vpdpbusd; avx512bf16/kernels.c
+ * a third time with VNNI, BF16 and VBMI (FR_BF16): the "avx512bf16" table,
+ * which adds the not-exact FP8 decode on vdpbf16ps (avx512/fp8_bf16.h). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#ifdef FR_VNNI
+#if defined(FR_BF16)
+#define ISA_NAME "avx512bf16"
+#define PFX(x) fr_avx512bf16_##x
+#elif defined(FR_VNNI)
 #define ISA_NAME "avx512vnni"
 #define PFX(x) fr_avx512vnni_##x
 #else
@@ -64,6 +69,10 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #include "kernels/avx512/int8_q0.h"
 #include "kernels/avx512/int8_k.h"
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
+#ifdef FR_BF16
+static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
+#include "kernels/avx512/fp8_bf16.h"
+#endif
 #include "kernels/simd_template.h"
 #else
 typedef int fr_avx512_unused;
