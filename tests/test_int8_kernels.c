@@ -56,6 +56,50 @@ static void test_quantizer(void) {
     }
 }
 
+/* an ISA's vector quantizer (qx_rows) against the generic loop, bit for bit,
+ * on rows with NaN, infinities, subnormal-only and all-zero blocks, -0, and
+ * values on the rounding ties */
+static void test_quantizer_isa(const fr_kernel_table *k) {
+    if (!k->qx_rows) return;
+    const int64_t cols = 1024;
+    const int n = 3;
+    float *x = malloc(sizeof(float) * (size_t)(n * cols));
+    make_x(x, n * (int)cols);
+    x[3] = __builtin_nanf("");
+    x[40] = __builtin_inff();
+    x[300] = -__builtin_inff();
+    x[301] = __builtin_nanf("");
+    x[31] = x[511] = __builtin_nanf(""); /* last vector of a block: a NaN max would survive */
+    for (int j = 64; j < 96; j++) x[j] = 1e-41f * (float)(j - 80); /* subnormals: 127 / amax overflows */
+    for (int j = 96; j < 128; j++) x[j] = j % 2 ? -0.0f : 0.0f;
+    for (int j = 128; j < 160; j++) x[j] = (float)(j - 144) + 0.5f; /* amax 15.5: ties after scaling? */
+    for (int j = 512; j < 544; j++) x[j] = (float)(j - 527) * (127.0f / 16.0f) / 127.0f * 2.0f;
+    for (int ib = 0; ib < 2; ib++) {
+        const int blk = ib ? 256 : 32;
+        const size_t nb = (size_t)(n * cols / blk);
+        void *b1 = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
+        void *b2 = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
+        fr_qx q1, q2;
+        fr_kernels_use_generic(1);
+        fr_qx_quantize(x, n, cols, blk, b1, &q1);
+        fr_kernels_use_generic(0);
+        fr_qx_quantize(x, n, cols, blk, b2, &q2);
+        /* and the table's own entry on a middle range of blocks */
+        int8_t *q3 = malloc((size_t)(n * cols));
+        float *d3 = malloc(sizeof(float) * nb);
+        int16_t *s3 = malloc(sizeof(int16_t) * (size_t)(n * cols / 16));
+        k->qx_rows(x, blk, q3, d3, s3, 1, nb);
+        int same = !memcmp(q1.q, q2.q, (size_t)(n * cols)) && !memcmp(q1.d, q2.d, sizeof(float) * nb) &&
+                   !memcmp(q1.s, q2.s, sizeof(int16_t) * (size_t)(n * cols / 16)) &&
+                   !memcmp(q1.q + blk, q3 + blk, (size_t)(n * cols - blk)) &&
+                   !memcmp(q1.d + 1, d3 + 1, sizeof(float) * (nb - 1)) &&
+                   !memcmp(q1.s + blk / 16, s3 + blk / 16, sizeof(int16_t) * (size_t)((n * cols - blk) / 16));
+        CHECK(same, "%s quantizer blk %d differs from the generic loop", k->name, blk);
+        free(b1), free(b2), free(q3), free(d3), free(s3);
+    }
+    free(x);
+}
+
 /* the generic integer kernel vs sum_c W[r][c] * (q[t][c] * d) in double */
 static void test_generic_oracle(void) {
     for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
@@ -186,7 +230,10 @@ int main(void) {
     for (int i = 0; i < 4; i++) {
         const fr_kernel_table *k = fr_kernels_isa(isas[i]);
         if (!k) printf("%s: not available on this CPU, skipped\n", isas[i]);
-        else test_isa(k);
+        else {
+            test_quantizer_isa(k);
+            test_isa(k);
+        }
     }
     return t_done();
 }

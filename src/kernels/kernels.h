@@ -63,6 +63,9 @@ typedef struct fr_kernel_table {
     void (*wsum)(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
     /* row r of a 2-D weight as float32 (NULL: generic) */
     void (*row_f32)(const fr_tensor *W, int64_t r, float *dst);
+    /* activation blocks [b0, b1) of blk values of X to int8: q, d, s as fr_qx
+     * (NULL: the generic loop in quant_act.c; must equal it bit for bit) */
+    void (*qx_rows)(const float *X, int blk, int8_t *q, float *d, int16_t *s, size_t b0, size_t b1);
 } fr_kernel_table;
 
 /* The table in use, chosen once from the CPU's features (base/cpu.h):

@@ -1,7 +1,7 @@
 /* Activations quantized to int8 for the integer kernels (kernels.h, fr_qx):
  * per block of blk values d = max|x| / 127 and q = rint(x * (127 / max|x|)),
  * rounding to nearest even as _mm512_cvtps_epi32 does, so a vector quantizer
- * may replace this loop bit for bit. */
+ * (the table's qx_rows: avx512/quant_act.h) replaces this loop bit for bit. */
 #include <math.h>
 #include <string.h>
 
@@ -42,6 +42,11 @@ void fr_qx_quantize_rows(const float *X, int n, int64_t cols, int blk, void *buf
     float *d = (float *)vw.d;
     int16_t *s = (int16_t *)vw.s;
     const size_t b0 = (size_t)t0 * (size_t)(cols / blk), b1 = (size_t)t1 * (size_t)(cols / blk);
+    const fr_kernel_table *k = fr_kernels();
+    if (k->qx_rows && blk % 16 == 0) {
+        k->qx_rows(X, blk, q, d, s, b0, b1);
+        return;
+    }
     for (size_t b = b0; b < b1; b++) { /* blocks never cross rows: cols % blk == 0 */
         const float *x = X + b * (size_t)blk;
         int8_t *qb = q + b * (size_t)blk;

@@ -452,4 +452,7 @@ const fr_kernel_table PFX(table) = {
     .dots = PFX(dots),
     .wsum = PFX(wsum),
     .row_f32 = PFX(row_f32),
+#ifdef QX_ROWS_ENTRY
+    .qx_rows = QX_ROWS_ENTRY, /* avx512/quant_act.h */
+#endif
 };

@@ -66,6 +66,8 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 
 #include "kernels/avx512/quant.h"
 #include "kernels/avx512/int8.h"
+#include "kernels/avx512/quant_act.h"
+#define QX_ROWS_ENTRY PFX(qx_rows)
 #include "kernels/avx512/int8_q0.h"
 #include "kernels/avx512/int8_k.h"
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
