@@ -33,16 +33,18 @@
  * blocks of the row per step; it sums floats in another order than the
  * generic kernel (within 1e-6 of sum|w x|, tests/test_int8_kernels.c).
  * Tiles (n >= 2): 4 rows x 1 or 2 tokens so the 4 rows share the
- * activation loads (and Q4_K/Q5_K their reordering); prefill takes 1 row x 8
- * tokens (4 for a rest of 4..7) so each block is unpacked once for 8 tokens,
- * tokens in chunks whose activations stay in L2; the last 1..3 tokens go
- * through the 4-row tile.
+ * activation loads (and Q4_K/Q5_K their reordering); up to 7 tokens take 1 row
+ * x 4 tokens so each block is unpacked once for 4 tokens, the last 1..3 tokens
+ * the 4-row tile; passes of 8 tokens or more the transposed prefill below
+ * (16 rows in the lanes of a zmm, vpdpbusd, float sums per sub-block), tokens
+ * in chunks whose activations stay in L2.
  *
  * Per thread on the Zen 4 host (bench/int8_bench.c, cols 2048), avx512vnni:
  * Q4_K n = 1 about 25 GB/s of weights from L2 (float kernel 6.8), 16-20 GB/s
  * from DRAM (rows 102400; the 4-row tile got 7-8), n = 64 about 145 GFLOP/s
  * (float 67); Q6_K n = 1 about 27-29 GB/s from L2 (float 10.6), 19-21 from
- * DRAM (tile 7-8). */
+ * DRAM (tile 7-8). Transposed prefill, n = 48, rows 1408: Q4_K 271 GFLOP/s,
+ * Q5_K 260, Q6_K 257 (the 1-row x 8-token tile: 143, 140, 149). */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -547,6 +549,156 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
     }
 }
 
+/* ---- prefill: transposed weights (as q0_prefill in avx512/int8_q0.h) ----
+ * For a pass of I8K_PMIN tokens or more, 16 rows' blocks are unpacked to
+ * unsigned bytes u (Q4_K 0..15, Q5_K 0..31, Q6_K the raw 0..63; i8k_unpack in
+ * element order) and transposed into dwords (q0_transpose):
+ *     ut[k][g][c] lane i = elements 32g + 4c .. 32g + 4c + 3 of block k of row i
+ * with the per-row factors in lanes:
+ *     D[k][j] lane i = d_i * sc_ij per sub-block j (Q4_K/Q5_K: 8 of 32 values,
+ *                      j = g; Q6_K: 16 of 16, two per group)
+ *     Q4_K/Q5_K: mm[k][p] lane i = the mins (m_2p, m_2p+1) of row i as int16,
+ *                dmin[k] lane i = dmin_i
+ * Then per token (activations q, block scale d_x, sums of 16 s) and block:
+ *     Q4_K/Q5_K: a_j = sum_c dpbusd(ut[k][j][c], q[32j + 4c ..])          (exact int)
+ *                B = sum_j D_j * float(a_j) - dmin * float(sum_j m_j S_j)  (S_j = s_2j + s_2j+1)
+ *     Q6_K:      a_j = -32 s_j + the 4 dpbusd of sub-block j                 (exact int)
+ *                B = sum_j D_j * float(a_j)
+ *     acc += d_x * B
+ * One dpbusd per 4 x 16 products and no horizontal steps (the token tile
+ * i8k_tile_tokens: 2 ops per 4 x 16 and a reduction per block and token). The
+ * float sums go per sub-block, so this is not the generic kernel bit for bit:
+ * within 1e-6 of sum|w x| (tests/test_int8_kernels.c). Without VNNI fr_dpbusd
+ * is vpmaddubsw + vpmaddwd: u <= 63 keeps the pair sums below 2 * 63 * 127. */
+#define I8K_PR 16   /* rows per prefill tile: the 16 lanes of a zmm */
+#define I8K_PKC 2   /* blocks per transposed chunk (4 KiB of ut each) */
+#define I8K_PTB 8   /* tokens per prefill tile, at most */
+#ifndef I8K_PMIN
+#define I8K_PMIN 8  /* tokens in a pass from which the transposed path runs */
+#endif
+
+/* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t; first:
+ * start from 0, else from Y */
+static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][8], const float (*D)[16][I8K_PR],
+                             const __m512i (*mm)[4], const float (*dmin)[I8K_PR], int cnt, int64_t b0, const fr_qx *X,
+                             float *Y, int64_t rows, int64_t r, __mmask16 m, int t, int first) {
+    const int64_t cols = X->cols, nb = cols / 256;
+    __m512 acc[I8K_PTB];
+    for (int j = 0; j < TB; j++)
+        acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, Y + (int64_t)(t + j) * rows + r);
+    for (int k = 0; k < cnt; k++) {
+        const int64_t b = b0 + k;
+        __m512 B[I8K_PTB];
+        __m512i a[I8K_PTB];
+#pragma GCC unroll 8
+        for (int j = 0; j < TB; j++) B[j] = _mm512_setzero_ps();
+        for (int g = 0; g < 8; g++) {
+
+            for (int h = 0; h < (dt == FR_DT_Q6_K ? 2 : 1); h++) {
+                const int c0 = dt == FR_DT_Q6_K ? 4 * h : 0, c1 = dt == FR_DT_Q6_K ? c0 + 4 : 8;
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++)
+                    a[j] = dt == FR_DT_Q6_K
+                               ? _mm512_set1_epi32(-32 * X->s[(int64_t)(t + j) * (cols / 16) + 16 * b + 2 * g + h])
+                               : _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int c = c0; c < c1; c++)
+#pragma GCC unroll 8
+                    for (int j = 0; j < TB; j++) {
+                        int32_t x4; /* elements 32g + 4c .. + 3 of token j's block */
+                        memcpy(&x4, X->q + (int64_t)(t + j) * cols + 256 * b + 32 * g + 4 * c, 4);
+                        a[j] = fr_dpbusd(a[j], ut[k][g][c], _mm512_set1_epi32(x4));
+                    }
+                const __m512 dj = _mm512_load_ps(D[k][dt == FR_DT_Q6_K ? 2 * g + h : g]);
+#pragma GCC unroll 8
+                for (int j = 0; j < TB; j++) B[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[j]), dj, B[j]);
+            }
+        }
+        if (dt != FR_DT_Q6_K) {
+            const __m512 dm = _mm512_load_ps(dmin[k]);
+#pragma GCC unroll 8
+            for (int j = 0; j < TB; j++) {
+                /* (S_2p, S_2p+1) as int16 pairs: |S| <= 32 * 127 */
+                const __m256i s2 = _mm256_madd_epi16(
+                    _mm256_loadu_si256((const __m256i *)(const void *)(X->s + (int64_t)(t + j) * (cols / 16) + 16 * b)),
+                    _mm256_set1_epi16(1));
+                _Alignas(16) int32_t sp[4]; /* dword p: S_2p | S_2p+1 << 16 */
+                _mm_store_si128((__m128i *)(void *)sp,
+                                _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
+                __m512i mt = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[k][p], _mm512_set1_epi32(sp[p]));
+                B[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B[j]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < TB; j++)
+            acc[j] = _mm512_fmadd_ps(B[j], _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]), acc[j]);
+    }
+    for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
+}
+
+/* tokens [t0, t1) x the 16 rows from r (rows past r1 repeat the last; not
+ * written), through the transposed chunks */
+static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r, int64_t r1,
+                               int t0, int t1) {
+    const int64_t rows = fr_rows(W), nb = X->cols / 256;
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const size_t rb = fr_row_bytes(W);
+    const uint8_t *wr[I8K_PR];
+    for (int i = 0; i < I8K_PR; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+    const __mmask16 m = (__mmask16)(r1 - r >= I8K_PR ? 0xffff : (1u << (r1 - r)) - 1);
+    _Alignas(64) __m512i ut[I8K_PKC][8][8];
+    _Alignas(64) float D[I8K_PKC][16][I8K_PR];
+    _Alignas(64) float dmin[I8K_PKC][I8K_PR];
+    _Alignas(64) __m512i mm[I8K_PKC][4];
+    for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
+        const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
+        for (int k = 0; k < cnt; k++) {
+            _Alignas(64) __m256i u[8][I8K_PR]; /* group g of row i */
+            _Alignas(64) int16_t mins[4][I8K_PR][2];
+            for (int i = 0; i < I8K_PR; i++) {
+                const uint8_t *h = wr[i] + (size_t)(b0 + k) * bb;
+                i8k_blk kb;
+                i8k_unpack(dt, h, _mm512_setzero_si512(), 0, 0, &kb);
+                for (int c = 0; c < 4; c++) {
+                    u[2 * c][i] = _mm512_castsi512_si256(kb.w[c]);
+                    u[2 * c + 1][i] = _mm512_extracti64x4_epi64(kb.w[c], 1);
+                }
+                if (dt == FR_DT_Q6_K) {
+                    const float d = i8k_f16(h + 208);
+                    for (int j = 0; j < 16; j++) D[k][j][i] = d * (float)(int8_t)h[192 + j];
+                } else {
+                    _Alignas(16) uint8_t sc[16]; /* sc0..7, m0..7 */
+                    _mm_store_si128((__m128i *)(void *)sc,
+                                    _mm512_castsi512_si128(i8k_scmin(_mm512_castsi128_si512(
+                                        _mm_loadu_si128((const __m128i *)(const void *)(h + 4))))));
+                    const float d = i8k_f16(h), dm = i8k_f16(h + 2);
+                    for (int j = 0; j < 8; j++) D[k][j][i] = d * (float)sc[j];
+                    for (int p = 0; p < 4; p++) mins[p][i][0] = sc[8 + 2 * p], mins[p][i][1] = sc[9 + 2 * p];
+                    dmin[k][i] = dm;
+                }
+            }
+            for (int g = 0; g < 8; g++) {
+                __m256i lo[8], hi[8];
+                q0_transpose(u[g], lo), q0_transpose(u[g] + 8, hi);
+                for (int c = 0; c < 8; c++) ut[k][g][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
+            }
+            if (dt != FR_DT_Q6_K)
+                for (int p = 0; p < 4; p++) mm[k][p] = _mm512_load_si512((const void *)mins[p]);
+        }
+        const __m512i(*cut)[8][8] = (const __m512i(*)[8][8])ut;
+        const float(*cD)[16][I8K_PR] = (const float(*)[16][I8K_PR])D;
+        const __m512i(*cmm)[4] = (const __m512i(*)[4])mm;
+        const float(*cdm)[I8K_PR] = (const float(*)[I8K_PR])dmin;
+        int t = t0;
+        for (; t + I8K_PTB <= t1; t += I8K_PTB) i8k_ptile(dt, I8K_PTB, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+        if (t + 4 <= t1) i8k_ptile(dt, 4, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
+        if (t + 2 <= t1) i8k_ptile(dt, 2, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
+        if (t < t1) i8k_ptile(dt, 1, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+    }
+}
+
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
@@ -559,6 +711,10 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const int tchunk = tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX);
     for (int t0 = 0; t0 < n; t0 += tchunk) {
         const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
+        if (t1 - t0 >= I8K_PMIN) {
+            for (int64_t r = r0; r < r1; r += I8K_PR) i8k_prefill(dt, W, X, Y, r, r1, t0, t1);
+            continue;
+        }
         /* tokens [t0, t8) in 8-token tiles, then [t8, t4) in one 4-token tile, the rest in the decode tile */
         const int t8 = t0 + (t1 - t0) / I8K_TBMAX * I8K_TBMAX, t4 = t1 - t8 >= 4 ? t8 + 4 : t8;
         if (t4 > t0)
