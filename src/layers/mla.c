@@ -124,6 +124,9 @@ typedef struct mla_job {
     fr_qx qq;
     fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
     int exact;      /* the caller's fr_kernels_exact() */
+    /* the per-head matmuls (absorb, expand) on the integer path: [threads] scratch of qsz bytes */
+    void *qbuf;
+    size_t qsz;
 } mla_job;
 
 #define ROWBLK 64 /* cache rows per attention block (128 KiB of f32 latents at r = 512) */
@@ -137,6 +140,21 @@ static fr_tensor as_2d(const fr_tensor *W) {
     return v;
 }
 
+/* Y[t][rows r0..r1) = W X[t] for the n rows of X ([n][cols], cols = W's): on
+ * the integer path when W's type has one and the caller is not exact (X
+ * quantized into this thread's qbuf), else the float kernel */
+static void head_matmul(const mla_job *j, const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1,
+                        int ith) {
+    const int blk = fr_qx_blk(W->dtype);
+    if (!j->exact && blk && j->qbuf && fr_cols(W) % blk == 0) {
+        fr_qx qx;
+        fr_qx_quantize(X, n, fr_cols(W), blk, (char *)j->qbuf + (size_t)ith * j->qsz, &qx);
+        fr_matmul_q_kernel(W->dtype)(W, &qx, Y, r0, r1);
+    } else {
+        fr_matmul_kernel(W->dtype, j->exact)(W, X, Y, n, r0, r1);
+    }
+}
+
 /* qabs[t][h] = W_UK_h^T q_nope[t][h] for heads [h0, h1)   [n][H][r] */
 static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
     const mla_job *j = arg;
@@ -147,7 +165,7 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
         if (j->m->wk_b.data) { /* split layout: rows [h*r, (h+1)*r) of k_b [H*r][dn] write qabs[.][h] */
             const fr_tensor kb = as_2d(&j->m->wk_b);
             for (int t = 0; t < n; t++) memcpy(buf + (size_t)t * dn, j->q + ((size_t)t * H + h) * dq, (size_t)dn * sizeof *buf);
-            fr_matmul_kernel(kb.dtype, j->exact)(&kb, buf, j->qabs, n, h * r, (h + 1) * r);
+            head_matmul(j, &kb, buf, j->qabs, n, h * r, (h + 1) * r, ith);
             continue;
         }
         /* kv_b [H*(dn+dv)][r]: qabs[t][h] = sum_i q_nope[t][h][i] * row i of head h */
@@ -271,10 +289,10 @@ static void expand_v(void *arg, int64_t h0, int64_t h1, int ith) {
         for (int t = 0; t < n; t++) memcpy(buf + (size_t)t * r, j->u + ((size_t)t * H + h) * r, (size_t)r * sizeof *buf);
         if (j->m->wv_b.data) { /* rows [h*dv, (h+1)*dv) of v_b [H*dv][r] write o[.][h] */
             const fr_tensor vb = as_2d(&j->m->wv_b);
-            fr_matmul_kernel(vb.dtype, j->exact)(&vb, buf, j->o, n, h * dv, (h + 1) * dv);
+            head_matmul(j, &vb, buf, j->o, n, h * dv, (h + 1) * dv, ith);
         } else { /* rows of kv_b [H*(dn+dv)][r] into ov [n][H*(dn+dv)], then o */
             const int64_t w = (int64_t)H * (dn + dv), r0 = h * (dn + dv) + dn;
-            fr_matmul_kernel(j->m->wkv_b.dtype, j->exact)(&j->m->wkv_b, buf, j->ov, n, r0, r0 + dv);
+            head_matmul(j, &j->m->wkv_b, buf, j->ov, n, r0, r0 + dv, ith);
             for (int t = 0; t < n; t++)
                 memcpy(j->o + ((size_t)t * H + h) * dv, j->ov + (size_t)t * w + r0, (size_t)dv * sizeof *j->o);
         }
@@ -325,6 +343,10 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
     j.hb = (size_t)(n > dn ? n : dn) * (size_t)(r > dn ? r : dn);
     j.hbuf = fr_arena_f32(a, (size_t)nth * j.hb);
+    if (!j.exact) { /* absorb and expand quantize [n][dn] or [n][r] activations per head */
+        j.qsz = fr_qx_bytes(n, r > dn ? r : dn, 32);
+        j.qbuf = fr_arena_alloc(a, (size_t)nth * j.qsz);
+    }
     memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
     if (kv->type == FR_DT_Q8_0 && !fr_kernels_exact() && fr_matmul_q_kernel(FR_DT_Q8_0)) {
