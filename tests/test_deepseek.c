@@ -9,6 +9,15 @@
 #include "testutil.h"
 
 #define TOL 1e-4
+/* FP8 weights on the default (not exact) path: single-token evaluations round
+ * the activations to bfloat16 (kernels/avx512/fp8_bf16.h). Measured on
+ * v3_fp8_tiny: decode logits 1.6e-3 to 2.7e-3; token by token 2.8e-3 or less at
+ * every position but one, where a router near-tie picks another expert
+ * (7.6e-2; the greedy tokens all match) */
+#define TOL_FAST 1e-1
+
+static int g_exact = 1;    /* the context's exact flag for the current pass */
+static double g_tol = TOL; /* the tolerance in it */
 
 typedef struct ref {
     const char *dir;
@@ -62,6 +71,7 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = T + 16;
     cp.n_threads = 2;
+    cp.exact = g_exact;
     frugal_context *ctx;
     CHECK(frugal_context_create(m, &cp, &ctx) == 0, "%s: context: %s", r->dir, frugal_last_error());
 
@@ -78,18 +88,18 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
     CHECK(ref_logits != NULL, "%s p%d: reference logits", r->dir, p);
     if (ref_logits) {
         double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref_logits, (size_t)T, (size_t)V);
-        CHECK(e <= TOL, "%s p%d: prefill logits rel err %.3g", r->dir, p, e);
+        CHECK(e <= g_tol, "%s p%d: prefill logits rel err %.3g", r->dir, p, e);
         printf("%-14s p%d T=%-3d prefill logits  rel err %.3g\n", r->dir, p, T, e);
     }
     float *ref_h = load_f32(r, p, "hidden_layers", (size_t)in.n_layer * T * d);
     if (ref_h) {
         double e = t_row_rel_err(hid, ref_h, (size_t)in.n_layer * T, (size_t)d);
-        CHECK(e <= TOL, "%s p%d: hidden layers rel err %.3g", r->dir, p, e);
+        CHECK(e <= g_tol, "%s p%d: hidden layers rel err %.3g", r->dir, p, e);
     }
     float *ref_fh = load_f32(r, p, "final_hidden", (size_t)T * d);
     if (ref_fh) {
         double e = t_row_rel_err(frugal_get_hidden(ctx, 0), ref_fh, (size_t)T, (size_t)d);
-        CHECK(e <= TOL, "%s p%d: final hidden rel err %.3g", r->dir, p, e);
+        CHECK(e <= g_tol, "%s p%d: final hidden rel err %.3g", r->dir, p, e);
     }
     int32_t *ref_idx = (int32_t *)load_f32(r, p, "moe_indices", (size_t)nm * T * k);
     float *ref_w = load_f32(r, p, "moe_weights", (size_t)nm * T * k);
@@ -99,7 +109,7 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
         for (size_t i = 0; i < (size_t)nm * T * k; i++) bad += ref_idx[i] != route[i];
         CHECK(bad == 0, "%s p%d: %d routed expert ids differ", r->dir, p, bad);
         double e = t_row_rel_err(rw, ref_w, (size_t)nm * T, (size_t)k);
-        CHECK(e <= TOL, "%s p%d: routing weights rel err %.3g", r->dir, p, e);
+        CHECK(e <= g_tol, "%s p%d: routing weights rel err %.3g", r->dir, p, e);
     }
 
     /* MTP over the prompt rows: next token i+1, the last one greedy_tokens[0] */
@@ -114,14 +124,14 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
         CHECK(frugal_eval_mtp(ctx, next, 1, mtp) == 0, "%s p%d: mtp: %s", r->dir, p, frugal_last_error());
         if (ref_mtp) {
             double e = t_row_rel_err(mtp, ref_mtp, (size_t)T, (size_t)V);
-            CHECK(e <= TOL, "%s p%d: mtp logits rel err %.3g", r->dir, p, e);
+            CHECK(e <= g_tol, "%s p%d: mtp logits rel err %.3g", r->dir, p, e);
             printf("%-14s p%d T=%-3d mtp logits      rel err %.3g\n", r->dir, p, T, e);
         }
         float *ref_nm = load_f32(r, p, "mtp_logits_nomask", (size_t)T * V);
         if (ref_nm) { /* the MTP cache is rewritten at the same positions */
             CHECK(frugal_eval_mtp(ctx, next, 0, mtp) == 0, "%s p%d: mtp nomask: %s", r->dir, p, frugal_last_error());
             double e = t_row_rel_err(mtp, ref_nm, (size_t)T, (size_t)V);
-            CHECK(e <= TOL, "%s p%d: mtp nomask logits rel err %.3g", r->dir, p, e);
+            CHECK(e <= g_tol, "%s p%d: mtp nomask logits rel err %.3g", r->dir, p, e);
         }
         free(ref_mtp);
         free(ref_nm);
@@ -149,10 +159,10 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
         }
         lg = frugal_get_logits(ctx, 0);
     }
-    CHECK(dec_err <= TOL, "%s p%d: decode logits rel err %.3g", r->dir, p, dec_err);
+    CHECK(dec_err <= g_tol, "%s p%d: decode logits rel err %.3g", r->dir, p, dec_err);
     CHECK(bad_tok == 0, "%s p%d: %d greedy tokens differ", r->dir, p, bad_tok);
-    printf("%-14s p%d T=%-3d decode logits   rel err %.3g, greedy %s\n", r->dir, p, T, dec_err,
-           bad_tok ? "DIFFER" : "16/16");
+    printf("%-14s p%d T=%-3d decode logits   rel err %.3g, greedy %s%s\n", r->dir, p, T, dec_err,
+           bad_tok ? "DIFFER" : "16/16", g_exact ? "" : " (not exact)");
 
     /* the incremental path over the prompt: one token per eval, rewinding to 0 */
     if (T <= 64 && ref_logits) {
@@ -165,7 +175,7 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
             double ei = t_row_rel_err(frugal_get_logits(ctx, 0), ref_logits + (size_t)i * V, 1, (size_t)V);
             e = ei > e ? ei : e;
         }
-        CHECK(e <= TOL, "%s p%d: token-by-token logits rel err %.3g", r->dir, p, e);
+        CHECK(e <= g_tol, "%s p%d: token-by-token logits rel err %.3g", r->dir, p, e);
     }
     /* rewind: re-evaluating the second half of the prompt gives the same rows */
     if (T >= 4 && ref_logits) {
@@ -173,7 +183,7 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
         CHECK(frugal_eval(ctx, ids, T, 0, 1) == 0, "re-eval");
         CHECK(frugal_eval(ctx, ids + h, T - h, h, 1) == 0, "%s p%d: rewind: %s", r->dir, p, frugal_last_error());
         double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref_logits + (size_t)h * V, (size_t)(T - h), (size_t)V);
-        CHECK(e <= TOL, "%s p%d: rewound logits rel err %.3g", r->dir, p, e);
+        CHECK(e <= g_tol, "%s p%d: rewound logits rel err %.3g", r->dir, p, e);
     }
 
     free(ref_logits);
@@ -206,7 +216,13 @@ int main(int argc, char **argv) {
         CHECK(rc == 0, "%s: load: %s", dirs[f], frugal_last_error());
         if (rc == 0 && r.meta && r.tokens) {
             size_t np = json_array_size(json_object_get(r.tokens, "prompts"));
-            for (size_t p = 0; p < np; p++) run_prompt(&r, m, (int)p);
+            /* exact; then FP8 weights again on the default (not exact) path, whose
+             * single-token kernel rounds activations to bfloat16 */
+            for (int pass = 0; pass < (strstr(dirs[f], "fp8") ? 2 : 1); pass++) {
+                g_exact = pass == 0;
+                g_tol = pass == 0 ? TOL : TOL_FAST;
+                for (size_t p = 0; p < np; p++) run_prompt(&r, m, (int)p);
+            }
         }
         frugal_model_free(m);
         json_decref(r.meta);

@@ -161,16 +161,18 @@ static void test_matmul(const fr_kernel_table *k) {
     free_w(&m);
 }
 
-/* The not-exact kernels (matmul_fast: FP8 on vdpbf16ps, x as two bfloat16s)
- * against a double sum over the dequantized weights: error <= 2^-18 sum|w x|
- * plus float32 summation, asserted as 1e-5 of sum|w x| per output. Shapes with
+/* The not-exact kernels (matmul_fast: FP8 on vdpbf16ps, x rounded to bfloat16)
+ * against a double sum over the dequantized weights: error <= 2^-9 sum|w x|
+ * plus float32 summation, asserted as 2.5e-3 of sum|w x| per output (and the
+ * mean over outputs well below: rounding errors do not all align). Shapes with
  * cols not a multiple of 64, or n > 1, take the exact kernel inside. */
 static void test_matmul_fast(const fr_kernel_table *k) {
     static const int64_t shapes[][2] = {{1, 64}, {3, 192}, {130, 256}, {257, 1024}, {5, 2112}, {4, 100}, {9, 7168}};
     for (size_t d = 0; d < 4; d++) {
         fr_matmul_fn f = k->matmul_fast[g_dts[d]];
         if (!f) continue;
-        double worst = 0;
+        double worst = 0, sum = 0;
+        long cnt = 0;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             const int64_t rows = shapes[s][0], cols = shapes[s][1];
             wmat m;
@@ -193,14 +195,17 @@ static void test_matmul_fast(const fr_kernel_table *k) {
                         }
                         double e = fabs(y[t * rows + r] - ref) / (mag + 1e-30);
                         if (!(e <= worst)) worst = e;
+                        sum += e, cnt++;
                     }
                 }
                 free(x), free(y), free(row);
             }
             free_w(&m);
         }
-        printf("%s fast %-8s worst error / sum|w x|: %.3g\n", k->name, fr_dtype_get(g_dts[d])->name, worst);
-        CHECK(worst < 1e-5, "%s fast %s: error / sum|w x| %.3g", k->name, fr_dtype_get(g_dts[d])->name, worst);
+        printf("%s fast %-8s error / sum|w x|: worst %.3g, mean %.3g\n", k->name, fr_dtype_get(g_dts[d])->name, worst,
+               sum / (double)cnt);
+        CHECK(worst < 2.5e-3 && sum / (double)cnt < 2e-4, "%s fast %s: error / sum|w x| worst %.3g, mean %.3g", k->name,
+              fr_dtype_get(g_dts[d])->name, worst, sum / (double)cnt);
         /* every code, each alone in its row at a different column, times an x that
          * is a bfloat16 (so the product is exact): y is exactly e4m3(code) x scale */
         if (g_dts[d] == FR_DT_F8_E4M3) {
