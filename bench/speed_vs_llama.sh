@@ -8,10 +8,11 @@
 #        of the same shape: compare its decode with the Q8_0 GGUF's),
 #        POLLS ("50 0": llama.cpp is run with ggml's default poll level 50, idle threads spinning
 #        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs)
-#   Without arguments: writes a random-weight DeepSeek-V2-Lite-shaped model cut to LAYERS (4)
-#   layers (tools/gen_random_model.py, or GEN=path/to/it) into bench/out/models (gitignored),
-#   converts it with frugal's own tools to Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and
-#   deletes them again (KEEP=1 keeps them). Checks the free disk space first. (As of main
+#   Without arguments: writes a random-weight model of SHAPE (v2-lite; moonlight, v3: see
+#   tools/gen_random_model.py) cut to LAYERS (4) layers (tools/gen_random_model.py, or
+#   GEN=path/to/it) into bench/out/models (gitignored), converts it with frugal's own tools to
+#   Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and deletes the files it wrote (KEEP=1 keeps
+#   them; files already there are used and kept). Checks the free disk space first. (As of main
 #   7aea9e5, frugal convert omits deepseek2.attention.q_lora_rank for models without q LoRA and
 #   this llama.cpp then refuses a V2-Lite cut to other than 26/27 layers: see bench/RESULTS.md.)
 #
@@ -56,21 +57,29 @@ if [ -z "$models" ]; then
     [ -f "$gen" ] || { echo "error: no model given and no generator at $gen" >&2; exit 1; }
     dir=$here/out/models
     mkdir -p "$dir"
-    need_gb=$((layers * 3 + 4))
+    case ${SHAPE:-v2-lite} in v3) need_gb=$((layers * 40 + 8)) ;; *) need_gb=$((layers * 3 + 4)) ;; esac
     free_gb=$(df -BG --output=avail "$dir" | tail -1 | tr -dc 0-9)
     if [ "$free_gb" -lt "$need_gb" ]; then
         echo "error: $free_gb GB free in $dir, need about $need_gb GB" >&2
         exit 1
     fi
-    hf=$dir/v2lite-L$layers
-    [ -f "$hf/model.safetensors" ] || "$py" "$gen" --shape v2-lite --layers "$layers" --dtype bf16 "$hf"
-    [ -f "$hf/tokenizer.json" ] || "$py" "$here/gpt2_vocab.py" "$hf" 102400
+    shape=${SHAPE:-v2-lite}
+    name=$(echo "$shape" | tr -d -)-L$layers
+    hf=$dir/$name
+    if [ ! -f "$hf/config.json" ]; then
+        "$py" "$gen" --shape "$shape" --layers "$layers" --dtype bf16 "$hf"
+        generated="$generated $hf"
+    fi
+    vocab=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$hf/config.json")
+    [ -f "$hf/tokenizer.json" ] || "$py" "$here/gpt2_vocab.py" "$hf" "$vocab"
     for t in $types; do
-        g=$dir/v2lite-L$layers.$t.gguf
-        [ -f "$g" ] || "$build/frugal" convert "$hf" "$g" --type "$t" >/dev/null
+        g=$dir/$name.$t.gguf
+        if [ ! -f "$g" ]; then
+            "$build/frugal" convert "$hf" "$g" --type "$t" >/dev/null
+            generated="$generated $g"
+        fi
         models="$models $g"
     done
-    generated=$dir
 fi
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -134,5 +143,5 @@ for (f, test, depth), e in sorted(rows.items(), key=lambda x: (x[0][0], x[0][2],
     print("| " + " | ".join(cells) + " |")
 EOF
 if [ -n "$generated" ] && [ "${KEEP:-0}" != 1 ]; then
-    rm -rf "$generated"
+    rm -rf $generated
 fi
