@@ -13,7 +13,8 @@
  * the activations to bfloat16 (kernels/avx512/fp8_bf16.h). Measured on
  * v3_fp8_tiny: decode logits 1.6e-3 to 2.7e-3; token by token 2.8e-3 or less at
  * every position but one, where a router near-tie picks another expert
- * (7.6e-2; the greedy tokens all match) */
+ * (7.6e-2; the greedy tokens all match). Prefill (bfloat16 activations too)
+ * likewise: a few near-ties pick other experts, see the routing check */
 #define TOL_FAST 1e-1
 
 static int g_exact = 1;    /* the context's exact flag for the current pass */
@@ -105,10 +106,23 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
     float *ref_w = load_f32(r, p, "moe_weights", (size_t)nm * T * k);
     CHECK(ref_idx && ref_w, "%s p%d: reference routing", r->dir, p);
     if (ref_idx && ref_w) {
+        /* exact: every expert id; not exact, a router near-tie may pick another expert:
+         * at most 2 % of the ids, and the weights compared where a token's ids all match
+         * (measured on v3_fp8_tiny: 1 of 128 and 3 of 400 routed tokens) */
         int bad = 0;
-        for (size_t i = 0; i < (size_t)nm * T * k; i++) bad += ref_idx[i] != route[i];
-        CHECK(bad == 0, "%s p%d: %d routed expert ids differ", r->dir, p, bad);
-        double e = t_row_rel_err(rw, ref_w, (size_t)nm * T, (size_t)k);
+        double e = 0;
+        for (size_t row = 0; row < (size_t)nm * T; row++) {
+            int same = 1;
+            for (int i = 0; i < k; i++) same &= ref_idx[row * k + i] == route[row * k + i];
+            bad += k - same * k > 0 ? 1 : 0;
+            if (same) {
+                double er = t_row_rel_err(rw + row * k, ref_w + row * k, 1, (size_t)k);
+                e = er > e ? er : e;
+            }
+        }
+        if (!g_exact && bad) printf("%s p%d: %d of %d routed tokens pick other experts (not exact)\n", r->dir, p, bad, nm * T);
+        CHECK(g_exact ? bad == 0 : bad * 50 <= nm * T, "%s p%d: %d of %d routed tokens pick other experts", r->dir, p,
+              bad, nm * T);
         CHECK(e <= g_tol, "%s p%d: routing weights rel err %.3g", r->dir, p, e);
     }
 

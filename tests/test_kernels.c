@@ -162,9 +162,10 @@ static void test_matmul(const fr_kernel_table *k) {
 }
 
 /* The not-exact kernels (matmul_fast: FP8 on vdpbf16ps, x rounded to bfloat16)
- * against a double sum over the dequantized weights: error <= 2^-9 sum|w x|
- * plus float32 summation, asserted as 2.5e-3 of sum|w x| per output (and the
- * mean over outputs well below: rounding errors do not all align). Shapes with
+ * against a double sum over the dequantized weights: error <= 2^-8 sum|w x|
+ * (bfloat16's unit roundoff) plus float32 summation, asserted as 4.5e-3 of
+ * sum|w x| per output (and the mean over outputs 5e-4: rounding errors do not
+ * all align; measured worst 2.5e-3, mean 2.9e-4). Shapes with
  * cols not a multiple of 64, or n > 1, take the exact kernel inside. */
 static void test_matmul_fast(const fr_kernel_table *k) {
     static const int64_t shapes[][2] = {{1, 64}, {3, 192}, {130, 256}, {257, 1024}, {5, 2112}, {4, 100}, {9, 7168}};
@@ -177,7 +178,9 @@ static void test_matmul_fast(const fr_kernel_table *k) {
             const int64_t rows = shapes[s][0], cols = shapes[s][1];
             wmat m;
             make_w(&m, g_dts[d], rows, cols);
-            for (int n = 1; n <= 3; n += 2) {
+            static const int ns[] = {1, 3, 6, 17}; /* 17: tiles of 4 + 1, and two chunks at 7168 columns */
+            for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
+                const int n = ns[in];
                 float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * (size_t)(rows * n)),
                       *row = malloc(sizeof(float) * (size_t)cols);
                 /* activations over several binades, as a hidden state has */
@@ -204,7 +207,7 @@ static void test_matmul_fast(const fr_kernel_table *k) {
         }
         printf("%s fast %-8s error / sum|w x|: worst %.3g, mean %.3g\n", k->name, fr_dtype_get(g_dts[d])->name, worst,
                sum / (double)cnt);
-        CHECK(worst < 2.5e-3 && sum / (double)cnt < 2e-4, "%s fast %s: error / sum|w x| worst %.3g, mean %.3g", k->name,
+        CHECK(worst < 4.5e-3 && sum / (double)cnt < 5e-4, "%s fast %s: error / sum|w x| worst %.3g, mean %.3g", k->name,
               fr_dtype_get(g_dts[d])->name, worst, sum / (double)cnt);
         /* every code, each alone in its row at a different column, times an x that
          * is a bfloat16 (so the product is exact): y is exactly e4m3(code) x scale */
@@ -212,17 +215,24 @@ static void test_matmul_fast(const fr_kernel_table *k) {
             wmat e;
             make_w(&e, FR_DT_F8_E4M3, 256, 192);
             memset(e.data, 0, 256 * 192);
+            for (int i = 0; i < 4; i++) e.scale[i] = ldexpf(1.0f, -7 - i); /* powers of 2: x * scale stays a bfloat16 */
             for (int c = 0; c < 256; c++) ((uint8_t *)e.data)[c * 192 + (c * 37) % 192] = (uint8_t)((c & 0x7f) == 0x7f ? 0 : c);
-            float x[192], y[256];
+            /* one token (the decode kernel) and three (the tiles): the third token's x negated */
+            float x[3 * 192], y[3 * 256];
             for (int i = 0; i < 192; i++) x[i] = (float)(1 + (i % 128) / 128.0) * (i % 2 ? -0.5f : 2.0f);
-            f(&e.t, x, y, 1, 0, 256);
-            int bad = -1;
-            for (int c = 0; c < 256 && bad < 0; c++) {
-                uint8_t code = (uint8_t)((c & 0x7f) == 0x7f ? 0 : c);
-                float want = fr_e4m3_to_f32(code) * x[(c * 37) % 192] * e.scale[(c / 128) * 2 + ((c * 37) % 192) / 128];
-                if (y[c] != want) bad = c;
+            for (int i = 0; i < 192; i++) x[192 + i] = x[i], x[384 + i] = -x[i];
+            for (int n = 1; n <= 3; n += 2) {
+                f(&e.t, x, y, n, 0, 256);
+                int bad = -1;
+                for (int t = 0; t < n; t++)
+                    for (int c = 0; c < 256 && bad < 0; c++) {
+                        uint8_t code = (uint8_t)((c & 0x7f) == 0x7f ? 0 : c);
+                        float want = fr_e4m3_to_f32(code) * x[t * 192 + (c * 37) % 192] *
+                                     e.scale[(c / 128) * 2 + ((c * 37) % 192) / 128];
+                        if (y[t * 256 + c] != want) bad = c;
+                    }
+                CHECK(bad < 0, "%s fast n %d: FP8 code 0x%02x wrong", k->name, n, bad);
             }
-            CHECK(bad < 0, "%s fast: FP8 code 0x%02x gives %g", k->name, bad, bad < 0 ? 0.0 : (double)y[bad]);
             free_w(&e);
         }
         /* NaN codes (0x7f, 0xff) give NaN, in any 64-column position */

@@ -13,8 +13,8 @@
  *     bfloat16 activations (or coarser: FP8 ones for its FP8 GEMM);
  *   - vdpbf16ps multiplies bfloat16 pairs exactly and sums them in float32.
  * So y = sum_c w_c bf16(x_c), summed in float32 per 128-column block, then
- * times the block's scale: error <= 2^-9 sum|w x| plus float32 summation
- * (test_kernels: the error bound, every code exactly, NaN). Measured on the
+ * times the block's scale: error <= 2^-8 sum|w x| (bfloat16's unit roundoff)
+ * plus float32 summation (test_kernels: the error bound, every code exactly, NaN). Measured on the
  * 27-layer V2-Lite FP8 model, 2 threads: tg 12.8 t/s with x as two bfloat16s
  * (x = xh + xl, error 2^-18: the kernel was arithmetic-bound at ~24 G
  * weights/s per thread), 14.3-14.8 t/s with one. --exact keeps float32.
@@ -29,7 +29,7 @@
 
 #include "tensor/tensor.h"
 
-#define FP8F_MAXC 32768 /* x as bfloat16 on the stack: 64 KiB */
+#define FP8F_MAXC 32768 /* x as bfloat16 on the stack: 64 KiB (and 3 tokens of fp8f_gemm's chunk) */
 
 /* bf16 bits of the e4m3 magnitude m (0..127) */
 static inline unsigned fp8f_bf16_bits(unsigned m) {
@@ -56,20 +56,40 @@ static void fp8f_x(const float *x, int64_t cols, uint16_t *xh) {
     }
 }
 
-static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
-    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
-    uint16_t xh[FP8F_MAXC] __attribute__((aligned(64)));
-    fp8f_x(x, cols, xh);
-    /* the table: high and low bytes of bf16(e4m3 m), m = 0..127 in two registers each */
+/* The 128-entry table (high and low bytes of bf16(e4m3 m), m < 128) in registers */
+typedef struct {
+    __m512i th0, th1, tl0, tl1, sign;
+} fp8f_tab;
+
+static void fp8f_tab_init(fp8f_tab *t) {
     uint8_t th[128], tl[128];
     for (unsigned m = 0; m < 128; m++) {
         unsigned b = fp8f_bf16_bits(m);
         th[m] = (uint8_t)(b >> 8);
         tl[m] = (uint8_t)b;
     }
-    const __m512i th0 = _mm512_loadu_si512(th), th1 = _mm512_loadu_si512(th + 64);
-    const __m512i tl0 = _mm512_loadu_si512(tl), tl1 = _mm512_loadu_si512(tl + 64);
-    const __m512i sign = _mm512_set1_epi8((char)0x80);
+    t->th0 = _mm512_loadu_si512(th), t->th1 = _mm512_loadu_si512(th + 64);
+    t->tl0 = _mm512_loadu_si512(tl), t->tl1 = _mm512_loadu_si512(tl + 64);
+    t->sign = _mm512_set1_epi8((char)0x80);
+}
+
+/* 64 e4m3 weights at w as 2 x 32 bfloat16 in the order of fp8f_x */
+static inline __attribute__((always_inline)) void fp8f_cvt64(const unsigned char *w, const fp8f_tab *t, __m512bh *e0,
+                                                              __m512bh *e1) {
+    const __m512i b = _mm512_loadu_si512(w);
+    __m512i hi = _mm512_permutex2var_epi8(t->th0, b, t->th1);
+    const __m512i lo = _mm512_permutex2var_epi8(t->tl0, b, t->tl1);
+    hi = _mm512_ternarylogic_epi32(hi, b, t->sign, 0xF8); /* hi | (b & 0x80) */
+    *e0 = (__m512bh)_mm512_unpacklo_epi8(lo, hi);
+    *e1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
+}
+
+static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
+    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
+    uint16_t xh[FP8F_MAXC] __attribute__((aligned(64)));
+    fp8f_x(x, cols, xh);
+    fp8f_tab tb;
+    fp8f_tab_init(&tb);
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *w = (const unsigned char *)W->data + r * cols;
         const float *sr = W->scale + (r / FR_FP8_BLOCK) * nb;
@@ -78,26 +98,105 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
             const int64_t b1 = b0 + FR_FP8_BLOCK < cols ? b0 + FR_FP8_BLOCK : cols;
             __m512 s0 = _mm512_setzero_ps(), s1 = s0;
             for (int64_t c = b0; c < b1; c += 64) {
-                const __m512i b = _mm512_loadu_si512(w + c);
-                __m512i hi = _mm512_permutex2var_epi8(th0, b, th1);
-                const __m512i lo = _mm512_permutex2var_epi8(tl0, b, tl1);
-                hi = _mm512_ternarylogic_epi32(hi, b, sign, 0xF8); /* hi | (b & 0x80) */
-                const __m512bh e0 = (__m512bh)_mm512_unpacklo_epi8(lo, hi);
-                const __m512bh e1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
+                __m512bh e0, e1;
+                fp8f_cvt64(w + c, &tb, &e0, &e1);
                 s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xh + c));
                 s1 = _mm512_dpbf16_ps(s1, e1, (__m512bh)_mm512_load_si512(xh + c + 32));
             }
-            acc = _mm512_fmadd_ps(_mm512_add_ps(s0, s1),
-                                  _mm512_set1_ps(sr[b0 / FR_FP8_BLOCK]), acc);
+            acc = _mm512_fmadd_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps(sr[b0 / FR_FP8_BLOCK]), acc);
         }
         Y[r] = _mm512_reduce_add_ps(acc);
     }
 }
 
-/* One token, cols a multiple of 64 and at most FP8F_MAXC: the kernel above;
- * otherwise the exact one. */
+/* ---- several tokens (prefill) ----
+ * The block scales go into the activations: for the rows of one 128-row block
+ * the scale depends on the column block only, so x'_c = bf16(x_c * s_c/128)
+ * (fp8f_xs) and y = sum_c w_c x'_c with no per-block sums. Tokens in chunks
+ * whose x' fill FP8F_XB bytes on the stack, converted once per chunk and
+ * 128-row block; tiles of 4 rows x 4 tokens: each 64 weights converted once
+ * for 4 tokens, each x' vector loaded once for 4 rows, 2 vdpbf16ps per (row, token). The same error bound as the
+ * decode kernel (x * s rounded instead of x; not bitwise: another order). */
+#define FP8F_XB (192 * 1024)
+#define FP8F_RB 4 /* rows per tile */
+#define FP8F_TB 4 /* tokens per tile */
+
+/* x[0..cols) times the scales sc[c / 128] -> bfloat16 in the order of fp8f_x */
+static void fp8f_xs(const float *x, const float *sc, int64_t cols, uint16_t *xh) {
+    const __m512i i0 = _mm512_set_epi16(55, 54, 53, 52, 51, 50, 49, 48, 39, 38, 37, 36, 35, 34, 33, 32, 23, 22, 21,
+                                        20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i i1 = _mm512_add_epi16(i0, _mm512_set1_epi16(8));
+    for (int64_t c = 0; c < cols; c += 64) {
+        const __m512 s = _mm512_set1_ps(sc[c / FR_FP8_BLOCK]);
+        const __m512i a = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + c + 16), s),
+                                                       _mm512_mul_ps(_mm512_loadu_ps(x + c), s));
+        const __m512i b = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + c + 48), s),
+                                                       _mm512_mul_ps(_mm512_loadu_ps(x + c + 32), s));
+        _mm512_storeu_si512(xh + c, _mm512_permutex2var_epi16(a, i0, b));
+        _mm512_storeu_si512(xh + c + 32, _mm512_permutex2var_epi16(a, i1, b));
+    }
+}
+
+/* Y[t + j][r + i] = row r + i . x'_j for i < RB, j < TB (xb: the TB tokens' x',
+ * stride cols): each weight vector converted once for TB tokens, each x' vector
+ * loaded once for RB rows */
+static inline __attribute__((always_inline)) void fp8f_tile(const int RB, const int TB, const fr_tensor *W,
+                                                             const fp8f_tab *tb, const uint16_t *xb, int64_t r,
+                                                             float *Y, int t) {
+    const int64_t rows = fr_rows(W), cols = fr_cols(W);
+    const unsigned char *w = (const unsigned char *)W->data + r * cols;
+    __m512 s[FP8F_RB][FP8F_TB];
+    for (int i = 0; i < RB; i++)
+        for (int j = 0; j < TB; j++) s[i][j] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < cols; c += 64) {
+        __m512bh e0[FP8F_RB], e1[FP8F_RB];
+        for (int i = 0; i < RB; i++) fp8f_cvt64(w + i * cols + c, tb, &e0[i], &e1[i]);
+        for (int j = 0; j < TB; j++) {
+            const __m512bh x0 = (__m512bh)_mm512_load_si512(xb + (int64_t)j * cols + c);
+            const __m512bh x1 = (__m512bh)_mm512_load_si512(xb + (int64_t)j * cols + c + 32);
+            for (int i = 0; i < RB; i++) s[i][j] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(s[i][j], e0[i], x0), e1[i], x1);
+        }
+    }
+    for (int i = 0; i < RB; i++)
+        for (int j = 0; j < TB; j++) Y[(int64_t)(t + j) * rows + r + i] = _mm512_reduce_add_ps(s[i][j]);
+}
+
+/* rows [r, r + RB) over the chunk's tokens [t0, t1) */
+static inline __attribute__((always_inline)) void fp8f_rows(const int RB, const fr_tensor *W, const fp8f_tab *tb,
+                                                             const uint16_t *xb, int64_t r, float *Y, int t0, int t1) {
+    const int64_t cols = fr_cols(W);
+    int t = t0;
+    for (; t + FP8F_TB <= t1; t += FP8F_TB) fp8f_tile(RB, FP8F_TB, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t);
+    if (t + 2 <= t1) fp8f_tile(RB, 2, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t), t += 2;
+    if (t < t1) fp8f_tile(RB, 1, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t), t++;
+    if (t < t1) fp8f_tile(RB, 1, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t);
+}
+
+static void fp8f_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
+    _Alignas(64) uint16_t xb[FP8F_XB / 2];
+    const int tc = (int)(FP8F_XB / 2 / cols); /* >= 3: cols <= FP8F_MAXC */
+    fp8f_tab tb;
+    fp8f_tab_init(&tb);
+    for (int64_t rb0 = r0; rb0 < r1;) { /* rows of one 128-row block share the scales */
+        const int64_t rb1 = (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK < r1 ? (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK : r1;
+        const float *sc = W->scale + (rb0 / FR_FP8_BLOCK) * nb;
+        for (int t0 = 0; t0 < n; t0 += tc) {
+            const int t1 = t0 + tc < n ? t0 + tc : n;
+            for (int t = t0; t < t1; t++) fp8f_xs(X + (int64_t)t * cols, sc, cols, xb + (int64_t)(t - t0) * cols);
+            int64_t r = rb0;
+            for (; r + FP8F_RB <= rb1; r += FP8F_RB) fp8f_rows(FP8F_RB, W, &tb, xb, r, Y, t0, t1);
+            for (; r < rb1; r++) fp8f_rows(1, W, &tb, xb, r, Y, t0, t1);
+        }
+        rb0 = rb1;
+    }
+}
+
+/* cols a multiple of 64 and at most FP8F_MAXC: the kernels above (one token:
+ * fp8f_decode, several: fp8f_gemm); otherwise the exact one. */
 static void PFX(matmul_e4m3_fast)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
-    if (n == 1 && fr_cols(W) % 64 == 0 && fr_cols(W) <= FP8F_MAXC) fp8f_decode(W, X, Y, r0, r1);
-    else PFX(matmul_e4m3)(W, X, Y, n, r0, r1);
+    if (fr_cols(W) % 64 || fr_cols(W) > FP8F_MAXC) PFX(matmul_e4m3)(W, X, Y, n, r0, r1);
+    else if (n == 1) fp8f_decode(W, X, Y, r0, r1);
+    else fp8f_gemm(W, X, Y, n, r0, r1);
 }
 #define FAST_MATMUL_ENTRIES [FR_DT_F8_E4M3] = PFX(matmul_e4m3_fast),
