@@ -79,7 +79,7 @@ typedef struct frugal_context_params {
     int n_threads;  /* worker threads; 0 = all cores */
     frugal_cache_type cache_type; /* default FRUGAL_CACHE_F32 */
     /* 0 (default): ggml block weights (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) multiply
-     * activations quantized to int8, as llama.cpp does, and FP8 weights in decode
+     * activations quantized to int8, as llama.cpp does, and FP8 weights
      * activations rounded to bfloat16 (on CPUs with AVX512-BF16), as the official
      * DeepSeek-V3 inference does (docs/kernels.md gives the errors); 1: float32
      * activations for every weight type, the reference math. F32/F16/BF16 weights

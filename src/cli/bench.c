@@ -48,7 +48,7 @@ static void help(FILE *f) {
             "                        (default: the best this CPU has)\n"
             "      --exact           float32 activations for quantized weights too (default:\n"
             "                        int8 activations for Q8_0/Q4_0/Q5_0/K-type weights,\n"
-            "                        bfloat16 ones for FP8 decode)\n"
+            "                        bfloat16 ones for FP8 weights)\n"
             "  -o, --output FMT      md (default), csv or json (array of objects)\n"
             "      --bandwidth GBPS  memory read bandwidth for the roofline (GB/s);\n"
             "                        default: measured here (1 GiB read, -t threads)\n"

@@ -28,7 +28,7 @@ static void help(FILE *f) {
             "  -ctk, --cache-type-k T latent cache type: f32 (default), f16, bf16, q8_0\n"
             "      --exact            float32 activations for quantized weights too (default:\n"
             "                         int8 activations for Q8_0/Q4_0/Q5_0/K-type weights, as llama.cpp;\n"
-            "                         bfloat16 ones for FP8 decode, as the official DeepSeek-V3 code)\n"
+            "                         bfloat16 ones for FP8 weights, as the official DeepSeek-V3 code)\n"
             "  -h, --help             this help\n");
 }
 
