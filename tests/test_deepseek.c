@@ -10,7 +10,7 @@
 
 #define TOL 1e-4
 /* FP8 weights on the default (not exact) path: single-token evaluations round
- * the activations to bfloat16 (kernels/avx512/fp8_bf16.h). Measured on
+ * the activations to bfloat16 (kernels/avx512/dpbf16.h). Measured on
  * v3_fp8_tiny: decode logits 1.6e-3 to 2.7e-3; token by token 2.8e-3 or less at
  * every position but one, where a router near-tie picks another expert
  * (7.6e-2; the greedy tokens all match). Prefill (bfloat16 activations too)

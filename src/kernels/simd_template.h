@@ -442,7 +442,7 @@ const fr_kernel_table PFX(table) = {
 #endif
     },
 #ifdef FAST_MATMUL_ENTRIES
-    .matmul_fast = {FAST_MATMUL_ENTRIES}, /* not exact (avx512/fp8_bf16.h) */
+    .matmul_fast = {FAST_MATMUL_ENTRIES}, /* not exact (avx512/dpbf16.h) */
 #endif
 #ifdef INT8_MATMUL_ENTRIES
     .matmul_q = {INT8_MATMUL_ENTRIES}, /* integer path (avx512/int8_*.h) */

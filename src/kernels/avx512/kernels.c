@@ -3,7 +3,7 @@
  * avx512vnni/kernels.c compiles this file again with VNNI (FR_VNNI): the
  * "avx512vnni" table, whose integer kernels use vpdpbusd; avx512bf16/kernels.c
  * a third time with VNNI, BF16 and VBMI (FR_BF16): the "avx512bf16" table,
- * which adds the not-exact FP8 decode on vdpbf16ps (avx512/fp8_bf16.h). */
+ * which adds the not-exact FP8 kernels on vdpbf16ps (avx512/dpbf16.h). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -73,7 +73,7 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
 #ifdef FR_BF16
 static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
-#include "kernels/avx512/fp8_bf16.h"
+#include "kernels/avx512/dpbf16.h"
 #endif
 #include "kernels/simd_template.h"
 #else

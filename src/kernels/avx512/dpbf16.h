@@ -1,5 +1,7 @@
-/* FP8 (e4m3fn) decode on AVX512-BF16 + VBMI, the not-exact path (included by
- * avx512/kernels.c when FR_BF16: the "avx512bf16" table).
+/* FP8 (e4m3fn) weights on vdpbf16ps, the not-exact path (included by
+ * avx512/kernels.c when FR_BF16: the "avx512bf16" table, AVX512-BF16 + VBMI).
+ * (BF16 weights stay on the exact float kernel by default: the same products
+ * on BF16 measured 2x in prefill, but float weights are the reference ones.)
  *
  * The exact kernel (decode_e4m3 in simd_template.h) widens each weight to
  * float32 and is arithmetic-bound at ~12 G weights/s per thread, below the
