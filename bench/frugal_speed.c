@@ -174,7 +174,8 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
                 stats(ts, reps, &mean, &sd);
                 /* a decoded token at depth+i reads depth+i+1 cache rows: on average depth+(n+1)/2 */
                 double bytes = test == 1 ? (double)in.bytes_per_token +
-                                               (double)in.cache_bytes_per_token * ((double)depth + (n + 1) / 2.0)
+                                               (double)frugal_cache_bytes_per_token(&in, cp.cache_type) *
+                                                   ((double)depth + (n + 1) / 2.0)
                                          : 0;
                 printf("RESULT engine=frugal file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f "
                        "bytes_per_token=%.0f cpu_share=%.3f\n",

@@ -51,9 +51,12 @@ typedef struct frugal_model_info {
     int64_t n_params_active; /* weights used per token (routed experts: top-k only), no MTP */
     int64_t bytes_weights;   /* bytes of all stored weights */
     int64_t bytes_per_token; /* weight bytes read to decode one token (no MTP) */
-    int64_t cache_bytes_per_token; /* context cache bytes one more token costs */
+    int64_t cache_bytes_per_token; /* context cache bytes one more token costs (f32 cache) */
     int64_t cache_bytes_fixed;     /* cache bytes independent of context length */
+    int64_t cache_latent_per_token; /* of those per token, the values stored in the cache type
+                                     * (frugal_context_params.cache_type); the rest stay f32 */
 } frugal_model_info;
+
 
 void frugal_model_get_info(const frugal_model *model, frugal_model_info *info);
 
@@ -70,6 +73,8 @@ typedef enum frugal_cache_type {
     FRUGAL_CACHE_BF16,
     FRUGAL_CACHE_Q8_0,
 } frugal_cache_type;
+/* Cache bytes one more token costs with a cache type (from frugal_model_info). */
+int64_t frugal_cache_bytes_per_token(const frugal_model_info *info, frugal_cache_type type);
 
 /* "f32", "f16", "bf16", "q8_0" -> type; -1 when unknown. */
 int frugal_cache_type_from_name(const char *name);

@@ -31,6 +31,17 @@ int main(void) {
     for (int i = 0; i < T; i++) ids[i] = (int32_t)json_integer_value(json_array_get(pr, (size_t)i));
     const int V = 1024;
 
+    /* bytes per cached token for each type: v3_tiny has 3 layers of kv_lora 64 + rope 16:
+     * per layer f32 320, f16/bf16 128 + 64, q8_0 2 * 34 + 64 */
+    frugal_model_info in;
+    frugal_model_get_info(m, &in);
+    CHECK(frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F32) == 3 * 320 &&
+              frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F16) == 3 * 192 &&
+              frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_BF16) == 3 * 192 &&
+              frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_Q8_0) == 3 * 132,
+          "cache bytes per token: f32 %lld, f16 %lld, q8_0 %lld", (long long)frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F32),
+          (long long)frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F16), (long long)frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_Q8_0));
+
     /* bound on the row-relative error: the type's relative rounding times a
      * margin for its propagation through the layers (measured: f16 2e-4,
      * bf16 2.2e-3, q8_0 7.5e-3) */

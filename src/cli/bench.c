@@ -329,7 +329,8 @@ int cmd_bench(int argc, char **argv) {
                 if (n_gen) {
                     /* token i reads depth + i + 1 cache rows: on average depth + (n+1)/2 */
                     r->bytes_tok = (double)in.bytes_per_token + (double)in.cache_bytes_fixed +
-                                   (double)in.cache_bytes_per_token * (depth + (n_gen + 1) / 2.0);
+                                   (double)frugal_cache_bytes_per_token(&in, (frugal_cache_type)ctk) *
+                                       (depth + (n_gen + 1) / 2.0);
                     r->roof_ts = bw * 1e9 / r->bytes_tok;
                 }
                 nr++;
