@@ -55,8 +55,10 @@
 #define I8K_XCH 128 /* blocks of reordered activations for n = 1 (32 KiB on the stack) */
 #endif
 #ifndef I8K_PD
-#define I8K_PD 0 /* n = 1, Q4_K/Q5_K: prefetch the weights this many bytes ahead; 0: off (4096 measured
-                   * 18 -> 20 GB/s from DRAM once, no gain later; hurt Q6_K) */
+#define I8K_PD 4096 /* n = 1, Q4_K/Q5_K: prefetch the row's weights this many bytes ahead; 0: off.
+                      * Single thread from DRAM, rows of 2048 (bench/int8_bench.c Q4_K 1 32768 2048,
+                      * three alternations): off 21.0-22.4 GB/s, 2048 22.3-23.8, 4096 23.0-25.3.
+                      * The same in the Q6_K rows measured 20-21 -> 17.5-20: not there. */
 #endif
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
