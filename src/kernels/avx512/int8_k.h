@@ -58,7 +58,8 @@
 #define I8K_PD 4096 /* n = 1, Q4_K/Q5_K: prefetch the row's weights this many bytes ahead; 0: off.
                       * Single thread from DRAM, rows of 2048 (bench/int8_bench.c Q4_K 1 32768 2048,
                       * three alternations): off 21.0-22.4 GB/s, 2048 22.3-23.8, 4096 23.0-25.3.
-                      * The same in the Q6_K rows measured 20-21 -> 17.5-20: not there. */
+                      * The same in the Q6_K rows measured 20-21 -> 17.5-20: not there. On the
+                      * 27-layer V2-Lite Q4_K_M, 2 threads: no measurable change (RESULTS.md). */
 #endif
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
