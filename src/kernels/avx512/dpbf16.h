@@ -41,17 +41,21 @@ static inline unsigned fp8f_bf16_bits(unsigned m) {
     return u >> 16; /* exact: 3 mantissa bits */
 }
 
-/* x[0..cols) -> bf16(x) in the weights' order: per 64 columns, 32 values for
- * the low-interleave register (columns 0-7, 16-23, 32-39, 48-55), then 32 for
- * the high one (8-15, 24-31, 40-47, 56-63). cols a multiple of 64. */
-static void fp8f_x(const float *x, int64_t cols, uint16_t *xh) {
+/* x[0..cols) times the scales sc[c / 128] (sc NULL: 1) -> bfloat16 in the
+ * weights' order: per 64 columns, 32 values for the low-interleave register
+ * (columns 0-7, 16-23, 32-39, 48-55), then 32 for the high one (8-15, 24-31,
+ * 40-47, 56-63). cols a multiple of 64. */
+static void fp8f_x(const float *x, const float *sc, int64_t cols, uint16_t *xh) {
     const __m512i i0 = _mm512_set_epi16(55, 54, 53, 52, 51, 50, 49, 48, 39, 38, 37, 36, 35, 34, 33, 32, 23, 22, 21,
                                         20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i i1 = _mm512_add_epi16(i0, _mm512_set1_epi16(8));
     for (int64_t c = 0; c < cols; c += 64) {
+        const __m512 s = _mm512_set1_ps(sc ? sc[c / FR_FP8_BLOCK] : 1.0f); /* x * 1 is exact */
         /* natural order: a = columns 0-31, b = 32-63 (cvtne2ps: the high half from the first operand) */
-        const __m512i a = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + c + 16), _mm512_loadu_ps(x + c));
-        const __m512i b = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + c + 48), _mm512_loadu_ps(x + c + 32));
+        const __m512i a = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + c + 16), s),
+                                                       _mm512_mul_ps(_mm512_loadu_ps(x + c), s));
+        const __m512i b = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + c + 48), s),
+                                                       _mm512_mul_ps(_mm512_loadu_ps(x + c + 32), s));
         /* index bit 5 selects b: columns 32-63 */
         _mm512_storeu_si512(xh + c, _mm512_permutex2var_epi16(a, i0, b));
         _mm512_storeu_si512(xh + c + 32, _mm512_permutex2var_epi16(a, i1, b));
@@ -89,7 +93,7 @@ static inline __attribute__((always_inline)) void fp8f_cvt64(const unsigned char
 static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
     const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
     uint16_t xh[FP8F_MAXC] __attribute__((aligned(64)));
-    fp8f_x(x, cols, xh);
+    fp8f_x(x, NULL, cols, xh);
     fp8f_tab tb;
     fp8f_tab_init(&tb);
     for (int64_t r = r0; r < r1; r++) {
@@ -114,7 +118,7 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
 /* ---- several tokens (prefill) ----
  * The block scales go into the activations: for the rows of one 128-row block
  * the scale depends on the column block only, so x'_c = bf16(x_c * s_c/128)
- * (fp8f_xs) and y = sum_c w_c x'_c with no per-block sums. Tokens in chunks
+ * (fp8f_x) and y = sum_c w_c x'_c with no per-block sums. Tokens in chunks
  * whose x' fill FP8F_XB bytes on the stack, converted once per chunk and
  * 128-row block; tiles of 4 rows x 4 tokens: each 64 weights converted once
  * for 4 tokens, each x' vector loaded once for 4 rows, 2 vdpbf16ps per (row, token). The same error bound as the
@@ -122,22 +126,6 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
 #define FP8F_XB (192 * 1024)
 #define FP8F_RB 4 /* rows per tile */
 #define FP8F_TB 4 /* tokens per tile */
-
-/* x[0..cols) times the scales sc[c / 128] -> bfloat16 in the order of fp8f_x */
-static void fp8f_xs(const float *x, const float *sc, int64_t cols, uint16_t *xh) {
-    const __m512i i0 = _mm512_set_epi16(55, 54, 53, 52, 51, 50, 49, 48, 39, 38, 37, 36, 35, 34, 33, 32, 23, 22, 21,
-                                        20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i i1 = _mm512_add_epi16(i0, _mm512_set1_epi16(8));
-    for (int64_t c = 0; c < cols; c += 64) {
-        const __m512 s = _mm512_set1_ps(sc[c / FR_FP8_BLOCK]);
-        const __m512i a = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + c + 16), s),
-                                                       _mm512_mul_ps(_mm512_loadu_ps(x + c), s));
-        const __m512i b = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + c + 48), s),
-                                                       _mm512_mul_ps(_mm512_loadu_ps(x + c + 32), s));
-        _mm512_storeu_si512(xh + c, _mm512_permutex2var_epi16(a, i0, b));
-        _mm512_storeu_si512(xh + c + 32, _mm512_permutex2var_epi16(a, i1, b));
-    }
-}
 
 /* Y[t + j][r + i] = row r + i . x'_j for i < RB, j < TB (xb: the TB tokens' x',
  * stride cols): each weight vector converted once for TB tokens, each x' vector
@@ -185,7 +173,7 @@ static void fp8f_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
         const float *sc = W->scale + (rb0 / FR_FP8_BLOCK) * nb;
         for (int t0 = 0; t0 < n; t0 += tc) {
             const int t1 = t0 + tc < n ? t0 + tc : n;
-            for (int t = t0; t < t1; t++) fp8f_xs(X + (int64_t)t * cols, sc, cols, xb + (int64_t)(t - t0) * cols);
+            for (int t = t0; t < t1; t++) fp8f_x(X + (int64_t)t * cols, sc, cols, xb + (int64_t)(t - t0) * cols);
             int64_t r = rb0;
             for (; r + FP8F_RB <= rb1; r += FP8F_RB) fp8f_rows(FP8F_RB, W, &tb, xb, r, Y, t0, t1);
             for (; r < rb1; r++) fp8f_rows(1, W, &tb, xb, r, Y, t0, t1);

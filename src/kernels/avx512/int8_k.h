@@ -657,19 +657,8 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
     _Alignas(64) __m512i mm[I8K_PKC][4];
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
-        /* the next chunk (or the next 16 rows' first) into L2, as q0_prefill */
-        if (b0 + I8K_PKC < nb) {
-            const int c2 = nb - b0 - I8K_PKC < I8K_PKC ? (int)(nb - b0 - I8K_PKC) : I8K_PKC;
-            for (int i = 0; i < I8K_PR; i++)
-                for (size_t o = 0; o < (size_t)c2 * bb; o += 64)
-                    _mm_prefetch((const char *)(wr[i] + (size_t)(b0 + I8K_PKC) * bb + o), _MM_HINT_T1);
-        } else {
-            for (int64_t ri = r + I8K_PR; ri < r + 2 * I8K_PR && ri < r1; ri++) {
-                const uint8_t *p = (const uint8_t *)W->data + (size_t)ri * rb;
-                for (size_t o = 0; o < (size_t)(nb < I8K_PKC ? nb : I8K_PKC) * bb; o += 64)
-                    _mm_prefetch((const char *)(p + o), _MM_HINT_T1);
-            }
-        }
+        fr_prefetch_next_chunk(wr, I8K_PR, (const uint8_t *)W->data, rb, r + I8K_PR, r1, (size_t)(b0 + I8K_PKC) * bb,
+                               (size_t)I8K_PKC * bb, (size_t)nb * bb);
         for (int k = 0; k < cnt; k++) {
             _Alignas(64) __m256i u[8][I8K_PR]; /* group g of row i */
             _Alignas(64) int16_t mins[4][I8K_PR][2];

@@ -314,19 +314,8 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
     _Alignas(64) float dw[Q0KC][Q0PR];
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
-        /* the next chunk of these rows (or the first of the next 16 rows) into L2 while this
-         * one is multiplied: 16 rows are 16 streams, more than the hardware prefetchers
-         * follow (Q8_0, n = 48, weights from DRAM: 244 -> 255 GFLOP/s per thread; into L1: no gain) */
-        if (b0 + Q0KC < nb) {
-            const int c2 = nb - b0 - Q0KC < Q0KC ? (int)(nb - b0 - Q0KC) : Q0KC;
-            for (int i = 0; i < Q0PR; i++)
-                for (int64_t o = 0; o < c2 * bb; o += 64) _mm_prefetch((const char *)(wr[i] + (b0 + Q0KC) * bb + o), _MM_HINT_T1);
-        } else {
-            for (int64_t ri = r + Q0PR; ri < r + 2 * Q0PR && ri < r1; ri++) {
-                const uint8_t *p = (const uint8_t *)W->data + (size_t)ri * rb;
-                for (int64_t o = 0; o < (nb < Q0KC ? nb : Q0KC) * bb; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T1);
-            }
-        }
+        fr_prefetch_next_chunk(wr, Q0PR, (const uint8_t *)W->data, rb, r + Q0PR, r1, (size_t)((b0 + Q0KC) * bb),
+                               (size_t)(Q0KC * bb), (size_t)(nb * bb));
         for (int k = 0; k < cnt; k++) {
             __m256i u[Q0PR], lo[8], hi[8];
             uint16_t dh[Q0PR];
