@@ -307,6 +307,58 @@ static void test_attn_blocks(const fr_kernel_table *k) {
     free(A), free(B), free(C), free(C0);
 }
 
+/* dots_bf16 / wsum_bf16 (attention over a bfloat16 cache) vs double sums of
+ * the bfloat16 values: the queries come rounded, the weights P are rounded
+ * inside (error <= 2^-8 sum|p c|), products exact, float32 sums. Edges: m past
+ * 16 heads and not a multiple of 4, n odd, strides larger than the rows. */
+static void test_attn_bf16(const fr_kernel_table *k) {
+    if (!k->dots_bf16 || !k->wsum_bf16) return;
+    enum { LD = 544 };
+    static const int ms[] = {1, 3, 4, 16, 21}, ns[] = {1, 2, 5, 64, 255}, ks[] = {32, 512};
+    uint16_t *A = malloc(sizeof(uint16_t) * 21 * LD), *B = malloc(sizeof(uint16_t) * 256 * LD);
+    float *P = malloc(sizeof(float) * 21 * 256), *C = malloc(sizeof(float) * 21 * LD), *C0 = malloc(sizeof(float) * 21 * LD);
+    for (int i = 0; i < 21 * LD; i++) A[i] = fr_f32_to_bf16(nrand());
+    for (int i = 0; i < 256 * LD; i++) B[i] = fr_f32_to_bf16(nrand());
+    for (int i = 0; i < 21 * 256; i++) P[i] = (float)urand() * (i % 7 == 0 ? 1e-3f : 1.0f);
+    int bad = 0;
+    double worst = 0;
+    for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+        for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+            for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++) {
+                const int m = ms[im], n = ns[in], kk = ks[ik];
+                for (int i = 0; i < 21 * LD; i++) C[i] = -7.0f;
+                k->dots_bf16(A, LD, B, LD, C, LD, m, n, kk);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < LD; j++) {
+                        if (j >= n) { bad += C[i * LD + j] != -7.0f; continue; }
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < kk; c++) {
+                            double pr = (double)fr_bf16_to_f32(A[i * LD + c]) * fr_bf16_to_f32(B[j * LD + c]);
+                            ref += pr, mag += fabs(pr);
+                        }
+                        bad += !(fabs(C[i * LD + j] - ref) <= 1e-6 * mag);
+                    }
+                for (int i = 0; i < 21 * LD; i++) C[i] = C0[i] = nrand();
+                k->wsum_bf16(P, 256, B, LD, C, LD, m, n, kk);
+                for (int i = 0; i < m; i++)
+                    for (int c = 0; c < LD; c++) {
+                        if (c >= kk) { bad += C[i * LD + c] != C0[i * LD + c]; continue; }
+                        double ref = C0[i * LD + c], mag = fabs(ref);
+                        for (int j = 0; j < n; j++) {
+                            double pr = (double)P[i * 256 + j] * fr_bf16_to_f32(B[j * LD + c]);
+                            ref += pr, mag += fabs(pr);
+                        }
+                        double e = fabs(C[i * LD + c] - ref) / mag;
+                        worst = e > worst ? e : worst;
+                        bad += !(e <= 0x1p-8);
+                    }
+            }
+    CHECK(bad == 0, "%s dots_bf16/wsum_bf16: %d values wrong", k->name, bad);
+    CHECK(worst > 1e-6, "%s wsum_bf16 rounds the weights (worst %.3g)", k->name, worst);
+    printf("%s dots_bf16/wsum_bf16: worst wsum error %.3g of sum|p c|\n", k->name, worst);
+    free(A), free(B), free(P), free(C), free(C0);
+}
+
 /* rmsnorm, softmax, RoPE vs their formulas in double */
 static void test_ops(void) {
     enum { D = 77 };
@@ -398,6 +450,7 @@ int main(void) {
         test_matmul_fast(k);
         test_vec(k);
         test_attn_blocks(k);
+        test_attn_bf16(k);
     }
     test_threaded();
     printf("ISA tables tested: %d\n", tested);

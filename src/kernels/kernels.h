@@ -61,6 +61,13 @@ typedef struct fr_kernel_table {
     /* attention blocks (NULL: generic): fr_dots, fr_wsum below */
     void (*dots)(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
     void (*wsum)(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
+    /* attention over a bfloat16 cache, not exact (NULL: the caller decodes the
+     * rows to float32 for dots/wsum): A queries and B cache rows bfloat16, k a
+     * multiple of 32; wsum_bf16 rounds P to bfloat16, n <= 256 (avx512/attn_bf16.h) */
+    void (*dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m,
+                      int n, int k);
+    void (*wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
+                      int k);
     /* row r of a 2-D weight as float32 (NULL: generic) */
     void (*row_f32)(const fr_tensor *W, int64_t r, float *dst);
     /* activation blocks [b0, b1) of blk values of X to int8: q, d, s as fr_qx

@@ -451,6 +451,9 @@ const fr_kernel_table PFX(table) = {
     .axpy = PFX(axpy),
     .dots = PFX(dots),
     .wsum = PFX(wsum),
+#ifdef ATTN_BF16_ENTRIES
+    ATTN_BF16_ENTRIES /* avx512/attn_bf16.h */
+#endif
     .row_f32 = PFX(row_f32),
 #ifdef QX_ROWS_ENTRY
     .qx_rows = QX_ROWS_ENTRY, /* avx512/quant_act.h */

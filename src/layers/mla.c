@@ -123,6 +123,10 @@ typedef struct mla_job {
     /* integer scores over a Q8_0 cache (not exact mode): qabs quantized, [n*H][r] */
     fr_qx qq;
     fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
+    /* bfloat16 attention over a BF16 cache (not exact, avx512bf16 kernels):
+     * qabs rounded to bfloat16 [n][H][r] and the table with dots_bf16 / wsum_bf16 */
+    uint16_t *qb16;
+    const fr_kernel_table *kt;
     int exact;      /* the caller's fr_kernels_exact() */
     /* the per-head matmuls (absorb, expand) on the integer path: [threads] scratch of qsz bytes */
     void *qbuf;
@@ -188,7 +192,7 @@ static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) 
 /* out[h*ldo + i] = (q~_h . c_s + q_rope_h . k_r,s) * scale for the nr keys
  * s = b + i of token t: one block of cache rows read once for all H heads.
  * Returns the block's latents as float32 rows when it decoded them (NULL when
- * the scores came from the int8 kernel over a q8_0 cache). */
+ * the scores came from the int8 kernel over a q8_0 cache or the bfloat16 one). */
 static const float *block_scores(const mla_job *j, int t, int b, int nr, float *out, int ldo, int ith) {
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr;
@@ -205,6 +209,9 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
         v.ne[0] = ldo;
         v.data = j->kv->lat + (size_t)b * j->kv->row;
         fr_matmul_q_kernel(FR_DT_Q8_0)(&v, &qt, out, 0, nr); /* out[h*ldo + i] */
+    } else if (j->qb16) { /* bfloat16 cache x bfloat16 queries, read in place */
+        j->kt->dots_bf16(j->qb16 + (size_t)t * H * r, r, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row),
+                         r, out, ldo, H, nr, r);
     } else {
         lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
         fr_dots(qa, r, lat, r, out, ldo, H, nr, r); /* [H][nr] */
@@ -221,15 +228,21 @@ static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int 
     for (int b = s0; b < s1; b += ROWBLK) block_scores(j, t, b, s1 - b < ROWBLK ? s1 - b : ROWBLK, sc + b, ld, ith);
 }
 
+/* u[h] += sum_i P[h][i] c_b+i for the nr cache rows from b: lat when the
+ * caller decoded them already (else NULL), on the bfloat16 kernel when set */
+static void values_block(const mla_job *j, const float *P, int ldp, int b, int nr, const float *lat, float *u, int ith) {
+    const int H = j->m->c.n_head, r = j->m->c.kv_lora;
+    if (j->qb16) {
+        j->kt->wsum_bf16(P, ldp, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), r, u, r, H, nr, r);
+        return;
+    }
+    if (!lat) lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
+    fr_wsum(P, ldp, lat, r, u, r, H, nr, r);
+}
+
 /* u[h] += sum_s P[h][s] c_s for keys [s0, s1), per block of cache rows */
 static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld, float *u, int ith) {
-    const fr_mla_cfg *c = &j->m->c;
-    const int H = c->n_head, r = c->kv_lora;
-    for (int b = s0; b < s1; b += ROWBLK) {
-        const int nr = s1 - b < ROWBLK ? s1 - b : ROWBLK;
-        const float *lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
-        fr_wsum(P + b, ld, lat, r, u, r, H, nr, r);
-    }
+    for (int b = s0; b < s1; b += ROWBLK) values_block(j, P + b, ld, b, s1 - b < ROWBLK ? s1 - b : ROWBLK, NULL, u, ith);
 }
 
 /* prefill: whole tokens [t0, t1), each reading its keys once for all heads */
@@ -261,7 +274,6 @@ static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
     for (int b = (int)s0; b < s1; b += ROWBLK) {
         const int nr = s1 - b < ROWBLK ? (int)s1 - b : ROWBLK;
         const float *lat = block_scores(j, 0, b, nr, sc, ROWBLK, ith);
-        if (!lat) lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
         for (int h = 0; h < H; h++) {
             float *p = sc + (size_t)h * ROWBLK, mx = m[h];
             for (int i = 0; i < nr; i++) mx = p[i] > mx ? p[i] : mx;
@@ -275,7 +287,7 @@ static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
             for (int i = 0; i < nr; i++) sum += p[i] = expf(p[i] - mx);
             l[h] += sum;
         }
-        fr_wsum(sc, ROWBLK, lat, r, u, r, H, nr, r);
+        values_block(j, sc, ROWBLK, b, nr, lat, u, ith);
     }
 }
 
@@ -349,7 +361,14 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     }
     memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
-    if (kv->type == FR_DT_Q8_0 && !fr_kernels_exact() && fr_matmul_q_kernel(FR_DT_Q8_0)) {
+    j.kt = fr_kernels();
+    if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16 && r % 32 == 0) {
+        /* bfloat16 attention (avx512/attn_bf16.h): the queries rounded once */
+        j.qb16 = fr_arena_alloc(a, (size_t)n * H * r * sizeof *j.qb16);
+        if (j.qb16)
+            for (size_t i = 0; i < (size_t)n * H * r; i++) j.qb16[i] = fr_f32_to_bf16(j.qabs[i]);
+    }
+    if (kv->type == FR_DT_Q8_0 && !j.exact && fr_matmul_q_kernel(FR_DT_Q8_0)) {
         /* scores as int8 dot products (vpdpbusd): the queries quantized like the cache */
         void *qb = fr_arena_alloc(a, fr_qx_bytes(n * H, r, 32));
         if (qb) {

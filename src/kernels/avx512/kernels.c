@@ -74,6 +74,7 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #ifdef FR_BF16
 static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
 #include "kernels/avx512/dpbf16.h"
+#include "kernels/avx512/attn_bf16.h"
 #endif
 #include "kernels/simd_template.h"
 #else
