@@ -359,6 +359,47 @@ static void test_attn_bf16(const fr_kernel_table *k) {
     free(A), free(B), free(P), free(C), free(C0);
 }
 
+/* ulps between two floats of the same sign (the distance in their bit patterns) */
+static double ulps(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    return fabs((double)ia - (double)ib);
+}
+
+/* exp_shift (softmax's exp) vs expf: within 2 ulp over [-110, 89] (subnormal
+ * results included, counted in their own ulps), the sum, every tail length,
+ * -inf -> 0, NaN stays NaN, overflow -> inf */
+static void test_exp(const fr_kernel_table *k) {
+    if (!k->exp_shift) return;
+    enum { N = 4099 };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
+    double worst = 0;
+    int bad = 0;
+    for (int rep = 0; rep < 50; rep++) {
+        const float m = rep % 2 ? 0.0f : 3.5f;
+        for (int i = 0; i < N; i++) x[i] = y[i] = (float)(-110.0 + urand() * (rep % 5 ? 199.0 : 10.0));
+        const int n = N - rep;
+        double s = 0;
+        for (int i = 0; i < n; i++) s += (double)expf(x[i] - m);
+        float got = k->exp_shift(y, n, m);
+        for (int i = 0; i < n; i++) {
+            const double u = ulps(y[i], expf(x[i] - m));
+            worst = u > worst ? u : worst;
+            bad += !(u <= 2);
+        }
+        for (int i = n; i < N; i++) bad += y[i] != x[i]; /* past n untouched */
+        if (s < 1e37) bad += !(fabs(got - s) <= 1e-5 * s); /* float sums: 16 lanes of ~256 terms */
+    }
+    float sp[5] = {-INFINITY, NAN, 100.0f, 0.0f, -87.0f};
+    float sum = k->exp_shift(sp, 5, 0.0f);
+    bad += !(sp[0] == 0.0f && isnan(sp[1]) && isinf(sp[2]) && sp[3] == 1.0f && ulps(sp[4], expf(-87.0f)) <= 2);
+    bad += !isnan(sum);
+    CHECK(bad == 0, "%s exp_shift: %d values wrong (worst %.0f ulp)", k->name, bad, worst);
+    printf("%s exp_shift: worst %.0f ulp of expf\n", k->name, worst);
+    free(x), free(y);
+}
+
 /* rmsnorm, softmax, RoPE vs their formulas in double */
 static void test_ops(void) {
     enum { D = 77 };
@@ -451,6 +492,7 @@ int main(void) {
         test_vec(k);
         test_attn_blocks(k);
         test_attn_bf16(k);
+        test_exp(k);
     }
     test_threaded();
     printf("ISA tables tested: %d\n", tested);

@@ -192,6 +192,11 @@ void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
     split_rows(fr_rows(W), fr_cols(W), n, mm_range, &j);
 }
 
+float fr_exp_shift(float *x, int n, float m) {
+    const fr_kernel_table *t = fr_kernels();
+    return (t->exp_shift ? t->exp_shift : fr_exp_shift_generic)(x, n, m);
+}
+
 void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k) {
     const fr_kernel_table *t = fr_kernels();
     (t->dots ? t->dots : fr_dots_generic)(A, lda, B, ldb, C, ldc, m, n, k);

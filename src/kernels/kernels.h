@@ -61,6 +61,8 @@ typedef struct fr_kernel_table {
     /* attention blocks (NULL: generic): fr_dots, fr_wsum below */
     void (*dots)(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
     void (*wsum)(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
+    /* x[i] = exp(x[i] - m) for i < n, returning the sum (NULL: expf) */
+    float (*exp_shift)(float *x, int n, float m);
     /* attention over a bfloat16 cache, not exact (NULL: the caller decodes the
      * rows to float32 for dots/wsum): A queries and B cache rows bfloat16, k a
      * multiple of 32; wsum_bf16 rounds P to bfloat16, n <= 256 (avx512/attn_bf16.h) */
@@ -113,6 +115,9 @@ int fr_matmul_uses_q(const fr_tensor *W);
 void fr_rmsnorm(float *y, const float *x, const float *w, float eps, int d);
 /* In-place softmax over n elements. */
 void fr_softmax(float *x, int n);
+/* x[i] = exp(x[i] - m) for i < n; returns their sum (vector exp within 2 ulp
+ * of expf where the table has one) */
+float fr_exp_shift(float *x, int n, float m);
 static inline float fr_silu(float x);
 /* Interleaved RoPE on pairs (2i, 2i+1) of x[0..d): cs[i] = cos, sn[i] = sin. */
 void fr_rope_interleaved(float *x, const float *cs, const float *sn, int d);

@@ -2,6 +2,7 @@
  * kernels/avx2/kernels.c and kernels/avx512/kernels.c. The includer defines:
  *   VW                  floats per vector;  V  the vector type
  *   VZERO() VSET1(f) VLOADU(p) VSTOREU(p, v) VADD(a, b) VMUL(a, b) VFMA(a, b, c) (a*b + c) VHSUM(v)
+ *   VHSUM16(r, out)     optional: out[e] = VHSUM(r[e]) for 16 vectors at once
  *   LD_F16(p) LD_BF16(p)   VW weights at p as exact float32 values
  *   LD_I8(p)            VW int8 at p as float32 (Q8_0 rows)
  *   LD2_BF16_EO(p, ev, od) 2*VW BF16 weights at p: the even and the odd ones
@@ -319,25 +320,34 @@ static void PFX(axpy)(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+#ifdef VHSUM16
+#define VHSUM16_ON 1
+#else
+#define VHSUM16_ON 0
+#endif
 /* fr_dots: a register tile of 4 rows of A x 4 rows of B (16 sums), k in steps
  * of VW; tails (m % 4, n % 4) by narrower tiles; k % VW elements scalar. */
 static AI void dots_tile(const int MA, const int NB, const float *A, int64_t lda, const float *B, int64_t ldb,
                          float *C, int64_t ldc, int k) {
-    V acc[4][4];
+    V acc[16]; /* [i * 4 + j] */
     for (int i = 0; i < MA; i++)
-        for (int j = 0; j < NB; j++) acc[i][j] = VZERO();
+        for (int j = 0; j < NB; j++) acc[i * 4 + j] = VZERO();
     int c = 0;
     for (; c + VW <= k; c += VW) {
         V b[4];
         for (int j = 0; j < NB; j++) b[j] = VLOADU(B + j * ldb + c);
         for (int i = 0; i < MA; i++) {
             V a = VLOADU(A + i * lda + c);
-            for (int j = 0; j < NB; j++) acc[i][j] = VFMA(a, b[j], acc[i][j]);
+            for (int j = 0; j < NB; j++) acc[i * 4 + j] = VFMA(a, b[j], acc[i * 4 + j]);
         }
     }
+    float s16[16];
+#ifdef VHSUM16
+    if (MA == 4 && NB == 4) VHSUM16(acc, s16); /* the 16 sums together */
+#endif
     for (int i = 0; i < MA; i++)
         for (int j = 0; j < NB; j++) {
-            float s = VHSUM(acc[i][j]);
+            float s = MA == 4 && NB == 4 && VHSUM16_ON ? s16[i * 4 + j] : VHSUM(acc[i * 4 + j]);
             for (int cc = c; cc < k; cc++) s += A[i * lda + cc] * B[j * ldb + cc];
             C[i * ldc + j] = s;
         }
@@ -451,6 +461,9 @@ const fr_kernel_table PFX(table) = {
     .axpy = PFX(axpy),
     .dots = PFX(dots),
     .wsum = PFX(wsum),
+#ifdef EXP_SHIFT_ENTRY
+    .exp_shift = EXP_SHIFT_ENTRY, /* avx512/exp.h */
+#endif
 #ifdef ATTN_BF16_ENTRIES
     ATTN_BF16_ENTRIES /* avx512/attn_bf16.h */
 #endif

@@ -283,9 +283,7 @@ static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
                 for (int k = 0; k < r; k++) u[(size_t)h * r + k] *= alpha;
                 m[h] = mx;
             }
-            float sum = 0;
-            for (int i = 0; i < nr; i++) sum += p[i] = expf(p[i] - mx);
-            l[h] += sum;
+            l[h] += fr_exp_shift(p, nr, mx);
         }
         values_block(j, sc, ROWBLK, b, nr, lat, u, ith);
     }

@@ -16,21 +16,6 @@
 
 #include <stdint.h>
 
-/* the 16 sums of r[0..16) in one vector: element e = sum of r[e]'s lanes */
-static inline __m512 abf_hsum16(const __m512 r[16]) {
-    __m512 s[8], t[4], u[2];
-    for (int i = 0; i < 8; i++) /* per 128-bit lane: [r2i 0+2, r2i+1 0+2, r2i 1+3, r2i+1 1+3] */
-        s[i] = _mm512_add_ps(_mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]));
-    for (int i = 0; i < 4; i++) { /* per lane: [r4i, r4i+1, r4i+2, r4i+3] (that lane's part) */
-        const __m512d a = _mm512_castps_pd(s[2 * i]), b = _mm512_castps_pd(s[2 * i + 1]);
-        t[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
-    }
-    for (int i = 0; i < 2; i++) /* lanes 0+1, 2+3 of t2i, then of t2i+1 */
-        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
-}
-
 /* C[i*ldc + j] = A_i . B_j for a tile of MA <= 4 rows of A and NB <= 4 rows of B */
 static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, const int NB, const uint16_t *A, int64_t lda, const uint16_t *B,
                              int64_t ldb, float *C, int64_t ldc, int k) {
@@ -45,7 +30,7 @@ static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, co
         }
     }
     float s[16];
-    _mm512_storeu_ps(s, abf_hsum16(acc));
+    _mm512_storeu_ps(s, hsum16(acc));
     for (int i = 0; i < MA; i++)
         for (int j = 0; j < NB; j++) C[i * ldc + j] = s[i * 4 + j];
 }

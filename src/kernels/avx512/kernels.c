@@ -27,6 +27,21 @@
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VHSUM(v) _mm512_reduce_add_ps(v)
+/* the 16 sums of r[0..16) in one vector: element e = sum of r[e]'s lanes */
+static inline __m512 hsum16(const __m512 r[16]) {
+    __m512 s[8], t[4], u[2];
+    for (int i = 0; i < 8; i++) /* per 128-bit lane: [r2i 0+2, r2i+1 0+2, r2i 1+3, r2i+1 1+3] */
+        s[i] = _mm512_add_ps(_mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]));
+    for (int i = 0; i < 4; i++) { /* per lane: [r4i, r4i+1, r4i+2, r4i+3] (that lane's part) */
+        const __m512d a = _mm512_castps_pd(s[2 * i]), b = _mm512_castps_pd(s[2 * i + 1]);
+        t[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    for (int i = 0; i < 2; i++) /* lanes 0+1, 2+3 of t2i, then of t2i+1 */
+        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+}
+#define VHSUM16(r, out) _mm512_storeu_ps(out, hsum16(r))
 
 static inline __m512 ld_f16(const unsigned char *p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
@@ -64,6 +79,8 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #define LD_I8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 #define LD_BF16(p) ld_bf16(p)
 
+#include "kernels/avx512/exp.h"
+#define EXP_SHIFT_ENTRY PFX(exp_shift)
 #include "kernels/avx512/quant.h"
 #include "kernels/avx512/int8.h"
 #include "kernels/avx512/quant_act.h"

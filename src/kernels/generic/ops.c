@@ -10,15 +10,19 @@ void fr_rmsnorm(float *y, const float *x, const float *w, float eps, int d) {
     for (int i = 0; i < d; i++) y[i] = x[i] * r * w[i];
 }
 
-void fr_softmax(float *x, int n) {
-    float m = -INFINITY;
-    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+float fr_exp_shift_generic(float *x, int n, float m) {
     double s = 0;
     for (int i = 0; i < n; i++) {
         x[i] = expf(x[i] - m);
         s += x[i];
     }
-    float inv = (float)(1.0 / s);
+    return (float)s;
+}
+
+void fr_softmax(float *x, int n) {
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    float inv = 1.0f / fr_exp_shift(x, n, m);
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
