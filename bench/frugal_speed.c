@@ -140,12 +140,9 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
         frugal_context_params cp = frugal_context_default_params();
         cp.n_ctx = ntok + 1;
         cp.n_threads = threads;
-        const char *ctk = getenv("FRUGAL_CTK"); /* latent cache type: f32 (default), f16, bf16, q8_0 */
-        if (ctk && *ctk) {
-            static const char *const names[] = {"f32", "f16", "bf16", "q8_0"};
-            for (int i = 0; i < 4; i++)
-                if (!strcmp(ctk, names[i])) cp.cache_type = (frugal_cache_type)i;
-        }
+        const char *ctk = getenv("FRUGAL_CTK"); /* latent cache type: f32, f16, bf16, q8_0 (default: bf16) */
+        if (ctk && *ctk && frugal_cache_type_from_name(ctk) >= 0) cp.cache_type = (frugal_cache_type)frugal_cache_type_from_name(ctk);
+        if (cp.cache_type == FRUGAL_CACHE_AUTO) cp.cache_type = frugal_cache_type_default(cp.exact);
         frugal_context *c = NULL;
         if (!tok || frugal_context_create(m, &cp, &c) || (depth > 0 && fill(c, tok, (int)depth))) {
             fprintf(stderr, "error: %s\n", frugal_last_error());

@@ -38,7 +38,9 @@ int main(int argc, char **argv) {
             CHECK(avg > 0 && json_is_number(sd) && json_array_size(smp) == 2, "row %zu: avg_ts, stddev_ts, 2 samples", i);
             if (ng[i]) {
                 double b = json_number_value(json_object_get(r, "bytes_per_token"));
-                double want = (double)in.bytes_per_token + (double)in.cache_bytes_per_token * (depth[i] + 1.5);
+                /* the default cache: bf16 (not --exact) */
+                double want = (double)in.bytes_per_token +
+                              (double)frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_BF16) * (depth[i] + 1.5);
                 CHECK(fabs(b - want) < 1, "row %zu: bytes_per_token %.0f, want %.0f", i, b, want);
                 double share = json_number_value(json_object_get(r, "roofline_share"));
                 CHECK(fabs(share - avg * b / 10e9) < 1e-5 + 1e-4 * share, "row %zu: roofline_share %g", i, share); /* printed to 6 decimals */

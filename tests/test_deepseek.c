@@ -73,6 +73,7 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
     cp.n_ctx = T + 16;
     cp.n_threads = 2;
     cp.exact = g_exact;
+    cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
     frugal_context *ctx;
     CHECK(frugal_context_create(m, &cp, &ctx) == 0, "%s: context: %s", r->dir, frugal_last_error());
 

@@ -32,6 +32,7 @@ static double prompt_err(frugal_model *m, const char *fix, json_t *tokens, int p
     double e = 1e9;
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = T + 4;
+    cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
     cp.n_threads = 2;
     frugal_context *ctx = NULL;
     if (T > 0 && ref && n == (size_t)T * in.n_vocab * 4 && frugal_context_create(m, &cp, &ctx) == 0 &&

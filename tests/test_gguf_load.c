@@ -83,6 +83,7 @@ int main(void) {
         frugal_context *c = NULL;
         frugal_context_params cp = frugal_context_default_params();
         cp.n_ctx = 64;
+        cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
         int32_t tok[48] = {0, 17, 300, 5, 42, 42, 42, 99, 411, 7, 256, 3, 200, 180, 9, 77, 1, 2, 3, 4, 500, 321, 123, 64,
                            65, 66, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111};
         if (ok && ref && rn == 48 * 512 * 4 && frugal_model_load(path, &m) == 0 && frugal_context_create(m, &cp, &c) == 0 &&
@@ -123,6 +124,7 @@ int main(void) {
         frugal_context *c = NULL;
         frugal_context_params cp = frugal_context_default_params();
         cp.n_ctx = 64;
+        cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
         int32_t tok[48] = {0, 17, 300, 5, 42, 42, 42, 99, 411, 7, 256, 3, 200, 180, 9, 77, 1, 2, 3, 4, 500, 321, 123, 64,
                            65, 66, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111};
         if (ok && ref && rn == 48 * 512 * 4 && frugal_model_load(path, &m) == 0 && frugal_context_create(m, &cp, &c) == 0 &&

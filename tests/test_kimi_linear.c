@@ -135,6 +135,7 @@ static void test_prompt(frugal_model *m, const char *dir, const char *pname, jso
     frugal_context *ctx = NULL;
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = n + 16;
+    cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
     cp.n_threads = 2;
     if (!ref || !gref || !hid || !got || frugal_context_create(m, &cp, &ctx)) {
         CHECK(0, "%s %s: setup: %s", dir, pname, frugal_last_error());
@@ -240,6 +241,7 @@ static void test_long_consistency(frugal_model *m, const char *dir) {
     for (int i = 0; i < 513; i++) ids[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = 513;
+    cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
     cp.n_threads = 1; /* 1000 small evals: keep clear of thread start-up costs on a busy machine */
     frugal_context *ctx = NULL;
     float *full = malloc((size_t)513 * V * sizeof *full), *step = malloc((size_t)513 * V * sizeof *step);

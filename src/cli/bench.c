@@ -44,7 +44,8 @@ static void help(FILE *f) {
             "  -t, --threads N       threads (default 2)\n"
             "  -r, --repetitions N   timed runs per test (default 5)\n"
             "  -k, --kernels K,..    kernels to compare in this run: generic, avx2, avx512\n"
-            "  -ctk, --cache-type-k T  latent cache type: f32 (default), f16, bf16, q8_0\n"
+            "  -ctk, --cache-type-k T  latent cache type: f32, f16, bf16, q8_0 (default: bf16;\n"
+            "                        f32 with --exact)\n"
             "                        (default: the best this CPU has)\n"
             "      --exact           float32 activations for quantized weights too (default:\n"
             "                        int8 activations for Q8_0/Q4_0/Q5_0/K-type weights,\n"
@@ -244,6 +245,10 @@ int cmd_bench(int argc, char **argv) {
 #undef VAL
     }
     if (!path) { fprintf(stderr, "error: bench needs -m MODEL\n"); return 2; }
+    if (ctk == FRUGAL_CACHE_AUTO) { /* the context's choice, for the bytes of the roofline */
+        const char *fx = getenv("FRUGAL_EXACT");
+        ctk = frugal_cache_type_default(exact || (fx && *fx && strcmp(fx, "0")));
+    }
 
     /* kernels to compare */
     char kbuf[256];

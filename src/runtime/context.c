@@ -12,9 +12,11 @@ frugal_context_params frugal_context_default_params(void) {
     return p;
 }
 
+frugal_cache_type frugal_cache_type_default(int exact) { return exact ? FRUGAL_CACHE_F32 : FRUGAL_CACHE_BF16; }
+
 int frugal_cache_type_from_name(const char *name) {
-    static const char *names[] = {"f32", "f16", "bf16", "q8_0"};
-    for (int i = 0; i < 4; i++)
+    static const char *names[] = {"auto", "f32", "f16", "bf16", "q8_0"};
+    for (int i = 0; i < 5; i++)
         if (!strcmp(name, names[i])) return i;
     return -1;
 }
@@ -29,12 +31,15 @@ int frugal_context_create(frugal_model *model, const frugal_context_params *para
     ctx->n_ctx = p.n_ctx ? p.n_ctx : (model->max_pos < 4096 ? model->max_pos : 4096);
     ctx->n_threads = p.n_threads;
     ctx->exact = p.exact != 0;
-    static const fr_dtype types[] = {FR_DT_F32, FR_DT_F16, FR_DT_BF16, FR_DT_Q8_0};
+    static const fr_dtype types[] = {[FRUGAL_CACHE_F32] = FR_DT_F32, [FRUGAL_CACHE_F16] = FR_DT_F16,
+                                     [FRUGAL_CACHE_BF16] = FR_DT_BF16, [FRUGAL_CACHE_Q8_0] = FR_DT_Q8_0};
     if ((unsigned)p.cache_type > FRUGAL_CACHE_Q8_0) {
         free(ctx);
         return fr_err("context: unknown cache type %d", (int)p.cache_type);
     }
-    ctx->cache_type = types[p.cache_type];
+    /* AUTO: bf16, or f32 in exact mode (the flag or FRUGAL_EXACT=1) */
+    const int exact = ctx->exact || fr_kernels_exact();
+    ctx->cache_type = types[p.cache_type == FRUGAL_CACHE_AUTO ? frugal_cache_type_default(exact) : p.cache_type];
     ctx->pool = fr_pool_create(p.n_threads);
     if (!ctx->pool) {
         free(ctx);
