@@ -1,10 +1,11 @@
 /* The absorbed-MLA attention blocks per thread, in CPU time: H heads over
- * ROWS cached latent rows of 512 (scores, then values), as mla.c runs them per
- * block of 64 rows:
+ * ROWS cached rows of 512 latent + 64 rope-key values (scores, then values over
+ * the latent), as mla.c runs them per block of 64 rows:
  *   gcc -O3 -std=c17 -D_POSIX_C_SOURCE=200809L -Isrc bench/attn_bench.c build/libfrugal.a -lpthread -lm -o /tmp/ab
  *   /tmp/ab [H=16] [ROWS=8192]
- * f32: a float32 cache on fr_dots / fr_wsum; bf16->f32: a bfloat16 cache
- * decoded per block (the exact path); bf16: dots_bf16 / wsum_bf16 (not exact). */
+ * f32: a float32 cache on fr_dots / fr_wsum (rope keys apart); bf16->f32: a
+ * bfloat16 cache decoded per block (the exact path); bf16: dots_bf16 over the
+ * whole rows / wsum_bf16 (not exact). GFLOP counts 2 x H x (576 + 512) per row. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +13,22 @@
 #include <time.h>
 #include "kernels/kernels.h"
 static double cpu(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
-enum { R = 512, BLK = 64 };
+enum { R = 512, DR = 64, L = R + DR, BLK = 64 };
 int main(int argc, char **argv) {
     const int H = argc > 1 ? atoi(argv[1]) : 16, N = argc > 2 ? atoi(argv[2]) : 8192;
-    float *cf = malloc(sizeof(float) * N * R), *q = malloc(sizeof(float) * H * R), *u = calloc((size_t)H * R, 4);
-    float *sc = malloc(sizeof(float) * H * BLK), *lat = malloc(sizeof(float) * BLK * R);
-    uint16_t *cb = malloc(2u * N * R), *qb = malloc(2u * H * R);
-    for (int i = 0; i < N * R; i++) cf[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f, cb[i] = fr_f32_to_bf16(cf[i]);
-    for (int i = 0; i < H * R; i++) q[i] = (float)((i * 31) % 100) * 1e-2f, qb[i] = fr_f32_to_bf16(q[i]);
-    fr_tensor v = {.name = "cache", .dtype = FR_DT_BF16, .ndim = 2, .ne = {BLK, R}};
+    /* f32: latent [N][R] and rope keys [N][DR] apart; bf16: rows [N][L]; queries [H][L] */
+    float *cf = malloc(sizeof(float) * N * R), *pe = malloc(sizeof(float) * N * DR), *q = malloc(sizeof(float) * H * L);
+    float *u = calloc((size_t)H * R, 4), *sc = malloc(sizeof(float) * H * BLK), *tmp = malloc(sizeof(float) * H * BLK);
+    float *lat = malloc(sizeof(float) * BLK * L);
+    uint16_t *cb = malloc(2u * N * L), *qb = malloc(2u * H * L);
+    for (int i = 0; i < N * L; i++) {
+        const float x = (float)((i % 1000) * 7919 % 1000) * 1e-3f - 0.5f;
+        cb[i] = fr_f32_to_bf16(x);
+        if (i % L < R) cf[i / L * R + i % L] = x;
+        else pe[i / L * DR + i % L - R] = x;
+    }
+    for (int i = 0; i < H * L; i++) q[i] = (float)((i * 31) % 100) * 1e-2f, qb[i] = fr_f32_to_bf16(q[i]);
+    fr_tensor v = {.name = "cache", .dtype = FR_DT_BF16, .ndim = 2, .ne = {BLK, L}};
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
     for (int k = 0; k < 4; k++) {
         const fr_kernel_table *t = fr_kernels_isa(isas[k]);
@@ -32,16 +40,18 @@ int main(int argc, char **argv) {
                 double t0 = cpu();
                 for (int b = 0; b < N; b += BLK) {
                     if (mode == 0) {
-                        t->dots(q, R, cf + (size_t)b * R, R, sc, BLK, H, BLK, R);
+                        t->dots(q, L, cf + (size_t)b * R, R, sc, BLK, H, BLK, R);
+                        t->dots(q + R, L, pe + (size_t)b * DR, DR, tmp, BLK, H, BLK, DR);
                         t->wsum(sc, BLK, cf + (size_t)b * R, R, u, R, H, BLK, R);
                     } else if (mode == 1) {
-                        v.data = cb + (size_t)b * R;
-                        for (int i = 0; i < BLK; i++) t->row_f32(&v, i, lat + i * R);
-                        t->dots(q, R, lat, R, sc, BLK, H, BLK, R);
-                        t->wsum(sc, BLK, lat, R, u, R, H, BLK, R);
+                        v.data = cb + (size_t)b * L;
+                        for (int i = 0; i < BLK; i++) t->row_f32(&v, i, lat + i * L);
+                        t->dots(q, L, lat, L, sc, BLK, H, BLK, R);
+                        t->dots(q + R, L, lat + R, L, tmp, BLK, H, BLK, DR);
+                        t->wsum(sc, BLK, lat, L, u, R, H, BLK, R);
                     } else {
-                        t->dots_bf16(qb, R, cb + (size_t)b * R, R, sc, BLK, H, BLK, R);
-                        t->wsum_bf16(sc, BLK, cb + (size_t)b * R, R, u, R, H, BLK, R);
+                        t->dots_bf16(qb, L, cb + (size_t)b * L, L, sc, BLK, H, BLK, L);
+                        t->wsum_bf16(sc, BLK, cb + (size_t)b * L, L, u, R, H, BLK, R);
                     }
                     for (int i = 0; i < H * BLK; i++) sc[i] = 1.0f / BLK; /* as softmax weights */
                 }
@@ -50,7 +60,7 @@ int main(int argc, char **argv) {
             }
             static const char *mn[] = {"f32", "bf16->f32", "bf16"};
             printf("%-11s %-10s H=%d rows=%d: %7.3f ms, %6.1f GFLOP/s per thread\n", isas[k], mn[mode], H, N, best * 1e3,
-                   4.0 * H * R * N / best / 1e9);
+                   2.0 * H * (L + R) * N / best / 1e9);
         }
     }
     return 0;

@@ -53,8 +53,10 @@ typedef struct frugal_model_info {
     int64_t bytes_per_token; /* weight bytes read to decode one token (no MTP) */
     int64_t cache_bytes_per_token; /* context cache bytes one more token costs (f32 cache) */
     int64_t cache_bytes_fixed;     /* cache bytes independent of context length */
-    int64_t cache_latent_per_token; /* of those per token, the values stored in the cache type
-                                     * (frugal_context_params.cache_type); the rest stay f32 */
+    int64_t cache_latent_per_token; /* of those per token, the latent values stored in the cache
+                                     * type (frugal_context_params.cache_type) */
+    int64_t cache_rope_per_token;   /* and the rope-key values: in the cache type when it is
+                                     * f16/bf16, else f32; the rest of the cache stays f32 */
 } frugal_model_info;
 
 
@@ -65,24 +67,33 @@ int frugal_model_describe(const frugal_model *model, char *buf, size_t size);
 
 /* ---- contexts ------------------------------------------------------------ */
 
-/* How the MLA latent cache stores its values (llama.cpp's -ctk). The rope
- * keys stay float32; Kimi Linear's recurrent state is always float32. */
+/* How the MLA latent cache stores its values (llama.cpp's -ctk): F16 and
+ * BF16 store the rope keys in the type too, Q8_0 keeps them float32; Kimi
+ * Linear's recurrent state is always float32.
+ * AUTO (0, the default) is frugal_cache_type_default(exact): BF16, or F32 in
+ * exact mode. As llama.cpp's f16 default, a 16-bit cache halves the bytes a
+ * decode step reads at depth; on CPUs with AVX512-BF16 its attention runs on
+ * vdpbf16ps (queries and softmax weights rounded to bfloat16, docs/kernels.md). */
 typedef enum frugal_cache_type {
-    FRUGAL_CACHE_F32 = 0,
+    FRUGAL_CACHE_AUTO = 0,
+    FRUGAL_CACHE_F32,
     FRUGAL_CACHE_F16,
     FRUGAL_CACHE_BF16,
     FRUGAL_CACHE_Q8_0,
 } frugal_cache_type;
-/* Cache bytes one more token costs with a cache type (from frugal_model_info). */
+/* The cache type AUTO stands for: BF16, or F32 when exact. */
+frugal_cache_type frugal_cache_type_default(int exact);
+/* Cache bytes one more token costs with a cache type (from frugal_model_info;
+ * AUTO counts as BF16). */
 int64_t frugal_cache_bytes_per_token(const frugal_model_info *info, frugal_cache_type type);
 
-/* "f32", "f16", "bf16", "q8_0" -> type; -1 when unknown. */
+/* "auto", "f32", "f16", "bf16", "q8_0" -> type; -1 when unknown. */
 int frugal_cache_type_from_name(const char *name);
 
 typedef struct frugal_context_params {
     int n_ctx;      /* maximum positions held in the cache; 0 = min(4096, model max) */
     int n_threads;  /* worker threads; 0 = all cores */
-    frugal_cache_type cache_type; /* default FRUGAL_CACHE_F32 */
+    frugal_cache_type cache_type; /* default FRUGAL_CACHE_AUTO: bf16, f32 when exact */
     /* 0 (default): ggml block weights (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) multiply
      * activations quantized to int8, as llama.cpp does, and FP8 weights
      * activations rounded to bfloat16 (on CPUs with AVX512-BF16), as the official

@@ -310,11 +310,12 @@ static void test_attn_blocks(const fr_kernel_table *k) {
 /* dots_bf16 / wsum_bf16 (attention over a bfloat16 cache) vs double sums of
  * the bfloat16 values: the queries come rounded, the weights P are rounded
  * inside (error <= 2^-8 sum|p c|), products exact, float32 sums. Edges: m past
- * 16 heads and not a multiple of 4, n odd, strides larger than the rows. */
+ * 16 heads and not a multiple of 4, n odd, k not a multiple of 16 or 32
+ * (masked: nothing past k is read or written), strides larger than the rows. */
 static void test_attn_bf16(const fr_kernel_table *k) {
     if (!k->dots_bf16 || !k->wsum_bf16) return;
     enum { LD = 544 };
-    static const int ms[] = {1, 3, 4, 16, 21}, ns[] = {1, 2, 5, 64, 255}, ks[] = {32, 512};
+    static const int ms[] = {1, 3, 4, 16, 21}, ns[] = {1, 2, 5, 64, 255}, ks[] = {24, 32, 80, 512, 530};
     uint16_t *A = malloc(sizeof(uint16_t) * 21 * LD), *B = malloc(sizeof(uint16_t) * 256 * LD);
     float *P = malloc(sizeof(float) * 21 * 256), *C = malloc(sizeof(float) * 21 * LD), *C0 = malloc(sizeof(float) * 21 * LD);
     for (int i = 0; i < 21 * LD; i++) A[i] = fr_f32_to_bf16(nrand());

@@ -64,8 +64,8 @@ typedef struct fr_kernel_table {
     /* x[i] = exp(x[i] - m) for i < n, returning the sum (NULL: expf) */
     float (*exp_shift)(float *x, int n, float m);
     /* attention over a bfloat16 cache, not exact (NULL: the caller decodes the
-     * rows to float32 for dots/wsum): A queries and B cache rows bfloat16, k a
-     * multiple of 32; wsum_bf16 rounds P to bfloat16, n <= 256 (avx512/attn_bf16.h) */
+     * rows to float32 for dots/wsum): A queries and B cache rows bfloat16;
+     * wsum_bf16 rounds P to bfloat16, n <= 256 (avx512/attn_bf16.h) */
     void (*dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m,
                       int n, int k);
     void (*wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m, int n,

@@ -62,7 +62,10 @@ void fr_mla_free(fr_mla *m) {
     m->q_norm = m->kv_norm = NULL;
 }
 
+static int pe_in_row(fr_dtype type) { return type == FR_DT_F16 || type == FR_DT_BF16; }
+
 size_t fr_mla_cache_bytes(fr_dtype type, int kv_lora, int d_rope) {
+    if (pe_in_row(type)) return fr_dtype_bytes(type, (int64_t)kv_lora + d_rope);
     return fr_dtype_bytes(type, kv_lora) + (size_t)d_rope * sizeof(float);
 }
 
@@ -74,10 +77,12 @@ int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, 
         return fr_err("cache type q8_0 needs kv_lora_rank (%d) to be a multiple of 32", kv_lora);
     kc->type = type;
     kc->kv_lora = kv_lora;
-    kc->row = fr_dtype_bytes(type, kv_lora);
+    kc->d_rope = d_rope;
+    kc->pe_in_row = pe_in_row(type);
+    kc->row = kc->pe_in_row ? fr_dtype_bytes(type, (int64_t)kv_lora + d_rope) : fr_dtype_bytes(type, kv_lora);
     kc->lat = calloc((size_t)n_ctx, kc->row);
-    kc->pe = calloc((size_t)n_ctx * (size_t)(d_rope ? d_rope : 1), sizeof(float));
-    if (!kc->lat || !kc->pe) {
+    if (!kc->pe_in_row) kc->pe = calloc((size_t)n_ctx * (size_t)(d_rope ? d_rope : 1), sizeof(float));
+    if (!kc->lat || (!kc->pe_in_row && !kc->pe)) {
         fr_mla_cache_free(kc);
         return fr_err("out of memory allocating the latent cache for %d positions", n_ctx);
     }
@@ -91,16 +96,17 @@ void fr_mla_cache_free(fr_mla_cache *kc) {
     kc->pe = NULL;
 }
 
-/* store a latent row of kv_lora floats at position p */
+/* store position p: x = kv_lora latent values then d_rope rope-key values */
 static void lat_store(fr_mla_cache *kc, int p, const float *x) {
     uint8_t *dst = kc->lat + (size_t)p * kc->row;
-    int r = kc->kv_lora;
+    const int r = kc->kv_lora, w = kc->pe_in_row ? r + kc->d_rope : r;
     switch (kc->type) {
     case FR_DT_F32: memcpy(dst, x, (size_t)r * sizeof *x); break;
-    case FR_DT_F16: for (int i = 0; i < r; i++) ((uint16_t *)dst)[i] = fr_f32_to_f16(x[i]); break;
-    case FR_DT_BF16: for (int i = 0; i < r; i++) ((uint16_t *)dst)[i] = fr_f32_to_bf16(x[i]); break;
+    case FR_DT_F16: for (int i = 0; i < w; i++) ((uint16_t *)dst)[i] = fr_f32_to_f16(x[i]); break;
+    case FR_DT_BF16: for (int i = 0; i < w; i++) ((uint16_t *)dst)[i] = fr_f32_to_bf16(x[i]); break;
     default: fr_ggml_quantize(kc->type, x, dst, r); break;
     }
+    if (!kc->pe_in_row) memcpy(kc->pe + (size_t)p * kc->d_rope, x + r, (size_t)kc->d_rope * sizeof *x);
 }
 
 /* per-head, per-token and per-key-range work, split over the thread pool */
@@ -178,14 +184,19 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
     }
 }
 
-/* cache rows [s, s + nr) as float32 rows of r: in place for F32, else decoded
- * into buf ([ROWBLK][r]) */
+/* values per row of lat_rows' float32 rows: the latent, and the rope keys
+ * after it when the cache keeps them in its rows */
+static int lat_ld(const fr_mla_cache *kc) { return kc->kv_lora + (kc->pe_in_row ? kc->d_rope : 0); }
+
+/* cache rows [s, s + nr) as float32 rows of lat_ld values: in place for F32,
+ * else decoded into buf ([ROWBLK][lat_ld]) */
 static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) {
     if (kc->type == FR_DT_F32) return (const float *)(const void *)(kc->lat + (size_t)s * kc->row);
-    /* the rows as a [nr][kv_lora] matrix view: the kernels' row decoder (SIMD for f16/bf16) */
-    const fr_tensor v = {.name = "latent cache", .dtype = kc->type, .ndim = 2, .ne = {nr, kc->kv_lora},
+    /* the rows as a [nr][lat_ld] matrix view: the kernels' row decoder (SIMD for f16/bf16) */
+    const int ld = lat_ld(kc);
+    const fr_tensor v = {.name = "latent cache", .dtype = kc->type, .ndim = 2, .ne = {nr, ld},
                          .data = kc->lat + (size_t)s * kc->row, .nbytes = (size_t)nr * kc->row};
-    for (int i = 0; i < nr; i++) fr_row_f32(&v, i, buf + (size_t)i * kc->kv_lora);
+    for (int i = 0; i < nr; i++) fr_row_f32(&v, i, buf + (size_t)i * ld);
     return buf;
 }
 
@@ -199,6 +210,7 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
     const float *qa = j->qabs + (size_t)t * H * r, *q = j->q + (size_t)t * H * dq;
     float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
     const float *lat = NULL;
+    const int ld = lat_ld(j->kv), rope = dr && !j->qb16; /* the bfloat16 kernel takes the rope keys in its rows */
     if (j->qq.q) { /* q8_0 cache x int8 queries: the cache rows from b as a Q8_0 matrix of ldo rows */
         fr_qx qt = j->qq;
         qt.n = H;
@@ -209,17 +221,20 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
         v.ne[0] = ldo;
         v.data = j->kv->lat + (size_t)b * j->kv->row;
         fr_matmul_q_kernel(FR_DT_Q8_0)(&v, &qt, out, 0, nr); /* out[h*ldo + i] */
-    } else if (j->qb16) { /* bfloat16 cache x bfloat16 queries, read in place */
-        j->kt->dots_bf16(j->qb16 + (size_t)t * H * r, r, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row),
-                         r, out, ldo, H, nr, r);
+    } else if (j->qb16) { /* bfloat16 rows (latent, rope keys) x bfloat16 queries (q~, q_rope), read in place */
+        j->kt->dots_bf16(j->qb16 + (size_t)t * H * ld, ld, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row),
+                         ld, out, ldo, H, nr, ld);
     } else {
-        lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
-        fr_dots(qa, r, lat, r, out, ldo, H, nr, r); /* [H][nr] */
+        lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * ld);
+        fr_dots(qa, r, lat, ld, out, ldo, H, nr, r); /* [H][nr] */
     }
-    if (dr) fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr); /* [H][nr] */
+    if (rope) { /* [H][nr]: the rope keys after the latent in the decoded rows, or apart */
+        if (j->kv->pe_in_row) fr_dots(q + dn, dq, lat + r, ld, tmp, ROWBLK, H, nr, dr);
+        else fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr);
+    }
     for (int h = 0; h < H; h++)
         for (int i = 0; i < nr; i++)
-            out[(size_t)h * ldo + i] = (out[(size_t)h * ldo + i] + (dr ? tmp[h * ROWBLK + i] : 0)) * c->scale;
+            out[(size_t)h * ldo + i] = (out[(size_t)h * ldo + i] + (rope ? tmp[h * ROWBLK + i] : 0)) * c->scale;
     return lat;
 }
 
@@ -231,13 +246,13 @@ static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int 
 /* u[h] += sum_i P[h][i] c_b+i for the nr cache rows from b: lat when the
  * caller decoded them already (else NULL), on the bfloat16 kernel when set */
 static void values_block(const mla_job *j, const float *P, int ldp, int b, int nr, const float *lat, float *u, int ith) {
-    const int H = j->m->c.n_head, r = j->m->c.kv_lora;
+    const int H = j->m->c.n_head, r = j->m->c.kv_lora, ld = lat_ld(j->kv);
     if (j->qb16) {
-        j->kt->wsum_bf16(P, ldp, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), r, u, r, H, nr, r);
+        j->kt->wsum_bf16(P, ldp, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), ld, u, r, H, nr, r);
         return;
     }
-    if (!lat) lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * r);
-    fr_wsum(P, ldp, lat, r, u, r, H, nr, r);
+    if (!lat) lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * ld);
+    fr_wsum(P, ldp, lat, ld, u, r, H, nr, r);
 }
 
 /* u[h] += sum_s P[h][s] c_s for keys [s0, s1), per block of cache rows */
@@ -332,15 +347,15 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     /* latent and rope key of the new tokens go to the cache */
     float *kva = fr_arena_f32(a, (size_t)n * (r + dr));
     fr_matmul(&m->wkv_a, x, kva, n);
-    float *latn = fr_arena_f32(a, (size_t)r);
+    float *latn = fr_arena_f32(a, (size_t)(r + dr)); /* [r] latent, [dr] rope key */
     for (int t = 0; t < n; t++) {
         int p = pos0 + t;
         const float *row = kva + (size_t)t * (r + dr);
         fr_rmsnorm(latn, row, m->kv_norm, c->eps_kv, r);
+        memcpy(latn + r, row + r, (size_t)dr * sizeof *row);
+        if (c->use_rope) fr_rope_interleaved(latn + r, cos_t + (size_t)p * hr, sin_t + (size_t)p * hr, dr);
         lat_store(kv, p, latn);
-        memcpy(kv->pe + (size_t)p * dr, row + r, (size_t)dr * sizeof *row);
         if (c->use_rope) {
-            fr_rope_interleaved(kv->pe + (size_t)p * dr, cos_t + (size_t)p * hr, sin_t + (size_t)p * hr, dr);
             for (int h = 0; h < H; h++)
                 fr_rope_interleaved(q + ((size_t)t * H + h) * dq + dn, cos_t + (size_t)p * hr, sin_t + (size_t)p * hr, dr);
         }
@@ -348,7 +363,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
 
     /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
     mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q, .exact = fr_kernels_exact()};
-    j.latbuf = fr_arena_f32(a, (size_t)nth * ROWBLK * r);
+    j.latbuf = fr_arena_f32(a, (size_t)nth * ROWBLK * lat_ld(kv));
     j.tmp = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
     j.hb = (size_t)(n > dn ? n : dn) * (size_t)(r > dn ? r : dn);
@@ -360,11 +375,14 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
     j.kt = fr_kernels();
-    if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16 && r % 32 == 0) {
-        /* bfloat16 attention (avx512/attn_bf16.h): the queries rounded once */
-        j.qb16 = fr_arena_alloc(a, (size_t)n * H * r * sizeof *j.qb16);
-        if (j.qb16)
-            for (size_t i = 0; i < (size_t)n * H * r; i++) j.qb16[i] = fr_f32_to_bf16(j.qabs[i]);
+    if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16) {
+        /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) rounded once   [n][H][r + dr] */
+        j.qb16 = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *j.qb16);
+        for (size_t th = 0; j.qb16 && th < (size_t)n * H; th++) {
+            uint16_t *d = j.qb16 + th * (r + dr);
+            for (int i = 0; i < r; i++) d[i] = fr_f32_to_bf16(j.qabs[th * r + i]);
+            for (int i = 0; i < dr; i++) d[r + i] = fr_f32_to_bf16(q[th * dq + dn + i]);
+        }
     }
     if (kv->type == FR_DT_Q8_0 && !j.exact && fr_matmul_q_kernel(FR_DT_Q8_0)) {
         /* scores as int8 dot products (vpdpbusd): the queries quantized like the cache */

@@ -35,14 +35,18 @@ typedef struct fr_mla {
     fr_tensor wo;             /* [d, H*dv] */
 } fr_mla;
 
-/* The latent cache of one layer: per position kv_lora latent values, stored as
- * F32, F16, BF16 or Q8_0 (-ctk), and d_rope rope-key values kept in F32. */
+/* The latent cache of one layer: per position kv_lora latent values and d_rope
+ * rope-key values. F32: both float32. F16, BF16: both in that type, one row of
+ * kv_lora + d_rope values (as the official DeepSeek inference keeps kv_cache
+ * and pe_cache in bfloat16). Q8_0: the latent in blocks of 32, the rope keys
+ * float32. */
 typedef struct fr_mla_cache {
     fr_dtype type;  /* of lat */
-    int kv_lora;
+    int kv_lora, d_rope;
+    int pe_in_row;  /* F16/BF16: the rope keys follow the latent in each row of lat */
     size_t row;     /* bytes per position in lat */
     uint8_t *lat;   /* [n_ctx][row] */
-    float *pe;      /* [n_ctx][d_rope] */
+    float *pe;      /* [n_ctx][d_rope] when not pe_in_row, else NULL */
 } fr_mla_cache;
 
 /* Bytes one position costs in a layer's cache of that type. */

@@ -73,11 +73,12 @@ int frugal_model_describe(const frugal_model *m, char *buf, size_t size) {
 }
 
 int64_t frugal_cache_bytes_per_token(const frugal_model_info *in, frugal_cache_type type) {
-    const int64_t lat = in->cache_latent_per_token, rest = in->cache_bytes_per_token - lat * (int64_t)sizeof(float);
+    const int64_t lat = in->cache_latent_per_token, pe = in->cache_rope_per_token;
+    const int64_t rest = in->cache_bytes_per_token - lat * (int64_t)sizeof(float);
     switch (type) {
     case FRUGAL_CACHE_AUTO:
     case FRUGAL_CACHE_F16:
-    case FRUGAL_CACHE_BF16: return rest + lat * 2;
+    case FRUGAL_CACHE_BF16: return rest - pe * (int64_t)sizeof(float) + (lat + pe) * 2; /* whole rows of 16 bits */
     case FRUGAL_CACHE_Q8_0: return rest + lat / 32 * 34; /* blocks of 32: f16 scale + 32 int8 */
     default: return in->cache_bytes_per_token;
     }

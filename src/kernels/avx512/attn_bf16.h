@@ -22,10 +22,12 @@ static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, co
     __m512 acc[16];
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     for (int c = 0; c < k; c += 32) {
+        /* the last k % 32 values by masked loads (zeros past k) */
+        const __mmask32 m = k - c >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (k - c)) - 1);
         __m512bh b[4];
-        for (int j = 0; j < NB; j++) b[j] = (__m512bh)_mm512_loadu_si512(B + j * ldb + c);
+        for (int j = 0; j < NB; j++) b[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, B + j * ldb + c);
         for (int i = 0; i < MA; i++) {
-            const __m512bh a = (__m512bh)_mm512_loadu_si512(A + i * lda + c);
+            const __m512bh a = (__m512bh)_mm512_maskz_loadu_epi16(m, A + i * lda + c);
             for (int j = 0; j < NB; j++) acc[i * 4 + j] = _mm512_dpbf16_ps(acc[i * 4 + j], a, b[j]);
         }
     }
@@ -36,7 +38,7 @@ static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, co
 }
 
 /* Scores: C[i*ldc + j] = sum_c A_i[c] B_j[c] for i < m, j < n; A [m][lda] and
- * B [n][ldb] bfloat16, k a multiple of 32. */
+ * B [n][ldb] bfloat16 (nothing read past k in a row). */
 static void PFX(dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float *C, int64_t ldc,
                            int m, int n, int k) {
     for (int j = 0; j < n; j += 4) {
@@ -54,27 +56,26 @@ static void PFX(dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, in
 
 #define ABF_MAXN 256 /* cache rows per fr_wsum_bf16 call (the weights' pairs on the stack) */
 
-/* columns [c, c + 16) of MA <= 16 heads: C_i += sum over the np pairs of rows */
+/* columns [c, c + 16) of MA <= 16 heads (those of mask m): C_i += sum over the np pairs of rows */
 static inline __attribute__((always_inline)) void abf_wsum_cols(const int MA, const uint32_t pp[][ABF_MAXN / 2], int np, const uint16_t *B, int64_t ldb,
-                             float *C, int64_t ldc, int n, int c) {
+                             float *C, int64_t ldc, int n, int c, __mmask16 m) {
     /* lane 2c takes column c of row j (the low 256 bits), lane 2c+1 column c of row j+1 */
     const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     __m512 acc[16];
-    for (int i = 0; i < MA; i++) acc[i] = _mm512_loadu_ps(C + i * ldc);
+    for (int i = 0; i < MA; i++) acc[i] = _mm512_maskz_loadu_ps(m, C + i * ldc);
     for (int jp = 0; jp < np; jp++) {
-        const __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(B + 2 * jp * ldb + c));
-        const __m256i hi = 2 * jp + 1 < n ? _mm256_loadu_si256((const __m256i *)(const void *)(B + (2 * jp + 1) * ldb + c))
-                                          : _mm256_setzero_si256();
+        const __m256i lo = _mm256_maskz_loadu_epi16(m, B + 2 * jp * ldb + c);
+        const __m256i hi = 2 * jp + 1 < n ? _mm256_maskz_loadu_epi16(m, B + (2 * jp + 1) * ldb + c) : _mm256_setzero_si256();
         const __m512bh v = (__m512bh)_mm512_permutexvar_epi16(ilv, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
         for (int i = 0; i < MA; i++) acc[i] = _mm512_dpbf16_ps(acc[i], v, (__m512bh)_mm512_set1_epi32((int)pp[i][jp]));
     }
-    for (int i = 0; i < MA; i++) _mm512_storeu_ps(C + i * ldc, acc[i]);
+    for (int i = 0; i < MA; i++) _mm512_mask_storeu_ps(C + i * ldc, m, acc[i]);
 }
 
 /* Values: C_i[c] += sum_j P_i[j] B_j[c] for i < m, j < n, c < k; P [m][ldp]
- * float32 (rounded to bfloat16 here), B [n][ldb] bfloat16, k a multiple of 16,
- * n <= ABF_MAXN. Heads in groups of 16 (one accumulator each for 16 columns);
+ * float32 (rounded to bfloat16 here), B [n][ldb] bfloat16 (nothing read past
+ * k in a row), n <= ABF_MAXN. Heads in groups of 16 (one accumulator each for 16 columns);
  * per pair of cache rows one vpermw interleaves their 16 columns, so
  * vdpbf16ps adds B_j[c] P_i[j] + B_j+1[c] P_i[j+1]. */
 static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m,
@@ -94,8 +95,9 @@ static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64
         }
         for (int c = 0; c < k; c += 16) {
             float *cc = C + i0 * ldc + c;
-            if (ma == 16) abf_wsum_cols(16, pp, np, B, ldb, cc, ldc, n, c);
-            else abf_wsum_cols(ma, pp, np, B, ldb, cc, ldc, n, c);
+            const __mmask16 mk = k - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - c)) - 1);
+            if (ma == 16) abf_wsum_cols(16, pp, np, B, ldb, cc, ldc, n, c, mk);
+            else abf_wsum_cols(ma, pp, np, B, ldb, cc, ldc, n, c, mk);
         }
     }
 }
