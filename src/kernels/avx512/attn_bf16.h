@@ -56,28 +56,43 @@ static void PFX(dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, in
 
 #define ABF_MAXN 256 /* cache rows per fr_wsum_bf16 call (the weights' pairs on the stack) */
 
-/* columns [c, c + 16) of MA <= 16 heads (those of mask m): C_i += sum over the np pairs of rows */
-static inline __attribute__((always_inline)) void abf_wsum_cols(const int MA, const uint32_t pp[][ABF_MAXN / 2], int np, const uint16_t *B, int64_t ldb,
-                             float *C, int64_t ldc, int n, int c, __mmask16 m) {
-    /* lane 2c takes column c of row j (the low 256 bits), lane 2c+1 column c of row j+1 */
-    const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    __m512 acc[16];
-    for (int i = 0; i < MA; i++) acc[i] = _mm512_maskz_loadu_ps(m, C + i * ldc);
-    for (int jp = 0; jp < np; jp++) {
-        const __m256i lo = _mm256_maskz_loadu_epi16(m, B + 2 * jp * ldb + c);
-        const __m256i hi = 2 * jp + 1 < n ? _mm256_maskz_loadu_epi16(m, B + (2 * jp + 1) * ldb + c) : _mm256_setzero_si256();
-        const __m512bh v = (__m512bh)_mm512_permutexvar_epi16(ilv, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-        for (int i = 0; i < MA; i++) acc[i] = _mm512_dpbf16_ps(acc[i], v, (__m512bh)_mm512_set1_epi32((int)pp[i][jp]));
+/* columns [c, c + 32) of MA <= 8 heads (those of mask m): C_i += sum over the
+ * np pairs of rows. Per pair: two vpermt2w interleave the rows' 32 columns
+ * (lane 2c: row j, lane 2c+1: row j+1), each head's weight pair is broadcast
+ * once for both halves. */
+static inline __attribute__((always_inline)) void abf_wsum_cols(const int MA, const uint32_t pp[][ABF_MAXN / 2], int np,
+                                                                const uint16_t *B, int64_t ldb, float *C, int64_t ldc,
+                                                                int n, int c, __mmask32 m) {
+    const __m512i i0 = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37,
+                                        5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0); /* columns 0-15; bit 5: row j+1 */
+    const __m512i i1 = _mm512_add_epi16(i0, _mm512_set1_epi16(16));             /* columns 16-31 */
+    const __mmask16 m0 = (__mmask16)m, m1 = (__mmask16)(m >> 16);
+    __m512 acc[8][2];
+    for (int i = 0; i < MA; i++) {
+        acc[i][0] = _mm512_maskz_loadu_ps(m0, C + i * ldc);
+        acc[i][1] = _mm512_maskz_loadu_ps(m1, C + i * ldc + 16);
     }
-    for (int i = 0; i < MA; i++) _mm512_mask_storeu_ps(C + i * ldc, m, acc[i]);
+    for (int jp = 0; jp < np; jp++) {
+        const __m512i a = _mm512_maskz_loadu_epi16(m, B + 2 * jp * ldb + c);
+        const __m512i b = 2 * jp + 1 < n ? _mm512_maskz_loadu_epi16(m, B + (2 * jp + 1) * ldb + c) : _mm512_setzero_si512();
+        const __m512bh v0 = (__m512bh)_mm512_permutex2var_epi16(a, i0, b), v1 = (__m512bh)_mm512_permutex2var_epi16(a, i1, b);
+        for (int i = 0; i < MA; i++) {
+            const __m512bh w = (__m512bh)_mm512_set1_epi32((int)pp[i][jp]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], v0, w);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], v1, w);
+        }
+    }
+    for (int i = 0; i < MA; i++) {
+        _mm512_mask_storeu_ps(C + i * ldc, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(C + i * ldc + 16, m1, acc[i][1]);
+    }
 }
 
 /* Values: C_i[c] += sum_j P_i[j] B_j[c] for i < m, j < n, c < k; P [m][ldp]
  * float32 (rounded to bfloat16 here), B [n][ldb] bfloat16 (nothing read past
- * k in a row), n <= ABF_MAXN. Heads in groups of 16 (one accumulator each for 16 columns);
- * per pair of cache rows one vpermw interleaves their 16 columns, so
- * vdpbf16ps adds B_j[c] P_i[j] + B_j+1[c] P_i[j+1]. */
+ * k in a row), n <= ABF_MAXN. Heads in groups of 8, two accumulators each for
+ * 32 columns; the rows interleaved in pairs, so vdpbf16ps adds
+ * B_j[c] P_i[j] + B_j+1[c] P_i[j+1]. */
 static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m,
                            int n, int k) {
     const int np = (n + 1) / 2;
@@ -93,11 +108,14 @@ static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64
             for (; j < n; j++) ((uint16_t *)pp[i])[j] = fr_f32_to_bf16(p[j]);
             if (n & 1) ((uint16_t *)pp[i])[n] = 0; /* the missing row's weight */
         }
-        for (int c = 0; c < k; c += 16) {
-            float *cc = C + i0 * ldc + c;
-            const __mmask16 mk = k - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - c)) - 1);
-            if (ma == 16) abf_wsum_cols(16, pp, np, B, ldb, cc, ldc, n, c, mk);
-            else abf_wsum_cols(ma, pp, np, B, ldb, cc, ldc, n, c, mk);
+        for (int c = 0; c < k; c += 32) {
+            const __mmask32 mk = k - c >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (k - c)) - 1);
+            for (int g = 0; g < ma; g += 8) { /* heads in groups of 8 */
+                const uint32_t(*pg)[ABF_MAXN / 2] = pp + g;
+                float *cc = C + (i0 + g) * ldc + c;
+                if (ma - g >= 8) abf_wsum_cols(8, pg, np, B, ldb, cc, ldc, n, c, mk);
+                else abf_wsum_cols(ma - g, pg, np, B, ldb, cc, ldc, n, c, mk);
+            }
         }
     }
 }
