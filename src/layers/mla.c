@@ -130,7 +130,8 @@ typedef struct mla_job {
     fr_qx qq;
     fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
     /* bfloat16 attention over a BF16 cache (not exact, avx512bf16 kernels):
-     * qabs rounded to bfloat16 [n][H][r] and the table with dots_bf16 / wsum_bf16 */
+     * (qabs, q_rope) rounded to bfloat16 [n][H][r + dr] and the table with
+     * dots_bf16 / wsum_bf16 */
     uint16_t *qb16;
     const fr_kernel_table *kt;
     int exact;      /* the caller's fr_kernels_exact() */

@@ -16,15 +16,20 @@
 
 #include <stdint.h>
 
-/* C[i*ldc + j] = A_i . B_j for a tile of MA <= 4 rows of A and NB <= 4 rows of B */
-static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, const int NB, const uint16_t *A, int64_t lda, const uint16_t *B,
-                             int64_t ldb, float *C, int64_t ldc, int k) {
+/* C[i*ldc + j] = A_i . B_j for a tile of MA <= 4 rows of A and NB <= 4 rows of
+ * B; pf (or NULL): 4 rows at stride ldb to prefetch, a cache line of each per
+ * step of 32 values */
+static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, const int NB, const uint16_t *A,
+                                                                int64_t lda, const uint16_t *B, int64_t ldb, float *C,
+                                                                int64_t ldc, int k, const uint16_t *pf) {
     __m512 acc[16];
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     for (int c = 0; c < k; c += 32) {
         /* the last k % 32 values by masked loads (zeros past k) */
         const __mmask32 m = k - c >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (k - c)) - 1);
         __m512bh b[4];
+        if (pf)
+            for (int j = 0; j < 4; j++) _mm_prefetch((const char *)(pf + j * ldb + c), _MM_HINT_T0);
         for (int j = 0; j < NB; j++) b[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, B + j * ldb + c);
         for (int i = 0; i < MA; i++) {
             const __m512bh a = (__m512bh)_mm512_maskz_loadu_epi16(m, A + i * lda + c);
@@ -38,7 +43,11 @@ static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, co
 }
 
 /* Scores: C[i*ldc + j] = sum_c A_i[c] B_j[c] for i < m, j < n; A [m][lda] and
- * B [n][ldb] bfloat16 (nothing read past k in a row). */
+ * B [n][ldb] bfloat16 (nothing read past k in a row). B streams from memory
+ * (the cache rows, read once per token): while the first heads' tile of 4
+ * rows runs, the 4 rows ABF_PFD further are prefetched (a prefetch past the
+ * block, even past the cache, does not fault). */
+#define ABF_PFD 8
 static void PFX(dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float *C, int64_t ldc,
                            int m, int n, int k) {
     for (int j = 0; j < n; j += 4) {
@@ -48,8 +57,9 @@ static void PFX(dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, in
             const int ma = m - i < 4 ? m - i : 4;
             const uint16_t *a = A + i * lda;
             float *cc = C + i * ldc + j;
-            if (ma == 4 && nb == 4) abf_dots_tile(4, 4, a, lda, b, ldb, cc, ldc, k);
-            else abf_dots_tile(ma, nb, a, lda, b, ldb, cc, ldc, k); /* the edges */
+            const uint16_t *pf = i == 0 ? b + ABF_PFD * ldb : NULL;
+            if (ma == 4 && nb == 4) abf_dots_tile(4, 4, a, lda, b, ldb, cc, ldc, k, pf);
+            else abf_dots_tile(ma, nb, a, lda, b, ldb, cc, ldc, k, pf); /* the edges */
         }
     }
 }
