@@ -90,6 +90,7 @@ static inline __attribute__((always_inline)) void fp8f_cvt64(const unsigned char
     *e1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
 }
 
+#define FP8F_PD 4096 /* bytes of the row stream prefetched ahead */
 static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
     const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
     uint16_t xh[FP8F_MAXC] __attribute__((aligned(64)));
@@ -105,6 +106,7 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
             __m512 s0 = _mm512_setzero_ps(), s1 = s0;
             for (int64_t c = b0; c < b1; c += 64) {
                 __m512bh e0, e1;
+                _mm_prefetch((const char *)(w + c + FP8F_PD), _MM_HINT_T0); /* past r1: no fault */
                 fp8f_cvt64(w + c, &tb, &e0, &e1);
                 s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xh + c));
                 s1 = _mm512_dpbf16_ps(s1, e1, (__m512bh)_mm512_load_si512(xh + c + 32));
