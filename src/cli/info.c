@@ -38,16 +38,19 @@ int cmd_info(int argc, char **argv) {
     }
     frugal_model_info in;
     frugal_model_get_info(m, &in);
-    char desc[4096], a[32], b[32], c[32];
+    char desc[4096], a[32], b[32], c[32], d[32];
     frugal_model_describe(m, desc, sizeof desc);
     human(a, sizeof a, (double)in.bytes_weights);
     human(b, sizeof b, (double)in.bytes_per_token);
     human(c, sizeof c, (double)in.cache_bytes_per_token);
+    const int64_t cb16 = frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_BF16);
+    human(d, sizeof d, (double)cb16);
     printf("model: %s\narchitecture: %s\n%s", path, in.arch, desc);
     printf("parameters: %lld total, %lld active per token\n", (long long)in.n_params, (long long)in.n_params_active);
     printf("weights: %lld bytes (%s)\n", (long long)in.bytes_weights, a);
     printf("weight bytes read per token: %lld (%s)\n", (long long)in.bytes_per_token, b);
-    printf("cache bytes per token: %lld (%s, f32 latent cache)\n", (long long)in.cache_bytes_per_token, c);
+    printf("cache bytes per token: %lld (%s) with the default bf16 latent cache, %lld (%s) with f32\n",
+           (long long)cb16, d, (long long)in.cache_bytes_per_token, c);
     printf("cache bytes fixed: %lld\n", (long long)in.cache_bytes_fixed);
     frugal_model_free(m);
     return 0;
