@@ -19,6 +19,8 @@ static int rows_over(const float *a, const float *ref, size_t rows, size_t w, do
     return over;
 }
 
+static int cp_default_is_auto(void) { return frugal_context_default_params().cache_type == FRUGAL_CACHE_AUTO; }
+
 static int argmax(const float *x, int n) {
     int b = 0;
     for (int i = 1; i < n; i++)
@@ -99,6 +101,30 @@ int main(void) {
         frugal_context_free(ctx);
     }
     CHECK(err_bf16 > 10 * err_f32, "bf16 cache really rounds (%.3g vs %.3g)", err_bf16, err_f32);
+
+    /* AUTO (the default, 0) is f32 in exact mode and bf16 otherwise: the same logits, bit for bit */
+    for (int ex = 0; ex < 2; ex++) {
+        float *lg[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) {
+            frugal_context_params cp = frugal_context_default_params();
+            cp.n_ctx = T + 1;
+            cp.n_threads = 2;
+            cp.exact = ex;
+            cp.cache_type = k ? frugal_cache_type_default(ex) : FRUGAL_CACHE_AUTO;
+            frugal_context *ctx = NULL;
+            if (frugal_context_create(m, &cp, &ctx) == 0 && frugal_eval(ctx, ids, T, 0, 1) == 0) {
+                lg[k] = malloc((size_t)T * V * sizeof(float));
+                memcpy(lg[k], frugal_get_logits(ctx, 0), (size_t)T * V * sizeof(float));
+            }
+            frugal_context_free(ctx);
+        }
+        CHECK(cp_default_is_auto() && lg[0] && lg[1] && !memcmp(lg[0], lg[1], (size_t)T * V * sizeof(float)),
+              "exact %d: AUTO is %s", ex, ex ? "f32" : "bf16");
+        free(lg[0]), free(lg[1]);
+    }
+    CHECK(frugal_cache_type_default(1) == FRUGAL_CACHE_F32 && frugal_cache_type_default(0) == FRUGAL_CACHE_BF16 &&
+              frugal_cache_type_from_name("auto") == FRUGAL_CACHE_AUTO,
+          "frugal_cache_type_default, \"auto\"");
 
     /* q8_0 needs kv_lora_rank in whole 32-blocks: kimi_linear_tiny_dense has 24 */
     frugal_model *k24 = NULL;
