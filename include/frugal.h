@@ -108,6 +108,8 @@ int frugal_context_create(frugal_model *model, const frugal_context_params *para
                           frugal_context **out);
 void frugal_context_free(frugal_context *ctx);
 int frugal_context_n_ctx(const frugal_context *ctx);
+/* The latent cache type the context uses (AUTO resolved). */
+frugal_cache_type frugal_context_cache_type(const frugal_context *ctx);
 
 /* Evaluate n tokens at positions pos0 .. pos0+n-1. Cache entries at positions
  * >= pos0 are discarded first, so pos0 may rewind (pos0 <= tokens already held).

@@ -51,6 +51,8 @@ int main(int argc, char **argv) {
              "--min-p 0.02 --repeat-penalty 1.1 2>&1", bin, dir);
     rc = run(out, sizeof out, cmd);
     CHECK(rc == 0 && strstr(out, "tokens per second"), "sampled generation with timings: rc %d", rc);
+    CHECK(strstr(out, "GiB of weights (memory-mapped)") && strstr(out, "positions, bf16,"),
+          "the memory estimate at load (default bf16 cache): %s", out);
 
     /* chat: two turns through the chat template */
     snprintf(cmd, sizeof cmd, "printf 'Who made the heaven?\\nAnd the earth?\\n' | '%s' chat -m '%s' -n 16 --temp 0 2>/dev/null",

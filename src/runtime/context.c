@@ -63,6 +63,15 @@ void frugal_context_free(frugal_context *ctx) {
 }
 
 int frugal_context_n_ctx(const frugal_context *ctx) { return ctx->n_ctx; }
+
+frugal_cache_type frugal_context_cache_type(const frugal_context *ctx) {
+    switch (ctx->cache_type) {
+    case FR_DT_F16: return FRUGAL_CACHE_F16;
+    case FR_DT_BF16: return FRUGAL_CACHE_BF16;
+    case FR_DT_Q8_0: return FRUGAL_CACHE_Q8_0;
+    default: return FRUGAL_CACHE_F32;
+    }
+}
 int frugal_n_past(const frugal_context *ctx) { return ctx->n_past; }
 
 void fr_context_set_trace(frugal_context *ctx, const fr_trace *t) {
