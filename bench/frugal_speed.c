@@ -141,8 +141,8 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
         cp.n_ctx = ntok + 1;
         cp.n_threads = threads;
         const char *ctk = getenv("FRUGAL_CTK"); /* latent cache type: f32, f16, bf16, q8_0 (default: bf16) */
-        if (ctk && *ctk && frugal_cache_type_from_name(ctk) >= 0) cp.cache_type = (frugal_cache_type)frugal_cache_type_from_name(ctk);
-        if (cp.cache_type == FRUGAL_CACHE_AUTO) cp.cache_type = frugal_cache_type_default(cp.exact);
+        const int cti = ctk && *ctk ? frugal_cache_type_from_name(ctk) : -1;
+        if (cti >= 0) cp.cache_type = (frugal_cache_type)cti;
         frugal_context *c = NULL;
         if (!tok || frugal_context_create(m, &cp, &c) || (depth > 0 && fill(c, tok, (int)depth))) {
             fprintf(stderr, "error: %s\n", frugal_last_error());
@@ -171,7 +171,7 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
                 stats(ts, reps, &mean, &sd);
                 /* a decoded token at depth+i reads depth+i+1 cache rows: on average depth+(n+1)/2 */
                 double bytes = test == 1 ? (double)in.bytes_per_token +
-                                               (double)frugal_cache_bytes_per_token(&in, cp.cache_type) *
+                                               (double)frugal_cache_bytes_per_token(&in, frugal_context_cache_type(c)) *
                                                    ((double)depth + (n + 1) / 2.0)
                                          : 0;
                 printf("RESULT engine=frugal file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f "

@@ -89,6 +89,8 @@ int64_t frugal_cache_bytes_per_token(const frugal_model_info *info, frugal_cache
 
 /* "auto", "f32", "f16", "bf16", "q8_0" -> type; -1 when unknown. */
 int frugal_cache_type_from_name(const char *name);
+/* type -> its name above ("?" when unknown). */
+const char *frugal_cache_type_name(frugal_cache_type type);
 
 typedef struct frugal_context_params {
     int n_ctx;      /* maximum positions held in the cache; 0 = min(4096, model max) */

@@ -245,10 +245,6 @@ int cmd_bench(int argc, char **argv) {
 #undef VAL
     }
     if (!path) { fprintf(stderr, "error: bench needs -m MODEL\n"); return 2; }
-    if (ctk == FRUGAL_CACHE_AUTO) { /* the context's choice, for the bytes of the roofline */
-        const char *fx = getenv("FRUGAL_EXACT");
-        ctk = frugal_cache_type_default(exact || (fx && *fx && strcmp(fx, "0")));
-    }
 
     /* kernels to compare */
     char kbuf[256];
@@ -334,7 +330,7 @@ int cmd_bench(int argc, char **argv) {
                 if (n_gen) {
                     /* token i reads depth + i + 1 cache rows: on average depth + (n+1)/2 */
                     r->bytes_tok = (double)in.bytes_per_token + (double)in.cache_bytes_fixed +
-                                   (double)frugal_cache_bytes_per_token(&in, (frugal_cache_type)ctk) *
+                                   (double)frugal_cache_bytes_per_token(&in, frugal_context_cache_type(c)) *
                                        (depth + (n_gen + 1) / 2.0);
                     r->roof_ts = bw * 1e9 / r->bytes_tok;
                 }

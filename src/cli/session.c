@@ -110,12 +110,11 @@ int cli_session_open(cli_session *s, const cli_opts *o) {
     cp.exact = o->exact;
     if (frugal_context_create(s->model, &cp, &s->ctx)) return -1;
     /* the memory it will take: weights mapped from the file, the cache allocated for n_ctx */
-    static const char *const tn[] = {"auto", "f32", "f16", "bf16", "q8_0"};
     const frugal_cache_type ct = frugal_context_cache_type(s->ctx);
     const int nc = frugal_context_n_ctx(s->ctx);
     const double cache = (double)frugal_cache_bytes_per_token(&s->info, ct) * nc + (double)s->info.cache_bytes_fixed;
     fprintf(stderr, "frugal: %s: %.2f GiB of weights (memory-mapped), %.0f MB read per token; cache: %d positions, %s, %.1f MiB\n",
-            path, (double)s->info.bytes_weights / (1 << 30), (double)s->info.bytes_per_token / 1e6, nc, tn[ct],
+            path, (double)s->info.bytes_weights / (1 << 30), (double)s->info.bytes_per_token / 1e6, nc, frugal_cache_type_name(ct),
             cache / (1 << 20));
     return frugal_sampler_create(&o->sp, &s->smp);
 }

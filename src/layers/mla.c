@@ -79,7 +79,7 @@ int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, 
     kc->kv_lora = kv_lora;
     kc->d_rope = d_rope;
     kc->pe_in_row = pe_in_row(type);
-    kc->row = kc->pe_in_row ? fr_dtype_bytes(type, (int64_t)kv_lora + d_rope) : fr_dtype_bytes(type, kv_lora);
+    kc->row = fr_dtype_bytes(type, (int64_t)kv_lora + (kc->pe_in_row ? d_rope : 0));
     kc->lat = calloc((size_t)n_ctx, kc->row);
     if (!kc->pe_in_row) kc->pe = calloc((size_t)n_ctx * (size_t)(d_rope ? d_rope : 1), sizeof(float));
     if (!kc->lat || (!kc->pe_in_row && !kc->pe)) {

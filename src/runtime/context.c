@@ -14,10 +14,15 @@ frugal_context_params frugal_context_default_params(void) {
 
 frugal_cache_type frugal_cache_type_default(int exact) { return exact ? FRUGAL_CACHE_F32 : FRUGAL_CACHE_BF16; }
 
+static const char *const g_cache_names[] = {"auto", "f32", "f16", "bf16", "q8_0"};
+
+const char *frugal_cache_type_name(frugal_cache_type type) {
+    return (unsigned)type <= FRUGAL_CACHE_Q8_0 ? g_cache_names[type] : "?";
+}
+
 int frugal_cache_type_from_name(const char *name) {
-    static const char *names[] = {"auto", "f32", "f16", "bf16", "q8_0"};
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(name, names[i])) return i;
+    for (int i = 0; i <= FRUGAL_CACHE_Q8_0; i++)
+        if (!strcmp(name, g_cache_names[i])) return i;
     return -1;
 }
 

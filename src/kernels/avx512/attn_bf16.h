@@ -16,6 +16,9 @@
 
 #include <stdint.h>
 
+/* the first min(left, 32) of 32 lanes (left > 0): a row's last k % 32 values by masked loads */
+static inline __mmask32 abf_mask32(int left) { return left >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << left) - 1); }
+
 /* C[i*ldc + j] = A_i . B_j for a tile of MA <= 4 rows of A and NB <= 4 rows of
  * B; pf (or NULL): 4 rows at stride ldb to prefetch, a cache line of each per
  * step of 32 values */
@@ -25,8 +28,7 @@ static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, co
     __m512 acc[16];
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     for (int c = 0; c < k; c += 32) {
-        /* the last k % 32 values by masked loads (zeros past k) */
-        const __mmask32 m = k - c >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (k - c)) - 1);
+        const __mmask32 m = abf_mask32(k - c);
         __m512bh b[4];
         if (pf)
             for (int j = 0; j < 4; j++) _mm_prefetch((const char *)(pf + j * ldb + c), _MM_HINT_T0);
@@ -119,7 +121,7 @@ static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64
             if (n & 1) ((uint16_t *)pp[i])[n] = 0; /* the missing row's weight */
         }
         for (int c = 0; c < k; c += 32) {
-            const __mmask32 mk = k - c >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (k - c)) - 1);
+            const __mmask32 mk = abf_mask32(k - c);
             for (int g = 0; g < ma; g += 8) { /* heads in groups of 8 */
                 const uint32_t(*pg)[ABF_MAXN / 2] = pp + g;
                 float *cc = C + (i0 + g) * ldc + c;
