@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * (size_t)(rows * n));
     for (int64_t i = 0; i < cols * n; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
     int blk = fr_qx_blk(dt);
+    const int64_t grain = n <= 2 ? rows : n >= 32 && rows >= 256 ? 64 : 16;
     void *qb = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
     fr_qx q;
     fr_qx_quantize(x, n, cols, blk, qb, &q);
@@ -66,7 +67,8 @@ int main(int argc, char **argv) {
                 double t0 = cpu(), el;
                 do {
                     if (path == 0) t->matmul[dt](&W, x, y, n, 0, rows);
-                    else t->matmul_q[dt](&W, &q, y, 0, rows);
+                    else /* in the work items fr_matmul hands a thread in prefill (dispatch.c mm_grain) */
+                        for (int64_t r = 0; r < rows; r += grain) t->matmul_q[dt](&W, &q, y, r, r + grain < rows ? r + grain : rows);
                     reps++;
                 } while ((el = cpu() - t0) < budget / 5);
                 if (el / reps < best) best = el / reps;

@@ -219,6 +219,26 @@ static void test_isa(const fr_kernel_table *k) {
                 }
                 free((void *)w.data);
             }
+        { /* a long pass: 523 tokens (two passes of the transposed path, 512 + 11 in 8, 2, 1
+           * token tiles) over more blocks than one transposed chunk (Q0: 16, K: 4) */
+            const int64_t rows = 37, cols = (fr_dtype_get(dt)->block == 32 ? 17 : 5) * fr_dtype_get(dt)->block;
+            const int n = 523;
+            fr_tensor w;
+            CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
+            float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * (size_t)(rows * n)),
+                  *ref = malloc(sizeof(float) * (size_t)(rows * n));
+            make_x(x, (int)cols * n);
+            void *buf;
+            fr_qx q = quantize(x, n, cols, fr_qx_blk(dt), &buf);
+            fr_matmul_q_generic(&w, &q, ref, 0, rows);
+            f(&w, &q, y, 0, 21), f(&w, &q, y, 21, rows);
+            double e = mag_err(&w, &q, y, ref);
+            if (!(e <= worst)) worst = e;
+            CHECK(e < 1e-6, "%s %s rows %lld cols %lld n %d: error / sum|w x| %.3g", k->name, dn, (long long)rows,
+                  (long long)cols, n, e);
+            free(buf), free(x), free(y), free(ref);
+            free((void *)w.data);
+        }
         printf("%s %-5s integer kernel, worst error / sum|w x| vs generic: %.3g\n", k->name, dn, worst);
     }
 }

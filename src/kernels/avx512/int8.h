@@ -28,24 +28,18 @@ static inline __m256i fr_dpbusd256(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
-/* Prefill panels stream 16 weight rows chunk by chunk (avx512/int8_q0.h,
- * int8_k.h): while one chunk is multiplied, bring the next into L2, bytes
- * [off, off + cb) of each row wr[i < nr], clipped to the row's used bytes
- * `used`; after a row's last chunk, the first chunk of the next nr rows
- * (rows r_next .. below r1, rb bytes apart from w0). 16 rows are 16 streams,
- * more than the hardware prefetchers follow (Q8_0, 48 tokens, weights from
- * DRAM: 244 -> 255 GFLOP/s per thread, Q4_K 226 -> 246; into L1: no gain). */
-static inline void fr_prefetch_next_chunk(const uint8_t *const *wr, int nr, const uint8_t *w0, size_t rb,
-                                          int64_t r_next, int64_t r1, size_t off, size_t cb, size_t used) {
-    if (off < used) {
-        const size_t len = used - off < cb ? used - off : cb;
-        for (int i = 0; i < nr; i++)
-            for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(wr[i] + off + o), _MM_HINT_T1);
-    } else {
-        const size_t len = used < cb ? used : cb;
-        for (int64_t ri = r_next; ri < r_next + nr && ri < r1; ri++)
-            for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(w0 + (size_t)ri * rb + o), _MM_HINT_T1);
-    }
+/* Prefill panels transpose 16 weight rows a chunk of blocks at a time, tile
+ * after tile down the rows (avx512/int8_q0.h, int8_k.h): while one tile is
+ * multiplied, bring the next one's bytes into L2: bytes [off, off + cb) of
+ * rows [rn, rn + nr) below r1, rb bytes apart from w0, clipped to the row's
+ * used bytes `used`. 16 rows are 16 streams, more than the hardware
+ * prefetchers follow (Q8_0, 48 tokens, weights from DRAM: 244 -> 255 GFLOP/s
+ * per thread, Q4_K 226 -> 246; into L1: no gain). */
+static inline void fr_prefetch_tile(const uint8_t *w0, size_t rb, int64_t rn, int nr, int64_t r1, size_t off,
+                                    size_t cb, size_t used) {
+    const size_t end = off + cb < used ? off + cb : used;
+    for (int64_t ri = rn; ri < rn + nr && ri < r1; ri++)
+        for (size_t o = off; o < end; o += 64) _mm_prefetch((const char *)(w0 + (size_t)ri * rb + o), _MM_HINT_T1);
 }
 
 #endif

@@ -36,8 +36,8 @@
  * activation loads (and Q4_K/Q5_K their reordering); up to 7 tokens take 1 row
  * x 4 tokens so each block is unpacked once for 4 tokens, the last 1..3 tokens
  * the 4-row tile; passes of 8 tokens or more the transposed prefill below
- * (16 rows in the lanes of a zmm, vpdpbusd, float sums per sub-block), tokens
- * in chunks whose activations stay in L2.
+ * (16 rows in the lanes of a zmm, vpdpbusd, float sums per sub-block), each
+ * chunk of blocks transposed once per 16 rows and met by all the tokens.
  *
  * Per thread on the Zen 4 host (bench/int8_bench.c, cols 2048), avx512vnni:
  * Q4_K n = 1 about 25 GB/s of weights from L2 (float kernel 6.8), 16-20 GB/s
@@ -574,7 +574,7 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
  * within 1e-6 of sum|w x| (tests/test_int8_kernels.c). Without VNNI fr_dpbusd
  * is vpmaddubsw + vpmaddwd: u <= 63 keeps the pair sums below 2 * 63 * 127. */
 #define I8K_PR 16   /* rows per prefill tile: the 16 lanes of a zmm */
-#define I8K_PKC 2   /* blocks per transposed chunk (4 KiB of ut each) */
+#define I8K_PKC 4   /* blocks per transposed chunk (4 KiB of ut each) */
 #define I8K_PTB 8   /* tokens per prefill tile, at most */
 #ifndef I8K_PMIN
 #define I8K_PMIN 8  /* tokens in a pass from which the transposed path runs */
@@ -641,66 +641,86 @@ static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][
     for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
 }
 
-/* tokens [t0, t1) x the 16 rows from r (rows past r1 repeat the last; not
- * written), through the transposed chunks */
-static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r, int64_t r1,
+/* The I8K_PKC blocks from b0 of the 16 rows from r (rows past r1 repeat the
+ * last) unpacked and transposed into ut, D, dmin, mm as i8k_ptile reads them */
+static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
+                              __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
+                              __m512i (*mm)[4]) {
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const size_t rb = fr_row_bytes(W);
+    for (int k = 0; k < cnt; k++) {
+        _Alignas(64) __m256i u[8][I8K_PR]; /* group g of row i */
+        _Alignas(64) int16_t mins[4][I8K_PR][2];
+        for (int i = 0; i < I8K_PR; i++) {
+            const uint8_t *h = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb +
+                               (size_t)(b0 + k) * bb;
+            i8k_blk kb;
+            i8k_unpack(dt, h, _mm512_setzero_si512(), 0, 0, &kb);
+            for (int c = 0; c < 4; c++) {
+                u[2 * c][i] = _mm512_castsi512_si256(kb.w[c]);
+                u[2 * c + 1][i] = _mm512_extracti64x4_epi64(kb.w[c], 1);
+            }
+            if (dt == FR_DT_Q6_K) {
+                const float d = i8k_f16(h + 208);
+                for (int j = 0; j < 16; j++) D[k][j][i] = d * (float)(int8_t)h[192 + j];
+            } else {
+                _Alignas(16) uint8_t sc[16]; /* sc0..7, m0..7 */
+                _mm_store_si128((__m128i *)(void *)sc,
+                                _mm512_castsi512_si128(i8k_scmin(_mm512_castsi128_si512(
+                                    _mm_loadu_si128((const __m128i *)(const void *)(h + 4))))));
+                const float d = i8k_f16(h), dm = i8k_f16(h + 2);
+                for (int j = 0; j < 8; j++) D[k][j][i] = d * (float)sc[j];
+                for (int p = 0; p < 4; p++) mins[p][i][0] = sc[8 + 2 * p], mins[p][i][1] = sc[9 + 2 * p];
+                dmin[k][i] = dm;
+            }
+        }
+        for (int g = 0; g < 8; g++) {
+            __m256i lo[8], hi[8];
+            q0_transpose(u[g], lo), q0_transpose(u[g] + 8, hi);
+            for (int c = 0; c < 8; c++) ut[k][g][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
+        }
+        if (dt != FR_DT_Q6_K)
+            for (int p = 0; p < 4; p++) mm[k][p] = _mm512_load_si512((const void *)mins[p]);
+    }
+}
+
+/* tokens [t0, t1) x rows [r0, r1): per chunk of I8K_PKC blocks, each 16-row
+ * tile is transposed once and meets all the tokens, so the chunk's
+ * activations (t1 - t0 tokens x I8K_PKC x 256 bytes) stay in L2 across the
+ * tiles and every block is transposed once per pass, whatever the row length
+ * (tokens outside, rows inside transposed each block once per L2-sized token
+ * chunk: rows of 18432 took 18 chunks of 28 tokens for n = 512, 40 % of the
+ * time of rows of 1408) */
+static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                                int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
     const size_t rb = fr_row_bytes(W);
-    const uint8_t *wr[I8K_PR];
-    for (int i = 0; i < I8K_PR; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-    const __mmask16 m = (__mmask16)(r1 - r >= I8K_PR ? 0xffff : (1u << (r1 - r)) - 1);
     _Alignas(64) __m512i ut[I8K_PKC][8][8];
     _Alignas(64) float D[I8K_PKC][16][I8K_PR];
     _Alignas(64) float dmin[I8K_PKC][I8K_PR];
     _Alignas(64) __m512i mm[I8K_PKC][4];
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
-        fr_prefetch_next_chunk(wr, I8K_PR, (const uint8_t *)W->data, rb, r + I8K_PR, r1, (size_t)(b0 + I8K_PKC) * bb,
-                               (size_t)I8K_PKC * bb, (size_t)nb * bb);
-        for (int k = 0; k < cnt; k++) {
-            _Alignas(64) __m256i u[8][I8K_PR]; /* group g of row i */
-            _Alignas(64) int16_t mins[4][I8K_PR][2];
-            for (int i = 0; i < I8K_PR; i++) {
-                const uint8_t *h = wr[i] + (size_t)(b0 + k) * bb;
-                i8k_blk kb;
-                i8k_unpack(dt, h, _mm512_setzero_si512(), 0, 0, &kb);
-                for (int c = 0; c < 4; c++) {
-                    u[2 * c][i] = _mm512_castsi512_si256(kb.w[c]);
-                    u[2 * c + 1][i] = _mm512_extracti64x4_epi64(kb.w[c], 1);
-                }
-                if (dt == FR_DT_Q6_K) {
-                    const float d = i8k_f16(h + 208);
-                    for (int j = 0; j < 16; j++) D[k][j][i] = d * (float)(int8_t)h[192 + j];
-                } else {
-                    _Alignas(16) uint8_t sc[16]; /* sc0..7, m0..7 */
-                    _mm_store_si128((__m128i *)(void *)sc,
-                                    _mm512_castsi512_si128(i8k_scmin(_mm512_castsi128_si512(
-                                        _mm_loadu_si128((const __m128i *)(const void *)(h + 4))))));
-                    const float d = i8k_f16(h), dm = i8k_f16(h + 2);
-                    for (int j = 0; j < 8; j++) D[k][j][i] = d * (float)sc[j];
-                    for (int p = 0; p < 4; p++) mins[p][i][0] = sc[8 + 2 * p], mins[p][i][1] = sc[9 + 2 * p];
-                    dmin[k][i] = dm;
-                }
-            }
-            for (int g = 0; g < 8; g++) {
-                __m256i lo[8], hi[8];
-                q0_transpose(u[g], lo), q0_transpose(u[g] + 8, hi);
-                for (int c = 0; c < 8; c++) ut[k][g][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
-            }
-            if (dt != FR_DT_Q6_K)
-                for (int p = 0; p < 4; p++) mm[k][p] = _mm512_load_si512((const void *)mins[p]);
+        for (int64_t r = r0; r < r1; r += I8K_PR) {
+            /* the next tile's blocks: the next 16 rows of this chunk, or the first rows of the next chunk */
+            const int64_t rn = r + I8K_PR < r1 ? r + I8K_PR : r0, bn = r + I8K_PR < r1 ? b0 : b0 + I8K_PKC;
+            if (bn < nb)
+                fr_prefetch_tile((const uint8_t *)W->data, rb, rn, I8K_PR, r1, (size_t)bn * bb, (size_t)I8K_PKC * bb,
+                                 (size_t)nb * bb);
+            i8k_ptrans(dt, W, r, r1, b0, cnt, ut, D, dmin, mm);
+            const __mmask16 m = (__mmask16)(r1 - r >= I8K_PR ? 0xffff : (1u << (r1 - r)) - 1);
+            const __m512i(*cut)[8][8] = (const __m512i(*)[8][8])ut;
+            const float(*cD)[16][I8K_PR] = (const float(*)[16][I8K_PR])D;
+            const __m512i(*cmm)[4] = (const __m512i(*)[4])mm;
+            const float(*cdm)[I8K_PR] = (const float(*)[I8K_PR])dmin;
+            int t = t0;
+            for (; t + I8K_PTB <= t1; t += I8K_PTB)
+                i8k_ptile(dt, I8K_PTB, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+            if (t + 4 <= t1) i8k_ptile(dt, 4, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
+            if (t + 2 <= t1) i8k_ptile(dt, 2, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
+            if (t < t1) i8k_ptile(dt, 1, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
         }
-        const __m512i(*cut)[8][8] = (const __m512i(*)[8][8])ut;
-        const float(*cD)[16][I8K_PR] = (const float(*)[16][I8K_PR])D;
-        const __m512i(*cmm)[4] = (const __m512i(*)[4])mm;
-        const float(*cdm)[I8K_PR] = (const float(*)[I8K_PR])dmin;
-        int t = t0;
-        for (; t + I8K_PTB <= t1; t += I8K_PTB) i8k_ptile(dt, I8K_PTB, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
-        if (t + 4 <= t1) i8k_ptile(dt, 4, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
-        if (t + 2 <= t1) i8k_ptile(dt, 2, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
-        if (t < t1) i8k_ptile(dt, 1, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
     }
 }
 
@@ -710,14 +730,18 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     float out[I8K_TBMAX];
-    /* tokens per chunk: their activations (about 1.1 bytes per value) fill about 512 KiB of L2
-     * while the chunk's weight rows stream once */
-    int64_t tc = (512 * 1024) / X->cols;
-    const int tchunk = tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX);
+    /* tokens per pass: the transposed path's outputs ([tokens][r1 - r0] floats, read and
+     * written once per block chunk) within about 256 KiB, and at most 512 tokens (their
+     * activations per block chunk: 512 bytes each); the other tiles take the tokens in
+     * passes whose whole activations (about 1.1 bytes per value) fill about 512 KiB of L2
+     * while the weight rows stream once */
+    const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1)), tc = (512 * 1024) / X->cols;
+    const int tchunk = n >= I8K_PMIN ? (tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / I8K_PTB * I8K_PTB))
+                                     : (tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX));
     for (int t0 = 0; t0 < n; t0 += tchunk) {
         const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
         if (t1 - t0 >= I8K_PMIN) {
-            for (int64_t r = r0; r < r1; r += I8K_PR) i8k_prefill(dt, W, X, Y, r, r1, t0, t1);
+            i8k_prefill(dt, W, X, Y, r0, r1, t0, t1);
             continue;
         }
         /* tokens [t0, t8) in 8-token tiles, then [t8, t4) in one 4-token tile, the rest in the decode tile */

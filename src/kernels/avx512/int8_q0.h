@@ -300,40 +300,48 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], co
     for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
 }
 
-/* tokens [t0, t1) x the 16 rows from r (rows past r1 repeat the last; not
- * written), through the transposed chunks */
-static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r, int64_t r1,
+/* tokens [t0, t1) x rows [r0, r1): per chunk of Q0KC blocks, each 16-row tile
+ * (rows past r1 repeat the last; not written) is transposed once and meets all
+ * the tokens, so the chunk's activations (32 x Q0KC bytes per token) stay in
+ * L2 across the tiles: every block is transposed once per pass, whatever the
+ * row length (as i8k_prefill in avx512/int8_k.h) */
+static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                             int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 32;
     const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
     const size_t rb = fr_row_bytes(W);
-    const uint8_t *wr[Q0PR];
-    for (int i = 0; i < Q0PR; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-    const __mmask16 m = (__mmask16)(r1 - r >= Q0PR ? 0xffff : (1u << (r1 - r)) - 1);
     _Alignas(64) __m512i ut[Q0KC][8];
     _Alignas(64) float dw[Q0KC][Q0PR];
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
-        fr_prefetch_next_chunk(wr, Q0PR, (const uint8_t *)W->data, rb, r + Q0PR, r1, (size_t)((b0 + Q0KC) * bb),
-                               (size_t)(Q0KC * bb), (size_t)(nb * bb));
-        for (int k = 0; k < cnt; k++) {
-            __m256i u[Q0PR], lo[8], hi[8];
-            uint16_t dh[Q0PR];
-            for (int i = 0; i < Q0PR; i++) {
-                u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
-                memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
+        for (int64_t r = r0; r < r1; r += Q0PR) {
+            /* the next tile's blocks: the next 16 rows of this chunk, or the first rows of the next chunk */
+            const int64_t rn = r + Q0PR < r1 ? r + Q0PR : r0, bn = r + Q0PR < r1 ? b0 : b0 + Q0KC;
+            if (bn < nb)
+                fr_prefetch_tile((const uint8_t *)W->data, rb, rn, Q0PR, r1, (size_t)(bn * bb), (size_t)(Q0KC * bb),
+                                 (size_t)(nb * bb));
+            const uint8_t *wr[Q0PR];
+            for (int i = 0; i < Q0PR; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+            const __mmask16 m = (__mmask16)(r1 - r >= Q0PR ? 0xffff : (1u << (r1 - r)) - 1);
+            for (int k = 0; k < cnt; k++) {
+                __m256i u[Q0PR], lo[8], hi[8];
+                uint16_t dh[Q0PR];
+                for (int i = 0; i < Q0PR; i++) {
+                    u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
+                    memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
+                }
+                q0_transpose(u, lo), q0_transpose(u + 8, hi);
+                for (int c = 0; c < 8; c++) ut[k][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
+                _mm512_store_ps(dw[k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)dh)));
             }
-            q0_transpose(u, lo), q0_transpose(u + 8, hi);
-            for (int c = 0; c < 8; c++) ut[k][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
-            _mm512_store_ps(dw[k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)dh)));
+            const __m512i(*cut)[8] = (const __m512i(*)[8])ut;
+            const float(*cdw)[Q0PR] = (const float(*)[Q0PR])dw;
+            int t = t0;
+            for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+            if (t + 4 <= t1) q0_ptile(dt, 4, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
+            if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
+            if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
         }
-        const __m512i(*cut)[8] = (const __m512i(*)[8])ut;
-        const float(*cdw)[Q0PR] = (const float(*)[Q0PR])dw;
-        int t = t0;
-        for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
-        if (t + 4 <= t1) q0_ptile(dt, 4, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
-        if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
-        if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
     }
 }
 
@@ -350,14 +358,17 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
 #else
     const int nt = 3;
 #endif
-    /* tokens per pass: their int8 activations fill about 256 KiB (L2), while
-     * the weight rows stream once per pass (a tile's rows stay in L1) */
-    int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
-    int tblk = tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB);
+    /* tokens per pass: transposed, their outputs ([tokens][r1 - r0] floats, read and written
+     * once per block chunk) within about 256 KiB and at most 512 tokens (activations per chunk:
+     * 512 bytes each); the row tiles take passes whose whole int8 activations fill about
+     * 256 KiB (L2) while the weight rows stream once per pass (a tile's rows stay in L1) */
+    const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1)), tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
+    const int tblk = n >= nt ? (tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / Q0PTB * Q0PTB))
+                             : (tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB));
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
         if (t1 - t0 >= nt && X->cols > 0) { /* (no blocks: the tiles write the zeros) */
-            for (int64_t r = r0; r < r1; r += Q0PR) q0_prefill(dt, W, X, Y, r, r1, t0, t1);
+            q0_prefill(dt, W, X, Y, r0, r1, t0, t1);
             continue;
         }
         for (int64_t r = r0; r < r1; r += Q0RB) {
