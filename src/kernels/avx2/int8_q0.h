@@ -252,36 +252,41 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], co
     }
 }
 
-/* tokens [t0, t1) x the 8 rows from r (rows past r1 repeat the last; not
- * written), through the transposed chunks */
-static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r, int64_t r1,
+/* tokens [t0, t1) x rows [r0, r1): per chunk of Q0KC blocks, each 8-row tile
+ * (rows past r1 repeat the last; not written) is transposed once and meets all
+ * the tokens, so the chunk's activations stay in L2 across the tiles: every
+ * block is transposed once per pass, whatever the row length (as in
+ * avx512/int8_q0.h) */
+static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                             int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 32;
     const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
     const size_t rb = fr_row_bytes(W);
-    const uint8_t *wr[Q0RB];
-    for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-    const int nr = r1 - r >= Q0RB ? Q0RB : (int)(r1 - r);
     _Alignas(32) __m256i ut[Q0KC][8];
     _Alignas(32) float dw[Q0KC][8];
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
-        for (int k = 0; k < cnt; k++) {
-            __m256i u[Q0RB];
-            uint16_t dh[Q0RB];
-            for (int i = 0; i < Q0RB; i++) {
-                u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
-                memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
+        for (int64_t r = r0; r < r1; r += Q0RB) {
+            const uint8_t *wr[Q0RB];
+            for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
+            const int nr = r1 - r >= Q0RB ? Q0RB : (int)(r1 - r);
+            for (int k = 0; k < cnt; k++) {
+                __m256i u[Q0RB];
+                uint16_t dh[Q0RB];
+                for (int i = 0; i < Q0RB; i++) {
+                    u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
+                    memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
+                }
+                q0_transpose(u, ut[k]);
+                _mm256_store_ps(dw[k], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh)));
             }
-            q0_transpose(u, ut[k]);
-            _mm256_store_ps(dw[k], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh)));
+            const __m256i(*cut)[8] = (const __m256i(*)[8])ut;
+            const float(*cdw)[8] = (const float(*)[8])dw;
+            int t = t0;
+            for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
+            if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0), t += 2;
+            if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
         }
-        const __m256i(*cut)[8] = (const __m256i(*)[8])ut;
-        const float(*cdw)[8] = (const float(*)[8])dw;
-        int t = t0;
-        for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
-        if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0), t += 2;
-        if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
     }
 }
 
@@ -293,17 +298,20 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
         for (int64_t r = r0; r < r1; r++) q0_row(dt, W, X, Y, r);
         return;
     }
-    /* tokens per pass: their int8 activations fill about 256 KiB (L2), while
-     * the weight rows stream once per pass (a tile's rows stay in L1) */
-    int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
-    int tblk = tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB);
+    /* tokens per pass: transposed (3 or more), their outputs ([tokens][r1 - r0] floats, read
+     * and written once per block chunk) within about 256 KiB and at most 512 tokens; else
+     * passes whose int8 activations fill about 256 KiB (L2) while the weight rows stream once
+     * per pass (a tile's rows stay in L1) */
+    const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1)), tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
+    const int tblk = n >= 3 ? (tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / Q0PTB * Q0PTB))
+                            : (tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB));
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
+        if (t1 - t0 >= 3 && X->cols > 0) { /* (no blocks: the tiles write the zeros) */
+            q0_prefill(dt, W, X, Y, r0, r1, t0, t1);
+            continue;
+        }
         for (int64_t r = r0; r < r1; r += Q0RB) {
-            if (t1 - t0 >= 3 && X->cols > 0) { /* (no blocks: the tiles write the zeros) */
-                q0_prefill(dt, W, X, Y, r, r1, t0, t1);
-                continue;
-            }
             int t = t0;
             for (; t + Q0TBMAX <= t1; t += Q0TBMAX) q0_tile(dt, Q0TBMAX, W, X, Y, r, r1, t);
             for (; t < t1; t++) q0_tile(dt, 1, W, X, Y, r, r1, t);
