@@ -7,6 +7,7 @@
 #include "base/pool.h"
 #include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
+#include "tensor/ggml_quants.h"
 #include "testutil.h"
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
@@ -307,6 +308,36 @@ static void test_attn_blocks(const fr_kernel_table *k) {
     free(A), free(B), free(C), free(C0);
 }
 
+/* q8_0_bf16 (the values over a Q8_0 cache): bitwise fr_f32_to_bf16 of the
+ * generic decoder's q * d, for rows of several blocks at strides wider than
+ * the rows, scales from tiny to large, zero blocks; nothing past k written */
+static void test_q8_0_bf16(const fr_kernel_table *k) {
+    if (!k->q8_0_bf16) return;
+    enum { N = 7, K = 160, LDS = 5 * 34 + 6, LDD = K + 8 };
+    uint8_t *src = calloc(N, LDS);
+    uint16_t *dst = malloc(sizeof(uint16_t) * N * LDD);
+    float x[K], row[K];
+    for (int i = 0; i < N; i++) {
+        const float sc = i == 0 ? 0.0f : i == 1 ? 1e-6f : i == 2 ? 3e4f : 1.0f; /* row 0 all zero */
+        for (int c = 0; c < K; c++) x[c] = nrand() * sc;
+        fr_ggml_quantize(FR_DT_Q8_0, x, src + (size_t)i * LDS, K);
+    }
+    for (int i = 0; i < N * LDD; i++) dst[i] = 0x7777;
+    k->q8_0_bf16(src, LDS, dst, LDD, N, K);
+    int bad = 0;
+    const fr_tensor w = {.name = "rows", .dtype = FR_DT_Q8_0, .ndim = 2, .ne = {1, K}};
+    for (int i = 0; i < N; i++) {
+        fr_tensor r = w;
+        r.data = src + (size_t)i * LDS;
+        r.nbytes = LDS;
+        fr_tensor_row_f32(&r, 0, row);
+        for (int c = 0; c < K; c++) bad += dst[i * LDD + c] != fr_f32_to_bf16(row[c]);
+        for (int c = K; c < LDD; c++) bad += dst[i * LDD + c] != 0x7777;
+    }
+    CHECK(bad == 0, "%s q8_0_bf16: %d values differ from fr_f32_to_bf16(q * d)", k->name, bad);
+    free(src), free(dst);
+}
+
 /* dots_bf16 / wsum_bf16 (attention over a bfloat16 cache) vs double sums of
  * the bfloat16 values: the queries come rounded, the weights P are rounded
  * inside (error <= 2^-8 sum|p c|), products exact, float32 sums. Edges: m past
@@ -493,6 +524,7 @@ int main(void) {
         test_vec(k);
         test_attn_blocks(k);
         test_attn_bf16(k);
+        test_q8_0_bf16(k);
         test_exp(k);
     }
     test_threaded();

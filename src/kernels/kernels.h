@@ -70,6 +70,9 @@ typedef struct fr_kernel_table {
                       int n, int k);
     void (*wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
                       int k);
+    /* n rows of a Q8_0 cache (k values, src rows lds bytes apart) as bfloat16
+     * rows for wsum_bf16 (dst rows ldd apart): bf16(q * d) (NULL: none) */
+    void (*q8_0_bf16)(const uint8_t *src, int64_t lds, uint16_t *dst, int64_t ldd, int n, int k);
     /* row r of a 2-D weight as float32 (NULL: generic) */
     void (*row_f32)(const fr_tensor *W, int64_t r, float *dst);
     /* activation blocks [b0, b1) of blk values of X to int8: q, d, s as fr_qx

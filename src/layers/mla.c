@@ -134,6 +134,10 @@ typedef struct mla_job {
      * dots_bf16 / wsum_bf16 */
     uint16_t *qb16;
     const fr_kernel_table *kt;
+    /* the values over a Q8_0 cache on wsum_bf16 (not exact): each block of
+     * rows decoded to bfloat16 in [threads][ROWBLK][r] (the scores stay on the
+     * int8 kernel) */
+    uint16_t *lat16;
     int exact;      /* the caller's fr_kernels_exact() */
     /* the per-head matmuls (absorb, expand) on the integer path: [threads] scratch of qsz bytes */
     void *qbuf;
@@ -248,6 +252,12 @@ static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int 
  * caller decoded them already (else NULL), on the bfloat16 kernel when set */
 static void values_block(const mla_job *j, const float *P, int ldp, int b, int nr, const float *lat, float *u, int ith) {
     const int H = j->m->c.n_head, r = j->m->c.kv_lora, ld = lat_ld(j->kv);
+    if (j->lat16) { /* q8_0 rows -> bfloat16 */
+        uint16_t *lb = j->lat16 + (size_t)ith * ROWBLK * r;
+        j->kt->q8_0_bf16(j->kv->lat + (size_t)b * j->kv->row, (int64_t)j->kv->row, lb, r, nr, r);
+        j->kt->wsum_bf16(P, ldp, lb, r, u, r, H, nr, r);
+        return;
+    }
     if (j->qb16) {
         j->kt->wsum_bf16(P, ldp, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), ld, u, r, H, nr, r);
         return;
@@ -393,6 +403,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
             j.lat8 = (fr_tensor){.name = "latent cache", .dtype = FR_DT_Q8_0, .ndim = 2, .ne = {n_keys, r},
                                  .data = kv->lat, .nbytes = (size_t)n_keys * kv->row};
         }
+        if (j.kt->wsum_bf16 && j.kt->q8_0_bf16) j.lat16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * r * sizeof *j.lat16);
     }
 
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */

@@ -15,6 +15,7 @@
  * values themselves are stored exactly; test_kernels checks the bound). */
 
 #include <stdint.h>
+#include <string.h>
 
 /* the first min(left, 32) of 32 lanes (left > 0): a row's last k % 32 values by masked loads */
 static inline __mmask32 abf_mask32(int left) { return left >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << left) - 1); }
@@ -131,4 +132,26 @@ static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64
         }
     }
 }
-#define ATTN_BF16_ENTRIES .dots_bf16 = PFX(dots_bf16), .wsum_bf16 = PFX(wsum_bf16),
+/* Rows of a Q8_0 latent cache as bfloat16 for wsum_bf16: dst[i][c] =
+ * bf16(q * d), the generic decoder's float product rounded to nearest even
+ * (bitwise fr_f32_to_bf16 of it: the products of a finite scale are never
+ * float32 subnormals, which vcvtne2ps2bf16 would flush). n rows of k values
+ * (k a multiple of 32), src rows lds bytes apart, dst rows ldd values apart. */
+static void PFX(q8_0_bf16)(const uint8_t *src, int64_t lds, uint16_t *dst, int64_t ldd, int n, int k) {
+    for (int i = 0; i < n; i++) {
+        const uint8_t *p = src + i * lds;
+        uint16_t *o = dst + i * ldd;
+        for (int c = 0; c < k; c += 32, p += 34) {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+            const __m512 a = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + 2)))), d);
+            const __m512 b = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + 18)))), d);
+            _mm512_storeu_si512(o + c, (__m512i)_mm512_cvtne2ps_pbh(b, a)); /* the high 16 from the first operand */
+        }
+    }
+}
+
+#define ATTN_BF16_ENTRIES .dots_bf16 = PFX(dots_bf16), .wsum_bf16 = PFX(wsum_bf16), .q8_0_bf16 = PFX(q8_0_bf16),
