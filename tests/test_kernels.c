@@ -338,6 +338,32 @@ static void test_q8_0_bf16(const fr_kernel_table *k) {
     free(src), free(dst);
 }
 
+/* f32_bf16: bitwise fr_f32_to_bf16 on normal values, halfway cases, zero
+ * and infinities, for lengths with and without a tail; subnormals to (signed)
+ * zero; nothing written past n */
+static void test_f32_bf16(const fr_kernel_table *k) {
+    if (!k->f32_bf16) return;
+    static const int ns[] = {1, 17, 32, 45, 64, 100};
+    enum { M = 100 };
+    float x[M];
+    uint16_t d[M + 8];
+    int bad = 0;
+    for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
+        const int n = ns[in];
+        for (int i = 0; i < M; i++) x[i] = nrand() * (i % 3 ? 1.0f : 1e30f);
+        x[0] = 1.0f + 0x1p-8f; /* halfway: to even (1.0) */
+        if (n > 5) x[3] = INFINITY, x[4] = -0.0f, x[5] = 1.0f + 3 * 0x1p-8f; /* halfway: to even (1 + 2^-6) */
+        for (int i = 0; i < M + 8; i++) d[i] = 0x7777;
+        k->f32_bf16(x, d, n);
+        for (int i = 0; i < n; i++) bad += d[i] != fr_f32_to_bf16(x[i]);
+        for (int i = n; i < M + 8; i++) bad += d[i] != 0x7777;
+    }
+    const float sub[2] = {1e-40f, -1e-40f};
+    k->f32_bf16(sub, d, 2);
+    bad += d[0] != 0 || d[1] != 0x8000;
+    CHECK(bad == 0, "%s f32_bf16: %d values wrong", k->name, bad);
+}
+
 /* dots_bf16 / wsum_bf16 (attention over a bfloat16 cache) vs double sums of
  * the bfloat16 values: the queries come rounded, the weights P are rounded
  * inside (error <= 2^-8 sum|p c|), products exact, float32 sums. Edges: m past
@@ -525,6 +551,7 @@ int main(void) {
         test_attn_blocks(k);
         test_attn_bf16(k);
         test_q8_0_bf16(k);
+        test_f32_bf16(k);
         test_exp(k);
     }
     test_threaded();

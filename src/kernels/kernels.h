@@ -73,6 +73,8 @@ typedef struct fr_kernel_table {
     /* n rows of a Q8_0 cache (k values, src rows lds bytes apart) as bfloat16
      * rows for wsum_bf16 (dst rows ldd apart): bf16(q * d) (NULL: none) */
     void (*q8_0_bf16)(const uint8_t *src, int64_t lds, uint16_t *dst, int64_t ldd, int n, int k);
+    /* n floats to bfloat16, rounded to nearest even (subnormals to zero); NULL: none */
+    void (*f32_bf16)(const float *x, uint16_t *dst, int64_t n);
     /* row r of a 2-D weight as float32 (NULL: generic) */
     void (*row_f32)(const fr_tensor *W, int64_t r, float *dst);
     /* activation blocks [b0, b1) of blk values of X to int8: q, d, s as fr_qx

@@ -138,6 +138,9 @@ typedef struct mla_job {
      * rows decoded to bfloat16 in [threads][ROWBLK][r] (the scores stay on the
      * int8 kernel) */
     uint16_t *lat16;
+    /* and its rope scores on dots_bf16: q_rope rounded [n][H][dr], each
+     * block's rope keys rounded in [threads][ROWBLK][dr] */
+    uint16_t *qr16, *pe16;
     int exact;      /* the caller's fr_kernels_exact() */
     /* the per-head matmuls (absorb, expand) on the integer path: [threads] scratch of qsz bytes */
     void *qbuf;
@@ -234,7 +237,11 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
         fr_dots(qa, r, lat, ld, out, ldo, H, nr, r); /* [H][nr] */
     }
     if (rope) { /* [H][nr]: the rope keys after the latent in the decoded rows, or apart */
-        if (j->kv->pe_in_row) fr_dots(q + dn, dq, lat + r, ld, tmp, ROWBLK, H, nr, dr);
+        if (j->qr16) { /* apart (q8_0), both sides rounded to bfloat16 */
+            uint16_t *pb = j->pe16 + (size_t)ith * ROWBLK * dr;
+            j->kt->f32_bf16(j->kv->pe + (size_t)b * dr, pb, (int64_t)nr * dr);
+            j->kt->dots_bf16(j->qr16 + (size_t)t * H * dr, dr, pb, dr, tmp, ROWBLK, H, nr, dr);
+        } else if (j->kv->pe_in_row) fr_dots(q + dn, dq, lat + r, ld, tmp, ROWBLK, H, nr, dr);
         else fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr);
     }
     for (int h = 0; h < H; h++)
@@ -386,13 +393,12 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
     j.kt = fr_kernels();
-    if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16) {
+    if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16 && j.kt->f32_bf16) {
         /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) rounded once   [n][H][r + dr] */
         j.qb16 = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *j.qb16);
         for (size_t th = 0; j.qb16 && th < (size_t)n * H; th++) {
-            uint16_t *d = j.qb16 + th * (r + dr);
-            for (int i = 0; i < r; i++) d[i] = fr_f32_to_bf16(j.qabs[th * r + i]);
-            for (int i = 0; i < dr; i++) d[r + i] = fr_f32_to_bf16(q[th * dq + dn + i]);
+            j.kt->f32_bf16(j.qabs + th * r, j.qb16 + th * (r + dr), r);
+            j.kt->f32_bf16(q + th * dq + dn, j.qb16 + th * (r + dr) + r, dr);
         }
     }
     if (kv->type == FR_DT_Q8_0 && !j.exact && fr_matmul_q_kernel(FR_DT_Q8_0)) {
@@ -404,6 +410,12 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
                                  .data = kv->lat, .nbytes = (size_t)n_keys * kv->row};
         }
         if (j.kt->wsum_bf16 && j.kt->q8_0_bf16) j.lat16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * r * sizeof *j.lat16);
+        if (dr && j.kt->dots_bf16 && j.kt->f32_bf16) { /* the rope scores on dots_bf16 too */
+            j.qr16 = fr_arena_alloc(a, (size_t)n * H * dr * sizeof *j.qr16);
+            j.pe16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * dr * sizeof *j.pe16);
+            if (!j.pe16) j.qr16 = NULL;
+            for (size_t th = 0; j.qr16 && th < (size_t)n * H; th++) j.kt->f32_bf16(q + th * dq + dn, j.qr16 + th * dr, dr);
+        }
     }
 
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */

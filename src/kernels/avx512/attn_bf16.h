@@ -154,4 +154,19 @@ static void PFX(q8_0_bf16)(const uint8_t *src, int64_t lds, uint16_t *dst, int64
     }
 }
 
-#define ATTN_BF16_ENTRIES .dots_bf16 = PFX(dots_bf16), .wsum_bf16 = PFX(wsum_bf16), .q8_0_bf16 = PFX(q8_0_bf16),
+/* dst[i] = bf16(x[i]) rounded to nearest even for i < n: fr_f32_to_bf16's
+ * result except that float32 subnormals become zero (vcvtne2ps2bf16 treats
+ * them as zero) and a NaN keeps its sign but maybe not its payload */
+static void PFX(f32_bf16)(const float *x, uint16_t *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) /* the high 16 from the first operand */
+        _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask32 m = abf_mask32((int)(n - i));
+        const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)m, x + i), hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), x + i + 16);
+        _mm512_mask_storeu_epi16(dst + i, m, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+#define ATTN_BF16_ENTRIES                                                                                          \
+    .dots_bf16 = PFX(dots_bf16), .wsum_bf16 = PFX(wsum_bf16), .q8_0_bf16 = PFX(q8_0_bf16), .f32_bf16 = PFX(f32_bf16),
