@@ -35,6 +35,16 @@ typedef struct fr_qx {
  * stride (rows of W). Single-threaded. */
 typedef void (*fr_matmul_q_fn)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1);
 
+/* Tokens per pass of the transposed integer prefill over rows [r0, r1)
+ * (avx2/int8_q0.h, avx512/int8_q0.h, avx512/int8_k.h): each chunk of blocks
+ * reads and writes the pass's outputs ([tokens][r1 - r0] floats) once, so
+ * they are kept within about 256 KiB; 64 to 512 tokens (the chunk's
+ * activations, up to 512 bytes a token, stay in L2), a multiple of `tile`. */
+static inline int fr_prefill_pass_tokens(int64_t r0, int64_t r1, int tile) {
+    const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1));
+    return tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / tile * tile);
+}
+
 /* Values per activation scale for weight type dt on the integer path; 0: the
  * type has no integer kernel (it runs the float32 one). */
 int fr_qx_blk(fr_dtype dt);

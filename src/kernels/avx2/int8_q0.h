@@ -298,12 +298,11 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
         for (int64_t r = r0; r < r1; r++) q0_row(dt, W, X, Y, r);
         return;
     }
-    /* tokens per pass: transposed (3 or more), their outputs ([tokens][r1 - r0] floats, read
-     * and written once per block chunk) within about 256 KiB and at most 512 tokens; else
-     * passes whose int8 activations fill about 256 KiB (L2) while the weight rows stream once
-     * per pass (a tile's rows stay in L1) */
-    const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1)), tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
-    const int tblk = n >= 3 ? (tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / Q0PTB * Q0PTB))
+    /* tokens per pass: transposed (3 or more), fr_prefill_pass_tokens; else passes whose int8
+     * activations fill about 256 KiB (L2) while the weight rows stream once per pass (a
+     * tile's rows stay in L1) */
+    const int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
+    const int tblk = n >= 3 ? fr_prefill_pass_tokens(r0, r1, Q0PTB)
                             : (tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB));
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;

@@ -28,16 +28,20 @@ static inline __m256i fr_dpbusd256(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
-/* Prefill panels transpose 16 weight rows a chunk of blocks at a time, tile
- * after tile down the rows (avx512/int8_q0.h, int8_k.h): while one tile is
- * multiplied, bring the next one's bytes into L2: bytes [off, off + cb) of
- * rows [rn, rn + nr) below r1, rb bytes apart from w0, clipped to the row's
- * used bytes `used`. 16 rows are 16 streams, more than the hardware
- * prefetchers follow (Q8_0, 48 tokens, weights from DRAM: 244 -> 255 GFLOP/s
- * per thread, Q4_K 226 -> 246; into L1: no gain). */
-static inline void fr_prefetch_tile(const uint8_t *w0, size_t rb, int64_t rn, int nr, int64_t r1, size_t off,
-                                    size_t cb, size_t used) {
-    const size_t end = off + cb < used ? off + cb : used;
+/* Prefill panels transpose nr weight rows a chunk of kc blocks at a time,
+ * tile after tile down the rows [r0, r1), chunk after chunk (avx512/int8_q0.h,
+ * int8_k.h): while the tile of rows from r in the chunk from block b0 is
+ * multiplied, bring the next tile's bytes into L2: the next nr rows' blocks
+ * of this chunk, or after the last tile the first rows' blocks of the next
+ * chunk (nb blocks of bb bytes a row, rows rb bytes apart from w0). 16 rows
+ * are 16 streams, more than the hardware prefetchers follow (Q8_0, 48 tokens,
+ * weights from DRAM: 244 -> 255 GFLOP/s per thread, Q4_K 226 -> 246; into L1:
+ * no gain). */
+static inline void fr_prefetch_next_tile(const uint8_t *w0, size_t rb, int64_t r, int64_t r0, int64_t r1, int nr,
+                                         int64_t b0, int64_t kc, int64_t nb, size_t bb) {
+    const int64_t rn = r + nr < r1 ? r + nr : r0, bn = r + nr < r1 ? b0 : b0 + kc;
+    if (bn >= nb) return;
+    const size_t off = (size_t)bn * bb, end = (size_t)(bn + kc < nb ? bn + kc : nb) * bb;
     for (int64_t ri = rn; ri < rn + nr && ri < r1; ri++)
         for (size_t o = off; o < end; o += 64) _mm_prefetch((const char *)(w0 + (size_t)ri * rb + o), _MM_HINT_T1);
 }

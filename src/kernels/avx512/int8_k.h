@@ -703,11 +703,7 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
         for (int64_t r = r0; r < r1; r += I8K_PR) {
-            /* the next tile's blocks: the next 16 rows of this chunk, or the first rows of the next chunk */
-            const int64_t rn = r + I8K_PR < r1 ? r + I8K_PR : r0, bn = r + I8K_PR < r1 ? b0 : b0 + I8K_PKC;
-            if (bn < nb)
-                fr_prefetch_tile((const uint8_t *)W->data, rb, rn, I8K_PR, r1, (size_t)bn * bb, (size_t)I8K_PKC * bb,
-                                 (size_t)nb * bb);
+            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, I8K_PR, b0, I8K_PKC, nb, bb);
             i8k_ptrans(dt, W, r, r1, b0, cnt, ut, D, dmin, mm);
             const __mmask16 m = (__mmask16)(r1 - r >= I8K_PR ? 0xffff : (1u << (r1 - r)) - 1);
             const __m512i(*cut)[8][8] = (const __m512i(*)[8][8])ut;
@@ -730,13 +726,11 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     float out[I8K_TBMAX];
-    /* tokens per pass: the transposed path's outputs ([tokens][r1 - r0] floats, read and
-     * written once per block chunk) within about 256 KiB, and at most 512 tokens (their
-     * activations per block chunk: 512 bytes each); the other tiles take the tokens in
+    /* tokens per pass: transposed, fr_prefill_pass_tokens; the other tiles take the tokens in
      * passes whose whole activations (about 1.1 bytes per value) fill about 512 KiB of L2
      * while the weight rows stream once */
-    const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1)), tc = (512 * 1024) / X->cols;
-    const int tchunk = n >= I8K_PMIN ? (tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / I8K_PTB * I8K_PTB))
+    const int64_t tc = (512 * 1024) / X->cols;
+    const int tchunk = n >= I8K_PMIN ? fr_prefill_pass_tokens(r0, r1, I8K_PTB)
                                      : (tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX));
     for (int t0 = 0; t0 < n; t0 += tchunk) {
         const int t1 = t0 + tchunk < n ? t0 + tchunk : n;

@@ -315,11 +315,7 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
         for (int64_t r = r0; r < r1; r += Q0PR) {
-            /* the next tile's blocks: the next 16 rows of this chunk, or the first rows of the next chunk */
-            const int64_t rn = r + Q0PR < r1 ? r + Q0PR : r0, bn = r + Q0PR < r1 ? b0 : b0 + Q0KC;
-            if (bn < nb)
-                fr_prefetch_tile((const uint8_t *)W->data, rb, rn, Q0PR, r1, (size_t)(bn * bb), (size_t)(Q0KC * bb),
-                                 (size_t)(nb * bb));
+            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, Q0PR, b0, Q0KC, nb, (size_t)bb);
             const uint8_t *wr[Q0PR];
             for (int i = 0; i < Q0PR; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
             const __mmask16 m = (__mmask16)(r1 - r >= Q0PR ? 0xffff : (1u << (r1 - r)) - 1);
@@ -358,12 +354,11 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
 #else
     const int nt = 3;
 #endif
-    /* tokens per pass: transposed, their outputs ([tokens][r1 - r0] floats, read and written
-     * once per block chunk) within about 256 KiB and at most 512 tokens (activations per chunk:
-     * 512 bytes each); the row tiles take passes whose whole int8 activations fill about
-     * 256 KiB (L2) while the weight rows stream once per pass (a tile's rows stay in L1) */
-    const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1)), tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
-    const int tblk = n >= nt ? (tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / Q0PTB * Q0PTB))
+    /* tokens per pass: transposed, fr_prefill_pass_tokens; the row tiles take passes whose
+     * whole int8 activations fill about 256 KiB (L2) while the weight rows stream once per
+     * pass (a tile's rows stay in L1) */
+    const int64_t tb = (256 * 1024) / (X->cols > 0 ? X->cols : 1);
+    const int tblk = n >= nt ? fr_prefill_pass_tokens(r0, r1, Q0PTB)
                              : (tb < Q0PTB ? Q0PTB : tb > 1024 ? 1024 : (int)(tb / Q0PTB * Q0PTB));
     for (int t0 = 0; t0 < n; t0 += tblk) {
         const int t1 = t0 + tblk < n ? t0 + tblk : n;
