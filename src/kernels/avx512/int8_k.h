@@ -44,7 +44,14 @@
  * from DRAM (rows 102400; the 4-row tile got 7-8), n = 64 about 145 GFLOP/s
  * (float 67); Q6_K n = 1 about 27-29 GB/s from L2 (float 10.6), 19-21 from
  * DRAM (tile 7-8). Transposed prefill, n = 48, rows 1408: Q4_K 271 GFLOP/s,
- * Q5_K 260, Q6_K 257 (the 1-row x 8-token tile: 143, 140, 149). */
+ * Q5_K 260, Q6_K 257 (the 1-row x 8-token tile: 143, 140, 149).
+ * On the Zen 5 class host, per thread, avx512vnni, once the packed bytes of 16
+ * rows were transposed as dwords and unpacked and scaled 16 rows at a time
+ * (i8k_ptrans; before: each row unpacked, its 8 or 16 scales stored one float
+ * at a time, then 8 x 8 transposes of the unpacked bytes): Q4_K n = 16, 7168
+ * columns (DeepSeek-V3's experts at pp512) 402-438 -> 517-565 GFLOP/s, n = 48,
+ * 2048 columns 582-608 -> 686-690; Q5_K n = 16 409 -> 498; Q6_K n = 16 319 ->
+ * 357, n = 64 unchanged (378-414 both). */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -553,9 +560,9 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 }
 
 /* ---- prefill: transposed weights (as q0_prefill in avx512/int8_q0.h) ----
- * For a pass of I8K_PMIN tokens or more, 16 rows' blocks are unpacked to
- * unsigned bytes u (Q4_K 0..15, Q5_K 0..31, Q6_K the raw 0..63; i8k_unpack in
- * element order) and transposed into dwords (q0_transpose):
+ * For a pass of I8K_PMIN tokens or more, 16 rows' blocks are transposed and
+ * unpacked to unsigned bytes u (Q4_K 0..15, Q5_K 0..31, Q6_K the raw 0..63; in
+ * i8k_unpack's element order) in dwords (i8k_ptrans):
  *     ut[k][g][c] lane i = elements 32g + 4c .. 32g + 4c + 3 of block k of row i
  * with the per-row factors in lanes:
  *     D[k][j] lane i = d_i * sc_ij per sub-block j (Q4_K/Q5_K: 8 of 32 values,
@@ -641,46 +648,140 @@ static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][
     for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
 }
 
+/* 16 x 16 dwords transposed in place: r[i] lane j becomes r[j] lane i.
+ * Dwords, then qwords unpacked within 128-bit lanes (r[4a + c] lane L: rows
+ * 4a..4a+3 of column 4L + c), then two rounds of 128-bit lane shuffles. */
+static I8K_AI void i8k_t16(__m512i *r) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int a = 0; a < 16; a += 4) {
+        r[a] = _mm512_unpacklo_epi64(t[a], t[a + 2]);
+        r[a + 1] = _mm512_unpackhi_epi64(t[a], t[a + 2]);
+        r[a + 2] = _mm512_unpacklo_epi64(t[a + 1], t[a + 3]);
+        r[a + 3] = _mm512_unpackhi_epi64(t[a + 1], t[a + 3]);
+    }
+    for (int c = 0; c < 4; c++) { /* lanes 0, 1 | 2, 3 of the row groups a = 0, 1 and a = 2, 3 */
+        t[c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44);
+        t[4 + c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);
+        t[8 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44);
+        t[12 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xDD);
+    }
+}
+
+/* The 4 dwords at p[i] + o of 16 rows transposed: w[q] lane i = dword q of row i */
+static I8K_AI void i8k_t16x4(const uint8_t *const *p, size_t o, __m512i *w) {
+    const __m512i ix = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512i y[4]; /* 128-bit lane q: dword q of rows 4a..4a+3 */
+    for (int a = 0; a < 4; a++) {
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p[4 * a] + o)));
+        for (int i = 1; i < 4; i++)
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(p[4 * a + i] + o)), i);
+        y[a] = _mm512_permutexvar_epi32(ix, z);
+    }
+    const __m512i t0 = _mm512_shuffle_i32x4(y[0], y[1], 0x44), t1 = _mm512_shuffle_i32x4(y[0], y[1], 0xEE);
+    const __m512i t2 = _mm512_shuffle_i32x4(y[2], y[3], 0x44), t3 = _mm512_shuffle_i32x4(y[2], y[3], 0xEE);
+    w[0] = _mm512_shuffle_i32x4(t0, t2, 0x88), w[1] = _mm512_shuffle_i32x4(t0, t2, 0xDD);
+    w[2] = _mm512_shuffle_i32x4(t1, t3, 0x88), w[3] = _mm512_shuffle_i32x4(t1, t3, 0xDD);
+}
+
+/* 16 rows' 64 bytes at p[i] + o as 16 dwords each, transposed: w[q] lane i = dword q of row i */
+static I8K_AI void i8k_t16x16(const uint8_t *const *p, size_t o, __m512i *w) {
+    for (int i = 0; i < 16; i++) w[i] = _mm512_loadu_si512((const void *)(p[i] + o));
+    i8k_t16(w);
+}
+
 /* The I8K_PKC blocks from b0 of the 16 rows from r (rows past r1 repeat the
- * last) unpacked and transposed into ut, D, dmin, mm as i8k_ptile reads them */
+ * last) into ut, D, dmin, mm as i8k_ptile reads them. The packed bytes of the
+ * 16 rows are transposed as dwords (i8k_t16), so that lane i holds row i, and
+ * unpacked there, all 16 rows at once: with Q the transposed dwords of qs (Q4_K,
+ * Q5_K) or ql (Q6_K) and H those of qh,
+ *   Q4_K  ut[2c'+e][c] = nibble e of Q[8c' + c]
+ *   Q5_K  ut[2c'+e][c] = nibble e of Q[8c' + c] | bit 2c' + e of H[c] << 4
+ *   Q6_K  ut[4h+k][c]  = nibble (k >= 2) of Q[16h + 8(k & 1) + c] | bits 2k, 2k + 1 of H[8h + c] << 4
+ * (i8k_unpack's element order). The scales are decoded from their transposed
+ * dwords the same way, 16 rows per operation. */
 static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
                               __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
                               __m512i (*mm)[4]) {
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
     const size_t rb = fr_row_bytes(W);
+    const __m512i m4 = _mm512_set1_epi8(15);
     for (int k = 0; k < cnt; k++) {
-        _Alignas(64) __m256i u[8][I8K_PR]; /* group g of row i */
-        _Alignas(64) int16_t mins[4][I8K_PR][2];
-        for (int i = 0; i < I8K_PR; i++) {
-            const uint8_t *h = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb +
-                               (size_t)(b0 + k) * bb;
-            i8k_blk kb;
-            i8k_unpack(dt, h, _mm512_setzero_si512(), 0, 0, &kb);
-            for (int c = 0; c < 4; c++) {
-                u[2 * c][i] = _mm512_castsi512_si256(kb.w[c]);
-                u[2 * c + 1][i] = _mm512_extracti64x4_epi64(kb.w[c], 1);
-            }
-            if (dt == FR_DT_Q6_K) {
-                const float d = i8k_f16(h + 208);
-                for (int j = 0; j < 16; j++) D[k][j][i] = d * (float)(int8_t)h[192 + j];
-            } else {
-                _Alignas(16) uint8_t sc[16]; /* sc0..7, m0..7 */
-                _mm_store_si128((__m128i *)(void *)sc,
-                                _mm512_castsi512_si128(i8k_scmin(_mm512_castsi128_si512(
-                                    _mm_loadu_si128((const __m128i *)(const void *)(h + 4))))));
-                const float d = i8k_f16(h), dm = i8k_f16(h + 2);
-                for (int j = 0; j < 8; j++) D[k][j][i] = d * (float)sc[j];
-                for (int p = 0; p < 4; p++) mins[p][i][0] = sc[8 + 2 * p], mins[p][i][1] = sc[9 + 2 * p];
-                dmin[k][i] = dm;
-            }
+        const uint8_t *h[I8K_PR];
+        for (int i = 0; i < I8K_PR; i++)
+            h[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb + (size_t)(b0 + k) * bb;
+        __m512i w[4], Q[32], H[16];
+        if (dt == FR_DT_Q6_K) {
+            /* ql[128] | qh[64] | int8 scales[16] | f16 d */
+            i8k_t16x4(h, 192, w);
+            __m512i wd[4]; /* bytes 194..209: dword 3 = sc14, sc15, d */
+            i8k_t16x4(h, 194, wd);
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(wd[3], 16)));
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(
+                                                           _mm512_slli_epi32(w[j / 4], 24 - 8 * (j % 4)), 24))));
+            i8k_t16x16(h, 0, Q), i8k_t16x16(h, 64, Q + 16), i8k_t16x16(h, 128, H);
+            const __m512i m30 = _mm512_set1_epi8(0x30);
+            for (int hh = 0; hh < 2; hh++)
+                for (int kk = 0; kk < 4; kk++)
+                    for (int c = 0; c < 8; c++) {
+                        const __m512i q = Q[16 * hh + 8 * (kk & 1) + c], qh = H[8 * hh + c];
+                        const __m512i lo = _mm512_and_si512(kk >= 2 ? _mm512_srli_epi16(q, 4) : q, m4);
+                        const __m512i hi = kk == 0 ? _mm512_slli_epi16(qh, 4) : kk == 1 ? _mm512_slli_epi16(qh, 2)
+                                         : kk == 2 ? qh : _mm512_srli_epi16(qh, 2);
+                        /* 0xF8: a | (b & c) */
+                        ut[k][4 * hh + kk][c] = _mm512_ternarylogic_epi32(lo, hi, m30, 0xF8);
+                    }
+            continue;
         }
-        for (int g = 0; g < 8; g++) {
-            __m256i lo[8], hi[8];
-            q0_transpose(u[g], lo), q0_transpose(u[g] + 8, hi);
-            for (int c = 0; c < 8; c++) ut[k][g][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
+        /* Q4_K: f16 d | f16 dmin | scales[12] | qs[128]; Q5_K: qh[32] before qs */
+        i8k_t16x4(h, 0, w);
+        const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w[0]));
+        _mm512_store_ps(dmin[k], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(w[0], 16))));
+        /* u0, u1, u2 = w[1..3]: scales 0..3 the low 6 bits of u0's bytes, mins 0..3 of u1's;
+         * scales 4..7 the low nibbles of u2 | the top 2 bits of u0's bytes << 4, mins 4..7 the
+         * high nibbles of u2 | the top 2 bits of u1's bytes << 4 (as i8k_scmin) */
+        const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15), m48 = _mm512_set1_epi32(48);
+        __m512i mn[8];
+        for (int j = 0; j < 4; j++) {
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(w[1], 8 * j), m63);
+            const __m512i sc4 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w[3], 8 * j), m15),
+                                                          _mm512_srli_epi32(w[1], 8 * j + 2), m48, 0xF8);
+            _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
+            _mm512_store_ps(D[k][4 + j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc4)));
+            mn[j] = _mm512_and_si512(_mm512_srli_epi32(w[2], 8 * j), m63);
+            mn[4 + j] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w[3], 8 * j + 4), m15),
+                                                  _mm512_srli_epi32(w[2], 8 * j + 2), m48, 0xF8);
         }
-        if (dt != FR_DT_Q6_K)
-            for (int p = 0; p < 4; p++) mm[k][p] = _mm512_load_si512((const void *)mins[p]);
+        for (int p = 0; p < 4; p++) mm[k][p] = _mm512_or_si512(mn[2 * p], _mm512_slli_epi32(mn[2 * p + 1], 16));
+        const size_t oq = dt == FR_DT_Q4_K ? 16 : 48;
+        i8k_t16x16(h, oq, Q), i8k_t16x16(h, oq + 64, Q + 16);
+        if (dt == FR_DT_Q5_K) { /* qh[32]: 8 dwords a row, the upper 8 columns unused */
+            for (int i = 0; i < 16; i++)
+                H[i] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(h[i] + 16)));
+            i8k_t16(H);
+        }
+        for (int cp = 0; cp < 4; cp++)
+            for (int e = 0; e < 2; e++)
+                for (int c = 0; c < 8; c++) {
+                    const __m512i q = Q[8 * cp + c];
+                    __m512i u = _mm512_and_si512(e ? _mm512_srli_epi16(q, 4) : q, m4);
+                    if (dt == FR_DT_Q5_K) { /* bit b = 2c' + e of each byte of H[c] to bit 4 */
+                        const int b = 2 * cp + e;
+                        const __m512i qh = b < 4 ? _mm512_slli_epi16(H[c], 4 - b) : b > 4 ? _mm512_srli_epi16(H[c], b - 4) : H[c];
+                        u = _mm512_ternarylogic_epi32(u, qh, _mm512_set1_epi8(0x10), 0xF8);
+                    }
+                    ut[k][2 * cp + e][c] = u;
+                }
     }
 }
 
