@@ -51,7 +51,11 @@
  * at a time, then 8 x 8 transposes of the unpacked bytes): Q4_K n = 16, 7168
  * columns (DeepSeek-V3's experts at pp512) 402-438 -> 517-565 GFLOP/s, n = 48,
  * 2048 columns 582-608 -> 686-690; Q5_K n = 16 409 -> 498; Q6_K n = 16 319 ->
- * 357, n = 64 unchanged (378-414 both). */
+ * 357, n = 64 unchanged (378-414 both). Then the -32 offset of Q6_K taken out
+ * of the sub-block sums into one integer sum per block (as the mins of Q4_K),
+ * and the pair sums of the Q4_K mins formed once per pass: 7168 columns, Q6_K
+ * n = 512 448-451 -> 554-598, n = 16 305-347 -> 390-401; Q4_K n = 512 606-647
+ * -> 614-722 (five runs each), n = 16 unchanged. */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -569,11 +573,13 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
  *                      j = g; Q6_K: 16 of 16, two per group)
  *     Q4_K/Q5_K: mm[k][p] lane i = the mins (m_2p, m_2p+1) of row i as int16,
  *                dmin[k] lane i = dmin_i
+ *     Q6_K:      mm[k][p] lane i = the scales (sc_2p, sc_2p+1) of row i as int16,
+ *                dmin[k] lane i = 32 d_i (the -32 offset of the 6-bit values)
  * Then per token (activations q, block scale d_x, sums of 16 s) and block:
- *     Q4_K/Q5_K: a_j = sum_c dpbusd(ut[k][j][c], q[32j + 4c ..])          (exact int)
- *                B = sum_j D_j * float(a_j) - dmin * float(sum_j m_j S_j)  (S_j = s_2j + s_2j+1)
- *     Q6_K:      a_j = -32 s_j + the 4 dpbusd of sub-block j                 (exact int)
- *                B = sum_j D_j * float(a_j)
+ *     a_j = sum_c dpbusd(ut[k][g][c], q[32g + 4c ..]) over sub-block j   (exact int)
+ *     Q4_K/Q5_K: B = sum_j D_j * float(a_j) - dmin * float(sum_j m_j S_j)  (S_j = s_2j + s_2j+1,
+ *                the pairs (S_2p, S_2p+1) summed once per pass and chunk)
+ *     Q6_K:      B = sum_j D_j * float(a_j) - 32 d * float(sum_j sc_j s_j)
  *     acc += d_x * B
  * One dpbusd per 4 x 16 products and no horizontal steps (the token tile
  * i8k_tile_tokens: 2 ops per 4 x 16 and a reduction per block and token). The
@@ -583,6 +589,7 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 #define I8K_PR 16   /* rows per prefill tile: the 16 lanes of a zmm */
 #define I8K_PKC 4   /* blocks per transposed chunk (4 KiB of ut each) */
 #define I8K_PTB 8   /* tokens per prefill tile, at most */
+#define I8K_PMAX 512 /* tokens per pass, at most (fr_prefill_pass_tokens) */
 #ifndef I8K_PMIN
 #define I8K_PMIN 8  /* tokens in a pass from which the transposed path runs */
 #endif
@@ -590,8 +597,9 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 /* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t; first:
  * start from 0, else from Y */
 static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][8], const float (*D)[16][I8K_PR],
-                             const __m512i (*mm)[4], const float (*dmin)[I8K_PR], int cnt, int64_t b0, const fr_qx *X,
-                             float *Y, int64_t rows, int64_t r, __mmask16 m, int t, int first) {
+                             const __m512i (*mm)[8], const float (*dmin)[I8K_PR], const int32_t (*sp)[I8K_PKC][4],
+                             int cnt, int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, __mmask16 m, int t,
+                             int first) {
     const int64_t cols = X->cols, nb = cols / 256;
     __m512 acc[I8K_PTB];
     for (int j = 0; j < TB; j++)
@@ -607,10 +615,7 @@ static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][
             for (int h = 0; h < (dt == FR_DT_Q6_K ? 2 : 1); h++) {
                 const int c0 = dt == FR_DT_Q6_K ? 4 * h : 0, c1 = dt == FR_DT_Q6_K ? c0 + 4 : 8;
 #pragma GCC unroll 8
-                for (int j = 0; j < TB; j++)
-                    a[j] = dt == FR_DT_Q6_K
-                               ? _mm512_set1_epi32(-32 * X->s[(int64_t)(t + j) * (cols / 16) + 16 * b + 2 * g + h])
-                               : _mm512_setzero_si512();
+                for (int j = 0; j < TB; j++) a[j] = _mm512_setzero_si512();
 #pragma GCC unroll 8
                 for (int c = c0; c < c1; c++)
 #pragma GCC unroll 8
@@ -624,20 +629,24 @@ static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][
                 for (int j = 0; j < TB; j++) B[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[j]), dj, B[j]);
             }
         }
-        if (dt != FR_DT_Q6_K) {
+        { /* Q4_K/Q5_K sum_j m_j S_j (the pairs of sums of 32 from sp), Q6_K sum_j sc_j s_j (the pairs
+           * of sums of 16 as they lie in X->s): |sum| < 2^31 */
             const __m512 dm = _mm512_load_ps(dmin[k]);
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++) {
-                /* (S_2p, S_2p+1) as int16 pairs: |S| <= 32 * 127 */
-                const __m256i s2 = _mm256_madd_epi16(
-                    _mm256_loadu_si256((const __m256i *)(const void *)(X->s + (int64_t)(t + j) * (cols / 16) + 16 * b)),
-                    _mm256_set1_epi16(1));
-                _Alignas(16) int32_t sp[4]; /* dword p: S_2p | S_2p+1 << 16 */
-                _mm_store_si128((__m128i *)(void *)sp,
-                                _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
                 __m512i mt = _mm512_setzero_si512();
+                if (dt == FR_DT_Q6_K) {
+                    const int16_t *s = X->s + (int64_t)(t + j) * (cols / 16) + 16 * b;
+#pragma GCC unroll 8
+                    for (int p = 0; p < 8; p++) {
+                        int32_t s2;
+                        memcpy(&s2, s + 2 * p, 4);
+                        mt = i8k_dpwssd(mt, mm[k][p], _mm512_set1_epi32(s2));
+                    }
+                } else {
 #pragma GCC unroll 4
-                for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[k][p], _mm512_set1_epi32(sp[p]));
+                    for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[k][p], _mm512_set1_epi32(sp[j][k][p]));
+                }
                 B[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B[j]);
             }
         }
@@ -711,7 +720,7 @@ static I8K_AI void i8k_t16x16(const uint8_t *const *p, size_t o, __m512i *w) {
  * dwords the same way, 16 rows per operation. */
 static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
                               __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
-                              __m512i (*mm)[4]) {
+                              __m512i (*mm)[8]) {
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
     const size_t rb = fr_row_bytes(W);
     const __m512i m4 = _mm512_set1_epi8(15);
@@ -726,9 +735,15 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
             __m512i wd[4]; /* bytes 194..209: dword 3 = sc14, sc15, d */
             i8k_t16x4(h, 194, wd);
             const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(wd[3], 16)));
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(
-                                                           _mm512_slli_epi32(w[j / 4], 24 - 8 * (j % 4)), 24))));
+            _mm512_store_ps(dmin[k], _mm512_mul_ps(d, _mm512_set1_ps(32.0f)));
+            __m512i sc[16];
+            for (int j = 0; j < 16; j++) {
+                sc[j] = _mm512_srai_epi32(_mm512_slli_epi32(w[j / 4], 24 - 8 * (j % 4)), 24);
+                _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc[j])));
+            }
+            for (int p = 0; p < 8; p++)
+                mm[k][p] = _mm512_or_si512(_mm512_and_si512(sc[2 * p], _mm512_set1_epi32(0xffff)),
+                                           _mm512_slli_epi32(sc[2 * p + 1], 16));
             i8k_t16x16(h, 0, Q), i8k_t16x16(h, 64, Q + 16), i8k_t16x16(h, 128, H);
             const __m512i m30 = _mm512_set1_epi8(0x30);
             for (int hh = 0; hh < 2; hh++)
@@ -777,7 +792,9 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                     __m512i u = _mm512_and_si512(e ? _mm512_srli_epi16(q, 4) : q, m4);
                     if (dt == FR_DT_Q5_K) { /* bit b = 2c' + e of each byte of H[c] to bit 4 */
                         const int b = 2 * cp + e;
-                        const __m512i qh = b < 4 ? _mm512_slli_epi16(H[c], 4 - b) : b > 4 ? _mm512_srli_epi16(H[c], b - 4) : H[c];
+                        const __m512i qh = b < 4   ? _mm512_slli_epi16(H[c], 4 - b)
+                                           : b > 4 ? _mm512_srli_epi16(H[c], b - 4)
+                                                   : H[c];
                         u = _mm512_ternarylogic_epi32(u, qh, _mm512_set1_epi8(0x10), 0xF8);
                     }
                     ut[k][2 * cp + e][c] = u;
@@ -800,23 +817,35 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
     _Alignas(64) __m512i ut[I8K_PKC][8][8];
     _Alignas(64) float D[I8K_PKC][16][I8K_PR];
     _Alignas(64) float dmin[I8K_PKC][I8K_PR];
-    _Alignas(64) __m512i mm[I8K_PKC][4];
+    _Alignas(64) __m512i mm[I8K_PKC][8];
+    _Alignas(64) int32_t sp[I8K_PMAX][I8K_PKC][4]; /* Q4_K/Q5_K token t0 + i, block b0 + k: S_2p | S_2p+1 << 16 */
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
+        if (dt != FR_DT_Q6_K)
+            for (int t = t0; t < t1; t++)
+                for (int k = 0; k < cnt; k++) { /* S_j = s_2j + s_2j+1 as int16 pairs: |S| <= 32 * 128 */
+                    const int16_t *s = X->s + (int64_t)t * (nb * 16) + 16 * (b0 + k);
+                    const __m256i s2 =
+                        _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)s), _mm256_set1_epi16(1));
+                    _mm_store_si128((__m128i *)(void *)sp[t - t0][k],
+                                    _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
+                }
         for (int64_t r = r0; r < r1; r += I8K_PR) {
             fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, I8K_PR, b0, I8K_PKC, nb, bb);
             i8k_ptrans(dt, W, r, r1, b0, cnt, ut, D, dmin, mm);
             const __mmask16 m = (__mmask16)(r1 - r >= I8K_PR ? 0xffff : (1u << (r1 - r)) - 1);
             const __m512i(*cut)[8][8] = (const __m512i(*)[8][8])ut;
             const float(*cD)[16][I8K_PR] = (const float(*)[16][I8K_PR])D;
-            const __m512i(*cmm)[4] = (const __m512i(*)[4])mm;
+            const __m512i(*cmm)[8] = (const __m512i(*)[8])mm;
+            const int32_t(*csp)[I8K_PKC][4] = (const int32_t(*)[I8K_PKC][4])sp;
             const float(*cdm)[I8K_PR] = (const float(*)[I8K_PR])dmin;
             int t = t0;
-            for (; t + I8K_PTB <= t1; t += I8K_PTB)
-                i8k_ptile(dt, I8K_PTB, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
-            if (t + 4 <= t1) i8k_ptile(dt, 4, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
-            if (t + 2 <= t1) i8k_ptile(dt, 2, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
-            if (t < t1) i8k_ptile(dt, 1, cut, cD, cmm, cdm, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+#define I8K_PTILE(TB) i8k_ptile(dt, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0)
+            for (; t + I8K_PTB <= t1; t += I8K_PTB) I8K_PTILE(I8K_PTB);
+            if (t + 4 <= t1) I8K_PTILE(4), t += 4;
+            if (t + 2 <= t1) I8K_PTILE(2), t += 2;
+            if (t < t1) I8K_PTILE(1);
+#undef I8K_PTILE
         }
     }
 }
