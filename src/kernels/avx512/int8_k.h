@@ -686,14 +686,17 @@ static I8K_AI void i8k_t16(__m512i *r) {
     }
 }
 
+static I8K_AI __m128i i8k_ld16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)(const void *)p); }
+
 /* The 4 dwords at p[i] + o of 16 rows transposed: w[q] lane i = dword q of row i */
 static I8K_AI void i8k_t16x4(const uint8_t *const *p, size_t o, __m512i *w) {
     const __m512i ix = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512i y[4]; /* 128-bit lane q: dword q of rows 4a..4a+3 */
     for (int a = 0; a < 4; a++) {
-        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p[4 * a] + o)));
-        for (int i = 1; i < 4; i++)
-            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(p[4 * a + i] + o)), i);
+        __m512i z = _mm512_castsi128_si512(i8k_ld16(p[4 * a] + o)); /* the lane index is an immediate */
+        z = _mm512_inserti32x4(z, i8k_ld16(p[4 * a + 1] + o), 1);
+        z = _mm512_inserti32x4(z, i8k_ld16(p[4 * a + 2] + o), 2);
+        z = _mm512_inserti32x4(z, i8k_ld16(p[4 * a + 3] + o), 3);
         y[a] = _mm512_permutexvar_epi32(ix, z);
     }
     const __m512i t0 = _mm512_shuffle_i32x4(y[0], y[1], 0x44), t1 = _mm512_shuffle_i32x4(y[0], y[1], 0xEE);
