@@ -40,9 +40,10 @@ typedef void (*fr_matmul_q_fn)(const fr_tensor *W, const fr_qx *X, float *Y, int
  * reads and writes the pass's outputs ([tokens][r1 - r0] floats) once, so
  * they are kept within about 256 KiB; 64 to 512 tokens (the chunk's
  * activations, up to 512 bytes a token, stay in L2), a multiple of `tile`. */
+#define FR_PREFILL_PASS_MAX 512
 static inline int fr_prefill_pass_tokens(int64_t r0, int64_t r1, int tile) {
     const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1));
-    return tp < 64 ? 64 : tp > 512 ? 512 : (int)(tp / tile * tile);
+    return tp < 64 ? 64 : tp > FR_PREFILL_PASS_MAX ? FR_PREFILL_PASS_MAX : (int)(tp / tile * tile);
 }
 
 /* Values per activation scale for weight type dt on the integer path; 0: the

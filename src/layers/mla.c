@@ -278,6 +278,13 @@ static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld
     for (int b = s0; b < s1; b += ROWBLK) values_block(j, P + b, ld, b, s1 - b < ROWBLK ? s1 - b : ROWBLK, NULL, u, ith);
 }
 
+/* rows x k floats (x rows ldx apart) rounded to bfloat16 rows (ldd apart):
+ * the queries of the bfloat16 kernels */
+static void rows_bf16(const fr_kernel_table *kt, const float *x, size_t ldx, uint16_t *d, size_t ldd, size_t rows,
+                      int k) {
+    for (size_t i = 0; i < rows; i++) kt->f32_bf16(x + i * ldx, d + i * ldd, k);
+}
+
 /* prefill: whole tokens [t0, t1), each reading its keys once for all heads */
 static void attend_tokens(void *arg, int64_t t0, int64_t t1, int ith) {
     const mla_job *j = arg;
@@ -396,9 +403,9 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16 && j.kt->f32_bf16) {
         /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) rounded once   [n][H][r + dr] */
         j.qb16 = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *j.qb16);
-        for (size_t th = 0; j.qb16 && th < (size_t)n * H; th++) {
-            j.kt->f32_bf16(j.qabs + th * r, j.qb16 + th * (r + dr), r);
-            j.kt->f32_bf16(q + th * dq + dn, j.qb16 + th * (r + dr) + r, dr);
+        if (j.qb16) {
+            rows_bf16(j.kt, j.qabs, r, j.qb16, r + dr, (size_t)n * H, r);
+            rows_bf16(j.kt, q + dn, dq, j.qb16 + r, r + dr, (size_t)n * H, dr);
         }
     }
     if (kv->type == FR_DT_Q8_0 && !j.exact && fr_matmul_q_kernel(FR_DT_Q8_0)) {
@@ -414,7 +421,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
             j.qr16 = fr_arena_alloc(a, (size_t)n * H * dr * sizeof *j.qr16);
             j.pe16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * dr * sizeof *j.pe16);
             if (!j.pe16) j.qr16 = NULL;
-            for (size_t th = 0; j.qr16 && th < (size_t)n * H; th++) j.kt->f32_bf16(q + th * dq + dn, j.qr16 + th * dr, dr);
+            if (j.qr16) rows_bf16(j.kt, q + dn, dq, j.qr16, dr, (size_t)n * H, dr);
         }
     }
 

@@ -589,7 +589,6 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 #define I8K_PR 16   /* rows per prefill tile: the 16 lanes of a zmm */
 #define I8K_PKC 4   /* blocks per transposed chunk (4 KiB of ut each) */
 #define I8K_PTB 8   /* tokens per prefill tile, at most */
-#define I8K_PMAX 512 /* tokens per pass, at most (fr_prefill_pass_tokens) */
 #ifndef I8K_PMIN
 #define I8K_PMIN 8  /* tokens in a pass from which the transposed path runs */
 #endif
@@ -657,9 +656,19 @@ static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][
     for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
 }
 
+/* The 128-bit lanes of a, b, c, d transposed in place as a 4 x 4 matrix:
+ * lane L of the i-th vector becomes lane i of the L-th */
+static I8K_AI void i8k_t4lanes(__m512i *a, __m512i *b, __m512i *c, __m512i *d) {
+    const __m512i t0 = _mm512_shuffle_i32x4(*a, *b, 0x44), t1 = _mm512_shuffle_i32x4(*a, *b, 0xEE); /* lanes 0, 1 | 2, 3 */
+    const __m512i t2 = _mm512_shuffle_i32x4(*c, *d, 0x44), t3 = _mm512_shuffle_i32x4(*c, *d, 0xEE);
+    *a = _mm512_shuffle_i32x4(t0, t2, 0x88), *b = _mm512_shuffle_i32x4(t0, t2, 0xDD);
+    *c = _mm512_shuffle_i32x4(t1, t3, 0x88), *d = _mm512_shuffle_i32x4(t1, t3, 0xDD);
+}
+
 /* 16 x 16 dwords transposed in place: r[i] lane j becomes r[j] lane i.
  * Dwords, then qwords unpacked within 128-bit lanes (r[4a + c] lane L: rows
- * 4a..4a+3 of column 4L + c), then two rounds of 128-bit lane shuffles. */
+ * 4a..4a+3 of column 4L + c), then the 128-bit lanes of r[c], r[4 + c],
+ * r[8 + c], r[12 + c] transposed. */
 static I8K_AI void i8k_t16(__m512i *r) {
     __m512i t[16];
     for (int i = 0; i < 16; i += 2) {
@@ -672,18 +681,7 @@ static I8K_AI void i8k_t16(__m512i *r) {
         r[a + 2] = _mm512_unpacklo_epi64(t[a + 1], t[a + 3]);
         r[a + 3] = _mm512_unpackhi_epi64(t[a + 1], t[a + 3]);
     }
-    for (int c = 0; c < 4; c++) { /* lanes 0, 1 | 2, 3 of the row groups a = 0, 1 and a = 2, 3 */
-        t[c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44);
-        t[4 + c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);
-        t[8 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44);
-        t[12 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        r[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88);
-        r[4 + c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xDD);
-        r[8 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88);
-        r[12 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xDD);
-    }
+    for (int c = 0; c < 4; c++) i8k_t4lanes(&r[c], &r[4 + c], &r[8 + c], &r[12 + c]);
 }
 
 static I8K_AI __m128i i8k_ld16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)(const void *)p); }
@@ -691,18 +689,14 @@ static I8K_AI __m128i i8k_ld16(const uint8_t *p) { return _mm_loadu_si128((const
 /* The 4 dwords at p[i] + o of 16 rows transposed: w[q] lane i = dword q of row i */
 static I8K_AI void i8k_t16x4(const uint8_t *const *p, size_t o, __m512i *w) {
     const __m512i ix = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    __m512i y[4]; /* 128-bit lane q: dword q of rows 4a..4a+3 */
-    for (int a = 0; a < 4; a++) {
+    for (int a = 0; a < 4; a++) { /* w[a] 128-bit lane q: dword q of rows 4a..4a+3 */
         __m512i z = _mm512_castsi128_si512(i8k_ld16(p[4 * a] + o)); /* the lane index is an immediate */
         z = _mm512_inserti32x4(z, i8k_ld16(p[4 * a + 1] + o), 1);
         z = _mm512_inserti32x4(z, i8k_ld16(p[4 * a + 2] + o), 2);
         z = _mm512_inserti32x4(z, i8k_ld16(p[4 * a + 3] + o), 3);
-        y[a] = _mm512_permutexvar_epi32(ix, z);
+        w[a] = _mm512_permutexvar_epi32(ix, z);
     }
-    const __m512i t0 = _mm512_shuffle_i32x4(y[0], y[1], 0x44), t1 = _mm512_shuffle_i32x4(y[0], y[1], 0xEE);
-    const __m512i t2 = _mm512_shuffle_i32x4(y[2], y[3], 0x44), t3 = _mm512_shuffle_i32x4(y[2], y[3], 0xEE);
-    w[0] = _mm512_shuffle_i32x4(t0, t2, 0x88), w[1] = _mm512_shuffle_i32x4(t0, t2, 0xDD);
-    w[2] = _mm512_shuffle_i32x4(t1, t3, 0x88), w[3] = _mm512_shuffle_i32x4(t1, t3, 0xDD);
+    i8k_t4lanes(&w[0], &w[1], &w[2], &w[3]);
 }
 
 /* 16 rows' 64 bytes at p[i] + o as 16 dwords each, transposed: w[q] lane i = dword q of row i */
@@ -821,7 +815,8 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
     _Alignas(64) float D[I8K_PKC][16][I8K_PR];
     _Alignas(64) float dmin[I8K_PKC][I8K_PR];
     _Alignas(64) __m512i mm[I8K_PKC][8];
-    _Alignas(64) int32_t sp[I8K_PMAX][I8K_PKC][4]; /* Q4_K/Q5_K token t0 + i, block b0 + k: S_2p | S_2p+1 << 16 */
+    /* Q4_K/Q5_K, token t0 + i, block b0 + k: S_2p | S_2p+1 << 16 */
+    _Alignas(64) int32_t sp[FR_PREFILL_PASS_MAX][I8K_PKC][4];
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
         if (dt != FR_DT_Q6_K)
