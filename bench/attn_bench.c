@@ -5,7 +5,9 @@
  *   /tmp/ab [H=16] [ROWS=8192]
  * f32: a float32 cache on fr_dots / fr_wsum (rope keys apart); bf16->f32: a
  * bfloat16 cache decoded per block (the exact path); bf16: dots_bf16 over the
- * whole rows / wsum_bf16 (not exact). GFLOP counts 2 x H x (576 + 512) per row. */
+ * whole rows / wsum_bf16 (not exact); i8: an I8 cache (int8, groups of 4 rows
+ * interleaved) on i8_dots / i8_wsum (not exact). GFLOP counts 2 x H x (576 +
+ * 512) per row. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,15 @@ int main(int argc, char **argv) {
     float *u = calloc((size_t)H * R, 4), *sc = malloc(sizeof(float) * H * BLK), *tmp = malloc(sizeof(float) * H * BLK);
     float *lat = malloc(sizeof(float) * BLK * L);
     uint16_t *cb = malloc(2u * N * L), *qb = malloc(2u * H * L);
+    /* i8: [N/4][L][4] bytes, [N/4][2][4] scales; queries int8 with scales and sums */
+    uint8_t *ci = malloc((size_t)N * L);
+    float *kd = malloc(sizeof(float) * 2 * N), *qd = malloc(sizeof(float) * 2 * H);
+    int8_t *qi = malloc((size_t)H * L);
+    int32_t *qs = calloc(2u * H, sizeof(int32_t));
+    for (int i = 0; i < N * L; i++) ci[i] = (uint8_t)(128 + (i * 7919 % 255) - 127);
+    for (int i = 0; i < 2 * N; i++) kd[i] = 1.0f / 127;
+    for (int i = 0; i < H * L; i++) qi[i] = (int8_t)((i * 31) % 255 - 127), qs[2 * (i / L) + (i % L >= R)] += qi[i];
+    for (int i = 0; i < 2 * H; i++) qd[i] = 1.0f / 127;
     for (int i = 0; i < N * L; i++) {
         const float x = (float)((i % 1000) * 7919 % 1000) * 1e-3f - 0.5f;
         cb[i] = fr_f32_to_bf16(x);
@@ -33,8 +44,9 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 4; k++) {
         const fr_kernel_table *t = fr_kernels_isa(isas[k]);
         if (!t) continue;
-        for (int mode = 0; mode < 3; mode++) {
+        for (int mode = 0; mode < 4; mode++) {
             if (mode == 2 && !t->dots_bf16) continue;
+            if (mode == 3 && !t->i8_dots) continue;
             double best = 1e9;
             for (int rep = 0; rep < 5; rep++) {
                 double t0 = cpu();
@@ -49,6 +61,9 @@ int main(int argc, char **argv) {
                         t->dots(q, L, lat, L, sc, BLK, H, BLK, R);
                         t->dots(q + R, L, lat + R, L, tmp, BLK, H, BLK, DR);
                         t->wsum(sc, BLK, lat, L, u, R, H, BLK, R);
+                    } else if (mode == 3) {
+                        t->i8_dots(qi, qd, qs, H, ci + (size_t)b * L, kd + (size_t)b * 2, R, DR, BLK, sc, BLK);
+                        t->i8_wsum(sc, BLK, H, ci + (size_t)b * L, kd + (size_t)b * 2, R, DR, BLK, u, R);
                     } else {
                         t->dots_bf16(qb, L, cb + (size_t)b * L, L, sc, BLK, H, BLK, L);
                         t->wsum_bf16(sc, BLK, cb + (size_t)b * L, L, u, R, H, BLK, R);
@@ -58,7 +73,7 @@ int main(int argc, char **argv) {
                 double d = cpu() - t0;
                 best = d < best ? d : best;
             }
-            static const char *mn[] = {"f32", "bf16->f32", "bf16"};
+            static const char *mn[] = {"f32", "bf16->f32", "bf16", "i8"};
             printf("%-11s %-10s H=%d rows=%d: %7.3f ms, %6.1f GFLOP/s per thread\n", isas[k], mn[mode], H, N, best * 1e3,
                    2.0 * H * (L + R) * N / best / 1e9);
         }

@@ -56,7 +56,8 @@ typedef struct frugal_model_info {
     int64_t cache_latent_per_token; /* of those per token, the latent values stored in the cache
                                      * type (frugal_context_params.cache_type) */
     int64_t cache_rope_per_token;   /* and the rope-key values: in the cache type when it is
-                                     * f16/bf16, else f32; the rest of the cache stays f32 */
+                                     * f16/bf16/i8, else f32; the rest of the cache stays f32 */
+    int n_cache_layers;             /* layers with a latent cache (the count in the sums above) */
 } frugal_model_info;
 
 
@@ -73,13 +74,18 @@ int frugal_model_describe(const frugal_model *model, char *buf, size_t size);
  * AUTO (0, the default) is frugal_cache_type_default(exact): BF16, or F32 in
  * exact mode. As llama.cpp's f16 default, a 16-bit cache halves the bytes a
  * decode step reads at depth; on CPUs with AVX512-BF16 its attention runs on
- * vdpbf16ps (queries and softmax weights rounded to bfloat16, docs/kernels.md). */
+ * vdpbf16ps (queries and softmax weights rounded to bfloat16, docs/kernels.md).
+ * I8 (frugal's own, not a llama.cpp type) stores latent and rope keys as int8
+ * with one scale each per position: about half the bytes of BF16, and the
+ * attention runs on integer dot products (queries and softmax weights in 8
+ * bits; vpdpbusd where the CPU has AVX512-VNNI). Not exact. */
 typedef enum frugal_cache_type {
     FRUGAL_CACHE_AUTO = 0,
     FRUGAL_CACHE_F32,
     FRUGAL_CACHE_F16,
     FRUGAL_CACHE_BF16,
     FRUGAL_CACHE_Q8_0,
+    FRUGAL_CACHE_I8,
 } frugal_cache_type;
 /* The cache type AUTO stands for: BF16, or F32 when exact. */
 frugal_cache_type frugal_cache_type_default(int exact);
@@ -87,7 +93,7 @@ frugal_cache_type frugal_cache_type_default(int exact);
  * AUTO counts as BF16). */
 int64_t frugal_cache_bytes_per_token(const frugal_model_info *info, frugal_cache_type type);
 
-/* "auto", "f32", "f16", "bf16", "q8_0" -> type; -1 when unknown. */
+/* "auto", "f32", "f16", "bf16", "q8_0", "i8" -> type; -1 when unknown. */
 int frugal_cache_type_from_name(const char *name);
 /* type -> its name above ("?" when unknown). */
 const char *frugal_cache_type_name(frugal_cache_type type);

@@ -46,13 +46,14 @@ int main(void) {
     const int V = 1024;
 
     /* bytes per cached token for each type: v3_tiny has 3 layers of kv_lora 64 + rope 16:
-     * per layer f32 320, f16/bf16 (64 + 16) * 2, q8_0 2 * 34 + 64 */
+     * per layer f32 320, f16/bf16 (64 + 16) * 2, q8_0 2 * 34 + 64, i8 64 + 16 + two float scales */
     frugal_model_info in;
     frugal_model_get_info(m, &in);
     CHECK(frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F32) == 3 * 320 &&
               frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F16) == 3 * 160 &&
               frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_BF16) == 3 * 160 &&
-              frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_Q8_0) == 3 * 132,
+              frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_Q8_0) == 3 * 132 &&
+              frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_I8) == 3 * (64 + 16 + 8),
           "cache bytes per token: f32 %lld, f16 %lld, q8_0 %lld", (long long)frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F32),
           (long long)frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_F16), (long long)frugal_cache_bytes_per_token(&in, FRUGAL_CACHE_Q8_0));
 
@@ -66,7 +67,7 @@ int main(void) {
     const struct { frugal_cache_type t; const char *name; double tol; int exact; } ty[] = {
         {FRUGAL_CACHE_F32, "f32", 1e-4, 0}, {FRUGAL_CACHE_F16, "f16", 2e-3, 0},
         {FRUGAL_CACHE_BF16, "bf16", 2e-2, 0}, {FRUGAL_CACHE_BF16, "bf16 exact", 2e-2, 1},
-        {FRUGAL_CACHE_Q8_0, "q8_0", 5e-2, 0},
+        {FRUGAL_CACHE_Q8_0, "q8_0", 5e-2, 0}, {FRUGAL_CACHE_I8, "i8", 5e-2, 0}, {FRUGAL_CACHE_I8, "i8 exact", 5e-2, 1},
     };
     double err_f32 = 0, err_bf16 = 0;
     for (size_t k = 0; k < sizeof ty / sizeof *ty; k++) {

@@ -417,6 +417,94 @@ static void test_attn_bf16(const fr_kernel_table *k) {
     free(A), free(B), free(P), free(C), free(C0);
 }
 
+/* i8_dots / i8_wsum (attention over an I8 cache, kernels.h): the generic
+ * scores against double sums of the int8 values times their scales; the
+ * generic weighted sums against double sums of the unquantized weights within
+ * the 8-bit rounding of P kd (half a step per position); the vector kernels
+ * against the generic ones bit for bit. Edges: heads past 16 and not a
+ * multiple of 4, positions not a multiple of 4 (nothing written past n),
+ * no rope part, a shape the vector kernels leave to the generic ones. */
+static void test_attn_i8(const fr_kernel_table *k) {
+    enum { MAXM = 37, MAXN = 255, MAXW = 576 };
+    static const int ms[] = {1, 16, 21, 37}, ns[] = {1, 3, 4, 5, 64, 255};
+    static const int rs[][2] = {{64, 16}, {512, 64}, {128, 0}, {24, 8}};
+    const fr_kernel_table *g = fr_kernels_generic();
+    const int ngm = (MAXN + 3) / 4;
+    int8_t *Q = malloc((size_t)MAXM * MAXW);
+    float *qd = malloc(sizeof(float) * MAXM * 2), *kd = malloc(sizeof(float) * ngm * 8);
+    int32_t *qs = malloc(sizeof(int32_t) * MAXM * 2);
+    uint8_t *K = malloc((size_t)ngm * 4 * MAXW);
+    float *P = malloc(sizeof(float) * MAXM * 256), *S = malloc(sizeof(float) * MAXM * 256),
+          *S0 = malloc(sizeof(float) * MAXM * 256), *U = malloc(sizeof(float) * MAXM * MAXW),
+          *U0 = malloc(sizeof(float) * MAXM * MAXW), *Ui = malloc(sizeof(float) * MAXM * MAXW);
+    for (int i = 0; i < ngm * 4 * MAXW; i++) K[i] = (uint8_t)(1 + (int)(urand() * 255)); /* values -127..127 */
+    for (int i = 0; i < ngm * 8; i++) kd[i] = (float)(0.001 + urand() * 0.05);
+    for (int i = 0; i < MAXM * 2; i++) qd[i] = (float)(0.001 + urand() * 0.01);
+    for (int i = 0; i < MAXM * 256; i++) P[i] = (float)urand() * (i % 5 == 0 ? 1e-3f : 1.0f);
+    int bad = 0, same = 0, cases = 0;
+    double worst = 0;
+    for (size_t ir = 0; ir < sizeof rs / sizeof *rs; ir++) {
+        const int r = rs[ir][0], dr = rs[ir][1], w = r + dr;
+        for (int h = 0; h < MAXM; h++) {
+            qs[2 * h] = qs[2 * h + 1] = 0;
+            for (int c = 0; c < w; c++) {
+                Q[h * w + c] = (int8_t)((int)(urand() * 255) - 127);
+                qs[2 * h + (c >= r)] += Q[h * w + c];
+            }
+        }
+        for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+            for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
+                const int m = ms[im], n = ns[in], lds = 256;
+                cases++;
+                for (int i = 0; i < MAXM * 256; i++) S[i] = S0[i] = -7.0f;
+                g->i8_dots(Q, qd, qs, m, K, kd, r, dr, n, S0, lds);
+                if (k->i8_dots) k->i8_dots(Q, qd, qs, m, K, kd, r, dr, n, S, lds);
+                for (int h = 0; h < m; h++)
+                    for (int i = 0; i < lds; i++) {
+                        if (k->i8_dots) bad += !(S[h * lds + i] == S0[h * lds + i]);
+                        if (i >= n) { bad += S0[h * lds + i] != -7.0f; continue; }
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < w; c++) {
+                            const int v = K[(i / 4) * 4 * w + c * 4 + i % 4] - 128;
+                            double pr = (double)qd[2 * h + (c >= r)] * kd[(i / 4) * 8 + (c >= r) * 4 + i % 4] * Q[h * w + c] * v;
+                            ref += pr, mag += fabs(pr);
+                        }
+                        bad += !(fabs(S0[h * lds + i] - ref) <= 1e-6 * mag);
+                    }
+                for (int i = 0; i < MAXM * MAXW; i++) U[i] = U0[i] = Ui[i] = nrand();
+                g->i8_wsum(P, 256, m, K, kd, r, dr, n, U0, MAXW);
+                if (k->i8_wsum) k->i8_wsum(P, 256, m, K, kd, r, dr, n, U, MAXW);
+                for (int h = 0; h < m; h++) {
+                    double mx = 0;
+                    for (int i = 0; i < n; i++) {
+                        const double v = (double)P[h * 256 + i] * kd[(i / 4) * 8 + i % 4];
+                        mx = v > mx ? v : mx;
+                    }
+                    for (int c = 0; c < MAXW; c++) {
+                        if (k->i8_wsum) bad += !(U[h * MAXW + c] == U0[h * MAXW + c]);
+                        if (c >= r) { bad += U0[h * MAXW + c] != Ui[h * MAXW + c]; continue; }
+                        double ref = Ui[h * MAXW + c], sk = 0;
+                        for (int i = 0; i < n; i++) {
+                            const int v = K[(i / 4) * 4 * w + c * 4 + i % 4] - 128;
+                            ref += (double)P[h * 256 + i] * kd[(i / 4) * 8 + i % 4] * v;
+                            sk += abs(v);
+                        }
+                        const double bound = mx / 255 * 0.5 * sk * 1.0001 + 1e-6 * (fabs(ref) + mx * sk);
+                        const double e = fabs(U0[h * MAXW + c] - ref);
+                        worst = e / bound > worst ? e / bound : worst;
+                        bad += !(e <= bound);
+                    }
+                }
+                same += k->i8_dots != NULL && k != g;
+            }
+    }
+    CHECK(bad == 0, "%s i8_dots/i8_wsum: %d values wrong (%d cases)", k->name, bad, cases);
+    CHECK(worst > 0.05, "i8_wsum quantizes the weights (worst %.3g of the bound)", worst);
+    printf("%s i8_dots/i8_wsum: %s, worst wsum error %.3g of its bound\n", k->name,
+           same ? "bitwise the generic ones" : "the oracle", worst);
+    free(Q), free(qd), free(kd), free(qs), free(K), free(P), free(S), free(S0), free(U), free(U0), free(Ui);
+}
+
 /* ulps between two floats of the same sign (the distance in their bit patterns) */
 static double ulps(float a, float b) {
     int32_t ia, ib;
@@ -536,6 +624,7 @@ int main(void) {
     test_generic_oracle();
     test_ops();
     test_attn_blocks(fr_kernels_generic());
+    test_attn_i8(fr_kernels_generic());
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
     int tested = 0;
     for (int i = 0; i < 4; i++) {
@@ -550,6 +639,7 @@ int main(void) {
         test_vec(k);
         test_attn_blocks(k);
         test_attn_bf16(k);
+        if (k->i8_dots) test_attn_i8(k);
         test_q8_0_bf16(k);
         test_f32_bf16(k);
         test_exp(k);

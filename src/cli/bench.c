@@ -45,7 +45,7 @@ static void help(FILE *f) {
             "  -r, --repetitions N   timed runs per test (default 5)\n"
             "  -k, --kernels K,..    kernels to compare in this run: generic, avx2, avx512,\n"
             "                        avx512vnni, avx512bf16 (default: the best this CPU has)\n"
-            "  -ctk, --cache-type-k T  latent cache type: f32, f16, bf16, q8_0 (default: bf16;\n"
+            "  -ctk, --cache-type-k T  latent cache type: f32, f16, bf16, q8_0, i8 (default: bf16;\n"
             "                        f32 with --exact)\n"
             "      --exact           float32 activations for quantized weights too (default:\n"
             "                        int8 activations for Q8_0/Q4_0/Q5_0/K-type weights,\n"

@@ -25,7 +25,7 @@ static void help(FILE *f) {
             "      --routing OUT.i32  write routed expert ids [n_moe_layers, n_ids, k]\n"
             "  -c, --ctx-size N       context size (default: prompt + generated tokens)\n"
             "  -t, --threads N        threads (default: all cores)\n"
-            "  -ctk, --cache-type-k T latent cache type: f32, f16, bf16, q8_0 (default: bf16;\n"
+            "  -ctk, --cache-type-k T latent cache type: f32, f16, bf16, q8_0, i8 (default: bf16;\n"
             "                         f32 with --exact)\n"
             "      --exact            float32 activations for quantized weights too (default:\n"
             "                         int8 activations for Q8_0/Q4_0/Q5_0/K-type weights, as llama.cpp;\n"

@@ -49,7 +49,7 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
 
 int cli_cache_type(const char *flag, const char *v) {
     int t = frugal_cache_type_from_name(v);
-    if (t < 0) fprintf(stderr, "error: %s: '%s' is not a cache type (auto, f32, f16, bf16, q8_0)\n", flag, v);
+    if (t < 0) fprintf(stderr, "error: %s: '%s' is not a cache type (auto, f32, f16, bf16, q8_0, i8)\n", flag, v);
     return t;
 }
 

@@ -33,7 +33,7 @@ void cli_common_help(FILE *f) {
             "  -n, --n-predict N      tokens to generate (default 128; -1 = until EOS or context end)\n"
             "  -c, --ctx-size N       context size (default: enough for prompt + generation, max 4096)\n"
             "  -t, --threads N        threads (default: all cores)\n"
-            "  -ctk, --cache-type-k T latent cache type: f32, f16, bf16, q8_0 (default: bf16;\n"
+            "  -ctk, --cache-type-k T latent cache type: f32, f16, bf16, q8_0, i8 (default: bf16;\n"
             "                         f32 with --exact)\n"
             "      --temp T           temperature (default 0.8; 0 = greedy)\n"
             "      --top-k N          top-k (default 40; 0 = off)\n"

@@ -43,6 +43,8 @@ static const fr_kernel_table g_generic = {
     .axpy = fr_axpy_generic,
     .dots = fr_dots_generic,
     .wsum = fr_wsum_generic,
+    .i8_dots = fr_i8_dots_generic,
+    .i8_wsum = fr_i8_wsum_generic,
 };
 
 #if defined(__x86_64__)
@@ -205,4 +207,16 @@ void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
 void fr_wsum(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k) {
     const fr_kernel_table *t = fr_kernels();
     (t->wsum ? t->wsum : fr_wsum_generic)(P, ldp, B, ldb, C, ldc, m, n, k);
+}
+
+void fr_i8_dots(const int8_t *Q, const float *qd, const int32_t *qs, int m, const uint8_t *K, const float *kd, int r,
+                int dr, int n, float *S, int64_t lds) {
+    const fr_kernel_table *t = fr_kernels();
+    (t->i8_dots ? t->i8_dots : fr_i8_dots_generic)(Q, qd, qs, m, K, kd, r, dr, n, S, lds);
+}
+
+void fr_i8_wsum(const float *P, int64_t ldp, int m, const uint8_t *K, const float *kd, int r, int dr, int n, float *U,
+                int64_t ldu) {
+    const fr_kernel_table *t = fr_kernels();
+    (t->i8_wsum ? t->i8_wsum : fr_i8_wsum_generic)(P, ldp, m, K, kd, r, dr, n, U, ldu);
 }

@@ -84,6 +84,11 @@ typedef struct fr_kernel_table {
     /* n rows of a Q8_0 cache (k values, src rows lds bytes apart) as bfloat16
      * rows for wsum_bf16 (dst rows ldd apart): bf16(q * d) (NULL: none) */
     void (*q8_0_bf16)(const uint8_t *src, int64_t lds, uint16_t *dst, int64_t ldd, int n, int k);
+    /* attention over an I8 cache, not exact (NULL: the generic ones): fr_i8_dots, fr_i8_wsum below */
+    void (*i8_dots)(const int8_t *Q, const float *qd, const int32_t *qs, int m, const uint8_t *K, const float *kd,
+                    int r, int dr, int n, float *S, int64_t lds);
+    void (*i8_wsum)(const float *P, int64_t ldp, int m, const uint8_t *K, const float *kd, int r, int dr, int n,
+                    float *U, int64_t ldu);
     /* n floats to bfloat16, rounded to nearest even (subnormals to zero); NULL: none */
     void (*f32_bf16)(const float *x, uint16_t *dst, int64_t n);
     /* row r of a 2-D weight as float32 (NULL: generic) */
@@ -151,6 +156,27 @@ void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
 /* Attention value block: C_i += sum_{j<n} P[i*ldp + j] B_j (rows of k floats) for
  * i < m: probabilities times cache rows, accumulated per head in registers. */
 void fr_wsum(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
+
+/* Attention over an I8 latent cache (layers/mla.h), not exact. Positions come
+ * in groups of 4, from a multiple of 4, each with w = r + dr values (latent,
+ * then rope key) stored as int8 + 128 in bytes, column-interleaved:
+ *   K [g][w][4]:  byte c*4 + j of group g is position 4g + j's value c + 128
+ *   kd [g][2][4]: the scales of position 4g + j's latent (kd[g][0][j]) and
+ *                 rope key (kd[g][1][j]): value = scale * (byte - 128)
+ * Scores, for heads h < m and positions i < n (K_i[c] the value's int8):
+ *   S[h*lds + i] = qd[2h] kd_lat(i) sum_{c<r} Q[h][c] K_i[c]
+ *                + qd[2h+1] kd_rope(i) sum_{r<=c<w} Q[h][c] K_i[c]
+ * Q [m][w] int8 queries, qd [m][2] their two scales (the softmax scale may be
+ * folded in), qs [m][2] the sums of Q over each part (the +128's share).
+ * Values, c < r:
+ *   U[h*ldu + c] += sum_{i<n} P[h*ldp + i] kd_lat(i) K_i[c]
+ * with P kd_lat quantized per head to 8 bits (its maximum to 255); n <= 256
+ * for the vector kernel. r and dr multiples of 16 for the vector kernels
+ * (others take the generic ones). */
+void fr_i8_dots(const int8_t *Q, const float *qd, const int32_t *qs, int m, const uint8_t *K, const float *kd, int r,
+                int dr, int n, float *S, int64_t lds);
+void fr_i8_wsum(const float *P, int64_t ldp, int m, const uint8_t *K, const float *kd, int r, int dr, int n, float *U,
+                int64_t ldu);
 
 #include <math.h>
 static inline float fr_silu(float x) { return x / (1.0f + expf(-x)); }

@@ -62,23 +62,39 @@ void fr_mla_free(fr_mla *m) {
     m->q_norm = m->kv_norm = NULL;
 }
 
-static int pe_in_row(fr_dtype type) { return type == FR_DT_F16 || type == FR_DT_BF16; }
+static int pe_in_row(fr_dtype type) { return type == FR_DT_F16 || type == FR_DT_BF16 || type == FR_DT_I8; }
 
 size_t fr_mla_cache_bytes(fr_dtype type, int kv_lora, int d_rope) {
+    if (type == FR_DT_I8) return (size_t)kv_lora + (size_t)d_rope + 2 * sizeof(float);
     if (pe_in_row(type)) return fr_dtype_bytes(type, (int64_t)kv_lora + d_rope);
     return fr_dtype_bytes(type, kv_lora) + (size_t)d_rope * sizeof(float);
 }
 
 int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, int d_rope) {
     memset(kc, 0, sizeof *kc);
-    if (type != FR_DT_F32 && type != FR_DT_F16 && type != FR_DT_BF16 && type != FR_DT_Q8_0)
-        return fr_err("cache type %s is not supported (f32, f16, bf16, q8_0)", fr_dtype_get(type)->name);
+    if (type != FR_DT_F32 && type != FR_DT_F16 && type != FR_DT_BF16 && type != FR_DT_Q8_0 && type != FR_DT_I8)
+        return fr_err("cache type %s is not supported (f32, f16, bf16, q8_0, i8)", fr_dtype_get(type)->name);
     if (type == FR_DT_Q8_0 && kv_lora % 32)
         return fr_err("cache type q8_0 needs kv_lora_rank (%d) to be a multiple of 32", kv_lora);
+    if (type == FR_DT_I8 && (kv_lora % 16 || d_rope % 16))
+        return fr_err("cache type i8 needs kv_lora_rank (%d) and qk_rope_head_dim (%d) to be multiples of 16", kv_lora,
+                      d_rope);
     kc->type = type;
     kc->kv_lora = kv_lora;
     kc->d_rope = d_rope;
     kc->pe_in_row = pe_in_row(type);
+    if (type == FR_DT_I8) { /* whole groups of 4 positions, each chunk of 64 bytes on a cache line */
+        const size_t groups = ((size_t)n_ctx + 3) / 4, bytes = (groups * 4 * (size_t)(kv_lora + d_rope) + 63) / 64 * 64;
+        kc->row = (size_t)(kv_lora + d_rope);
+        kc->lat = aligned_alloc(64, bytes ? bytes : 64);
+        kc->kd = calloc(groups * 8, sizeof(float));
+        if (!kc->lat || !kc->kd) {
+            fr_mla_cache_free(kc);
+            return fr_err("out of memory allocating the latent cache for %d positions", n_ctx);
+        }
+        memset(kc->lat, 0, bytes); /* unwritten positions of a group are read (their weight 0) */
+        return 0;
+    }
     kc->row = fr_dtype_bytes(type, (int64_t)kv_lora + (kc->pe_in_row ? d_rope : 0));
     kc->lat = calloc((size_t)n_ctx, kc->row);
     if (!kc->pe_in_row) kc->pe = calloc((size_t)n_ctx * (size_t)(d_rope ? d_rope : 1), sizeof(float));
@@ -92,12 +108,32 @@ int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, 
 void fr_mla_cache_free(fr_mla_cache *kc) {
     free(kc->lat);
     free(kc->pe);
+    free(kc->kd);
     kc->lat = NULL;
     kc->pe = NULL;
+    kc->kd = NULL;
+}
+
+/* I8: k values of x into position p's bytes (column stride 4 from dst) and
+ * its scale *d: value = d * (byte - 128), d = max|x| / 127 */
+static void i8_store(const float *x, int k, uint8_t *dst, float *d) {
+    float mx = 0;
+    for (int i = 0; i < k; i++) mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
+    const float id = mx > 0 ? 127.0f / mx : 0;
+    for (int i = 0; i < k; i++) dst[(size_t)i * 4] = (uint8_t)(128 + (int)lrintf(x[i] * id));
+    *d = mx / 127.0f;
 }
 
 /* store position p: x = kv_lora latent values then d_rope rope-key values */
 static void lat_store(fr_mla_cache *kc, int p, const float *x) {
+    if (kc->type == FR_DT_I8) {
+        const int r = kc->kv_lora, w = r + kc->d_rope;
+        uint8_t *g = kc->lat + (size_t)(p / 4) * 4 * w + p % 4;
+        float *kd = kc->kd + (size_t)(p / 4) * 8 + p % 4;
+        i8_store(x, r, g, kd);
+        i8_store(x + r, kc->d_rope, g + (size_t)r * 4, kd + 4);
+        return;
+    }
     uint8_t *dst = kc->lat + (size_t)p * kc->row;
     const int r = kc->kv_lora, w = kc->pe_in_row ? r + kc->d_rope : r;
     switch (kc->type) {
@@ -121,11 +157,18 @@ typedef struct mla_job {
     float *hbuf;     /* [threads][hb]: one head's inputs ([n][dn] or [n][r]) or kv_b rows ([dn][r]) */
     size_t hb;
     float *ov;       /* kv_b layout: [n][H*(dn+dv)] outputs of the value rows */
-    float *scores;   /* [threads][H][n_keys] (decode: [threads][H][ROWBLK]) */
+    float *scores;   /* [threads][H][n_keys] (decode: [threads][H][blk]) */
+    int blk;         /* cache rows per attention block: ROWBLK, I8BLK on the int8 path */
     float *upart;    /* decode: [threads][H][r] unnormalised values */
     float *mst, *lst; /* decode: [threads][H] running max and sum of the online softmax */
     float *latbuf;   /* [threads][ROWBLK][r]: decoded cache rows */
     float *tmp;      /* [threads][H][ROWBLK]: rope parts of the scores */
+    /* attention over an I8 cache (not exact, kernels.h fr_i8_dots): (q~_h,
+     * q_rope_h) as int8 [n][H][r + dr], their scales times the softmax scale
+     * and their sums [n][H][2] */
+    int8_t *qi8;
+    float *qi8d;
+    int32_t *qi8s;
     /* integer scores over a Q8_0 cache (not exact mode): qabs quantized, [n*H][r] */
     fr_qx qq;
     fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
@@ -148,6 +191,9 @@ typedef struct mla_job {
 } mla_job;
 
 #define ROWBLK 64 /* cache rows per attention block (128 KiB of f32 latents at r = 512) */
+#define I8BLK 256 /* the same over an I8 cache (144 KiB at r + dr = 576): its values
+                   * kernel sums a head's products in int32 over a block and scales
+                   * them once, 16 columns at a time */
 
 /* W as a 2-D matrix [rows of all leading dims, cols] (k_b [H][r][dn] -> [H*r][dn]) */
 static fr_tensor as_2d(const fr_tensor *W) {
@@ -200,8 +246,17 @@ static int lat_ld(const fr_mla_cache *kc) { return kc->kv_lora + (kc->pe_in_row 
  * else decoded into buf ([ROWBLK][lat_ld]) */
 static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) {
     if (kc->type == FR_DT_F32) return (const float *)(const void *)(kc->lat + (size_t)s * kc->row);
-    /* the rows as a [nr][lat_ld] matrix view: the kernels' row decoder (SIMD for f16/bf16) */
     const int ld = lat_ld(kc);
+    if (kc->type == FR_DT_I8) { /* [groups][w][4] bytes, [groups][2][4] scales */
+        for (int i = 0; i < nr; i++) {
+            const int p = s + i;
+            const uint8_t *g = kc->lat + (size_t)(p / 4) * 4 * ld + p % 4;
+            const float *kd = kc->kd + (size_t)(p / 4) * 8 + p % 4;
+            for (int c = 0; c < ld; c++) buf[(size_t)i * ld + c] = kd[c < kc->kv_lora ? 0 : 4] * (float)(g[(size_t)c * 4] - 128);
+        }
+        return buf;
+    }
+    /* the rows as a [nr][lat_ld] matrix view: the kernels' row decoder (SIMD for f16/bf16) */
     const fr_tensor v = {.name = "latent cache", .dtype = kc->type, .ndim = 2, .ne = {nr, ld},
                          .data = kc->lat + (size_t)s * kc->row, .nbytes = (size_t)nr * kc->row};
     for (int i = 0; i < nr; i++) fr_row_f32(&v, i, buf + (size_t)i * ld);
@@ -219,6 +274,11 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
     float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
     const float *lat = NULL;
     const int ld = lat_ld(j->kv), rope = dr && !j->qb16; /* the bfloat16 kernel takes the rope keys in its rows */
+    if (j->qi8) { /* int8 queries x the I8 cache's groups from b (a multiple of 4), scale folded into the queries */
+        fr_i8_dots(j->qi8 + (size_t)t * H * ld, j->qi8d + (size_t)t * H * 2, j->qi8s + (size_t)t * H * 2, H,
+                   j->kv->lat + (size_t)b * ld, j->kv->kd + (size_t)b * 2, r, dr, nr, out, ldo);
+        return NULL;
+    }
     if (j->qq.q) { /* q8_0 cache x int8 queries: the cache rows from b as a Q8_0 matrix of ldo rows */
         fr_qx qt = j->qq;
         qt.n = H;
@@ -250,15 +310,19 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
     return lat;
 }
 
-/* sc[h][s] for keys [s0, s1) of token t, in blocks of ROWBLK cache rows */
+/* sc[h][s] for keys [s0, s1) of token t, in blocks of blk cache rows */
 static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld, int ith) {
-    for (int b = s0; b < s1; b += ROWBLK) block_scores(j, t, b, s1 - b < ROWBLK ? s1 - b : ROWBLK, sc + b, ld, ith);
+    for (int b = s0; b < s1; b += j->blk) block_scores(j, t, b, s1 - b < j->blk ? s1 - b : j->blk, sc + b, ld, ith);
 }
 
 /* u[h] += sum_i P[h][i] c_b+i for the nr cache rows from b: lat when the
  * caller decoded them already (else NULL), on the bfloat16 kernel when set */
 static void values_block(const mla_job *j, const float *P, int ldp, int b, int nr, const float *lat, float *u, int ith) {
     const int H = j->m->c.n_head, r = j->m->c.kv_lora, ld = lat_ld(j->kv);
+    if (j->qi8) {
+        fr_i8_wsum(P, ldp, H, j->kv->lat + (size_t)b * ld, j->kv->kd + (size_t)b * 2, r, j->m->c.d_rope, nr, u, r);
+        return;
+    }
     if (j->lat16) { /* q8_0 rows -> bfloat16 */
         uint16_t *lb = j->lat16 + (size_t)ith * ROWBLK * r;
         j->kt->q8_0_bf16(j->kv->lat + (size_t)b * j->kv->row, (int64_t)j->kv->row, lb, r, nr, r);
@@ -275,7 +339,19 @@ static void values_block(const mla_job *j, const float *P, int ldp, int b, int n
 
 /* u[h] += sum_s P[h][s] c_s for keys [s0, s1), per block of cache rows */
 static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld, float *u, int ith) {
-    for (int b = s0; b < s1; b += ROWBLK) values_block(j, P + b, ld, b, s1 - b < ROWBLK ? s1 - b : ROWBLK, NULL, u, ith);
+    for (int b = s0; b < s1; b += j->blk) values_block(j, P + b, ld, b, s1 - b < j->blk ? s1 - b : j->blk, NULL, u, ith);
+}
+
+/* k query values x to int8 q (max|x| -> 127): *d their scale times the
+ * softmax scale, *s their sum */
+static void quant_query(const float *x, int k, float scale, int8_t *q, float *d, int32_t *s) {
+    float mx = 0;
+    for (int i = 0; i < k; i++) mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
+    const float id = mx > 0 ? 127.0f / mx : 0;
+    int32_t sum = 0;
+    for (int i = 0; i < k; i++) sum += q[i] = (int8_t)lrintf(x[i] * id);
+    *d = mx / 127.0f * scale;
+    *s = sum;
 }
 
 /* rows x k floats (x rows ldx apart) rounded to bfloat16 rows (ldd apart):
@@ -301,6 +377,19 @@ static void attend_tokens(void *arg, int64_t t0, int64_t t1, int ith) {
     }
 }
 
+/* max(m, x[0..n)): 8 running maxima, not one chain of n dependent compares
+ * (a block of 256 scores per head, 27 layers: 1 % of a decode at depth 8192) */
+static float row_max(const float *x, int n, float m) {
+    float m8[8];
+    for (int k = 0; k < 8; k++) m8[k] = m;
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) m8[k] = x[i + k] > m8[k] ? x[i + k] : m8[k];
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int k = 0; k < 8; k++) m = m8[k] > m ? m8[k] : m;
+    return m;
+}
+
 /* decode (one token), one pass over the cache: each thread keeps an online
  * softmax over the key blocks it takes (per head: running max m, sum l of
  * exp(s - m), and u = sum exp(s - m) c_s unnormalised), so each block is read
@@ -309,14 +398,14 @@ static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, r = c->kv_lora;
-    float *sc = j->scores + (size_t)ith * H * ROWBLK, *m = j->mst + (size_t)ith * H, *l = j->lst + (size_t)ith * H;
+    const int blk = j->blk;
+    float *sc = j->scores + (size_t)ith * H * blk, *m = j->mst + (size_t)ith * H, *l = j->lst + (size_t)ith * H;
     float *u = j->upart + (size_t)ith * H * r;
-    for (int b = (int)s0; b < s1; b += ROWBLK) {
-        const int nr = s1 - b < ROWBLK ? (int)s1 - b : ROWBLK;
-        const float *lat = block_scores(j, 0, b, nr, sc, ROWBLK, ith);
+    for (int b = (int)s0; b < s1; b += blk) {
+        const int nr = s1 - b < blk ? (int)s1 - b : blk;
+        const float *lat = block_scores(j, 0, b, nr, sc, blk, ith);
         for (int h = 0; h < H; h++) {
-            float *p = sc + (size_t)h * ROWBLK, mx = m[h];
-            for (int i = 0; i < nr; i++) mx = p[i] > mx ? p[i] : mx;
+            float *p = sc + (size_t)h * blk, mx = row_max(p, nr, m[h]);
             if (mx > m[h]) { /* a new maximum: rescale what is summed so far */
                 float alpha = expf(m[h] - mx); /* 0 on the first block (m = -inf) */
                 l[h] *= alpha;
@@ -325,7 +414,7 @@ static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
             }
             l[h] += fr_exp_shift(p, nr, mx);
         }
-        values_block(j, sc, ROWBLK, b, nr, lat, u, ith);
+        values_block(j, sc, blk, b, nr, lat, u, ith);
     }
 }
 
@@ -387,7 +476,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     }
 
     /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
-    mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q, .exact = fr_kernels_exact()};
+    mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q, .exact = fr_kernels_exact(), .blk = ROWBLK};
     j.latbuf = fr_arena_f32(a, (size_t)nth * ROWBLK * lat_ld(kv));
     j.tmp = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
@@ -407,6 +496,21 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
             rows_bf16(j.kt, j.qabs, r, j.qb16, r + dr, (size_t)n * H, r);
             rows_bf16(j.kt, q + dn, dq, j.qb16 + r, r + dr, (size_t)n * H, dr);
         }
+    }
+    if (kv->type == FR_DT_I8 && !j.exact) {
+        /* int8 attention (kernels.h fr_i8_dots): each query's two parts quantized   [n][H][r + dr] */
+        j.qi8 = fr_arena_alloc(a, (size_t)n * H * (r + dr));
+        j.qi8d = fr_arena_f32(a, (size_t)n * H * 2);
+        j.qi8s = fr_arena_alloc(a, (size_t)n * H * 2 * sizeof *j.qi8s);
+        if (!j.qi8d || !j.qi8s) j.qi8 = NULL; /* the float path over decoded rows */
+        if (j.qi8) j.blk = I8BLK;
+        for (int t = 0; j.qi8 && t < n; t++)
+            for (int h = 0; h < H; h++) {
+                const size_t th = (size_t)t * H + h;
+                quant_query(j.qabs + th * r, r, c->scale, j.qi8 + th * (r + dr), j.qi8d + th * 2, j.qi8s + th * 2);
+                quant_query(q + th * dq + dn, dr, c->scale, j.qi8 + th * (r + dr) + r, j.qi8d + th * 2 + 1,
+                            j.qi8s + th * 2 + 1);
+            }
     }
     if (kv->type == FR_DT_Q8_0 && !j.exact && fr_matmul_q_kernel(FR_DT_Q8_0)) {
         /* scores as int8 dot products (vpdpbusd): the queries quantized like the cache */
@@ -429,15 +533,15 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     j.u = fr_arena_f32(a, (size_t)n * H * r);
     if (n == 1) {
         /* decode: keys split over the threads, partial sums per thread */
-        j.scores = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
+        j.scores = fr_arena_f32(a, (size_t)nth * H * j.blk);
         j.upart = fr_arena_f32(a, (size_t)nth * H * r);
         j.mst = fr_arena_f32(a, (size_t)nth * H);
         j.lst = fr_arena_f32(a, (size_t)nth * H);
         memset(j.upart, 0, (size_t)nth * H * r * sizeof *j.upart);
         memset(j.lst, 0, (size_t)nth * H * sizeof *j.lst);
         for (int i = 0; i < nth * H; i++) j.mst[i] = -INFINITY;
-        /* blocks of keys, about 4 per thread (whole ROWBLK multiples) */
-        int64_t grain = ((n_keys + 4 * nth - 1) / (4 * nth) + ROWBLK - 1) / ROWBLK * ROWBLK;
+        /* blocks of keys, about 4 per thread (whole blk multiples) */
+        int64_t grain = ((n_keys + 4 * nth - 1) / (4 * nth) + j.blk - 1) / j.blk * j.blk;
         fr_parallel_for(n_keys, grain, dec_attend, &j);
         for (int h = 0; h < H; h++) { /* merge: u_h = sum_t e^(m_t - M) u_t / sum_t e^(m_t - M) l_t */
             float M = -INFINITY, L = 0;

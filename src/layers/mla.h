@@ -39,20 +39,25 @@ typedef struct fr_mla {
  * rope-key values. F32: both float32. F16, BF16: both in that type, one row of
  * kv_lora + d_rope values (as the official DeepSeek inference keeps kv_cache
  * and pe_cache in bfloat16). Q8_0: the latent in blocks of 32, the rope keys
- * float32. */
+ * float32. I8: both as int8 with one float scale each per position (8 bits a
+ * value), positions in groups of 4 interleaved by column so the attention
+ * runs on integer dot products (kernels.h, fr_i8_dots): lat [n_ctx/4][w][4]
+ * bytes (value + 128, w = kv_lora + d_rope), kd [n_ctx/4][2][4] scales;
+ * kv_lora and d_rope multiples of 16. */
 typedef struct fr_mla_cache {
     fr_dtype type;  /* of lat */
     int kv_lora, d_rope;
-    int pe_in_row;  /* F16/BF16: the rope keys follow the latent in each row of lat */
+    int pe_in_row;  /* F16/BF16/I8: the rope keys follow the latent in each position */
     size_t row;     /* bytes per position in lat */
     uint8_t *lat;   /* [n_ctx][row] */
     float *pe;      /* [n_ctx][d_rope] when not pe_in_row, else NULL */
+    float *kd;      /* I8: [n_ctx/4][2][4] the scales (else NULL) */
 } fr_mla_cache;
 
 /* Bytes one position costs in a layer's cache of that type. */
 size_t fr_mla_cache_bytes(fr_dtype type, int kv_lora, int d_rope);
-/* Allocate (zeroed) for n_ctx positions; type F32, F16, BF16 or Q8_0 (kv_lora a
- * multiple of 32). */
+/* Allocate (zeroed) for n_ctx positions; type F32, F16, BF16, Q8_0 (kv_lora a
+ * multiple of 32) or I8 (kv_lora and d_rope multiples of 16). */
 int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, int d_rope);
 void fr_mla_cache_free(fr_mla_cache *kc);
 

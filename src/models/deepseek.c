@@ -281,6 +281,7 @@ static int ds_load(frugal_model *fm) {
     in->cache_bytes_fixed = 0;
     in->cache_latent_per_token = (int64_t)hp->n_layer * hp->kv_lora;
     in->cache_rope_per_token = (int64_t)hp->n_layer * hp->d_rope;
+    in->n_cache_layers = hp->n_layer;
     return 0;
 }
 

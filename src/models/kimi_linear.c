@@ -253,6 +253,7 @@ static int kl_load(frugal_model *fm) {
     in->cache_bytes_fixed = (int64_t)hp->n_kda * (int64_t)fr_kda_state_floats(&kc) * (int64_t)sizeof(float);
     in->cache_latent_per_token = (int64_t)hp->n_mla * hp->kv_lora;
     in->cache_rope_per_token = (int64_t)hp->n_mla * hp->d_rope;
+    in->n_cache_layers = hp->n_mla;
     return 0;
 }
 

@@ -14,14 +14,14 @@ frugal_context_params frugal_context_default_params(void) {
 
 frugal_cache_type frugal_cache_type_default(int exact) { return exact ? FRUGAL_CACHE_F32 : FRUGAL_CACHE_BF16; }
 
-static const char *const g_cache_names[] = {"auto", "f32", "f16", "bf16", "q8_0"};
+static const char *const g_cache_names[] = {"auto", "f32", "f16", "bf16", "q8_0", "i8"};
 
 const char *frugal_cache_type_name(frugal_cache_type type) {
-    return (unsigned)type <= FRUGAL_CACHE_Q8_0 ? g_cache_names[type] : "?";
+    return (unsigned)type <= FRUGAL_CACHE_I8 ? g_cache_names[type] : "?";
 }
 
 int frugal_cache_type_from_name(const char *name) {
-    for (int i = 0; i <= FRUGAL_CACHE_Q8_0; i++)
+    for (int i = 0; i <= FRUGAL_CACHE_I8; i++)
         if (!strcmp(name, g_cache_names[i])) return i;
     return -1;
 }
@@ -37,8 +37,8 @@ int frugal_context_create(frugal_model *model, const frugal_context_params *para
     ctx->n_threads = p.n_threads;
     ctx->exact = p.exact != 0;
     static const fr_dtype types[] = {[FRUGAL_CACHE_F32] = FR_DT_F32, [FRUGAL_CACHE_F16] = FR_DT_F16,
-                                     [FRUGAL_CACHE_BF16] = FR_DT_BF16, [FRUGAL_CACHE_Q8_0] = FR_DT_Q8_0};
-    if ((unsigned)p.cache_type > FRUGAL_CACHE_Q8_0) {
+                                     [FRUGAL_CACHE_BF16] = FR_DT_BF16, [FRUGAL_CACHE_Q8_0] = FR_DT_Q8_0, [FRUGAL_CACHE_I8] = FR_DT_I8};
+    if ((unsigned)p.cache_type > FRUGAL_CACHE_I8) {
         free(ctx);
         return fr_err("context: unknown cache type %d", (int)p.cache_type);
     }
@@ -74,6 +74,7 @@ frugal_cache_type frugal_context_cache_type(const frugal_context *ctx) {
     case FR_DT_F16: return FRUGAL_CACHE_F16;
     case FR_DT_BF16: return FRUGAL_CACHE_BF16;
     case FR_DT_Q8_0: return FRUGAL_CACHE_Q8_0;
+    case FR_DT_I8: return FRUGAL_CACHE_I8;
     default: return FRUGAL_CACHE_F32;
     }
 }

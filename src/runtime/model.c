@@ -80,6 +80,8 @@ int64_t frugal_cache_bytes_per_token(const frugal_model_info *in, frugal_cache_t
     case FRUGAL_CACHE_F16:
     case FRUGAL_CACHE_BF16: return rest - pe * (int64_t)sizeof(float) + (lat + pe) * 2; /* whole rows of 16 bits */
     case FRUGAL_CACHE_Q8_0: return rest + lat / 32 * 34; /* blocks of 32: f16 scale + 32 int8 */
+    case FRUGAL_CACHE_I8: /* a byte a value, two float scales per position and layer */
+        return rest - pe * (int64_t)sizeof(float) + lat + pe + (int64_t)in->n_cache_layers * 2 * (int64_t)sizeof(float);
     default: return in->cache_bytes_per_token;
     }
 }

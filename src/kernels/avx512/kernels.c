@@ -88,6 +88,10 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #include "kernels/avx512/int8_q0.h"
 #include "kernels/avx512/int8_k.h"
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
+#ifdef FR_VNNI
+#include "kernels/generic/generic.h"
+#include "kernels/avx512/attn_i8.h"
+#endif
 #ifdef FR_BF16
 static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
 #include "kernels/avx512/dpbf16.h"

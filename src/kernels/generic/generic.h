@@ -10,6 +10,10 @@ void fr_dots_generic(const float *A, int64_t lda, const float *B, int64_t ldb, f
                      int k);
 void fr_wsum_generic(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
                      int k);
+void fr_i8_dots_generic(const int8_t *Q, const float *qd, const int32_t *qs, int m, const uint8_t *K, const float *kd,
+                        int r, int dr, int n, float *S, int64_t lds);
+void fr_i8_wsum_generic(const float *P, int64_t ldp, int m, const uint8_t *K, const float *kd, int r, int dr, int n,
+                        float *U, int64_t ldu);
 float fr_exp_shift_generic(float *x, int n, float m);
 float fr_dot_generic(const float *a, const float *b, int n);
 void fr_axpy_generic(float *y, float a, const float *x, int n);
