@@ -540,8 +540,10 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         memset(j.upart, 0, (size_t)nth * H * r * sizeof *j.upart);
         memset(j.lst, 0, (size_t)nth * H * sizeof *j.lst);
         for (int i = 0; i < nth * H; i++) j.mst[i] = -INFINITY;
-        /* blocks of keys, about 4 per thread (whole blk multiples) */
-        int64_t grain = ((n_keys + 4 * nth - 1) / (4 * nth) + j.blk - 1) / j.blk * j.blk;
+        /* ranges of keys, about 4 per thread: whole ROWBLK multiples, or on the
+         * int8 path whole groups of 4 (in multiples of its blocks of 256 the
+         * threads' shares could differ by a third at depth 8192) */
+        const int64_t al = j.qi8 ? 4 : ROWBLK, grain = ((n_keys + 4 * nth - 1) / (4 * nth) + al - 1) / al * al;
         fr_parallel_for(n_keys, grain, dec_attend, &j);
         for (int h = 0; h < H; h++) { /* merge: u_h = sum_t e^(m_t - M) u_t / sum_t e^(m_t - M) l_t */
             float M = -INFINITY, L = 0;

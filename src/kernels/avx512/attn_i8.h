@@ -20,28 +20,9 @@
  * bfloat16 cache, over half the bytes. */
 
 #include <stdint.h>
+#include <string.h>
 
 #define AI8_MAXCH 40 /* 16-column chunks a position may have here (w <= 640); beyond: generic */
-
-/* lane L, every dword: q[4L..4L+3] (the query chunk of 16 columns matched to a shuffled cache chunk) */
-static inline __m512i ai8_qpat(const int8_t *q) {
-    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    return _mm512_permutexvar_epi32(idx, _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)q)));
-}
-
-/* acc + vpdpbusd(u, s), in place and on registers. gcc 12 compiles the
- * intrinsic in a loop with a copy of each accumulator into another register
- * and back per step (and spills when 16 are live), and folds loads into it:
- * on this Zen 5 a vpdpbusd with a memory operand retires at a third of the
- * register form's rate (2.8 against 8.5 G/s a core, with the load apart 7.5). */
-static inline __m512i ai8_dp(__m512i acc, __m512i u, __m512i s) {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
-    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
-    return acc;
-#else
-    return _mm512_dpbusd_epi32(acc, u, s);
-#endif
-}
 
 /* a cache chunk, each 128-bit lane [4 columns][4 positions] -> [4 positions][4 columns] */
 static inline __m512i ai8_shuf(const uint8_t *k) {
@@ -49,88 +30,91 @@ static inline __m512i ai8_shuf(const uint8_t *k) {
     return _mm512_shuffle_epi8(_mm512_loadu_si512((const void *)k), ctl);
 }
 
-/* 4 heads' score accumulators (lane L, dword j: position j over columns 4L..4L+3
- * of each chunk) -> lane h, dword j: head h's sum for position j */
-static inline __m512i ai8_hsum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
-    const __m512i c01 = _mm512_add_epi32(_mm512_shuffle_i32x4(a0, a1, 0x44), _mm512_shuffle_i32x4(a0, a1, 0xEE));
-    const __m512i c23 = _mm512_add_epi32(_mm512_shuffle_i32x4(a2, a3, 0x44), _mm512_shuffle_i32x4(a2, a3, 0xEE));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(c01, c23, 0x88), _mm512_shuffle_i32x4(c01, c23, 0xDD));
+
+/* acc[k] += vpdpbusd(u, s[k]) for k < 8. gcc 12 compiles the intrinsic in
+ * these loops with a copy of each accumulator into another register and
+ * back per step (and spills when 16 are live), so optimized gcc builds take
+ * one asm block; it also keeps loads out of vpdpbusd, which on this Zen 5
+ * retires at a third of the register form's rate with a memory operand (2.8
+ * against 8.5 G/s a core). */
+static inline __attribute__((always_inline)) void ai8_dp8(__m512i *acc, __m512i u, const __m512i s[8]) {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+    __asm__("vpdpbusd %[s0], %[u], %[a0]\n\tvpdpbusd %[s1], %[u], %[a1]\n\t"
+            "vpdpbusd %[s2], %[u], %[a2]\n\tvpdpbusd %[s3], %[u], %[a3]\n\t"
+            "vpdpbusd %[s4], %[u], %[a4]\n\tvpdpbusd %[s5], %[u], %[a5]\n\t"
+            "vpdpbusd %[s6], %[u], %[a6]\n\tvpdpbusd %[s7], %[u], %[a7]"
+            : [a0] "+v"(acc[0]), [a1] "+v"(acc[1]), [a2] "+v"(acc[2]), [a3] "+v"(acc[3]), [a4] "+v"(acc[4]),
+              [a5] "+v"(acc[5]), [a6] "+v"(acc[6]), [a7] "+v"(acc[7])
+            : [u] "v"(u), [s0] "v"(s[0]), [s1] "v"(s[1]), [s2] "v"(s[2]), [s3] "v"(s[3]), [s4] "v"(s[4]),
+              [s5] "v"(s[5]), [s6] "v"(s[6]), [s7] "v"(s[7]));
+#else
+    for (int k = 0; k < 8; k++) acc[k] = _mm512_dpbusd_epi32(acc[k], u, s[k]);
+#endif
 }
 
-/* Scores of 4 heads x G <= 4 groups (a register tile: 16 accumulators, 4
- * query and 4 cache chunks live): over chunks [c0, c1) the accumulators of
- * head h and group g, then R[g] = ai8_hsum4 over the 4 heads (lane h, dword j:
- * head h, position 4g + j). qp [chunk][4 heads] from the tile's heads. The
- * loads per instruction are what limits here (64-byte loads from beyond a
- * few KB run at about a third of the L1 rate on this machine), so each chunk
- * loaded serves 4 instructions. */
-static inline __attribute__((always_inline)) void ai8_tile(const int G, const __m512i *qp, const uint8_t *kg, size_t gs,
-                                                           int c0, int c1, const uint8_t *pf, __m512i R[4]) {
-    __m512i acc[16];
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
-    for (int c = c0; c < c1; c++) {
-        __m512i t[4], q[4];
-#pragma GCC unroll 4
-        for (int g = 0; g < G; g++) t[g] = ai8_shuf(kg + g * gs + (size_t)c * 64);
-        if (pf)
-#pragma GCC unroll 4
-            for (int g = 0; g < G; g++) _mm_prefetch((const char *)(pf + g * gs + (size_t)c * 64), _MM_HINT_T0);
-#pragma GCC unroll 4
-        for (int h = 0; h < 4; h++) q[h] = _mm512_load_si512((const void *)(qp + (size_t)c * 4 + h));
-#pragma GCC unroll 4
-        for (int h = 0; h < 4; h++)
-#pragma GCC unroll 4
-            for (int g = 0; g < G; g++) acc[h * 4 + g] = ai8_dp(acc[h * 4 + g], t[g], q[h]);
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < G; g++) R[g] = ai8_hsum4(acc[g], acc[4 + g], acc[8 + g], acc[12 + g]);
-}
-
-/* lane h of a 4-head vector: x[2h + o] for the heads from x (x: [4][2]) */
-static inline __m512 ai8_heads_f(const float *x, int o) {
-    const __m512i idx = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0);
-    return _mm512_permutexvar_ps(_mm512_add_epi32(idx, _mm512_set1_epi32(o)), _mm512_castps256_ps512(_mm256_loadu_ps(x)));
-}
-static inline __m512i ai8_heads_i(const int32_t *x, int o) {
-    const __m512i idx = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0);
-    return _mm512_permutexvar_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(o)),
-                                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)x)));
-}
-
-/* the scores of heads hh..hh+3 for groups [g0, g0 + G): RL, RR their latent
- * and rope sums (ai8_tile), scaled and stored (positions past n masked).
- * The first heads' pass streams the cache from memory: it prefetches the
- * same chunks AI8_PFD groups ahead (past the block too: the next block
- * follows in the cache; a prefetch past the cache does not fault). */
+/* Scores, integer part: 16 heads (queries qt: [chunk][4][16 heads], each
+ * head's 4 bytes of columns 4l..4l+3 of the chunk as one dword) x 16 positions (the
+ * G <= 4 groups from kg, gs bytes apart; missing groups read as zero) over
+ * the chunks [c0, c1): acc[h] lane e = position e's sum. Per chunk each
+ * group's 64 bytes are shuffled (ai8_shuf: lane L = its 4 positions x
+ * columns 4L..4L+3), and the 4 groups' lanes transposed (i8k_t4lanes): v[L]
+ * = the 16 positions x columns 4L..4L+3, met by each head's 4 query bytes
+ * broadcast. 16 instructions per 64 bytes of cache and 4 of query, no sums
+ * across lanes at the end. The groups AI8_PFD ahead are prefetched. */
 #define AI8_PFD 8
-static inline __attribute__((always_inline)) void ai8_scores(const int G, const __m512i *qp, const float *qd,
+static inline __attribute__((always_inline)) void ai8_scores16(const int G, const int32_t *qt, const uint8_t *kg,
+                                                               size_t gs, int c0, int c1, __m512i acc[16]) {
+#pragma GCC unroll 16
+    for (int h = 0; h < 16; h++) acc[h] = _mm512_setzero_si512();
+    for (int c = c0; c < c1; c++) {
+        __m512i v[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            v[g] = g < G ? ai8_shuf(kg + g * gs + (size_t)c * 64) : _mm512_setzero_si512();
+            _mm_prefetch((const char *)(kg + (AI8_PFD + g) * gs + (size_t)c * 64), _MM_HINT_T0);
+        }
+        i8k_t4lanes(&v[0], &v[1], &v[2], &v[3]);
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; l++)
+#pragma GCC unroll 2
+            for (int h = 0; h < 16; h += 8) {
+                __m512i q[8];
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) q[k] = _mm512_set1_epi32(qt[((size_t)c * 4 + l) * 16 + h + k]);
+                ai8_dp8(acc + h, v[l], q);
+            }
+    }
+}
+
+/* the scores of 16 heads from hh for the 16 positions of groups g0.. (G of
+ * them): latent and rope sums (ai8_scores16), scaled, stored (past n masked) */
+static inline __attribute__((always_inline)) void ai8_scores(const int G, const int32_t *qt, const float *qd,
                                                              const int32_t *qs, int hh, const uint8_t *K,
                                                              const float *kd, int w, int ncl, int nch, int n, int g0,
                                                              float *S, int64_t lds) {
     const size_t gs = (size_t)4 * w;
-    __m512i RL[4], RR[4];
-    const uint8_t *pf = hh ? NULL : K + (g0 + AI8_PFD) * gs;
-    ai8_tile(G, qp, K + g0 * gs, gs, 0, ncl, pf, RL);
-    if (nch > ncl) ai8_tile(G, qp, K + g0 * gs, gs, ncl, nch, pf, RR);
+    __m512i acc[16];
+    int32_t lat[16][16];
+    ai8_scores16(G, qt, K + g0 * gs, gs, 0, ncl, acc);
+    for (int h = 0; h < 16; h++) _mm512_storeu_si512((void *)lat[h], acc[h]);
+    if (nch > ncl) ai8_scores16(G, qt, K + g0 * gs, gs, ncl, nch, acc);
     else
-        for (int g = 0; g < G; g++) RR[g] = _mm512_setzero_si512();
-    const __m512i offl = _mm512_slli_epi32(ai8_heads_i(qs + 2 * hh, 0), 7); /* 128 sum q */
-    const __m512i offr = _mm512_slli_epi32(ai8_heads_i(qs + 2 * hh, 1), 7);
-    const __m512 ql = ai8_heads_f(qd + 2 * hh, 0), qr = ai8_heads_f(qd + 2 * hh, 1);
-    for (int g = 0; g < G; g++) {
-        const int gi = g0 + g, nv = n - 4 * gi < 4 ? n - 4 * gi : 4;
-        const __mmask8 mk = (__mmask8)((1u << nv) - 1);
-        const __m512 a = _mm512_mul_ps(ql, _mm512_broadcast_f32x4(_mm_loadu_ps(kd + (size_t)gi * 8)));
-        const __m512 b = _mm512_mul_ps(qr, _mm512_broadcast_f32x4(_mm_loadu_ps(kd + (size_t)gi * 8 + 4)));
-        const __m512 il = _mm512_cvtepi32_ps(_mm512_sub_epi32(RL[g], offl));
-        const __m512 ir = _mm512_cvtepi32_ps(_mm512_sub_epi32(RR[g], offr));
-        const __m512 s = _mm512_add_ps(_mm512_mul_ps(a, il), _mm512_mul_ps(b, ir));
-        float *o = S + (size_t)hh * lds + 4 * gi;
-        _mm_mask_storeu_ps(o, mk, _mm512_castps512_ps128(s));
-        _mm_mask_storeu_ps(o + lds, mk, _mm512_extractf32x4_ps(s, 1));
-        _mm_mask_storeu_ps(o + 2 * lds, mk, _mm512_extractf32x4_ps(s, 2));
-        _mm_mask_storeu_ps(o + 3 * lds, mk, _mm512_extractf32x4_ps(s, 3));
+        for (int h = 0; h < 16; h++) acc[h] = _mm512_setzero_si512();
+    /* lanes e: position 4 g0 + e's latent and rope scales (kd [g][2][4]) */
+    const int nk = 8 * G; /* scales there: no read past the last group */
+    const __mmask16 m0 = (__mmask16)(nk >= 16 ? 0xffff : (1u << nk) - 1);
+    const __mmask16 m1 = (__mmask16)(nk >= 32 ? 0xffff : nk > 16 ? (1u << (nk - 16)) - 1 : 0);
+    const __m512 k0 = _mm512_maskz_loadu_ps(m0, kd + (size_t)g0 * 8), k1 = _mm512_maskz_loadu_ps(m1, kd + (size_t)g0 * 8 + 16);
+    const __m512i il = _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0);
+    const __m512 kl = _mm512_permutex2var_ps(k0, il, k1), kr = _mm512_permutex2var_ps(k0, _mm512_add_epi32(il, _mm512_set1_epi32(4)), k1);
+    const int nv = n - 4 * g0 < 16 ? n - 4 * g0 : 16;
+    const __mmask16 mk = (__mmask16)((1u << nv) - 1);
+    for (int h = 0; h < 16; h++) {
+        const int hg = hh + h;
+        const __m512 a = _mm512_mul_ps(_mm512_set1_ps(qd[2 * hg]), kl), b = _mm512_mul_ps(_mm512_set1_ps(qd[2 * hg + 1]), kr);
+        const __m512 fl = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512((const void *)lat[h]), _mm512_set1_epi32(128 * qs[2 * hg])));
+        const __m512 fr = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[h], _mm512_set1_epi32(128 * qs[2 * hg + 1])));
+        _mm512_mask_storeu_ps(S + (size_t)hg * lds + 4 * g0, mk, _mm512_add_ps(_mm512_mul_ps(a, fl), _mm512_mul_ps(b, fr)));
     }
 }
 
@@ -138,19 +122,41 @@ static void PFX(i8_dots)(const int8_t *Q, const float *qd, const int32_t *qs, in
                          int r, int dr, int n, float *S, int64_t lds) {
     const int w = r + dr, nch = w / 16, ncl = r / 16, ng = (n + 3) / 4;
     int h0 = 0;
-    if (nch <= AI8_MAXCH && r % 16 == 0 && dr % 16 == 0) {
-        __m512i qp[AI8_MAXCH * 4]; /* [nch][4 heads]: ai8_qpat of each chunk */
-        for (; h0 + 4 <= m; h0 += 4) {
-            for (int c = 0; c < nch; c++)
-                for (int h = 0; h < 4; h++) qp[c * 4 + h] = ai8_qpat(Q + (size_t)(h0 + h) * w + c * 16);
+    if (r % 16 == 0 && dr % 16 == 0 && nch <= AI8_MAXCH) {
+        int32_t qt[AI8_MAXCH * 4 * 16]; /* [chunk][4][16 heads] */
+        for (; h0 + 16 <= m; h0 += 16) {
+            for (int h = 0; h < 16; h++)
+                for (int d = 0; d < nch * 4; d++) memcpy(&qt[d * 16 + h], Q + (size_t)(h0 + h) * w + 4 * d, 4);
             int g = 0;
-            for (; g + 4 <= ng; g += 4) ai8_scores(4, qp, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
-            for (; g < ng; g++) ai8_scores(1, qp, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            for (; g + 4 <= ng; g += 4) ai8_scores(4, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            if (ng - g == 3) ai8_scores(3, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            else if (ng - g == 2) ai8_scores(2, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            else if (ng - g == 1) ai8_scores(1, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
         }
     }
-    if (h0 < m) /* heads past the last 4, or a shape this kernel does not take */
+    if (h0 < m) /* heads past the last 16, or a shape this kernel does not take */
         fr_i8_dots_generic(Q + (size_t)h0 * w, qd + 2 * h0, qs + 2 * h0, m - h0, K, kd, r, dr, n, S + (size_t)h0 * lds,
                            lds);
+}
+
+/* acc[4i + k] += vpdpbusd(u[i], s[k]) for i, k < 4: a 4 x 4 register tile
+ * (two asm blocks of 8 accumulators under gcc: an asm takes at most 30
+ * operands, and an in-out one counts twice) */
+static inline __attribute__((always_inline)) void ai8_dp4x4(__m512i acc[16], const __m512i u[4], const __m512i s[4]) {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+    for (int i = 0; i < 4; i += 2)
+        __asm__("vpdpbusd %[s0], %[u0], %[a0]\n\tvpdpbusd %[s1], %[u0], %[a1]\n\t"
+                "vpdpbusd %[s2], %[u0], %[a2]\n\tvpdpbusd %[s3], %[u0], %[a3]\n\t"
+                "vpdpbusd %[s0], %[u1], %[a4]\n\tvpdpbusd %[s1], %[u1], %[a5]\n\t"
+                "vpdpbusd %[s2], %[u1], %[a6]\n\tvpdpbusd %[s3], %[u1], %[a7]"
+                : [a0] "+v"(acc[4 * i]), [a1] "+v"(acc[4 * i + 1]), [a2] "+v"(acc[4 * i + 2]),
+                  [a3] "+v"(acc[4 * i + 3]), [a4] "+v"(acc[4 * i + 4]), [a5] "+v"(acc[4 * i + 5]),
+                  [a6] "+v"(acc[4 * i + 6]), [a7] "+v"(acc[4 * i + 7])
+                : [u0] "v"(u[i]), [u1] "v"(u[i + 1]), [s0] "v"(s[0]), [s1] "v"(s[1]), [s2] "v"(s[2]), [s3] "v"(s[3]));
+#else
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 4; k++) acc[4 * i + k] = _mm512_dpbusd_epi32(acc[4 * i + k], u[i], s[k]);
+#endif
 }
 
 /* P kd of one head quantized to 8 bits (max -> 255) into pq (4 ng bytes,
@@ -190,10 +196,10 @@ static inline __attribute__((always_inline)) void ai8_vtile(const int C, const u
             t[k] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(K + g * gs + (size_t)(c + 16 * k) * 4)), x80);
 #pragma GCC unroll 4
         for (int h = 0; h < 4; h++) p[h] = _mm512_set1_epi32((int)pq[h][g]);
-#pragma GCC unroll 4
-        for (int h = 0; h < 4; h++)
-#pragma GCC unroll 4
-            for (int k = 0; k < C; k++) acc[h * 4 + k] = ai8_dp(acc[h * 4 + k], p[h], t[k]);
+        if (C == 4) ai8_dp4x4(acc, p, t); /* acc[4h + k] */
+        else
+            for (int h = 0; h < 4; h++)
+                for (int k = 0; k < C; k++) acc[h * 4 + k] = _mm512_dpbusd_epi32(acc[h * 4 + k], p[h], t[k]);
     }
     for (int h = 0; h < 4; h++)
         for (int k = 0; k < C; k++) {
