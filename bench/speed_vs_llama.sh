@@ -3,7 +3,7 @@
 #
 # Usage: bench/speed_vs_llama.sh [MODEL.gguf ...]
 #   env: THREADS (2), PP (512), TG (128), DEPTHS ("0"; e.g. "0,4096"), REPS (3), BUILD (build),
-#        FRUGAL_CTK (frugal's latent cache type: bf16 default (f16 is llama.cpp's default cache type), f32, f16, q8_0),
+#        FRUGAL_CTK (frugal's latent cache type: bf16 default (f16 is llama.cpp's default cache type), f32, f16, q8_0, i8),
 #        FRUGAL_ONLY ("": models only frugal runs, in the same run, e.g. the FP8 safetensors directory
 #        of the same shape: compare its decode with the Q8_0 GGUF's),
 #        POLLS ("50 0": llama.cpp is run with ggml's default poll level 50, idle threads spinning

@@ -120,7 +120,10 @@ static void i8_store(const float *x, int k, uint8_t *dst, float *d) {
     float mx = 0;
     for (int i = 0; i < k; i++) mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
     const float id = mx > 0 ? 127.0f / mx : 0;
-    for (int i = 0; i < k; i++) dst[(size_t)i * 4] = (uint8_t)(128 + (int)lrintf(x[i] * id));
+    for (int i = 0; i < k; i++) { /* to nearest, halves away from zero */
+        const float v = x[i] * id;
+        dst[(size_t)i * 4] = (uint8_t)(128 + (int)(v + (v < 0 ? -0.5f : 0.5f)));
+    }
     *d = mx / 127.0f;
 }
 
@@ -342,16 +345,31 @@ static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld
     for (int b = s0; b < s1; b += j->blk) values_block(j, P + b, ld, b, s1 - b < j->blk ? s1 - b : j->blk, NULL, u, ith);
 }
 
-/* k query values x to int8 q (max|x| -> 127): *d their scale times the
- * softmax scale, *s their sum */
-static void quant_query(const float *x, int k, float scale, int8_t *q, float *d, int32_t *s) {
-    float mx = 0;
-    for (int i = 0; i < k; i++) mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
-    const float id = mx > 0 ? 127.0f / mx : 0;
-    int32_t sum = 0;
-    for (int i = 0; i < k; i++) sum += q[i] = (int8_t)lrintf(x[i] * id);
-    *d = mx / 127.0f * scale;
-    *s = sum;
+/* the I8 path's queries: rows [nh][k] of x (ldx apart) quantized to int8
+ * with one scale per row (the kernels' activation quantizer, fr_qx, one
+ * block a row) into q (rows ldq apart), d[2i] = scale * the row's step and
+ * s[2i] = the sum of its q (d, s: every second float / int, one part of
+ * [nh][2]). Returns -1 without scratch memory. */
+static int quant_rows(const float *x, size_t ldx, int nh, int k, float scale, int8_t *q, size_t ldq, float *d,
+                      int32_t *s, fr_arena *a) {
+    float *xs = NULL;
+    if (ldx != (size_t)k) { /* the rope queries sit between the nope ones: gather them */
+        if (!(xs = fr_arena_f32(a, (size_t)nh * k))) return -1;
+        for (int i = 0; i < nh; i++) memcpy(xs + (size_t)i * k, x + i * ldx, (size_t)k * sizeof *xs);
+        x = xs;
+    }
+    void *buf = fr_arena_alloc(a, fr_qx_bytes(nh, k, k));
+    if (!buf) return -1;
+    fr_qx qx;
+    fr_qx_quantize(x, nh, k, k, buf, &qx);
+    for (int i = 0; i < nh; i++) {
+        memcpy(q + i * ldq, qx.q + (size_t)i * k, (size_t)k);
+        int32_t sum = 0;
+        for (int g = 0; g < k / 16; g++) sum += qx.s[(size_t)i * (k / 16) + g];
+        d[2 * i] = qx.d[i] * scale;
+        s[2 * i] = sum;
+    }
+    return 0;
 }
 
 /* rows x k floats (x rows ldx apart) rounded to bfloat16 rows (ldd apart):
@@ -502,15 +520,13 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         j.qi8 = fr_arena_alloc(a, (size_t)n * H * (r + dr));
         j.qi8d = fr_arena_f32(a, (size_t)n * H * 2);
         j.qi8s = fr_arena_alloc(a, (size_t)n * H * 2 * sizeof *j.qi8s);
-        if (!j.qi8d || !j.qi8s) j.qi8 = NULL; /* the float path over decoded rows */
+        if (!j.qi8d || !j.qi8s ||
+            quant_rows(j.qabs, r, n * H, r, c->scale, j.qi8, r + dr, j.qi8d, j.qi8s, a) ||
+            (dr && quant_rows(q + dn, dq, n * H, dr, c->scale, j.qi8 + r, r + dr, j.qi8d + 1, j.qi8s + 1, a)))
+            j.qi8 = NULL; /* no scratch: the float path over decoded rows */
+        if (!dr)
+            for (int i = 0; j.qi8 && i < n * H; i++) j.qi8d[2 * i + 1] = 0, j.qi8s[2 * i + 1] = 0;
         if (j.qi8) j.blk = I8BLK;
-        for (int t = 0; j.qi8 && t < n; t++)
-            for (int h = 0; h < H; h++) {
-                const size_t th = (size_t)t * H + h;
-                quant_query(j.qabs + th * r, r, c->scale, j.qi8 + th * (r + dr), j.qi8d + th * 2, j.qi8s + th * 2);
-                quant_query(q + th * dq + dn, dr, c->scale, j.qi8 + th * (r + dr) + r, j.qi8d + th * 2 + 1,
-                            j.qi8s + th * 2 + 1);
-            }
     }
     if (kv->type == FR_DT_Q8_0 && !j.exact && fr_matmul_q_kernel(FR_DT_Q8_0)) {
         /* scores as int8 dot products (vpdpbusd): the queries quantized like the cache */
