@@ -140,7 +140,7 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
         frugal_context_params cp = frugal_context_default_params();
         cp.n_ctx = ntok + 1;
         cp.n_threads = threads;
-        const char *ctk = getenv("FRUGAL_CTK"); /* latent cache type: f32, f16, bf16, q8_0 (default: bf16) */
+        const char *ctk = getenv("FRUGAL_CTK"); /* latent cache type: f32, f16, bf16, q8_0, i8 (default: bf16) */
         const int cti = ctk && *ctk ? frugal_cache_type_from_name(ctk) : -1;
         if (cti >= 0) cp.cache_type = (frugal_cache_type)cti;
         frugal_context *c = NULL;
