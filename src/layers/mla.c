@@ -120,9 +120,10 @@ static void i8_store(const float *x, int k, uint8_t *dst, float *d) {
     float mx = 0;
     for (int i = 0; i < k; i++) mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
     const float id = mx > 0 ? 127.0f / mx : 0;
-    for (int i = 0; i < k; i++) { /* to nearest, halves away from zero */
+    for (int i = 0; i < k; i++) { /* to nearest, halves away from zero; NaN (and inf * 0) to 0 */
         const float v = x[i] * id;
-        dst[(size_t)i * 4] = (uint8_t)(128 + (int)(v + (v < 0 ? -0.5f : 0.5f)));
+        const int qv = v >= -127.0f && v <= 127.0f ? (int)(v + (v < 0 ? -0.5f : 0.5f)) : v > 0 ? 127 : v < 0 ? -127 : 0;
+        dst[(size_t)i * 4] = (uint8_t)(128 + qv);
     }
     *d = mx / 127.0f;
 }

@@ -40,7 +40,8 @@ void fr_i8_wsum_generic(const float *P, int64_t ldp, int m, const uint8_t *K, co
         for (int c = 0; c < r; c++) {
             int32_t s = 0;
             for (int i = 0; i < n; i++) {
-                const int pq = (int)(p[i] * i8_scale(kd, i, 0) * inv + 0.5f); /* 0..255 */
+                const float v = p[i] * i8_scale(kd, i, 0) * inv + 0.5f; /* 0.5 .. 255.5 */
+                const int pq = v >= 0 && v < 256.0f ? (int)v : 0;      /* (NaN: 0, no undefined cast) */
                 s += pq * (i8_at(K, w, i, c) - 128);
             }
             float *u = U + (size_t)h * ldu + c;
