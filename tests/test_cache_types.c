@@ -138,11 +138,17 @@ int main(void) {
         CHECK(frugal_context_create(k24, &cp, &ctx) != 0 && strstr(frugal_last_error(), "multiple of 32"),
               "q8_0 refused for kv_lora 24: %s", frugal_last_error());
         frugal_context_free(ctx);
+        cp.cache_type = FRUGAL_CACHE_I8;
+        CHECK(frugal_context_create(k24, &cp, &ctx) != 0 && strstr(frugal_last_error(), "multiples of 16"),
+              "i8 refused for kv_lora 24: %s", frugal_last_error());
+        frugal_context_free(ctx);
+        ctx = NULL;
         cp.cache_type = (frugal_cache_type)9;
         CHECK(frugal_context_create(k24, &cp, &ctx) != 0, "unknown cache type refused");
         frugal_model_free(k24);
     }
-    CHECK(frugal_cache_type_from_name("bf16") == FRUGAL_CACHE_BF16 && frugal_cache_type_from_name("q4") < 0,
+    CHECK(frugal_cache_type_from_name("bf16") == FRUGAL_CACHE_BF16 && frugal_cache_type_from_name("i8") == FRUGAL_CACHE_I8 &&
+              !strcmp(frugal_cache_type_name(FRUGAL_CACHE_I8), "i8") && frugal_cache_type_from_name("q4") < 0,
           "cache type names");
     free(ids);
     free(ref);
