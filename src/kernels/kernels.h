@@ -173,6 +173,10 @@ void fr_wsum(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C,
  * with P kd_lat quantized per head to 8 bits (its maximum to 255); n <= 256
  * for the vector kernel. r and dr multiples of 16 for the vector kernels
  * (others take the generic ones). */
+/* where position p's value 0 is in K (value c: 4 c bytes further), and its
+ * latent scale in kd (the rope key's: 4 further) */
+static inline size_t fr_i8_off(int w, int p) { return (size_t)(p / 4) * 4 * (size_t)w + (size_t)(p % 4); }
+static inline size_t fr_i8_kd_off(int p) { return (size_t)(p / 4) * 8 + (size_t)(p % 4); }
 void fr_i8_dots(const int8_t *Q, const float *qd, const int32_t *qs, int m, const uint8_t *K, const float *kd, int r,
                 int dr, int n, float *S, int64_t lds);
 void fr_i8_wsum(const float *P, int64_t ldp, int m, const uint8_t *K, const float *kd, int r, int dr, int n, float *U,

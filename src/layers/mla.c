@@ -132,8 +132,8 @@ static void i8_store(const float *x, int k, uint8_t *dst, float *d) {
 static void lat_store(fr_mla_cache *kc, int p, const float *x) {
     if (kc->type == FR_DT_I8) {
         const int r = kc->kv_lora, w = r + kc->d_rope;
-        uint8_t *g = kc->lat + (size_t)(p / 4) * 4 * w + p % 4;
-        float *kd = kc->kd + (size_t)(p / 4) * 8 + p % 4;
+        uint8_t *g = kc->lat + fr_i8_off(w, p);
+        float *kd = kc->kd + fr_i8_kd_off(p);
         i8_store(x, r, g, kd);
         i8_store(x + r, kc->d_rope, g + (size_t)r * 4, kd + 4);
         return;
@@ -254,8 +254,8 @@ static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) 
     if (kc->type == FR_DT_I8) { /* [groups][w][4] bytes, [groups][2][4] scales */
         for (int i = 0; i < nr; i++) {
             const int p = s + i;
-            const uint8_t *g = kc->lat + (size_t)(p / 4) * 4 * ld + p % 4;
-            const float *kd = kc->kd + (size_t)(p / 4) * 8 + p % 4;
+            const uint8_t *g = kc->lat + fr_i8_off(ld, p);
+            const float *kd = kc->kd + fr_i8_kd_off(p);
             for (int c = 0; c < ld; c++) buf[(size_t)i * ld + c] = kd[c < kc->kv_lora ? 0 : 4] * (float)(g[(size_t)c * 4] - 128);
         }
         return buf;

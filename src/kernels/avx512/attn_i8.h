@@ -21,9 +21,10 @@
  *
  * Measured on the Zen 5 VM (AVX512-VNNI, no AMX; bench/attn_bench.c, 16
  * heads x 8192 rows per thread, blocks of 64): 0.47 ms for both passes
- * against 0.69-0.70 on the bfloat16 cache (600 against 410 GFLOP/s). Two things shaped the code there: 64-byte
- * loads from beyond a few KiB run at about 200 GB/s a core (so each loaded
- * vector serves 4 to 16 instructions), and the form of vpdpbusd (ai8_dp8). */
+ * against 0.69-0.70 on the bfloat16 cache (600 against 410 GFLOP/s). Two
+ * things shaped the code there: 64-byte loads from beyond a few KiB run at
+ * about 200 GB/s a core (so each loaded vector serves 4 to 16 instructions),
+ * and the form of vpdpbusd (ai8_dp8). */
 
 #include <stdint.h>
 #include <string.h>
@@ -185,7 +186,7 @@ static inline float ai8_pquant(const float *p, const float *kl, int n, int ng, u
 }
 
 /* Values of 4 heads x C <= 4 chunks of 16 columns from column c (a register
- * tile, as ai8_tile): per group, C cache chunks (to signed) and 4 heads' 4
+ * tile): per group, C cache chunks (to signed) and 4 heads' 4
  * weights broadcast, 4 C instructions; then U += step * sum. pq [4][64]
  * dwords: each group's 4 weights of a head. */
 static inline __attribute__((always_inline)) void ai8_vtile(const int C, const uint32_t (*pq)[64], const float *dp,
@@ -222,7 +223,7 @@ static void PFX(i8_wsum)(const float *P, int64_t ldp, int m, const uint8_t *K, c
     if (n <= 256 && r % 16 == 0) {
         float kl[256], dp[4];
         uint32_t pq[4][64]; /* [head][group]: the group's 4 positions' 8-bit weights */
-        for (int i = 0; i < n; i++) kl[i] = kd[(size_t)(i / 4) * 8 + i % 4];
+        for (int i = 0; i < n; i++) kl[i] = kd[fr_i8_kd_off(i)];
         for (; h0 + 4 <= m; h0 += 4) {
             for (int h = 0; h < 4; h++) dp[h] = ai8_pquant(P + (size_t)(h0 + h) * ldp, kl, n, ng, (uint8_t *)pq[h]);
             float *u = U + (size_t)h0 * ldu;

@@ -4,9 +4,9 @@
 #include "kernels/generic/generic.h"
 
 /* byte of position i's value c, in the groups from K (w values a position) */
-static inline int i8_at(const uint8_t *K, int w, int i, int c) { return K[(size_t)(i / 4) * 4 * w + (size_t)c * 4 + i % 4]; }
+static inline int i8_at(const uint8_t *K, int w, int i, int c) { return K[fr_i8_off(w, i) + (size_t)c * 4]; }
 /* position i's scale: part 0 the latent, 1 the rope key */
-static inline float i8_scale(const float *kd, int i, int part) { return kd[(size_t)(i / 4) * 8 + part * 4 + i % 4]; }
+static inline float i8_scale(const float *kd, int i, int part) { return kd[fr_i8_kd_off(i) + (size_t)part * 4]; }
 
 void fr_i8_dots_generic(const int8_t *Q, const float *qd, const int32_t *qs, int m, const uint8_t *K, const float *kd,
                         int r, int dr, int n, float *S, int64_t lds) {
