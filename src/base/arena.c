@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 static fr_arena_block *block_new(size_t cap) {
+    if (cap > ((size_t)-1 >> 1)) return NULL;
     fr_arena_block *b = aligned_alloc(64, (sizeof *b + cap + 63) & ~(size_t)63);
     if (!b) return NULL;
     b->next = NULL;
@@ -11,43 +12,39 @@ static fr_arena_block *block_new(size_t cap) {
     return b;
 }
 
-/* bytes in use across all blocks */
-static size_t in_use(const fr_arena *a) {
-    size_t s = 0;
-    for (const fr_arena_block *b = a->head; b; b = b->next) s += b->used;
-    return s;
-}
-
 void *fr_arena_alloc(fr_arena *a, size_t bytes) {
+    if (bytes > ((size_t)-1 >> 2)) return NULL;
     bytes = (bytes + 63) & ~(size_t)63;
-    if (!a->head || a->head->cap - a->head->used < bytes) {
-        size_t cap = a->head ? a->head->cap : (1u << 20);
+    fr_arena_block *b = a->cur;
+    while (b && b->cap - b->used < bytes && b->next) b = b->next; /* the next blocks are empty */
+    if (!b || b->cap - b->used < bytes) {
+        /* b is the last block (or there is none): a new one at least as large as
+         * all before it, so a growing pass (decode: the scores grow with the
+         * context) adds blocks only now and then */
+        size_t cap = a->cap > (1u << 20) ? a->cap : (1u << 20);
         if (cap < bytes) cap = bytes;
-        fr_arena_block *b = block_new(cap);
-        if (!b) return NULL;
-        b->next = a->head;
-        a->head = b;
+        fr_arena_block *nb = block_new(cap);
+        if (!nb) return NULL;
+        if (b) b->next = nb;
+        else a->head = nb;
+        a->cap += cap;
+        b = nb;
     }
-    void *p = a->head->data + a->head->used;
-    a->head->used += bytes;
-    size_t u = in_use(a);
-    if (u > a->total) a->total = u; /* high-water mark */
+    a->cur = b;
+    void *p = b->data + b->used;
+    b->used += bytes;
     return p;
 }
 
-float *fr_arena_f32(fr_arena *a, size_t n) { return fr_arena_alloc(a, n * sizeof(float)); }
+float *fr_arena_f32(fr_arena *a, size_t n) {
+    if (n > ((size_t)-1 >> 2) / sizeof(float)) return NULL;
+    return fr_arena_alloc(a, n * sizeof(float));
+}
 
 void fr_arena_reset(fr_arena *a) {
-    if (a->head && (a->head->next || a->head->cap < a->total)) {
-        /* one block as large as the high-water mark and half again: a steady
-         * state allocates nothing, and a slowly growing one (decode: the scores
-         * grow with the context) only now and then */
-        size_t total = a->total + a->total / 2;
-        fr_arena_free(a);
-        a->head = block_new(total);
-        a->total = a->head ? total : 0;
-    }
-    if (a->head) a->head->used = 0;
+    if (!a->cur) return;
+    for (fr_arena_block *b = a->head; b != a->cur->next; b = b->next) b->used = 0;
+    a->cur = a->head;
 }
 
 void fr_arena_free(fr_arena *a) {
@@ -55,20 +52,25 @@ void fr_arena_free(fr_arena *a) {
         n = b->next;
         free(b);
     }
-    a->head = NULL;
-    a->total = 0;
+    a->head = a->cur = NULL;
+    a->cap = 0;
 }
 
 fr_arena_mark fr_arena_save(const fr_arena *a) {
-    fr_arena_mark m = {a->head, a->head ? a->head->used : 0};
+    fr_arena_mark m = {a->cur, a->cur ? a->cur->used : 0};
     return m;
 }
 
 void fr_arena_restore(fr_arena *a, fr_arena_mark m) {
-    while (a->head && a->head != m.head) {
-        fr_arena_block *n = a->head->next;
-        free(a->head);
-        a->head = n;
+    if (!a->cur) return;
+    /* empty the blocks after the mark's, up to the current one */
+    fr_arena_block *b = m.cur ? m.cur->next : a->head;
+    if (m.cur != a->cur)
+        for (; b && b != a->cur->next; b = b->next) b->used = 0;
+    if (m.cur) {
+        a->cur = m.cur;
+        a->cur->used = m.used;
+    } else {
+        a->cur = a->head;
     }
-    if (a->head) a->head->used = m.used;
 }
