@@ -8,8 +8,10 @@
 #        of the same shape: compare its decode with the Q8_0 GGUF's),
 #        POLLS ("50 0": llama.cpp is run with ggml's default poll level 50, idle threads spinning
 #        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs)
-#   Without arguments: writes a random-weight model of SHAPE (v2-lite; moonlight, v3: see
-#   tools/gen_random_model.py) cut to LAYERS (4) layers (tools/gen_random_model.py, or
+#   Without arguments: writes a random-weight model of SHAPE (v2-lite; moonlight, v3, v2,
+#   kimi-k2: see tools/gen_random_model.py; GEN_ARGS: more of its arguments, e.g.
+#   "--set n_routed_experts=96" or "--config config.json", NAME: the files' name then)
+#   cut to LAYERS (4) layers (tools/gen_random_model.py, or
 #   GEN=path/to/it) into bench/out/models (gitignored), converts it with frugal's own tools to
 #   Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and deletes the files it wrote (KEEP=1 keeps
 #   them; files already there are used and kept). Checks the free disk space first. (As of main
@@ -57,17 +59,22 @@ if [ -z "$models" ]; then
     [ -f "$gen" ] || { echo "error: no model given and no generator at $gen" >&2; exit 1; }
     dir=$here/out/models
     mkdir -p "$dir"
-    case ${SHAPE:-v2-lite} in v3) need_gb=$((layers * 40 + 8)) ;; *) need_gb=$((layers * 3 + 4)) ;; esac
+    case ${SHAPE:-v2-lite} in
+    v3 | kimi-k2) need_gb=$((layers * 40 + 8)) ;;
+    v2) need_gb=$((layers * 16 + 4)) ;;
+    *) need_gb=$((layers * 3 + 4)) ;;
+    esac
     free_gb=$(df -BG --output=avail "$dir" | tail -1 | tr -dc 0-9)
     if [ "$free_gb" -lt "$need_gb" ]; then
         echo "error: $free_gb GB free in $dir, need about $need_gb GB" >&2
         exit 1
     fi
     shape=${SHAPE:-v2-lite}
-    name=$(echo "$shape" | tr -d -)-L$layers
+    name=${NAME:-$(echo "$shape" | tr -d -)-L$layers}
     hf=$dir/$name
     if [ ! -f "$hf/config.json" ]; then
-        "$py" "$gen" --shape "$shape" --layers "$layers" --dtype bf16 "$hf"
+        # shellcheck disable=SC2086 # GEN_ARGS is a list of arguments
+        "$py" "$gen" --shape "$shape" --layers "$layers" --dtype bf16 ${GEN_ARGS:-} "$hf" || exit 1
         generated="$generated $hf"
     fi
     vocab=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$hf/config.json")

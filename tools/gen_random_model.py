@@ -5,6 +5,14 @@ not depend on the weight values.
 
   /usr/bin/python3 tools/gen_random_model.py --shape v2-lite --layers 4 --dtype bf16 OUT_DIR
   /usr/bin/python3 tools/gen_random_model.py --shape v2-lite --layers 4 --dtype fp8 OUT_DIR
+  /usr/bin/python3 tools/gen_random_model.py --config path/to/config.json --layers 2 OUT_DIR
+  /usr/bin/python3 tools/gen_random_model.py --shape kimi-k2 --layers 3 --set n_routed_experts=96 OUT_DIR
+
+A shape is a named one (--shape), or any DeepSeek-family Hugging Face
+config.json (--config: deepseek_v2, deepseek_v3, kimi_k2; the fields a model
+does not use may be absent), changed field by field with --set KEY=VALUE
+(VALUE as JSON: 96, null, "greedy"; a bare word is a string). The config
+written beside the weights is the shape used.
 
 --dtype fp8 stores the linear weights (attention projections, experts, dense
 MLPs) as F8_E4M3 with float32 128x128 block scales "<name>_scale_inv", like the
@@ -56,7 +64,79 @@ SHAPES = {
                           beta_slow=1, mscale=1.0, mscale_all_dim=1.0),
         max_position_embeddings=163840, rms_norm_eps=1e-6, bos_token_id=0, eos_token_id=1,
         tie_word_embeddings=False, torch_dtype="bfloat16"),
+    # deepseek-ai/DeepSeek-V2 (236B; use --layers)
+    "v2": dict(
+        model_type="deepseek_v2", architectures=["DeepseekV2ForCausalLM"], vocab_size=102400, hidden_size=5120,
+        intermediate_size=12288, moe_intermediate_size=1536, num_hidden_layers=60, num_attention_heads=128,
+        num_key_value_heads=128, n_shared_experts=2, n_routed_experts=160, routed_scaling_factor=16.0,
+        topk_method="group_limited_greedy", n_group=8, topk_group=3, num_experts_per_tok=6,
+        first_k_dense_replace=1, moe_layer_freq=1, norm_topk_prob=False, scoring_func="softmax",
+        kv_lora_rank=512, q_lora_rank=1536, qk_rope_head_dim=64, v_head_dim=128, qk_nope_head_dim=128,
+        rope_theta=10000,
+        rope_scaling=dict(type="yarn", factor=40, original_max_position_embeddings=4096, beta_fast=32,
+                          beta_slow=1, mscale=0.707, mscale_all_dim=0.707),
+        max_position_embeddings=163840, rms_norm_eps=1e-6, bos_token_id=100000, eos_token_id=100001,
+        tie_word_embeddings=False, torch_dtype="bfloat16"),
+    # moonshotai/Kimi-K2-Instruct (DeepSeek-V3 architecture: 64 heads, 384 experts; use --layers)
+    "kimi-k2": dict(
+        model_type="kimi_k2", architectures=["DeepseekV3ForCausalLM"], vocab_size=163840, hidden_size=7168,
+        intermediate_size=18432, moe_intermediate_size=2048, num_hidden_layers=61, num_attention_heads=64,
+        num_key_value_heads=64, n_shared_experts=1, n_routed_experts=384, routed_scaling_factor=2.827,
+        topk_method="noaux_tc", n_group=1, topk_group=1, num_experts_per_tok=8, first_k_dense_replace=1,
+        moe_layer_freq=1, norm_topk_prob=True, scoring_func="sigmoid", kv_lora_rank=512, q_lora_rank=1536,
+        qk_rope_head_dim=64, v_head_dim=128, qk_nope_head_dim=128, rope_theta=50000,
+        rope_scaling=dict(type="yarn", factor=32, original_max_position_embeddings=4096, beta_fast=1,
+                          beta_slow=1, mscale=1.0, mscale_all_dim=1.0),
+        max_position_embeddings=131072, rms_norm_eps=1e-6, bos_token_id=163584, eos_token_id=163585,
+        tie_word_embeddings=False, torch_dtype="bfloat16"),
 }
+
+# what a config may leave out (the Hugging Face classes' defaults)
+DEFAULTS = dict(q_lora_rank=None, n_shared_experts=None, n_routed_experts=None, first_k_dense_replace=0,
+                moe_layer_freq=1, topk_method="greedy", n_group=1, topk_group=1, tie_word_embeddings=False)
+NEEDED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+          "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+
+
+def parse_set(kv):
+    if "=" not in kv:
+        raise argparse.ArgumentTypeError("--set wants KEY=VALUE, got %r" % kv)
+    k, v = kv.split("=", 1)
+    try:
+        v = json.loads(v)
+    except ValueError:
+        pass  # a bare word: a string
+    return k, v
+
+
+def shape_config(a):
+    """The config dict of the shape asked for: --shape or --config, then --set."""
+    if a.config:
+        try:
+            with open(a.config) as f:
+                c = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit("error: %s: %s" % (a.config, e))
+        if not isinstance(c, dict):
+            sys.exit("error: %s: not a JSON object" % a.config)
+        c.pop("quantization_config", None)  # --dtype decides the weights' type
+        c.pop("auto_map", None)
+    else:
+        c = dict(SHAPES[a.shape])
+    for k, v in a.set or []:
+        c[k] = v
+    for k, v in DEFAULTS.items():
+        c.setdefault(k, v)
+    if c.get("model_type") not in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+        sys.exit("error: model_type %r: only the DeepSeek-V2/V3 layout (deepseek_v2, deepseek_v3, kimi_k2)"
+                 % c.get("model_type"))
+    for k in NEEDED:
+        if not isinstance(c.get(k), int) or c[k] <= 0:
+            sys.exit("error: config field %r is %r, wants a positive integer" % (k, c.get(k)))
+    if c["n_routed_experts"] and not (isinstance(c.get("moe_intermediate_size"), int) and c["moe_intermediate_size"] > 0):
+        sys.exit("error: config field 'moe_intermediate_size' is %r, wants a positive integer"
+                 % c.get("moe_intermediate_size"))
+    return c
 
 
 def tensors(c):
@@ -96,7 +176,9 @@ def tensors(c):
             ff = c["intermediate_size"]
             out += [(m + "gate_proj.weight", (ff, d), "lin"), (m + "up_proj.weight", (ff, d), "lin"),
                     (m + "down_proj.weight", (d, ff), "lin")]
-    out += [("model.norm.weight", (d,), "norm"), ("lm_head.weight", (c["vocab_size"], d), "bf16")]
+    out += [("model.norm.weight", (d,), "norm")]
+    if not c["tie_word_embeddings"]:
+        out += [("lm_head.weight", (c["vocab_size"], d), "bf16")]
     return out
 
 
@@ -179,12 +261,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="v2-lite")
+    ap.add_argument("--config", help="a Hugging Face config.json to take the shape from (instead of --shape)")
+    ap.add_argument("--set", type=parse_set, action="append", metavar="KEY=VALUE",
+                    help="change one config field (repeatable)")
     ap.add_argument("--layers", type=int, default=0, help="cut to this many decoder layers (0: all)")
     ap.add_argument("--dtype", choices=["bf16", "fp8"], default="bf16")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="write into an existing directory")
     a = ap.parse_args()
-    c = dict(SHAPES[a.shape])
+    c = shape_config(a)
     if a.layers:
         c["num_hidden_layers"] = min(a.layers, c["num_hidden_layers"])
     fp8 = a.dtype == "fp8"
@@ -208,7 +293,8 @@ def main():
     if total > free - (8 << 30):
         sys.exit("error: the model needs %.1f GB and %s has %.1f GB free (keeping 8 GB spare); use --layers"
                  % (total / 1e9, a.out, free / 1e9))
-    print("writing %s: %s, %d layers, %s, %.2f GB" % (a.out, a.shape, c["num_hidden_layers"], a.dtype, total / 1e9))
+    print("writing %s: %s, %d layers, %s, %.2f GB" % (a.out, a.config or a.shape, c["num_hidden_layers"], a.dtype,
+                                                      total / 1e9))
     rng = np.random.default_rng(a.seed)
     pool = rng.standard_normal(1 << 25, dtype=np.float32)
     with open(os.path.join(a.out, "config.json"), "w") as f:
