@@ -3,8 +3,9 @@
  * absorbed layout gives the reference logits of the safetensors path
  * (row-relative error <= 1e-4), for prompts of 64 and 200 tokens (the 200-token
  * one runs past YaRN's original context in v3_yarn_tiny). The FP8 fixture is
- * dequantized with its block scales at conversion. Also BF16 conversion and the
- * tokenizer keys from a real tokenizer.json. */
+ * dequantized with its block scales at conversion. Also BF16 conversion, the
+ * tokenizer keys from a real tokenizer.json, and DeepSeek-V2's group-limited
+ * routing carried through the GGUF. */
 #include <jansson.h>
 #include <unistd.h>
 
@@ -42,6 +43,83 @@ static double prompt_err(frugal_model *m, const char *fix, json_t *tokens, int p
     free(ref);
     free(ids);
     return e;
+}
+
+/* logits of tokens 0..T-1 (all rows) of the model at path; NULL on failure */
+static float *logits_of(const char *path, const int32_t *ids, int T, int *n_vocab) {
+    frugal_model *m = NULL;
+    frugal_context *ctx = NULL;
+    float *r = NULL;
+    frugal_context_params cp = frugal_context_default_params();
+    cp.n_ctx = T + 4;
+    cp.cache_type = FRUGAL_CACHE_F32;
+    cp.n_threads = 2;
+    if (frugal_model_load(path, &m) == 0 && frugal_context_create(m, &cp, &ctx) == 0 && frugal_eval(ctx, ids, T, 0, 1) == 0) {
+        frugal_model_info in;
+        frugal_model_get_info(m, &in);
+        *n_vocab = in.n_vocab;
+        if ((r = malloc((size_t)T * in.n_vocab * sizeof *r)))
+            for (int t = 0; t < T; t++) memcpy(r + (size_t)t * in.n_vocab, frugal_get_logits(ctx, t), (size_t)in.n_vocab * sizeof *r);
+    } else {
+        fprintf(stderr, "%s: %s\n", path, frugal_last_error());
+    }
+    frugal_context_free(ctx);
+    frugal_model_free(m);
+    return r;
+}
+
+/* DeepSeek-V2 (236B) ranks its expert groups by their best score
+ * (group_limited_greedy), llama.cpp's deepseek2 by the sum of the two best:
+ * the GGUF carries frugal.expert_group_scoring = max and gives the logits of
+ * the safetensors directory, which differ from plain top-k routing. */
+static void test_group_max(const char *dir) {
+    char gdir[700], cmd[3000], cfg[800], out[800];
+    snprintf(gdir, sizeof gdir, "%s/glg", dir);
+    snprintf(cfg, sizeof cfg, "%s/config.json", gdir);
+    snprintf(out, sizeof out, "%s/glg.gguf", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/model.safetensors %s/", gdir, t_fixture("deepseek/v2lite_tiny"), gdir);
+    char src[4096];
+    snprintf(src, sizeof src, "%s/config.json", t_fixture("deepseek/v2lite_tiny"));
+    json_error_t je;
+    json_t *c = json_load_file(src, 0, &je);
+    CHECK(c && system(cmd) == 0, "group routing: setup");
+    if (!c) return;
+    /* 16 experts in 4 groups, the experts of 1 group kept, top 4 of them */
+    json_object_set_new(c, "topk_method", json_string("group_limited_greedy"));
+    json_object_set_new(c, "n_group", json_integer(4));
+    json_object_set_new(c, "topk_group", json_integer(1));
+    CHECK(json_dump_file(c, cfg, 0) == 0, "group routing: config");
+    json_decref(c);
+    int rc = fr_hf_to_gguf(gdir, out, "F32", NULL, NULL);
+    CHECK(rc == 0, "group routing: convert: %s", fr_err_msg());
+    fr_gguf g;
+    if (rc == 0 && fr_gguf_open(&g, out) == 0) {
+        char *s = NULL;
+        int64_t ng = 0;
+        CHECK(fr_gguf_get_str(&g, "frugal.expert_group_scoring", &s) == 0 && s && !strcmp(s, "max") &&
+                  fr_gguf_get_int(&g, "deepseek2.expert_group_count", 0, 100, &ng) == 0 && ng == 4,
+              "group routing: GGUF keys");
+        free(s);
+        fr_gguf_close(&g);
+    }
+    int32_t ids[48];
+    for (int i = 0; i < 48; i++) ids[i] = (int32_t)((i * 37 + 11) % 1000);
+    int V = 0, V2 = 0, V3 = 0;
+    float *a = logits_of(gdir, ids, 48, &V), *b = rc ? NULL : logits_of(out, ids, 48, &V2);
+    float *plain = logits_of(t_fixture("deepseek/v2lite_tiny"), ids, 48, &V3);
+    CHECK(a && b && plain && V == V2 && V == V3, "group routing: logits");
+    if (a && b && plain && V == V2 && V == V3) {
+        double e = t_row_rel_err(b, a, 48, (size_t)V), d = t_row_rel_err(plain, a, 48, (size_t)V);
+        printf("group_limited_greedy: GGUF vs safetensors %.3g, plain top-k vs groups %.3g\n", e, d);
+        CHECK(e <= TOL, "group routing: GGUF differs from the safetensors model by %.3g", e);
+        CHECK(d > 100 * TOL, "group routing: the groups change nothing (%.3g), the test cannot fail", d);
+    }
+    free(a);
+    free(b);
+    free(plain);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", gdir);
+    CHECK(system(cmd) == 0, "cleanup");
+    unlink(out);
 }
 
 int main(void) {
@@ -125,6 +203,7 @@ int main(void) {
         snprintf(cmd, sizeof cmd, "rm -rf %s", tdir);
         CHECK(system(cmd) == 0, "cleanup");
     }
+    test_group_max(dir);
     unlink(out);
     rmdir(dir);
     return t_done();

@@ -293,12 +293,6 @@ int fr_hf_to_gguf(const char *dir, const char *out, const char *type, fr_progres
         fr_err("%s: moe_layer_freq = %lld has no deepseek2 GGUF equivalent", path, (long long)moe_freq);
         goto out;
     }
-    if (!strcmp(topk_method, "group_limited_greedy") && n_group > 1) {
-        /* llama.cpp ranks groups by their two best scores (noaux_tc), V2 by the best one */
-        fr_err("%s: group_limited_greedy routing with n_group = %lld has no exact deepseek2 GGUF equivalent", path,
-               (long long)n_group);
-        goto out;
-    }
 
     /* metadata, in the converter's order */
     char name[256];
@@ -326,6 +320,11 @@ int fr_hf_to_gguf(const char *dir, const char *out, const char *type, fr_progres
         if (n_group > 1) {
             fr_gguf_out_kv_u32(&o, KEY("expert_group_count"), (uint32_t)n_group);
             fr_gguf_out_kv_u32(&o, KEY("expert_group_used_count"), (uint32_t)topk_group);
+            /* llama.cpp ranks the groups by the sum of their two best scores (V3's
+             * noaux_tc); DeepSeek-V2's group_limited_greedy by the best one. frugal's
+             * own key keeps that exact (llama.cpp ignores it and runs its own rule, as
+             * on the files its converter writes) */
+            if (!strcmp(topk_method, "group_limited_greedy")) fr_gguf_out_kv_str(&o, "frugal.expert_group_scoring", "max");
         }
     }
     fr_gguf_out_kv_u32(&o, KEY("leading_dense_block_count"), (uint32_t)(n_exp > 0 ? first_dense : n_layer));

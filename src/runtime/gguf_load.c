@@ -286,7 +286,17 @@ static int build_config(gguf_owner *o, fr_cfg *cfg, int *n_layer_out, int *n_hea
         int has_bias = 0;
         for (uint64_t i = 0; i < g->n_tensors; i++)
             if (strstr(g->t[i].name, ".exp_probs_b.")) has_bias = 1;
-        json_object_set_new(j, "topk_method", json_string(has_bias || n_group > 1 ? "noaux_tc" : "greedy"));
+        /* frugal convert marks DeepSeek-V2's groups ranked by their best score */
+        char *gs = NULL;
+        if (fr_gguf_get_str(g, "frugal.expert_group_scoring", &gs) < 0) goto out;
+        if (gs && strcmp(gs, "max")) {
+            fr_err("%s: key 'frugal.expert_group_scoring' = '%s' is not supported (max)", g->path, gs);
+            free(gs);
+            goto out;
+        }
+        json_object_set_new(j, "topk_method", json_string(gs && n_group > 1 && !has_bias ? "group_limited_greedy"
+                                                          : has_bias || n_group > 1 ? "noaux_tc" : "greedy"));
+        free(gs);
     }
 
     if ((r = get_num(&b, "attention.layer_norm_rms_epsilon", &d)) < 0) goto out;
