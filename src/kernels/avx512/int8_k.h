@@ -55,7 +55,9 @@
  * of the sub-block sums into one integer sum per block (as the mins of Q4_K),
  * and the pair sums of the Q4_K mins formed once per pass: 7168 columns, Q6_K
  * n = 512 448-451 -> 554-598, n = 16 305-347 -> 390-401; Q4_K n = 512 606-647
- * -> 614-722 (five runs each), n = 16 unchanged. */
+ * -> 614-722 (five runs each), n = 16 unchanged. Then 32-row tiles (two 16-row
+ * halves, 4 tokens) so each activation broadcast serves two vpdpbusd: Q4_K
+ * n = 512, 7168 columns 649-701 -> 713-731, Q6_K 593-616 -> 625-647. */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -593,44 +595,59 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 #define I8K_PMIN 8  /* tokens in a pass from which the transposed path runs */
 #endif
 
-/* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t; first:
- * start from 0, else from Y */
-static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][8], const float (*D)[16][I8K_PR],
-                             const __m512i (*mm)[8], const float (*dmin)[I8K_PR], const int32_t (*sp)[I8K_PKC][4],
-                             int cnt, int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, __mmask16 m, int t,
-                             int first) {
+/* Y[t + j][r + 16h + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t and
+ * NH 16-row halves h (NH = 2: each activation broadcast meets the weights of
+ * 32 rows; the broadcasts, not the arithmetic, held the 16-row tile: with the
+ * activations in registers instead it ran 12-19 % faster); first: start from
+ * 0, else from Y. Per lane the same operations in the same order for any NH. */
+static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m512i (*const ut[2])[8][8],
+                             const float (*const D[2])[16][I8K_PR], const __m512i (*const mm[2])[8],
+                             const float (*const dmin[2])[I8K_PR], const int32_t (*sp)[I8K_PKC][4], int cnt, int64_t b0,
+                             const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first) {
     const int64_t cols = X->cols, nb = cols / 256;
-    __m512 acc[I8K_PTB];
-    for (int j = 0; j < TB; j++)
-        acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, Y + (int64_t)(t + j) * rows + r);
+    __m512 acc[2][I8K_PTB];
+    for (int h = 0; h < NH; h++)
+        for (int j = 0; j < TB; j++)
+            acc[h][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], Y + (int64_t)(t + j) * rows + r + 16 * h);
     for (int k = 0; k < cnt; k++) {
         const int64_t b = b0 + k;
-        __m512 B[I8K_PTB];
-        __m512i a[I8K_PTB];
+        __m512 B[2][I8K_PTB];
+        __m512i a[2][I8K_PTB];
 #pragma GCC unroll 8
-        for (int j = 0; j < TB; j++) B[j] = _mm512_setzero_ps();
+        for (int h = 0; h < NH; h++)
+#pragma GCC unroll 8
+            for (int j = 0; j < TB; j++) B[h][j] = _mm512_setzero_ps();
         for (int g = 0; g < 8; g++) {
 
-            for (int h = 0; h < (dt == FR_DT_Q6_K ? 2 : 1); h++) {
-                const int c0 = dt == FR_DT_Q6_K ? 4 * h : 0, c1 = dt == FR_DT_Q6_K ? c0 + 4 : 8;
+            for (int hs = 0; hs < (dt == FR_DT_Q6_K ? 2 : 1); hs++) {
+                const int c0 = dt == FR_DT_Q6_K ? 4 * hs : 0, c1 = dt == FR_DT_Q6_K ? c0 + 4 : 8;
 #pragma GCC unroll 8
-                for (int j = 0; j < TB; j++) a[j] = _mm512_setzero_si512();
+                for (int h = 0; h < NH; h++)
+#pragma GCC unroll 8
+                    for (int j = 0; j < TB; j++) a[h][j] = _mm512_setzero_si512();
 #pragma GCC unroll 8
                 for (int c = c0; c < c1; c++)
 #pragma GCC unroll 8
                     for (int j = 0; j < TB; j++) {
                         int32_t x4; /* elements 32g + 4c .. + 3 of token j's block */
                         memcpy(&x4, X->q + (int64_t)(t + j) * cols + 256 * b + 32 * g + 4 * c, 4);
-                        a[j] = fr_dpbusd(a[j], ut[k][g][c], _mm512_set1_epi32(x4));
+                        const __m512i xb = _mm512_set1_epi32(x4);
+#pragma GCC unroll 2
+                        for (int h = 0; h < NH; h++) a[h][j] = fr_dpbusd(a[h][j], ut[h][k][g][c], xb);
                     }
-                const __m512 dj = _mm512_load_ps(D[k][dt == FR_DT_Q6_K ? 2 * g + h : g]);
+#pragma GCC unroll 2
+                for (int h = 0; h < NH; h++) {
+                    const __m512 dj = _mm512_load_ps(D[h][k][dt == FR_DT_Q6_K ? 2 * g + hs : g]);
 #pragma GCC unroll 8
-                for (int j = 0; j < TB; j++) B[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[j]), dj, B[j]);
+                    for (int j = 0; j < TB; j++) B[h][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[h][j]), dj, B[h][j]);
+                }
             }
         }
-        { /* Q4_K/Q5_K sum_j m_j S_j (the pairs of sums of 32 from sp), Q6_K sum_j sc_j s_j (the pairs
-           * of sums of 16 as they lie in X->s): |sum| < 2^31 */
-            const __m512 dm = _mm512_load_ps(dmin[k]);
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) { /* Q4_K/Q5_K sum_j m_j S_j (the pairs of sums of 32 from sp), Q6_K
+                                         * sum_j sc_j s_j (the pairs of sums of 16 as they lie in X->s):
+                                         * |sum| < 2^31 */
+            const __m512 dm = _mm512_load_ps(dmin[h][k]);
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++) {
                 __m512i mt = _mm512_setzero_si512();
@@ -640,20 +657,24 @@ static I8K_AI void i8k_ptile(const int dt, const int TB, const __m512i (*ut)[8][
                     for (int p = 0; p < 8; p++) {
                         int32_t s2;
                         memcpy(&s2, s + 2 * p, 4);
-                        mt = i8k_dpwssd(mt, mm[k][p], _mm512_set1_epi32(s2));
+                        mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(s2));
                     }
                 } else {
 #pragma GCC unroll 4
-                    for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[k][p], _mm512_set1_epi32(sp[j][k][p]));
+                    for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(sp[j][k][p]));
                 }
-                B[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B[j]);
+                B[h][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B[h][j]);
             }
         }
 #pragma GCC unroll 8
-        for (int j = 0; j < TB; j++)
-            acc[j] = _mm512_fmadd_ps(B[j], _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]), acc[j]);
+        for (int j = 0; j < TB; j++) {
+            const __m512 dx = _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++) acc[h][j] = _mm512_fmadd_ps(B[h][j], dx, acc[h][j]);
+        }
     }
-    for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
+    for (int h = 0; h < NH; h++)
+        for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r + 16 * h, m[h], acc[h][j]);
 }
 
 /* The 128-bit lanes of a, b, c, d transposed in place as a 4 x 4 matrix:
@@ -811,12 +832,18 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
     const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
     const size_t rb = fr_row_bytes(W);
-    _Alignas(64) __m512i ut[I8K_PKC][8][8];
-    _Alignas(64) float D[I8K_PKC][16][I8K_PR];
-    _Alignas(64) float dmin[I8K_PKC][I8K_PR];
-    _Alignas(64) __m512i mm[I8K_PKC][8];
+    /* two 16-row halves */
+    _Alignas(64) __m512i ut[2][I8K_PKC][8][8];
+    _Alignas(64) float D[2][I8K_PKC][16][I8K_PR];
+    _Alignas(64) float dmin[2][I8K_PKC][I8K_PR];
+    _Alignas(64) __m512i mm[2][I8K_PKC][8];
+    const __m512i(*const cut[2])[8][8] = {(const __m512i(*)[8][8])ut[0], (const __m512i(*)[8][8])ut[1]};
+    const float(*const cD[2])[16][I8K_PR] = {(const float(*)[16][I8K_PR])D[0], (const float(*)[16][I8K_PR])D[1]};
+    const __m512i(*const cmm[2])[8] = {(const __m512i(*)[8])mm[0], (const __m512i(*)[8])mm[1]};
+    const float(*const cdm[2])[I8K_PR] = {(const float(*)[I8K_PR])dmin[0], (const float(*)[I8K_PR])dmin[1]};
     /* Q4_K/Q5_K, token t0 + i, block b0 + k: S_2p | S_2p+1 << 16 */
     _Alignas(64) int32_t sp[FR_PREFILL_PASS_MAX][I8K_PKC][4];
+    const int32_t(*csp)[I8K_PKC][4] = (const int32_t(*)[I8K_PKC][4])sp;
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
         if (dt != FR_DT_Q6_K)
@@ -828,21 +855,27 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
                     _mm_store_si128((__m128i *)(void *)sp[t - t0][k],
                                     _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
                 }
-        for (int64_t r = r0; r < r1; r += I8K_PR) {
-            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, I8K_PR, b0, I8K_PKC, nb, bb);
-            i8k_ptrans(dt, W, r, r1, b0, cnt, ut, D, dmin, mm);
-            const __mmask16 m = (__mmask16)(r1 - r >= I8K_PR ? 0xffff : (1u << (r1 - r)) - 1);
-            const __m512i(*cut)[8][8] = (const __m512i(*)[8][8])ut;
-            const float(*cD)[16][I8K_PR] = (const float(*)[16][I8K_PR])D;
-            const __m512i(*cmm)[8] = (const __m512i(*)[8])mm;
-            const int32_t(*csp)[I8K_PKC][4] = (const int32_t(*)[I8K_PKC][4])sp;
-            const float(*cdm)[I8K_PR] = (const float(*)[I8K_PR])dmin;
+        for (int64_t r = r0; r < r1; r += 2 * I8K_PR) {
+            const int nh = r + I8K_PR < r1 ? 2 : 1;
+            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, 2 * I8K_PR, b0, I8K_PKC, nb, bb);
+            __mmask16 m[2] = {0, 0};
+            for (int h = 0; h < nh; h++) {
+                const int64_t rh = r + I8K_PR * h;
+                i8k_ptrans(dt, W, rh, r1, b0, cnt, ut[h], D[h], dmin[h], mm[h]);
+                m[h] = (__mmask16)(r1 - rh >= I8K_PR ? 0xffff : (1u << (r1 - rh)) - 1);
+            }
             int t = t0;
-#define I8K_PTILE(TB) i8k_ptile(dt, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0)
-            for (; t + I8K_PTB <= t1; t += I8K_PTB) I8K_PTILE(I8K_PTB);
-            if (t + 4 <= t1) I8K_PTILE(4), t += 4;
-            if (t + 2 <= t1) I8K_PTILE(2), t += 2;
-            if (t < t1) I8K_PTILE(1);
+#define I8K_PTILE(NH, TB) i8k_ptile(dt, NH, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0)
+            if (nh == 2) {
+                for (; t + I8K_PTB / 2 <= t1; t += I8K_PTB / 2) I8K_PTILE(2, I8K_PTB / 2);
+                if (t + 2 <= t1) I8K_PTILE(2, 2), t += 2;
+                if (t < t1) I8K_PTILE(2, 1);
+            } else {
+                for (; t + I8K_PTB <= t1; t += I8K_PTB) I8K_PTILE(1, I8K_PTB);
+                if (t + 4 <= t1) I8K_PTILE(1, 4), t += 4;
+                if (t + 2 <= t1) I8K_PTILE(1, 2), t += 2;
+                if (t < t1) I8K_PTILE(1, 1);
+            }
 #undef I8K_PTILE
         }
     }
