@@ -221,34 +221,37 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
     }
 }
 
-/* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t, from the
- * transposed ut[k][c] and dw[k] (lane i: row i's d); first: start from 0,
- * else from Y. */
-static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], const float (*dw)[Q0PR], int cnt,
-                          int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, __mmask16 m, int t, int first) {
+/* Y[t + j][r + 16h + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t and
+ * NH 16-row halves h, from the transposed ut[h][k][c] and dw[h][k] (lane i: row
+ * 16h + i's d); NH = 2: each activation broadcast meets the weights of 32 rows
+ * (as i8k_ptile). first: start from 0, else from Y. Per lane the same
+ * operations in the same order for any NH. */
+static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512i (*const ut[2])[8],
+                          const float (*const dw[2])[Q0PR], int cnt, int64_t b0, const fr_qx *X, float *Y, int64_t rows,
+                          int64_t r, const __mmask16 *m, int t, int first) {
     const int64_t cols = X->cols, nb = cols / 32;
 #ifdef FR_VNNI
     const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
 #else
     const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
 #endif
-    __m512 acc[Q0PTB];
+    __m512 acc[2][Q0PTB];
     int32_t cr[Q0PTB][Q0KC]; /* token j, block k: -C * (s[2b] + s[2b + 1]) */
     for (int j = 0; j < TB; j++) {
-        acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, Y + (int64_t)(t + j) * rows + r);
+        for (int h = 0; h < NH; h++)
+            acc[h][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], Y + (int64_t)(t + j) * rows + r + 16 * h);
         __m512i sx = _mm512_maskz_loadu_epi16((__mmask32)(cnt == 16 ? 0xffffffffu : (1u << 2 * cnt) - 1),
                                               X->s + (int64_t)(t + j) * (cols / 16) + 2 * b0);
         _mm512_storeu_si512((void *)cr[j], _mm512_madd_epi16(sx, _mm512_set1_epi16((short)-C)));
     }
     for (int k = 0; k < cnt; k++) {
         const int64_t b = b0 + k;
-        __m512i u[8];
-        for (int c = 0; c < 8; c++) u[c] = ut[k][c];
-        const __m512 d = _mm512_loadu_ps(dw[k]);
-        /* a[j]: token j's 16 row sums of block b; the tokens' dpbusd chains interleaved */
-        __m512i a[Q0PTB];
+        /* a[h][j]: token j's 16 row sums of block b in half h; the dpbusd chains interleaved */
+        __m512i a[2][Q0PTB];
 #pragma GCC unroll 8
-        for (int j = 0; j < TB; j++) a[j] = _mm512_set1_epi32(cr[j][k]);
+        for (int j = 0; j < TB; j++)
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++) a[h][j] = _mm512_set1_epi32(cr[j][k]);
 #ifdef FR_VNNI
 #pragma GCC unroll 8
         for (int c = 0; c < 8; c++)
@@ -256,87 +259,111 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m512i (*ut)[8], co
             for (int j = 0; j < TB; j++) {
                 int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
                 memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
-                a[j] = fr_dpbusd(a[j], u[c], _mm512_set1_epi32(x4));
+                const __m512i xb = _mm512_set1_epi32(x4);
+#pragma GCC unroll 2
+                for (int h = 0; h < NH; h++) a[h][j] = fr_dpbusd(a[h][j], ut[h][k][c], xb);
             }
 #else
         if (dt == FR_DT_Q8_0) /* raw q8 in ut: |w| times q * sign(w), each pair sum to int32 at once */
 #pragma GCC unroll 8
-            for (int c = 0; c < 8; c++) {
-                const __m512i w = u[c], ua = _mm512_abs_epi8(w);
-                const __mmask64 neg = _mm512_movepi8_mask(w);
+            for (int c = 0; c < 8; c++)
+#pragma GCC unroll 2
+                for (int h = 0; h < NH; h++) {
+                    const __m512i w = ut[h][k][c], ua = _mm512_abs_epi8(w);
+                    const __mmask64 neg = _mm512_movepi8_mask(w);
 #pragma GCC unroll 8
-                for (int j = 0; j < TB; j++) {
-                    int32_t x4;
-                    memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
-                    const __m512i xb = _mm512_set1_epi32(x4);
-                    a[j] = fr_dpbusd(a[j], ua, _mm512_mask_sub_epi8(xb, neg, _mm512_setzero_si512(), xb));
+                    for (int j = 0; j < TB; j++) {
+                        int32_t x4;
+                        memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
+                        const __m512i xb = _mm512_set1_epi32(x4);
+                        a[h][j] = fr_dpbusd(a[h][j], ua, _mm512_mask_sub_epi8(xb, neg, _mm512_setzero_si512(), xb));
+                    }
                 }
-            }
         else
         /* vpmaddubsw pair sums are small here (u <= 31): Q4_0 sums all 8 dwords of
          * a block in int16 (16 * 15 * 127 = 30480), Q5_0 halves of 4 (8 * 31 * 127
          * = 31496), then one vpmaddwd to int32: exact, fewer steps */
-        for (int h = 0; h < 8; h += dt == FR_DT_Q4_0 ? 8 : 4) {
-            __m512i p[Q0PTB];
+        for (int hb = 0; hb < 8; hb += dt == FR_DT_Q4_0 ? 8 : 4)
+            for (int h = 0; h < NH; h++) {
+                __m512i p[Q0PTB];
 #pragma GCC unroll 8
-            for (int j = 0; j < TB; j++) p[j] = _mm512_setzero_si512();
-            for (int c = h; c < h + (dt == FR_DT_Q4_0 ? 8 : 4); c++)
+                for (int j = 0; j < TB; j++) p[j] = _mm512_setzero_si512();
+                for (int c = hb; c < hb + (dt == FR_DT_Q4_0 ? 8 : 4); c++)
 #pragma GCC unroll 8
-                for (int j = 0; j < TB; j++) {
-                    int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
-                    memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
-                    p[j] = _mm512_add_epi16(p[j], _mm512_maddubs_epi16(u[c], _mm512_set1_epi32(x4)));
-                }
+                    for (int j = 0; j < TB; j++) {
+                        int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
+                        memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
+                        p[j] = _mm512_add_epi16(p[j], _mm512_maddubs_epi16(ut[h][k][c], _mm512_set1_epi32(x4)));
+                    }
 #pragma GCC unroll 8
-            for (int j = 0; j < TB; j++) a[j] = _mm512_add_epi32(a[j], _mm512_madd_epi16(p[j], _mm512_set1_epi16(1)));
-        }
+                for (int j = 0; j < TB; j++) a[h][j] = _mm512_add_epi32(a[h][j], _mm512_madd_epi16(p[j], _mm512_set1_epi16(1)));
+            }
 #endif
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            const __m512 d = _mm512_loadu_ps(dw[h][k]);
 #pragma GCC unroll 8
-        for (int j = 0; j < TB; j++) {
-            const __m512 sc = _mm512_mul_ps(d, _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
-            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a[j])));
+            for (int j = 0; j < TB; j++) {
+                const __m512 sc = _mm512_mul_ps(d, _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
+                acc[h][j] = _mm512_add_ps(acc[h][j], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a[h][j])));
+            }
         }
     }
-    for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r, m, acc[j]);
+    for (int h = 0; h < NH; h++)
+        for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r + 16 * h, m[h], acc[h][j]);
 }
 
-/* tokens [t0, t1) x rows [r0, r1): per chunk of Q0KC blocks, each 16-row tile
- * (rows past r1 repeat the last; not written) is transposed once and meets all
- * the tokens, so the chunk's activations (32 x Q0KC bytes per token) stay in
- * L2 across the tiles: every block is transposed once per pass, whatever the
- * row length (as i8k_prefill in avx512/int8_k.h) */
+/* tokens [t0, t1) x rows [r0, r1): per chunk of Q0KC blocks, each 32-row tile
+ * (two 16-row halves; rows past r1 repeat the last; not written) is transposed
+ * once and meets all the tokens, so the chunk's activations (32 x Q0KC bytes per
+ * token) stay in L2 across the tiles: every block is transposed once per pass,
+ * whatever the row length (as i8k_prefill in avx512/int8_k.h) */
 static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                             int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 32;
     const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
     const size_t rb = fr_row_bytes(W);
-    _Alignas(64) __m512i ut[Q0KC][8];
-    _Alignas(64) float dw[Q0KC][Q0PR];
+    _Alignas(64) __m512i ut[2][Q0KC][8];
+    _Alignas(64) float dw[2][Q0KC][Q0PR];
+    const __m512i(*const cut[2])[8] = {(const __m512i(*)[8])ut[0], (const __m512i(*)[8])ut[1]};
+    const float(*const cdw[2])[Q0PR] = {(const float(*)[Q0PR])dw[0], (const float(*)[Q0PR])dw[1]};
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
-        for (int64_t r = r0; r < r1; r += Q0PR) {
-            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, Q0PR, b0, Q0KC, nb, (size_t)bb);
-            const uint8_t *wr[Q0PR];
-            for (int i = 0; i < Q0PR; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
-            const __mmask16 m = (__mmask16)(r1 - r >= Q0PR ? 0xffff : (1u << (r1 - r)) - 1);
-            for (int k = 0; k < cnt; k++) {
-                __m256i u[Q0PR], lo[8], hi[8];
-                uint16_t dh[Q0PR];
-                for (int i = 0; i < Q0PR; i++) {
-                    u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
-                    memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
+        for (int64_t r = r0; r < r1; r += 2 * Q0PR) {
+            const int nh = r + Q0PR < r1 ? 2 : 1;
+            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, 2 * Q0PR, b0, Q0KC, nb, (size_t)bb);
+            __mmask16 m[2] = {0, 0};
+            for (int h = 0; h < nh; h++) {
+                const int64_t rh = r + Q0PR * h;
+                const uint8_t *wr[Q0PR];
+                for (int i = 0; i < Q0PR; i++)
+                    wr[i] = (const uint8_t *)W->data + (size_t)(rh + i < r1 ? rh + i : r1 - 1) * rb;
+                m[h] = (__mmask16)(r1 - rh >= Q0PR ? 0xffff : (1u << (r1 - rh)) - 1);
+                for (int k = 0; k < cnt; k++) {
+                    __m256i u[Q0PR], lo[8], hi[8];
+                    uint16_t dh[Q0PR];
+                    for (int i = 0; i < Q0PR; i++) {
+                        u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
+                        memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
+                    }
+                    q0_transpose(u, lo), q0_transpose(u + 8, hi);
+                    for (int c = 0; c < 8; c++) ut[h][k][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
+                    _mm512_store_ps(dw[h][k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)dh)));
                 }
-                q0_transpose(u, lo), q0_transpose(u + 8, hi);
-                for (int c = 0; c < 8; c++) ut[k][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
-                _mm512_store_ps(dw[k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)dh)));
             }
-            const __m512i(*cut)[8] = (const __m512i(*)[8])ut;
-            const float(*cdw)[Q0PR] = (const float(*)[Q0PR])dw;
             int t = t0;
-            for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
-            if (t + 4 <= t1) q0_ptile(dt, 4, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 4;
-            if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0), t += 2;
-            if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0);
+#define Q0_PTILE(NH, TB) q0_ptile(dt, NH, TB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0)
+            if (nh == 2) {
+                for (; t + Q0PTB / 2 <= t1; t += Q0PTB / 2) Q0_PTILE(2, Q0PTB / 2);
+                if (t + 2 <= t1) Q0_PTILE(2, 2), t += 2;
+                if (t < t1) Q0_PTILE(2, 1);
+            } else {
+                for (; t + Q0PTB <= t1; t += Q0PTB) Q0_PTILE(1, Q0PTB);
+                if (t + 4 <= t1) Q0_PTILE(1, 4), t += 4;
+                if (t + 2 <= t1) Q0_PTILE(1, 2), t += 2;
+                if (t < t1) Q0_PTILE(1, 1);
+            }
+#undef Q0_PTILE
         }
     }
 }
