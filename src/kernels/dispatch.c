@@ -199,6 +199,11 @@ float fr_exp_shift(float *x, int n, float m) {
     return (t->exp_shift ? t->exp_shift : fr_exp_shift_generic)(x, n, m);
 }
 
+void fr_silu_mul(float *g, const float *u, int64_t n, int exact) {
+    const fr_kernel_table *t = fr_kernels();
+    (!exact && t->silu_mul ? t->silu_mul : fr_silu_mul_generic)(g, u, n);
+}
+
 void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k) {
     const fr_kernel_table *t = fr_kernels();
     (t->dots ? t->dots : fr_dots_generic)(A, lda, B, ldb, C, ldc, m, n, k);

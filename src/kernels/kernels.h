@@ -74,6 +74,8 @@ typedef struct fr_kernel_table {
     void (*wsum)(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
     /* x[i] = exp(x[i] - m) for i < n, returning the sum (NULL: expf) */
     float (*exp_shift)(float *x, int n, float m);
+    /* g[i] = silu(g[i]) * u[i] for i < n, SwiGLU's gate (NULL: fr_silu) */
+    void (*silu_mul)(float *g, const float *u, int64_t n);
     /* attention over a bfloat16 cache, not exact (NULL: the caller decodes the
      * rows to float32 for dots/wsum): A queries and B cache rows bfloat16;
      * wsum_bf16 rounds P to bfloat16, n <= 256 (avx512/attn_bf16.h) */
@@ -140,6 +142,9 @@ void fr_softmax(float *x, int n);
  * of expf where the table has one) */
 float fr_exp_shift(float *x, int n, float m);
 static inline float fr_silu(float x);
+/* g[i] = silu(g[i]) * u[i] for i < n: fr_silu when exact, else the table's
+ * vector exp (within 4 ulp of the plain one, test_kernels) */
+void fr_silu_mul(float *g, const float *u, int64_t n, int exact);
 /* Interleaved RoPE on pairs (2i, 2i+1) of x[0..d): cs[i] = cos, sn[i] = sin. */
 void fr_rope_interleaved(float *x, const float *cs, const float *sn, int d);
 /* Half-split (NeoX) RoPE on pairs (i, i + d/2). */

@@ -468,6 +468,9 @@ const fr_kernel_table PFX(table) = {
 #ifdef EXP_SHIFT_ENTRY
     .exp_shift = EXP_SHIFT_ENTRY, /* avx512/exp.h */
 #endif
+#ifdef SILU_MUL_ENTRY
+    .silu_mul = SILU_MUL_ENTRY, /* avx512/exp.h */
+#endif
 #ifdef ATTN_I8_ENTRIES
     ATTN_I8_ENTRIES /* avx512/attn_i8.h */
 #endif

@@ -65,11 +65,8 @@ static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
             fr_matmul_kernel(m->gate.dtype, j->exact)(&m->gate, j->x[e], j->g[e], n, r0, r1);
             fr_matmul_kernel(m->up.dtype, j->exact)(&m->up, j->x[e], j->u[e], n, r0, r1);
         }
-        for (int t = 0; t < n; t++) {
-            float *g = j->g[e] + (size_t)t * m->ff;
-            const float *u = j->u[e] + (size_t)t * m->ff;
-            for (int64_t r = r0; r < r1; r++) g[r] = fr_silu(g[r]) * u[r];
-        }
+        for (int t = 0; t < n; t++)
+            fr_silu_mul(j->g[e] + (size_t)t * m->ff + r0, j->u[e] + (size_t)t * m->ff + r0, r1 - r0, j->exact);
     }
 }
 

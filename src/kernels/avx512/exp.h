@@ -10,6 +10,8 @@
  * (or inf) as the true value does. test_kernels: within 2 ulp of expf over
  * [-110, 89], exp(-inf) = 0, NaN stays NaN. The sum is float32 per lane. */
 
+#include <stdint.h>
+
 static inline __m512 exp512(__m512 t) {
     /* clamp into [-104, 89] (below: 0, above: inf after scalef); max/min return
      * their second operand when one is NaN, so a NaN t stays NaN */
@@ -26,6 +28,18 @@ static inline __m512 exp512(__m512 t) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r), _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(e, k);
+}
+
+/* g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i], the same
+ * operations as fr_silu with exp512 for expf */
+static void PFX(silu_mul)(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i < n; i += 16) {
+        const __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        const __m512 x = _mm512_maskz_loadu_ps(k, g + i);
+        const __m512 s = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        _mm512_mask_storeu_ps(g + i, k, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, u + i)));
+    }
 }
 
 static float PFX(exp_shift)(float *x, int n, float m) {

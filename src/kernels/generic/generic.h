@@ -15,6 +15,7 @@ void fr_i8_dots_generic(const int8_t *Q, const float *qd, const int32_t *qs, int
 void fr_i8_wsum_generic(const float *P, int64_t ldp, int m, const uint8_t *K, const float *kd, int r, int dr, int n,
                         float *U, int64_t ldu);
 float fr_exp_shift_generic(float *x, int n, float m);
+void fr_silu_mul_generic(float *g, const float *u, int64_t n);
 float fr_dot_generic(const float *a, const float *b, int n);
 void fr_axpy_generic(float *y, float a, const float *x, int n);
 #endif

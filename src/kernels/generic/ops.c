@@ -19,6 +19,10 @@ float fr_exp_shift_generic(float *x, int n, float m) {
     return (float)s;
 }
 
+void fr_silu_mul_generic(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = fr_silu(g[i]) * u[i];
+}
+
 void fr_softmax(float *x, int n) {
     float m = -INFINITY;
     for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
