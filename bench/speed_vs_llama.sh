@@ -99,6 +99,9 @@ echo "read bandwidth: $bww GB/s ($threads threads, 1 GiB buffer, best of 5; the 
 log=$here/out/speed_results.txt
 : >"$log"
 for m in $models; do
+    # into the page cache first (a GGUF file, or a directory's safetensors): a warm-up run touches
+    # only the experts its tokens pick, so the first engine would otherwise time reads from disk
+    if [ -d "$m" ]; then cat "$m"/*.safetensors >/dev/null; else cat "$m" >/dev/null; fi
     "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
     for poll in $polls; do
         "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --poll "$poll" \
