@@ -117,6 +117,25 @@ static void test_group_max(const char *dir) {
     free(a);
     free(b);
     free(plain);
+    /* an unknown scoring rule is refused by name: the key's value "max" patched to "sum" */
+    size_t nf = 0;
+    unsigned char *f = rc ? NULL : t_read(out, &nf);
+    const char key[] = "frugal.expert_group_scoring";
+    unsigned char *at = NULL;
+    for (size_t i = 0; f && i + sizeof key - 1 + 4 + 8 + 3 <= nf && !at; i++)
+        if (!memcmp(f + i, key, sizeof key - 1)) at = f + i + sizeof key - 1 + 4 + 8; /* type u32, length u64 */
+    CHECK(at && !memcmp(at, "max", 3), "group routing: the key's value in the file");
+    if (at) {
+        memcpy(at, "sum", 3);
+        FILE *fp = fopen(out, "wb");
+        CHECK(fp && fwrite(f, 1, nf, fp) == nf && fclose(fp) == 0, "group routing: write the patched file");
+        frugal_model *m = NULL;
+        CHECK(frugal_model_load(out, &m) != 0 && strstr(frugal_last_error(), "frugal.expert_group_scoring") &&
+                  strstr(frugal_last_error(), "sum"),
+              "group routing: unknown rule not refused by name (%s)", frugal_last_error());
+        frugal_model_free(m);
+    }
+    free(f);
     snprintf(cmd, sizeof cmd, "rm -rf %s", gdir);
     CHECK(system(cmd) == 0, "cleanup");
     unlink(out);
