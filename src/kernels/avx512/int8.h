@@ -37,6 +37,23 @@ static inline __m256i fr_dpbusd256(__m256i acc, __m256i u, __m256i s) {
  * are 16 streams, more than the hardware prefetchers follow (Q8_0, 48 tokens,
  * weights from DRAM: 244 -> 255 GFLOP/s per thread, Q4_K 226 -> 246; into L1:
  * no gain). */
+/* The token tiles of a prefill panel over tokens [t, t1) (t advances): with
+ * two 16-row halves (nh == 2) tiles of TB / 2, 2, 1 tokens, with one TB, 4, 2,
+ * 1; TILE(NH, TB) multiplies one (avx512/int8_q0.h, int8_k.h). */
+#define FR_PTILE_TOKENS(nh, TB, t, t1, TILE)                                                                     \
+    do {                                                                                                        \
+        if ((nh) == 2) {                                                                                        \
+            for (; (t) + (TB) / 2 <= (t1); (t) += (TB) / 2) TILE(2, (TB) / 2);                                  \
+            if ((t) + 2 <= (t1)) TILE(2, 2), (t) += 2;                                                          \
+            if ((t) < (t1)) TILE(2, 1);                                                                         \
+        } else {                                                                                                \
+            for (; (t) + (TB) <= (t1); (t) += (TB)) TILE(1, (TB));                                              \
+            if ((t) + 4 <= (t1)) TILE(1, 4), (t) += 4;                                                          \
+            if ((t) + 2 <= (t1)) TILE(1, 2), (t) += 2;                                                          \
+            if ((t) < (t1)) TILE(1, 1);                                                                         \
+        }                                                                                                       \
+    } while (0)
+
 static inline void fr_prefetch_next_tile(const uint8_t *w0, size_t rb, int64_t r, int64_t r0, int64_t r1, int nr,
                                          int64_t b0, int64_t kc, int64_t nb, size_t bb) {
     const int64_t rn = r + nr < r1 ? r + nr : r0, bn = r + nr < r1 ? b0 : b0 + kc;

@@ -866,16 +866,7 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
             }
             int t = t0;
 #define I8K_PTILE(NH, TB) i8k_ptile(dt, NH, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0)
-            if (nh == 2) {
-                for (; t + I8K_PTB / 2 <= t1; t += I8K_PTB / 2) I8K_PTILE(2, I8K_PTB / 2);
-                if (t + 2 <= t1) I8K_PTILE(2, 2), t += 2;
-                if (t < t1) I8K_PTILE(2, 1);
-            } else {
-                for (; t + I8K_PTB <= t1; t += I8K_PTB) I8K_PTILE(1, I8K_PTB);
-                if (t + 4 <= t1) I8K_PTILE(1, 4), t += 4;
-                if (t + 2 <= t1) I8K_PTILE(1, 2), t += 2;
-                if (t < t1) I8K_PTILE(1, 1);
-            }
+            FR_PTILE_TOKENS(nh, I8K_PTB, t, t1, I8K_PTILE);
 #undef I8K_PTILE
         }
     }

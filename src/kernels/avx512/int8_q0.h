@@ -353,16 +353,7 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
             }
             int t = t0;
 #define Q0_PTILE(NH, TB) q0_ptile(dt, NH, TB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0)
-            if (nh == 2) {
-                for (; t + Q0PTB / 2 <= t1; t += Q0PTB / 2) Q0_PTILE(2, Q0PTB / 2);
-                if (t + 2 <= t1) Q0_PTILE(2, 2), t += 2;
-                if (t < t1) Q0_PTILE(2, 1);
-            } else {
-                for (; t + Q0PTB <= t1; t += Q0PTB) Q0_PTILE(1, Q0PTB);
-                if (t + 4 <= t1) Q0_PTILE(1, 4), t += 4;
-                if (t + 2 <= t1) Q0_PTILE(1, 2), t += 2;
-                if (t < t1) Q0_PTILE(1, 1);
-            }
+            FR_PTILE_TOKENS(nh, Q0PTB, t, t1, Q0_PTILE);
 #undef Q0_PTILE
         }
     }
