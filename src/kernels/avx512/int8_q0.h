@@ -283,21 +283,27 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
         /* vpmaddubsw pair sums are small here (u <= 31): Q4_0 sums all 8 dwords of
          * a block in int16 (16 * 15 * 127 = 30480), Q5_0 halves of 4 (8 * 31 * 127
          * = 31496), then one vpmaddwd to int32: exact, fewer steps */
-        for (int hb = 0; hb < 8; hb += dt == FR_DT_Q4_0 ? 8 : 4)
-            for (int h = 0; h < NH; h++) {
-                __m512i p[Q0PTB];
+        for (int hb = 0; hb < 8; hb += dt == FR_DT_Q4_0 ? 8 : 4) {
+            __m512i p[2][Q0PTB];
 #pragma GCC unroll 8
-                for (int j = 0; j < TB; j++) p[j] = _mm512_setzero_si512();
-                for (int c = hb; c < hb + (dt == FR_DT_Q4_0 ? 8 : 4); c++)
+            for (int j = 0; j < TB; j++)
+#pragma GCC unroll 2
+                for (int h = 0; h < NH; h++) p[h][j] = _mm512_setzero_si512();
+            for (int c = hb; c < hb + (dt == FR_DT_Q4_0 ? 8 : 4); c++)
 #pragma GCC unroll 8
-                    for (int j = 0; j < TB; j++) {
-                        int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
-                        memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
-                        p[j] = _mm512_add_epi16(p[j], _mm512_maddubs_epi16(ut[h][k][c], _mm512_set1_epi32(x4)));
-                    }
+                for (int j = 0; j < TB; j++) {
+                    int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
+                    memcpy(&x4, X->q + (int64_t)(t + j) * cols + 32 * b + 4 * c, 4);
+                    const __m512i xb = _mm512_set1_epi32(x4);
+#pragma GCC unroll 2
+                    for (int h = 0; h < NH; h++) p[h][j] = _mm512_add_epi16(p[h][j], _mm512_maddubs_epi16(ut[h][k][c], xb));
+                }
 #pragma GCC unroll 8
-                for (int j = 0; j < TB; j++) a[h][j] = _mm512_add_epi32(a[h][j], _mm512_madd_epi16(p[j], _mm512_set1_epi16(1)));
-            }
+            for (int j = 0; j < TB; j++)
+#pragma GCC unroll 2
+                for (int h = 0; h < NH; h++)
+                    a[h][j] = _mm512_add_epi32(a[h][j], _mm512_madd_epi16(p[h][j], _mm512_set1_epi16(1)));
+        }
 #endif
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
