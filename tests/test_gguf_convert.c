@@ -19,6 +19,22 @@
 
 static const char *g_fix[] = {"v2lite_tiny", "v3_tiny", "v3_yarn_tiny", "v3_fp8_tiny"};
 
+/* a context of m after evaluating ids [T] with the logits of every row (rows
+ * contiguous from frugal_get_logits(ctx, 0)); NULL on failure */
+static frugal_context *eval_all(frugal_model *m, const int32_t *ids, int T) {
+    frugal_context_params cp = frugal_context_default_params();
+    cp.n_ctx = T + 4;
+    cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
+    cp.n_threads = 2;
+    frugal_context *ctx = NULL;
+    if (T <= 0 || frugal_context_create(m, &cp, &ctx) != 0) return NULL;
+    if (frugal_eval(ctx, ids, T, 0, 1) != 0) {
+        frugal_context_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 static double prompt_err(frugal_model *m, const char *fix, json_t *tokens, int p) {
     frugal_model_info in;
     frugal_model_get_info(m, &in);
@@ -31,14 +47,8 @@ static double prompt_err(frugal_model *m, const char *fix, json_t *tokens, int p
     size_t n;
     float *ref = t_read(t_fixture(rel), &n);
     double e = 1e9;
-    frugal_context_params cp = frugal_context_default_params();
-    cp.n_ctx = T + 4;
-    cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
-    cp.n_threads = 2;
-    frugal_context *ctx = NULL;
-    if (T > 0 && ref && n == (size_t)T * in.n_vocab * 4 && frugal_context_create(m, &cp, &ctx) == 0 &&
-        frugal_eval(ctx, ids, T, 0, 1) == 0)
-        e = t_row_rel_err(frugal_get_logits(ctx, 0), ref, (size_t)T, (size_t)in.n_vocab);
+    frugal_context *ctx = ref && n == (size_t)T * in.n_vocab * 4 ? eval_all(m, ids, T) : NULL;
+    if (ctx) e = t_row_rel_err(frugal_get_logits(ctx, 0), ref, (size_t)T, (size_t)in.n_vocab);
     frugal_context_free(ctx);
     free(ref);
     free(ids);
@@ -50,16 +60,12 @@ static float *logits_of(const char *path, const int32_t *ids, int T, int *n_voca
     frugal_model *m = NULL;
     frugal_context *ctx = NULL;
     float *r = NULL;
-    frugal_context_params cp = frugal_context_default_params();
-    cp.n_ctx = T + 4;
-    cp.cache_type = FRUGAL_CACHE_F32;
-    cp.n_threads = 2;
-    if (frugal_model_load(path, &m) == 0 && frugal_context_create(m, &cp, &ctx) == 0 && frugal_eval(ctx, ids, T, 0, 1) == 0) {
+    if (frugal_model_load(path, &m) == 0 && (ctx = eval_all(m, ids, T))) {
         frugal_model_info in;
         frugal_model_get_info(m, &in);
         *n_vocab = in.n_vocab;
         if ((r = malloc((size_t)T * in.n_vocab * sizeof *r)))
-            for (int t = 0; t < T; t++) memcpy(r + (size_t)t * in.n_vocab, frugal_get_logits(ctx, t), (size_t)in.n_vocab * sizeof *r);
+            memcpy(r, frugal_get_logits(ctx, 0), (size_t)T * in.n_vocab * sizeof *r);
     } else {
         fprintf(stderr, "%s: %s\n", path, frugal_last_error());
     }
