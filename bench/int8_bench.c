@@ -1,9 +1,10 @@
 /* Integer-path vs float-path matmul throughput per thread, in CPU time (robust
  * to a shared machine), for one ggml weight type:
  *   cc -O2 -std=c17 -D_POSIX_C_SOURCE=200809L -Isrc bench/int8_bench.c build/libfrugal.a -lpthread -lm -o /tmp/ib
- *   /tmp/ib Q8_0|Q4_0|Q5_0|Q4_K|Q5_K|Q6_K N_TOKENS ROWS [COLS=2048]
+ *   [GRAIN=R] /tmp/ib Q8_0|Q4_0|Q5_0|Q4_K|Q5_K|Q6_K N_TOKENS ROWS [COLS=2048]
  * Weights [ROWS, COLS] with random values; ROWS=128 keeps them in L2 (the
- * kernel's compute speed), ROWS=8192 streams them from memory. Prints weight
+ * kernel's compute speed); weights well past the L3 (32 MiB here) stream
+ * from memory, as a model's do (Q4_K 32768 x 7168: 132 MB). Prints weight
  * bytes read per CPU second and GFLOP/s for every table this CPU has: the float
  * kernel (matmul) and the integer kernel (matmul_q; activation quantization
  * not included, it is done once per matmul). */
@@ -48,7 +49,11 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * (size_t)(rows * n));
     for (int64_t i = 0; i < cols * n; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
     int blk = fr_qx_blk(dt);
-    const int64_t grain = n <= 2 ? rows : n >= 32 && rows >= 256 ? 64 : 16;
+    /* rows per call: dispatch.c mm_grain at 2 threads; GRAIN=R sets it (the MoE
+     * experts' work items are 256 rows, layers/mlp.c) */
+    int64_t grain = n <= 2 ? rows : 16;
+    if (n >= 32 && rows >= 256) grain = rows / 16 / 64 * 64 < 64 ? 64 : rows / 16 / 64 * 64 > 256 ? 256 : rows / 16 / 64 * 64;
+    if (getenv("GRAIN")) grain = atoll(getenv("GRAIN"));
     void *qb = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
     fr_qx q;
     fr_qx_quantize(x, n, cols, blk, qb, &q);

@@ -121,14 +121,22 @@ int fr_matmul_uses_q(const fr_tensor *W) { return !fr_kernels_exact() && fr_matm
  * memory faster than one hopping between short runs (8 interleaved streams:
  * 32-36 GB/s vs 35-56 GB/s sequential with 2 threads on the development
  * machine; decode t/s +10-15 %), and four runs each still balance a thread that
- * the OS delays. Prefill: blocks of 64 (16) rows keep each thread on whole
- * cache lines of Y. */
+ * the OS delays. Prefill (32 tokens or more): a sixteenth of the rows per
+ * thread, 64 to 256, in multiples of 64 (whole cache lines of Y); each call
+ * then meets the pass's activations, which it reads from L2 per panel, with
+ * more rows (256-row calls vs 64: with 256-token passes, kernels.h, the Kimi
+ * K2 cut's pp512 +2-4 %, together with the MoE experts' items, layers/mlp.c).
+ * Fewer tokens: 16 rows. */
 static int64_t mm_grain(int64_t rows, int n) {
     if (n <= 2) {
         int64_t g = rows / (4 * (int64_t)fr_parallel_threads());
         return g < 16 ? 16 : g;
     }
-    return n >= 32 && rows >= 256 ? 64 : 16;
+    if (n >= 32 && rows >= 256) {
+        int64_t g = rows / (8 * (int64_t)fr_parallel_threads()) / 64 * 64;
+        return g < 64 ? 64 : g > 256 ? 256 : g;
+    }
+    return 16;
 }
 
 /* fn over the rows of a [rows, cols] x n-token product: split over the pool,

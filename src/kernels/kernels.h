@@ -38,9 +38,11 @@ typedef void (*fr_matmul_q_fn)(const fr_tensor *W, const fr_qx *X, float *Y, int
 /* Tokens per pass of the transposed integer prefill over rows [r0, r1)
  * (avx2/int8_q0.h, avx512/int8_q0.h, avx512/int8_k.h): each chunk of blocks
  * reads and writes the pass's outputs ([tokens][r1 - r0] floats) once, so
- * they are kept within about 256 KiB; 64 to 512 tokens (the chunk's
- * activations, up to 512 bytes a token, stay in L2), a multiple of `tile`. */
-#define FR_PREFILL_PASS_MAX 512
+ * they are kept within about 256 KiB; 64 to 256 tokens (the chunk's
+ * activations, up to 1 KiB a token, stay in L2), a multiple of `tile`.
+ * Passes of 512 tokens measured 646-660 GFLOP/s a thread on Q4_K, 7168
+ * columns, 32 to 192 rows a call, against 695-705 with 256 (int8_bench). */
+#define FR_PREFILL_PASS_MAX 256
 static inline int fr_prefill_pass_tokens(int64_t r0, int64_t r1, int tile) {
     const int64_t tp = (256 * 1024) / (4 * (r1 - r0 > 0 ? r1 - r0 : 1));
     return tp < 64 ? 64 : tp > FR_PREFILL_PASS_MAX ? FR_PREFILL_PASS_MAX : (int)(tp / tile * tile);

@@ -21,10 +21,12 @@ int fr_mlp_bind(fr_mlp *m, const fr_weights *w, const char *prefix, const char *
     return fr_weights_bind(w, name, 2, dn, &m->down);
 }
 
-/* rows per work item: small items balance prefill; in decode (a token or two
- * per MLP) large ones, so each thread streams long contiguous runs of weight
- * rows (interleaved short runs cost memory bandwidth, see kernels/dispatch.c) */
-#define CHUNK_PREFILL 32
+/* rows per work item, 256 in prefill too: each call meets the expert's
+ * activations with more rows (kernels/dispatch.c mm_grain), and an expert of
+ * 1408 to 2048 rows still makes 6 to 8 items; in decode (a token or two per
+ * MLP) so each thread streams long contiguous runs of weight rows
+ * (interleaved short runs cost memory bandwidth, see kernels/dispatch.c) */
+#define CHUNK_PREFILL 256
 #define CHUNK_DECODE 256
 
 typedef struct mlp_job {
