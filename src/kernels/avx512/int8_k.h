@@ -57,7 +57,13 @@
  * n = 512 448-451 -> 554-598, n = 16 305-347 -> 390-401; Q4_K n = 512 606-647
  * -> 614-722 (five runs each), n = 16 unchanged. Then 32-row tiles (two 16-row
  * halves, 4 tokens) so each activation broadcast serves two vpdpbusd: Q4_K
- * n = 512, 7168 columns 649-701 -> 713-731, Q6_K 593-616 -> 625-647. */
+ * n = 512, 7168 columns 649-701 -> 713-731, Q6_K 593-616 -> 625-647. Then
+ * the next panel's weights prefetched a few lines per block (avx512/int8.h
+ * fr_pf) instead of all at once before the panel, measured with the weights
+ * past the L3 and 256 rows a call (GRAIN=256 bench/int8_bench.c): Q4_K n = 16
+ * 7168 columns 307-336 -> 472-533, Q6_K n = 16 2048 columns 195-217 ->
+ * 352-372, Q8_0 n = 16 308 -> 475; from the L3 and at n = 512 within the
+ * noise (Q4_K n = 16 about 2 % lower, n = 512 -1 to +4 %). */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -603,8 +609,9 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m512i (*const ut[2])[8][8],
                              const float (*const D[2])[16][I8K_PR], const __m512i (*const mm[2])[8],
                              const float (*const dmin[2])[I8K_PR], const int32_t (*sp)[I8K_PKC][4], int cnt, int64_t b0,
-                             const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first) {
-    const int64_t cols = X->cols, nb = cols / 256;
+                             const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first,
+                             fr_pf *pf) {
+    const int64_t cols = X->cols, nb = cols / 256, pq = (8 * pf->per * TB + cnt - 1) / cnt;
     __m512 acc[2][I8K_PTB];
     for (int h = 0; h < NH; h++)
         for (int j = 0; j < TB; j++)
@@ -617,8 +624,8 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
         for (int h = 0; h < NH; h++)
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++) B[h][j] = _mm512_setzero_ps();
+        fr_pf_some(pf, pq);
         for (int g = 0; g < 8; g++) {
-
             for (int hs = 0; hs < (dt == FR_DT_Q6_K ? 2 : 1); hs++) {
                 const int c0 = dt == FR_DT_Q6_K ? 4 * hs : 0, c1 = dt == FR_DT_Q6_K ? c0 + 4 : 8;
 #pragma GCC unroll 8
@@ -857,7 +864,6 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
                 }
         for (int64_t r = r0; r < r1; r += 2 * I8K_PR) {
             const int nh = r + I8K_PR < r1 ? 2 : 1;
-            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, 2 * I8K_PR, b0, I8K_PKC, nb, bb);
             __mmask16 m[2] = {0, 0};
             for (int h = 0; h < nh; h++) {
                 const int64_t rh = r + I8K_PR * h;
@@ -865,7 +871,10 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
                 m[h] = (__mmask16)(r1 - rh >= I8K_PR ? 0xffff : (1u << (r1 - rh)) - 1);
             }
             int t = t0;
-#define I8K_PTILE(NH, TB) i8k_ptile(dt, NH, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0)
+            fr_pf pf;
+            fr_pf_init(&pf, (const uint8_t *)W->data, rb, r, r0, r1, 2 * I8K_PR, b0, I8K_PKC, nb, bb, t1 - t0);
+#define I8K_PTILE(NH, TB)                                                                                    \
+    i8k_ptile(dt, NH, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf)
             FR_PTILE_TOKENS(nh, I8K_PTB, t, t1, I8K_PTILE);
 #undef I8K_PTILE
         }

@@ -228,8 +228,8 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
  * operations in the same order for any NH. */
 static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512i (*const ut[2])[8],
                           const float (*const dw[2])[Q0PR], int cnt, int64_t b0, const fr_qx *X, float *Y, int64_t rows,
-                          int64_t r, const __mmask16 *m, int t, int first) {
-    const int64_t cols = X->cols, nb = cols / 32;
+                          int64_t r, const __mmask16 *m, int t, int first, fr_pf *pf) {
+    const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * TB + cnt - 1) / cnt;
 #ifdef FR_VNNI
     const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
 #else
@@ -246,6 +246,7 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
     }
     for (int k = 0; k < cnt; k++) {
         const int64_t b = b0 + k;
+        fr_pf_some(pf, pq);
         /* a[h][j]: token j's 16 row sums of block b in half h; the dpbusd chains interleaved */
         __m512i a[2][Q0PTB];
 #pragma GCC unroll 8
@@ -337,7 +338,6 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
         for (int64_t r = r0; r < r1; r += 2 * Q0PR) {
             const int nh = r + Q0PR < r1 ? 2 : 1;
-            fr_prefetch_next_tile((const uint8_t *)W->data, rb, r, r0, r1, 2 * Q0PR, b0, Q0KC, nb, (size_t)bb);
             __mmask16 m[2] = {0, 0};
             for (int h = 0; h < nh; h++) {
                 const int64_t rh = r + Q0PR * h;
@@ -358,7 +358,10 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
                 }
             }
             int t = t0;
-#define Q0_PTILE(NH, TB) q0_ptile(dt, NH, TB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0)
+            fr_pf pf;
+            fr_pf_init(&pf, (const uint8_t *)W->data, rb, r, r0, r1, 2 * Q0PR, b0, Q0KC, nb, (size_t)bb, t1 - t0);
+#define Q0_PTILE(NH, TB)                                                                                    \
+    q0_ptile(dt, NH, TB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf)
             FR_PTILE_TOKENS(nh, Q0PTB, t, t1, Q0_PTILE);
 #undef Q0_PTILE
         }
