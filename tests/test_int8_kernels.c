@@ -171,7 +171,7 @@ static void test_isa(const fr_kernel_table *k) {
     }
     static const int64_t rowss[] = {1, 5, 13, 37};
     static const int64_t nblk[] = {1, 3, 9};
-    static const int ns[] = {1, 3, 13, 17}; /* 13: 8 + 4 + 1 token tiles */
+    static const int ns[] = {1, 3, 6, 13, 17}; /* 13: 8 + 4 + 1 token tiles; 6: Q4_K/Q5_K transposed */
     for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
         const fr_dtype dt = g_qts[d];
         fr_matmul_q_fn f = k->matmul_q[dt];

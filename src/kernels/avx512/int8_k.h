@@ -572,7 +572,7 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 }
 
 /* ---- prefill: transposed weights (as q0_prefill in avx512/int8_q0.h) ----
- * For a pass of I8K_PMIN tokens or more, 16 rows' blocks are transposed and
+ * For a pass of I8K_PMIN(dt) tokens or more, 16 rows' blocks are transposed and
  * unpacked to unsigned bytes u (Q4_K 0..15, Q5_K 0..31, Q6_K the raw 0..63; in
  * i8k_unpack's element order) in dwords (i8k_ptrans):
  *     ut[k][g][c] lane i = elements 32g + 4c .. 32g + 4c + 3 of block k of row i
@@ -597,9 +597,12 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
 #define I8K_PR 16   /* rows per prefill tile: the 16 lanes of a zmm */
 #define I8K_PKC 4   /* blocks per transposed chunk (4 KiB of ut each) */
 #define I8K_PTB 8   /* tokens per prefill tile, at most */
-#ifndef I8K_PMIN
-#define I8K_PMIN 8  /* tokens in a pass from which the transposed path runs */
-#endif
+/* tokens in a pass from which the transposed path runs: per thread, 256 rows
+ * a call, 7168 columns, weights past the L3, 4-row/4-token tiles vs
+ * transposed: Q4_K n = 4 130 -> 259 GFLOP/s, n = 6 150 -> 321, Q5_K n = 4
+ * 99 -> 205 (from the L3 243 -> 262, 229 -> 243); Q6_K, whose transposition
+ * costs more, n = 4 246 -> 120 and n = 7 237 -> 217 (2048 columns) */
+#define I8K_PMIN(dt) ((dt) == FR_DT_Q6_K ? 8 : 4)
 
 /* Y[t + j][r + 16h + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t and
  * NH 16-row halves h (NH = 2: each activation broadcast meets the weights of
@@ -891,11 +894,11 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
      * passes whose whole activations (about 1.1 bytes per value) fill about 512 KiB of L2
      * while the weight rows stream once */
     const int64_t tc = (512 * 1024) / X->cols;
-    const int tchunk = n >= I8K_PMIN ? fr_prefill_pass_tokens(r0, r1, I8K_PTB)
+    const int tchunk = n >= I8K_PMIN(dt) ? fr_prefill_pass_tokens(r0, r1, I8K_PTB)
                                      : (tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX));
     for (int t0 = 0; t0 < n; t0 += tchunk) {
         const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
-        if (t1 - t0 >= I8K_PMIN) {
+        if (t1 - t0 >= I8K_PMIN(dt)) {
             i8k_prefill(dt, W, X, Y, r0, r1, t0, t1);
             continue;
         }
