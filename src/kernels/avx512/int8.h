@@ -60,8 +60,8 @@ static inline __m256i fr_dpbusd256(__m256i acc, __m256i u, __m256i s) {
  * multiply (fr_pf_some), so that they are all asked for within the panel.
  * All of them at once before the panel (hundreds of lines) measured no better
  * than no prefetch at all (within 5 %) once the weights came from memory and
- * not the L3, as a model's do: with 16 tokens, Q4_K ran at 310-345 GFLOP/s a
- * thread against 530-560 from the L3; spread out, 470-530 (int8_k.h). */
+ * not the L3, as a model's do: with 16 tokens, Q4_K ran at 307-355 GFLOP/s a
+ * thread against 530-560 from the L3; spread out, 517-560 (int8_k.h). */
 typedef struct fr_pf {
     const uint8_t *w;        /* the next panel's first row at its first block */
     size_t rb;               /* bytes per row */

@@ -61,8 +61,8 @@
  * the next panel's weights prefetched a few lines per block (avx512/int8.h
  * fr_pf) instead of all at once before the panel, measured with the weights
  * past the L3 and 256 rows a call (GRAIN=256 bench/int8_bench.c): Q4_K n = 16
- * 7168 columns 307-336 -> 472-533, Q6_K n = 16 2048 columns 195-217 ->
- * 352-372, Q8_0 n = 16 308 -> 475; from the L3 and at n = 512 within the
+ * 7168 columns 307-355 -> 517-560, Q6_K n = 16 2048 columns 195-217 ->
+ * 355-370, Q8_0 n = 16 308 -> 475; from the L3 and at n = 512 within the
  * noise (Q4_K n = 16 about 2 % lower, n = 512 -1 to +4 %). */
 #include <string.h>
 
