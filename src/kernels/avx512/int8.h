@@ -67,7 +67,8 @@ typedef struct fr_pf {
     size_t rb;               /* bytes per row */
     int64_t lpr;             /* lines per row */
     int64_t row, line, left; /* the next line to ask for; lines left */
-    int64_t per;             /* lines per token and 8 steps */
+    int64_t per;             /* an eighth of the lines per token, rounded up: a tile of TB tokens
+                              * asks for 8 per TB of them, spread over its blocks */
 } fr_pf;
 
 static inline void fr_pf_init(fr_pf *p, const uint8_t *w0, size_t rb, int64_t r, int64_t r0, int64_t r1, int nr,
