@@ -21,13 +21,12 @@ int fr_mlp_bind(fr_mlp *m, const fr_weights *w, const char *prefix, const char *
     return fr_weights_bind(w, name, 2, dn, &m->down);
 }
 
-/* rows per work item, 256 in prefill too: each call meets the expert's
- * activations with more rows (kernels/dispatch.c mm_grain), and an expert of
- * 1408 to 2048 rows still makes 6 to 8 items; in decode (a token or two per
- * MLP) so each thread streams long contiguous runs of weight rows
- * (interleaved short runs cost memory bandwidth, see kernels/dispatch.c) */
-#define CHUNK_PREFILL 256
-#define CHUNK_DECODE 256
+/* rows per work item, in decode and prefill: in decode (a token or two per
+ * MLP) each thread streams long contiguous runs of weight rows (interleaved
+ * short runs cost memory bandwidth, see kernels/dispatch.c); in prefill each
+ * call meets the expert's activations with more rows (kernels/dispatch.c
+ * mm_grain), and an expert of 1408 to 2048 rows still makes 6 to 8 items */
+#define CHUNK 256
 
 typedef struct mlp_job {
     const fr_mlp *const *m;
@@ -39,16 +38,15 @@ typedef struct mlp_job {
     float **g, **u;       /* [ne] -> [cnt][ff] */
     /* integer path (kernels.h): x and g quantized, per MLP; .q == NULL: float32 */
     fr_qx *xq, *gq;
-    int64_t chunk; /* rows per work item */
     int exact;     /* the caller's fr_kernels_exact() */
     void **gbuf; /* [ne] scratch for gq */
 } mlp_job;
 
 /* the MLP of work item i and its first row */
-static int item(const int64_t *off, int ne, int64_t i, int64_t chunk, int64_t *r0) {
+static int item(const int64_t *off, int ne, int64_t i, int64_t *r0) {
     int e = 0;
     while (e + 1 < ne && off[e + 1] <= i) e++;
-    *r0 = (i - off[e]) * chunk;
+    *r0 = (i - off[e]) * CHUNK;
     return e;
 }
 
@@ -56,9 +54,9 @@ static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
     const mlp_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
         int64_t r0;
-        int e = item(j->off1, j->ne, i, j->chunk, &r0);
+        int e = item(j->off1, j->ne, i, &r0);
         const fr_mlp *m = j->m[e];
-        int64_t r1 = r0 + j->chunk < m->ff ? r0 + j->chunk : m->ff;
+        int64_t r1 = r0 + CHUNK < m->ff ? r0 + CHUNK : m->ff;
         int n = j->cnt[e];
         if (j->xq[e].q) {
             fr_matmul_q_kernel(m->gate.dtype)(&m->gate, &j->xq[e], j->g[e], r0, r1);
@@ -76,9 +74,9 @@ static void pass_down(void *arg, int64_t i0, int64_t i1, int ith) {
     const mlp_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
         int64_t r0;
-        int e = item(j->off2, j->ne, i, j->chunk, &r0);
+        int e = item(j->off2, j->ne, i, &r0);
         const fr_mlp *m = j->m[e];
-        int64_t r1 = r0 + j->chunk < m->d ? r0 + j->chunk : m->d;
+        int64_t r1 = r0 + CHUNK < m->d ? r0 + CHUNK : m->d;
         if (j->gq[e].q) fr_matmul_q_kernel(m->down.dtype)(&m->down, &j->gq[e], j->y[e], r0, r1);
         else fr_matmul_kernel(m->down.dtype, j->exact)(&m->down, j->g[e], j->y[e], j->cnt[e], r0, r1);
     }
@@ -111,9 +109,6 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
     j.gq = fr_arena_alloc(a, sizeof(fr_qx) * (size_t)ne);
     j.gbuf = fr_arena_alloc(a, sizeof(void *) * (size_t)ne);
     j.off1[0] = j.off2[0] = 0;
-    int maxcnt = 0;
-    for (int e = 0; e < ne; e++) maxcnt = cnt[e] > maxcnt ? cnt[e] : maxcnt;
-    j.chunk = maxcnt <= 2 ? CHUNK_DECODE : CHUNK_PREFILL;
     int any_gq = 0;
     for (int e = 0; e < ne; e++) {
         memset(&j.xq[e], 0, sizeof j.xq[e]);
@@ -137,8 +132,8 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
         }
         j.g[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
         j.u[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
-        j.off1[e + 1] = j.off1[e] + (cnt[e] ? (m[e]->ff + j.chunk - 1) / j.chunk : 0);
-        j.off2[e + 1] = j.off2[e] + (cnt[e] ? (m[e]->d + j.chunk - 1) / j.chunk : 0);
+        j.off1[e + 1] = j.off1[e] + (cnt[e] ? (m[e]->ff + CHUNK - 1) / CHUNK : 0);
+        j.off2[e + 1] = j.off2[e] + (cnt[e] ? (m[e]->d + CHUNK - 1) / CHUNK : 0);
     }
     fr_parallel_for(j.off1[ne], 1, pass_gate_up, &j);
     if (any_gq) fr_parallel_for(ne, 1, pass_quant_g, &j);

@@ -28,15 +28,6 @@ static inline __m256i fr_dpbusd256(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
-/* Prefill panels transpose nr weight rows a chunk of kc blocks at a time,
- * tile after tile down the rows [r0, r1), chunk after chunk (avx512/int8_q0.h,
- * int8_k.h): while the tile of rows from r in the chunk from block b0 is
- * multiplied, bring the next tile's bytes into L2: the next nr rows' blocks
- * of this chunk, or after the last tile the first rows' blocks of the next
- * chunk (nb blocks of bb bytes a row, rows rb bytes apart from w0). 16 rows
- * are 16 streams, more than the hardware prefetchers follow (Q8_0, 48 tokens,
- * weights from DRAM: 244 -> 255 GFLOP/s per thread, Q4_K 226 -> 246; into L1:
- * no gain). */
 /* The token tiles of a prefill panel over tokens [t, t1) (t advances): with
  * two 16-row halves (nh == 2) tiles of TB / 2, 2, 1 tokens, with one TB, 4, 2,
  * 1; TILE(NH, TB) multiplies one (avx512/int8_q0.h, int8_k.h). */
@@ -54,10 +45,16 @@ static inline __m256i fr_dpbusd256(__m256i acc, __m256i u, __m256i s) {
         }                                                                                                       \
     } while (0)
 
-/* Software prefetch of the weights of the next panel of a prefill pass (rows
- * r0..r1 in panels of nr, inside chunks of kc blocks of bb bytes; the panel at
- * (r, b0) computes now), a few lines before each block the token tiles
- * multiply (fr_pf_some), so that they are all asked for within the panel.
+/* Software prefetch of the weights of the next panel of a prefill pass. Prefill
+ * panels transpose nr weight rows a chunk of kc blocks at a time, panel after
+ * panel down the rows [r0, r1), chunk after chunk (avx512/int8_q0.h, int8_k.h;
+ * nb blocks of bb bytes a row, rows rb bytes apart from w0). While the panel at
+ * (r, b0) is multiplied, the next one's bytes are brought into L2: the next nr
+ * rows' blocks of this chunk, or after the last panel the first rows' blocks
+ * of the next chunk. 16 rows are 16 streams, more than the hardware
+ * prefetchers follow. They are asked for a few lines before each block the
+ * token tiles multiply (fr_pf_some), so that they are all asked for within
+ * the panel.
  * All of them at once before the panel (hundreds of lines) measured no better
  * than no prefetch at all (within 5 %) once the weights came from memory and
  * not the L3, as a model's do: with 16 tokens, Q4_K ran at 307-355 GFLOP/s a
