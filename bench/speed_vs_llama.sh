@@ -98,19 +98,36 @@ bw=$bww
 echo "read bandwidth: $bww GB/s ($threads threads, 1 GiB buffer, best of 5; the roofline uses it); $bwc GB/s summed over the threads' own CPU time (an upper bound on a shared machine)"
 log=$here/out/speed_results.txt
 : >"$log"
+# a model's files into the page cache (a GGUF file, or a directory's safetensors): a warm-up run
+# touches only the experts its tokens pick, so the first engine would otherwise time reads from disk
+cache() { if [ -d "$1" ]; then cat "$1"/*.safetensors >/dev/null; else cat "$1" >/dev/null; fi; }
+# and out of it again once both engines ran it (posix_fadvise DONTNEED, no root needed): the kernel
+# keeps pages read more than once before pages read once, so with two models over half the memory
+# the second one's pages, read once by cache(), were the ones dropped (23 GB here; the 27-layer
+# V2-Lite's FP8 files ran twice, then cat of its Q8_0 GGUF: `fincore` showed 5.7 of its 15.6 GiB
+# cached, 8.7 GiB of the FP8 kept) and it decoded partly from disk (11.3 t/s against 15.3-16.8)
+uncache() {
+    "$py" -c 'import os, sys
+for f in sys.argv[1:]:
+    fd = os.open(f, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' \
+        $(if [ -d "$1" ]; then echo "$1"/*.safetensors; else echo "$1"; fi)
+}
+# none of them in the page cache at the start, so each model's turn begins alike
+for m in $models ${FRUGAL_ONLY:-}; do uncache "$m"; done
 for m in $models; do
-    # into the page cache first (a GGUF file, or a directory's safetensors): a warm-up run touches
-    # only the experts its tokens pick, so the first engine would otherwise time reads from disk
-    if [ -d "$m" ]; then cat "$m"/*.safetensors >/dev/null; else cat "$m" >/dev/null; fi
+    cache "$m"
     "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
     for poll in $polls; do
         "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --poll "$poll" \
             2>"$here/out/llama_bench.log" | grep '^RESULT' | tee -a "$log" >&2
     done
     sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
+    uncache "$m"
 done
 for m in ${FRUGAL_ONLY:-}; do
+    cache "$m"
     "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
+    uncache "$m"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
