@@ -59,20 +59,23 @@ if [ -z "$models" ]; then
     [ -f "$gen" ] || { echo "error: no model given and no generator at $gen" >&2; exit 1; }
     dir=$here/out/models
     mkdir -p "$dir"
-    case ${SHAPE:-v2-lite} in
-    v3 | kimi-k2) need_gb=$((layers * 40 + 8)) ;;
-    v2) need_gb=$((layers * 16 + 4)) ;;
-    *) need_gb=$((layers * 3 + 4)) ;;
-    esac
-    free_gb=$(df -BG --output=avail "$dir" | tail -1 | tr -dc 0-9)
-    if [ "$free_gb" -lt "$need_gb" ]; then
-        echo "error: $free_gb GB free in $dir, need about $need_gb GB" >&2
-        exit 1
-    fi
     shape=${SHAPE:-v2-lite}
     name=${NAME:-$(echo "$shape" | tr -d -)-L$layers}
     hf=$dir/$name
     if [ ! -f "$hf/config.json" ]; then
+        # the BF16 model's bytes as the generator counts them (GEN_ARGS included), and the GGUF
+        # files after it: about 0.53 of it for Q8_0, 0.35 for the K mixes, the whole for others;
+        # plus the generator's 8 GB spare
+        # shellcheck disable=SC2086 # GEN_ARGS is a list of arguments
+        bytes=$("$py" "$gen" --shape "$shape" --layers "$layers" --dtype bf16 ${GEN_ARGS:-} --size "$hf") || exit 1
+        need_gb=$("$py" -c 'import sys
+r = {"Q8_0": 0.53, "Q6_K": 0.42, "Q5_K_M": 0.36, "Q5_K_S": 0.36, "Q4_K_M": 0.35, "Q4_K_S": 0.33, "Q4_0": 0.29}
+print(int(int(sys.argv[1]) * (1 + sum(r.get(t, 1.0) for t in sys.argv[2:])) / 1e9) + 9)' "$bytes" $types)
+        free_gb=$(df -BG --output=avail "$dir" | tail -1 | tr -dc 0-9)
+        if [ "$free_gb" -lt "$need_gb" ]; then
+            echo "error: $free_gb GB free in $dir, need about $need_gb GB (the model and its $types files)" >&2
+            exit 1
+        fi
         # shellcheck disable=SC2086 # GEN_ARGS is a list of arguments
         "$py" "$gen" --shape "$shape" --layers "$layers" --dtype bf16 ${GEN_ARGS:-} "$hf" || exit 1
         generated="$generated $hf"

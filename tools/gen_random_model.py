@@ -18,7 +18,8 @@ written beside the weights is the shape used.
 MLPs) as F8_E4M3 with float32 128x128 block scales "<name>_scale_inv", like the
 DeepSeek-V3 checkpoints; embeddings, norms, the router and lm_head stay BF16.
 Weights are small (about N(0, 1/cols)), so activations stay finite. Needs only
-numpy. Checks the free disk space first and refuses to fill it.
+numpy. Checks the free disk space first and refuses to fill it; --size prints
+the bytes it would write and writes nothing.
 """
 import argparse
 import json
@@ -268,6 +269,7 @@ def main():
     ap.add_argument("--dtype", choices=["bf16", "fp8"], default="bf16")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="write into an existing directory")
+    ap.add_argument("--size", action="store_true", help="print the bytes the model would take and write nothing")
     a = ap.parse_args()
     c = shape_config(a)
     if a.layers:
@@ -286,6 +288,9 @@ def main():
     hb = json.dumps(header, separators=(",", ":")).encode()
     hb += b" " * (-len(hb) % 8)
     total = 8 + len(hb) + off
+    if a.size:
+        print(total)
+        return
     os.makedirs(a.out, exist_ok=True)
     if os.path.exists(os.path.join(a.out, "model.safetensors")) and not a.force:
         sys.exit("error: %s/model.safetensors exists (use --force)" % a.out)
