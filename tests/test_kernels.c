@@ -581,6 +581,49 @@ static void test_silu(const fr_kernel_table *k) {
     free(g), free(u), free(r);
 }
 
+/* kda_decay_dots (Kimi Delta Attention's chunk products) vs the plain loop:
+ * K from 1 to 130 (masked tails), log-decay differences from 0 to past
+ * expf's underflow; each sum within 1e-6 of its sum of |terms| (the float
+ * sums go per lane instead of in channel order, exp within 2 ulp) */
+static void test_kda_decay(const fr_kernel_table *k) {
+    if (!k->kda_decay_dots) return;
+    enum { NJ = 9, KM = 130 };
+    float ki[KM], qi[KM], kk[NJ * KM], a0[NJ], q0[NJ], a1[NJ], q1[NJ];
+    double Gi[KM], G[NJ * KM];
+    int bad = 0;
+    double worst = 0;
+    const int Ks[] = {1, 7, 16, 24, 64, 127, 128, 130};
+    for (size_t ik = 0; ik < sizeof Ks / sizeof *Ks; ik++)
+        for (int rep = 0; rep < 20; rep++) {
+            const int K = Ks[ik];
+            const double scale = rep % 4 == 0 ? 0.01 : rep % 4 == 1 ? 1.0 : rep % 4 == 2 ? 30.0 : 200.0;
+            for (int c = 0; c < K; c++) {
+                ki[c] = (float)nrand(), qi[c] = (float)nrand();
+                Gi[c] = -scale * urand() * 3; /* cumulative: G_j >= Gi for the earlier tokens j */
+            }
+            for (int j = 0; j < NJ; j++)
+                for (int c = 0; c < K; c++) {
+                    kk[j * KM + c] = (float)nrand();
+                    G[j * K + c] = Gi[c] + scale * urand() * (double)(NJ - j);
+                }
+            fr_kda_decay_dots_generic(ki, qi, Gi, kk, KM, G, NJ, K, a0, q0);
+            k->kda_decay_dots(ki, qi, Gi, kk, KM, G, NJ, K, a1, q1);
+            for (int j = 0; j < NJ; j++) {
+                double sa = 0, sq = 0; /* sums of |terms| */
+                for (int c = 0; c < K; c++) {
+                    const double e = fabs(kk[j * KM + c]) * exp(Gi[c] - G[j * K + c]);
+                    sa += fabs(ki[c]) * e, sq += fabs(qi[c]) * e;
+                }
+                const double ea = fabs(a1[j] - a0[j]) / (sa > 1e-30 ? sa : 1e-30),
+                             eq = fabs(q1[j] - q0[j]) / (sq > 1e-30 ? sq : 1e-30);
+                worst = fmax(worst, fmax(ea, eq));
+                bad += !(ea <= 1e-6 && eq <= 1e-6);
+            }
+        }
+    CHECK(bad == 0, "%s kda_decay_dots: %d sums off the plain loop (worst %.3g of sum|terms|)", k->name, bad, worst);
+    printf("%s kda_decay_dots: worst %.3g of sum|terms| off the plain loop\n", k->name, worst);
+}
+
 /* rmsnorm, softmax, RoPE vs their formulas in double */
 static void test_ops(void) {
     enum { D = 77 };
@@ -679,6 +722,7 @@ int main(void) {
         test_f32_bf16(k);
         test_exp(k);
         test_silu(k);
+        test_kda_decay(k);
     }
     test_threaded();
     printf("ISA tables tested: %d\n", tested);

@@ -212,6 +212,12 @@ void fr_silu_mul(float *g, const float *u, int64_t n, int exact) {
     (!exact && t->silu_mul ? t->silu_mul : fr_silu_mul_generic)(g, u, n);
 }
 
+void fr_kda_decay_dots(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
+                       const double *G, int nj, int K, float *sa, float *sq, int exact) {
+    const fr_kernel_table *t = fr_kernels();
+    (!exact && t->kda_decay_dots ? t->kda_decay_dots : fr_kda_decay_dots_generic)(ki, qi, Gi, k, ldk, G, nj, K, sa, sq);
+}
+
 void fr_dots(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k) {
     const fr_kernel_table *t = fr_kernels();
     (t->dots ? t->dots : fr_dots_generic)(A, lda, B, ldb, C, ldc, m, n, k);

@@ -78,6 +78,9 @@ typedef struct fr_kernel_table {
     float (*exp_shift)(float *x, int n, float m);
     /* g[i] = silu(g[i]) * u[i] for i < n, SwiGLU's gate (NULL: fr_silu) */
     void (*silu_mul)(float *g, const float *u, int64_t n);
+    /* KDA's decayed dot products, fr_kda_decay_dots below (NULL: the generic loop) */
+    void (*kda_decay_dots)(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
+                           const double *G, int nj, int K, float *sa, float *sq);
     /* attention over a bfloat16 cache, not exact (NULL: the caller decodes the
      * rows to float32 for dots/wsum): A queries and B cache rows bfloat16;
      * wsum_bf16 rounds P to bfloat16, n <= 256 (avx512/attn_bf16.h) */
@@ -147,6 +150,14 @@ static inline float fr_silu(float x);
 /* g[i] = silu(g[i]) * u[i] for i < n: fr_silu when exact, else the table's
  * vector exp (within 4 ulp of the plain one, test_kernels) */
 void fr_silu_mul(float *g, const float *u, int64_t n, int exact);
+/* Kimi Delta Attention's chunk products (layers/kda.c), for j < nj with
+ * k_j = k + j*ldk, G_j = G + j*K (cumulative log-decays, doubles) and
+ * E_j[c] = exp(float(Gi[c] - G_j[c])):
+ *   sa[j] = sum_c ki[c] (k_j[c] E_j[c]),  sq[j] = sum_c qi[c] (k_j[c] E_j[c]).
+ * Exact: the plain loop (expf, sums in c order); else the table's (a vector
+ * exp within 2 ulp of expf, sums per lane: test_kernels). */
+void fr_kda_decay_dots(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
+                       const double *G, int nj, int K, float *sa, float *sq, int exact);
 /* Interleaved RoPE on pairs (2i, 2i+1) of x[0..d): cs[i] = cos, sn[i] = sin. */
 void fr_rope_interleaved(float *x, const float *cs, const float *sn, int d);
 /* Half-split (NeoX) RoPE on pairs (i, i + d/2). */

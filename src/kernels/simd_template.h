@@ -471,6 +471,9 @@ const fr_kernel_table PFX(table) = {
 #ifdef SILU_MUL_ENTRY
     .silu_mul = SILU_MUL_ENTRY, /* avx512/exp.h */
 #endif
+#ifdef KDA_DECAY_DOTS_ENTRY
+    .kda_decay_dots = KDA_DECAY_DOTS_ENTRY, /* avx512/exp.h */
+#endif
 #ifdef ATTN_I8_ENTRIES
     ATTN_I8_ENTRIES /* avx512/attn_i8.h */
 #endif

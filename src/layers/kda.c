@@ -134,7 +134,7 @@ size_t fr_kda_chunk_scratch(int C, int K, int V) {
  * however strong the decay. G is summed in double so that the differences keep
  * float32 accuracy when strong decays make G large. */
 void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const float *g, int ldk, const float *v,
-                    int ldv, const float *beta, int ldb, float *S, float *o, int C, float *scratch) {
+                    int ldv, const float *beta, int ldb, float *S, float *o, int C, float *scratch, int exact) {
     double *G = (double *)(void *)scratch; /* [C][K] */
     float *A = scratch + 2 * (size_t)C * K; /* [C][C] */
     float *Qk = A + (size_t)C * C;         /* [C][C] */
@@ -148,23 +148,13 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
             double *Gi = G + (size_t)i * K;
             for (int c = 0; c < K; c++) Gi[c] = (i ? Gi[c - K] : 0.0) + gi[c];
         }
-        /* A (strictly lower, beta folded in) and Qk (lower, diagonal included) */
+        /* A (strictly lower, beta folded in) and Qk (lower, diagonal included):
+         * L (L + 1) / 2 pairs of K decays each, most of the layer's arithmetic */
         for (int i = 0; i < L; i++) {
-            const float *ki = KROW(k, i), *qi = KROW(q, i);
-            const double *Gi = G + (size_t)i * K;
-            float bi = beta[(size_t)(t0 + i) * ldb];
-            for (int j = 0; j <= i; j++) {
-                const float *kj = KROW(k, j);
-                const double *Gj = G + (size_t)j * K;
-                float sa = 0, sq = 0;
-                for (int c = 0; c < K; c++) {
-                    float kje = kj[c] * expf((float)(Gi[c] - Gj[c]));
-                    sa += ki[c] * kje;
-                    sq += qi[c] * kje;
-                }
-                A[(size_t)i * C + j] = bi * sa;
-                Qk[(size_t)i * C + j] = sq;
-            }
+            float *Ai = A + (size_t)i * C, bi = beta[(size_t)(t0 + i) * ldb];
+            fr_kda_decay_dots(KROW(k, i), KROW(q, i), G + (size_t)i * K, KROW(k, 0), ldk, G, i + 1, K, Ai,
+                              Qk + (size_t)i * C, exact);
+            for (int j = 0; j <= i; j++) Ai[j] *= bi;
         }
         /* w_i: forward substitution */
         for (int i = 0; i < L; i++) {
@@ -207,7 +197,7 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
 
 /* the recurrence over heads [h0, h1), one head per task */
 typedef struct kda_job {
-    int n, H, K, C;
+    int n, H, K, C, exact;
     const float *q, *k, *g, *v, *beta;
     float *S, *o, *scratch;
     size_t scr;
@@ -224,7 +214,7 @@ static void kda_heads(void *arg, int64_t h0, int64_t h1, int ith) {
                              j->o + off);
         else
             fr_kda_chunked(j->n, K, K, j->q + off, j->k + off, j->g + off, HK, j->v + off, HK, j->beta + h, j->H, S,
-                           j->o + off, j->C, j->scratch + j->scr * (size_t)ith);
+                           j->o + off, j->C, j->scratch + j->scr * (size_t)ith, j->exact);
     }
 }
 
@@ -293,7 +283,7 @@ void fr_kda_forward(const fr_kda *m, fr_kda_state *st, const float *x, float *y,
     int C = n < FR_KDA_CHUNK ? n : FR_KDA_CHUNK;
     size_t scr = fr_kda_chunk_scratch(C, K, K);
     float *scratch = n > 1 ? fr_arena_f32(a, scr * (size_t)nth) : NULL;
-    kda_job job = {n, H, K, C, q, k, g, v, beta, st->S, o, scratch, scr};
+    kda_job job = {n, H, K, C, fr_kernels_exact(), q, k, g, v, beta, st->S, o, scratch, scr};
     fr_parallel_for(H, 1, kda_heads, &job);
 
     /* gated RMSNorm per head (weight shared by the heads), sigmoid gate */

@@ -64,10 +64,12 @@ void fr_kda_recurrent(int n, int K, int V, const float *q, const float *k, const
                       int ldv, const float *beta, int ldb, float *S, float *o);
 /* The same result, chunk by chunk (chunk C): within a chunk the tokens are
  * combined with the UT transform (a unit lower-triangular solve) instead of
- * one at a time. scratch: fr_kda_chunk_scratch(C, K, V) floats. */
+ * one at a time. scratch: fr_kda_chunk_scratch(C, K, V) floats. exact: the
+ * decayed products on the plain loop (kernels.h fr_kda_decay_dots), else on
+ * the table's vector exp. */
 size_t fr_kda_chunk_scratch(int C, int K, int V);
 void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const float *g, int ldk, const float *v,
-                    int ldv, const float *beta, int ldb, float *S, float *o, int C, float *scratch);
+                    int ldv, const float *beta, int ldb, float *S, float *o, int C, float *scratch, int exact);
 
 #define FR_KDA_CHUNK 64
 

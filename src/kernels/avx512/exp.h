@@ -42,6 +42,32 @@ static void PFX(silu_mul)(float *g, const float *u, int64_t n) {
     }
 }
 
+/* fr_kda_decay_dots: 16 channels per step (masked at the end), the decay
+ * differences in double, rounded to float as the generic loop does, exp512
+ * for expf; sa and sq summed per lane, then across the lanes */
+static void PFX(kda_decay_dots)(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
+                                const double *G, int nj, int K, float *sa, float *sq) {
+    for (int j = 0; j < nj; j++) {
+        const float *kj = k + (size_t)j * (size_t)ldk;
+        const double *Gj = G + (size_t)j * (size_t)K;
+        __m512 a = _mm512_setzero_ps(), q = _mm512_setzero_ps();
+        for (int c = 0; c < K; c += 16) {
+            const __mmask16 m = (__mmask16)(K - c >= 16 ? 0xffff : (1u << (K - c)) - 1);
+            const __mmask8 m0 = (__mmask8)m, m1 = (__mmask8)(m >> 8);
+            const __m256 d0 = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, Gi + c), _mm512_maskz_loadu_pd(m0, Gj + c)));
+            const __m256 d1 =
+                _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_maskz_loadu_pd(m1, Gi + c + 8), _mm512_maskz_loadu_pd(m1, Gj + c + 8)));
+            const __m512 d = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(d0)), _mm256_castps_pd(d1), 1));
+            const __m512 e = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, kj + c), exp512(d));
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ki + c), e, a);
+            q = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qi + c), e, q);
+        }
+        sa[j] = _mm512_reduce_add_ps(a);
+        sq[j] = _mm512_reduce_add_ps(q);
+    }
+}
+
 static float PFX(exp_shift)(float *x, int n, float m) {
     const __m512 mv = _mm512_set1_ps(m);
     __m512 s = _mm512_setzero_ps();

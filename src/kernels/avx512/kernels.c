@@ -82,6 +82,7 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #include "kernels/avx512/exp.h"
 #define EXP_SHIFT_ENTRY PFX(exp_shift)
 #define SILU_MUL_ENTRY PFX(silu_mul)
+#define KDA_DECAY_DOTS_ENTRY PFX(kda_decay_dots)
 #include "kernels/avx512/quant.h"
 #include "kernels/avx512/int8.h"
 #include "kernels/avx512/quant_act.h"

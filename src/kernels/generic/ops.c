@@ -23,6 +23,22 @@ void fr_silu_mul_generic(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = fr_silu(g[i]) * u[i];
 }
 
+void fr_kda_decay_dots_generic(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
+                               const double *G, int nj, int K, float *sa, float *sq) {
+    for (int j = 0; j < nj; j++) {
+        const float *kj = k + (size_t)j * (size_t)ldk;
+        const double *Gj = G + (size_t)j * (size_t)K;
+        float a = 0, q = 0;
+        for (int c = 0; c < K; c++) {
+            float e = kj[c] * expf((float)(Gi[c] - Gj[c]));
+            a += ki[c] * e;
+            q += qi[c] * e;
+        }
+        sa[j] = a;
+        sq[j] = q;
+    }
+}
+
 void fr_softmax(float *x, int n) {
     float m = -INFINITY;
     for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
