@@ -39,7 +39,17 @@ int fr_kda_bind_hf(fr_kda *m, const fr_weights *w, const char *p, const fr_kda_c
         snprintf(name, sizeof name, "%s%s_proj.weight", p, qkv[s]);
         if (fr_weights_bind(w, name, 2, proj, wt[s])) return -1;
         snprintf(name, sizeof name, "%s%s_conv1d.weight", p, qkv[s]);
-        if (load_f32(w, name, HK * c->conv, c->conv, &m->conv[s])) return -1;
+        float *cw;
+        if (load_f32(w, name, HK * c->conv, c->conv, &cw)) return -1;
+        /* [H*K][W] -> [W][H*K]: tap j of every channel in a row, so the conv runs along the channels */
+        m->conv[s] = malloc((size_t)HK * c->conv * sizeof(float));
+        if (!m->conv[s]) {
+            free(cw);
+            return fr_err("out of memory");
+        }
+        for (int64_t ch = 0; ch < HK; ch++)
+            for (int j = 0; j < c->conv; j++) m->conv[s][(size_t)j * HK + ch] = cw[(size_t)ch * c->conv + j];
+        free(cw);
     }
 #define BIND(field, nm, shape) \
     do { snprintf(name, sizeof name, "%s" nm, p); if (fr_weights_bind(w, name, 2, shape, &m->field)) return -1; } while (0)
@@ -115,8 +125,16 @@ void fr_kda_recurrent(int n, int K, int V, const float *q, const float *k, const
     }
 }
 
+/* x[i] = exp(x[i]) for i < n: expf when exact, else the table's vector exp */
+static void kda_exps(float *x, int n, int exact) {
+    if (exact)
+        for (int i = 0; i < n; i++) x[i] = expf(x[i]);
+    else
+        fr_exp_shift(x, n, 0.0f);
+}
+
 size_t fr_kda_chunk_scratch(int C, int K, int V) {
-    size_t n = 2 * (size_t)C * K /* G, as doubles */ + 2 * (size_t)C * C + (size_t)C * V + (size_t)K;
+    size_t n = 2 * (size_t)C * K /* G, as doubles */ + 2 * (size_t)C * C + (size_t)C * V + 2 * (size_t)C * K;
     return (n + 15) & ~(size_t)15; /* whole 64-byte lines, so per-thread slices stay aligned */
 }
 
@@ -139,7 +157,8 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
     float *A = scratch + 2 * (size_t)C * K; /* [C][C] */
     float *Qk = A + (size_t)C * C;         /* [C][C] */
     float *W = Qk + (size_t)C * C;         /* [C][V] */
-    float *tmp = W + (size_t)C * V;        /* [K] */
+    float *Pk = W + (size_t)C * V;         /* [C][K], then [K][C] */
+    float *Pq = Pk + (size_t)C * K;        /* [C][K] */
     for (int t0 = 0; t0 < n; t0 += C) {
         int L = n - t0 < C ? n - t0 : C;
 #define KROW(p, i) ((p) + (size_t)(t0 + (i)) * ldk)
@@ -154,41 +173,53 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
             float *Ai = A + (size_t)i * C, bi = beta[(size_t)(t0 + i) * ldb];
             fr_kda_decay_dots(KROW(k, i), KROW(q, i), G + (size_t)i * K, KROW(k, 0), ldk, G, i + 1, K, Ai,
                               Qk + (size_t)i * C, exact);
-            for (int j = 0; j <= i; j++) Ai[j] *= bi;
+            for (int j = 0; j <= i; j++) Ai[j] = -(bi * Ai[j]); /* -A_ij, as the substitution subtracts */
+            for (int j = i + 1; j < L; j++) Qk[(size_t)i * C + j] = 0;
         }
-        /* w_i: forward substitution */
+        /* the decays of the chunk's keys and queries from S0: Pk = -exp(G) k
+         * and Pq = exp(G) q   [L][K] */
         for (int i = 0; i < L; i++) {
-            const float *ki = KROW(k, i), *vi = v + (size_t)(t0 + i) * ldv;
+            const float *ki = KROW(k, i), *qi = KROW(q, i);
             const double *Gi = G + (size_t)i * K;
+            float *e = Pq + (size_t)i * K;
+            for (int c = 0; c < K; c++) e[c] = (float)Gi[c];
+            kda_exps(e, K, exact);
+            for (int c = 0; c < K; c++) {
+                Pk[(size_t)i * K + c] = -(e[c] * ki[c]);
+                e[c] *= qi[c];
+            }
+        }
+        /* w_i = beta_i (v_i - S0^T (exp(G_i) k_i)) - sum_{j<i} A_ij w_j: forward substitution */
+        for (int i = 0; i < L; i++) memcpy(W + (size_t)i * V, v + (size_t)(t0 + i) * ldv, (size_t)V * sizeof *W);
+        fr_wsum(Pk, K, S, V, W, V, L, K, V); /* W += Pk S0 */
+        for (int i = 0; i < L; i++) {
             float bi = beta[(size_t)(t0 + i) * ldb], *wi = W + (size_t)i * V;
-            for (int c = 0; c < K; c++) tmp[c] = expf((float)Gi[c]) * ki[c];
-            memcpy(wi, vi, (size_t)V * sizeof *wi);
-            for (int c = 0; c < K; c++) fr_axpy(wi, -tmp[c], S + (size_t)c * V, V);
             for (int j = 0; j < V; j++) wi[j] *= bi;
-            for (int j = 0; j < i; j++) fr_axpy(wi, -A[(size_t)i * C + j], W + (size_t)j * V, V);
+            fr_wsum(A + (size_t)i * C, C, W, V, wi, V, 1, i, V); /* A holds -A_ij */
         }
-        /* outputs, from S0 */
-        for (int i = 0; i < L; i++) {
-            const float *qi = KROW(q, i);
-            const double *Gi = G + (size_t)i * K;
-            float *oi = o + (size_t)(t0 + i) * ldv;
-            memset(oi, 0, (size_t)V * sizeof *oi);
-            for (int c = 0; c < K; c++) fr_axpy(oi, expf((float)Gi[c]) * qi[c], S + (size_t)c * V, V);
-            for (int j = 0; j <= i; j++) fr_axpy(oi, Qk[(size_t)i * C + j], W + (size_t)j * V, V);
-        }
-        /* state at the end of the chunk */
+        /* outputs: o_i = S0^T (exp(G_i) q_i) + sum_{j<=i} Qk_ij w_j (Qk zero above the diagonal) */
+        for (int i = 0; i < L; i++) memset(o + (size_t)(t0 + i) * ldv, 0, (size_t)V * sizeof *o);
+        fr_wsum(Pq, K, S, V, o + (size_t)t0 * ldv, ldv, L, K, V);
+        fr_wsum(Qk, C, W, V, o + (size_t)t0 * ldv, ldv, L, L, V);
+        /* state at the end of the chunk: Diag(exp G_L-1) S0 + sum_j (k_j * exp(G_L-1 - G_j)) w_j^T,
+         * the factors in Pk's place as [K][L] */
         const double *Gl = G + (size_t)(L - 1) * K;
+        float *Ps = Pk;
+        for (int c = 0; c < K; c++) Ps[c] = (float)Gl[c];
+        kda_exps(Ps, K, exact);
         for (int c = 0; c < K; c++) {
-            float dc = expf((float)Gl[c]);
-            float *row = S + (size_t)c * V;
+            float dc = Ps[c], *row = S + (size_t)c * V;
             for (int j = 0; j < V; j++) row[j] *= dc;
         }
         for (int j = 0; j < L; j++) {
-            const float *kj = KROW(k, j);
             const double *Gj = G + (size_t)j * K;
-            for (int c = 0; c < K; c++)
-                fr_axpy(S + (size_t)c * V, kj[c] * expf((float)(Gl[c] - Gj[c])), W + (size_t)j * V, V);
+            float *e = Pq + (size_t)j * K; /* Pq is done with: exp(G_L-1 - G_j) per channel */
+            for (int c = 0; c < K; c++) e[c] = (float)(Gl[c] - Gj[c]);
+            kda_exps(e, K, exact);
         }
+        for (int c = 0; c < K; c++)
+            for (int j = 0; j < L; j++) Ps[(size_t)c * L + j] = KROW(k, j)[c] * Pq[(size_t)j * K + c];
+        fr_wsum(Ps, L, W, V, S, V, K, L, V);
 #undef KROW
     }
 }
@@ -224,8 +255,10 @@ static float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 void fr_kda_forward(const fr_kda *m, fr_kda_state *st, const float *x, float *y, int n, fr_arena *a) {
     const fr_kda_cfg *c = &m->c;
     const int H = c->n_head, K = c->head_dim, HK = H * K, W = c->conv, P = W - 1;
-    const int nth = fr_parallel_threads();
+    const int nth = fr_parallel_threads(), exact = fr_kernels_exact();
     fr_arena_mark mk = fr_arena_save(a);
+    float *ones = fr_arena_f32(a, (size_t)HK);
+    for (int i = 0; i < HK; i++) ones[i] = 1.0f;
 
     /* q, k, v: projections, causal depthwise conv over [state ; new], SiLU */
     float *qkv[3];
@@ -236,13 +269,16 @@ void fr_kda_forward(const fr_kda *m, fr_kda_state *st, const float *x, float *y,
         memcpy(ext, cs, (size_t)P * HK * sizeof *ext);
         fr_matmul(wt, x, ext + (size_t)P * HK, n);
         float *out = qkv[s] = fr_arena_f32(a, (size_t)n * HK);
-        const float *cw = m->conv[s];
-        for (int t = 0; t < n; t++)
-            for (int ch = 0; ch < HK; ch++) {
-                float acc = 0;
-                for (int j = 0; j < W; j++) acc += cw[(size_t)ch * W + j] * ext[(size_t)(t + j) * HK + ch];
-                out[(size_t)t * HK + ch] = fr_silu(acc);
+        const float *cw = m->conv[s]; /* [W][HK] */
+        for (int t = 0; t < n; t++) {
+            float *ot = out + (size_t)t * HK;
+            for (int ch = 0; ch < HK; ch++) ot[ch] = 0;
+            for (int j = 0; j < W; j++) { /* acc += w_j x_t+j, taps in order per channel */
+                const float *wj = cw + (size_t)j * HK, *xj = ext + (size_t)(t + j) * HK;
+                for (int ch = 0; ch < HK; ch++) ot[ch] += wj[ch] * xj[ch];
             }
+            fr_silu_mul(ot, ones, HK, exact); /* silu(acc) * 1 */
+        }
         memcpy(cs, ext + (size_t)n * HK, (size_t)P * HK * sizeof *ext); /* the last P inputs */
     }
     float *q = qkv[0], *k = qkv[1], *v = qkv[2];
@@ -283,7 +319,7 @@ void fr_kda_forward(const fr_kda *m, fr_kda_state *st, const float *x, float *y,
     int C = n < FR_KDA_CHUNK ? n : FR_KDA_CHUNK;
     size_t scr = fr_kda_chunk_scratch(C, K, K);
     float *scratch = n > 1 ? fr_arena_f32(a, scr * (size_t)nth) : NULL;
-    kda_job job = {n, H, K, C, fr_kernels_exact(), q, k, g, v, beta, st->S, o, scratch, scr};
+    kda_job job = {n, H, K, C, exact, q, k, g, v, beta, st->S, o, scratch, scr};
     fr_parallel_for(H, 1, kda_heads, &job);
 
     /* gated RMSNorm per head (weight shared by the heads), sigmoid gate */

@@ -26,7 +26,7 @@ typedef struct fr_kda_cfg {
 typedef struct fr_kda {
     fr_kda_cfg c;
     fr_tensor wq, wk, wv;           /* [H*K, d] */
-    float *conv[3];                 /* q, k, v: [H*K][W] (owned) */
+    float *conv[3];                 /* q, k, v: [W][H*K], tap-major (owned; the files' [H*K][W] transposed) */
     fr_tensor f_a, f_b;             /* [K, d], [H*K, K] */
     float *a_log;                   /* [H] (owned) */
     float *dt_bias;                 /* [H*K] (owned) */
