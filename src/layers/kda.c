@@ -168,7 +168,7 @@ void fr_kda_chunked(int n, int K, int V, const float *q, const float *k, const f
             for (int c = 0; c < K; c++) Gi[c] = (i ? Gi[c - K] : 0.0) + gi[c];
         }
         /* A (strictly lower, beta folded in) and Qk (lower, diagonal included):
-         * L (L + 1) / 2 pairs of K decays each, most of the layer's arithmetic */
+         * L (L + 1) / 2 pairs of K decays each: most of the chunk's exps (fr_kda_decay_dots) */
         for (int i = 0; i < L; i++) {
             float *Ai = A + (size_t)i * C, bi = beta[(size_t)(t0 + i) * ldb];
             fr_kda_decay_dots(KROW(k, i), KROW(q, i), G + (size_t)i * K, KROW(k, 0), ldk, G, i + 1, K, Ai,
