@@ -75,7 +75,8 @@ static void test_kernel(int n, int K, int V, int C, float gscale) {
     for (int exact = 1; exact >= 0; exact--) {
         memcpy(S2, S0, (size_t)K * V * 4);
         fr_kda_chunked(n, K, V, q, k, g, K, v, V, beta, 1, S2, o2, C, scr, exact);
-        double eo = max_diff(o1, o2, nv) / max_abs(o1, nv), es = max_diff(S1, S2, (size_t)K * V) / max_abs(S1, (size_t)K * V);
+        double eo = max_diff(o1, o2, nv) / max_abs(o1, nv);
+        double es = max_diff(S1, S2, (size_t)K * V) / max_abs(S1, (size_t)K * V);
         int finite = 1;
         for (size_t i = 0; i < nv; i++) finite &= isfinite(o2[i]);
         CHECK(finite && eo < 2e-6 && es < 2e-6,

@@ -54,9 +54,10 @@ static void PFX(kda_decay_dots)(const float *ki, const float *qi, const double *
         for (int c = 0; c < K; c += 16) {
             const __mmask16 m = (__mmask16)(K - c >= 16 ? 0xffff : (1u << (K - c)) - 1);
             const __mmask8 m0 = (__mmask8)m, m1 = (__mmask8)(m >> 8);
-            const __m256 d0 = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, Gi + c), _mm512_maskz_loadu_pd(m0, Gj + c)));
-            const __m256 d1 =
-                _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_maskz_loadu_pd(m1, Gi + c + 8), _mm512_maskz_loadu_pd(m1, Gj + c + 8)));
+            const __m256 d0 =
+                _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, Gi + c), _mm512_maskz_loadu_pd(m0, Gj + c)));
+            const __m256 d1 = _mm512_cvtpd_ps(
+                _mm512_sub_pd(_mm512_maskz_loadu_pd(m1, Gi + c + 8), _mm512_maskz_loadu_pd(m1, Gj + c + 8)));
             const __m512 d = _mm512_castpd_ps(
                 _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(d0)), _mm256_castps_pd(d1), 1));
             const __m512 e = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, kj + c), exp512(d));
