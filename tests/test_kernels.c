@@ -624,6 +624,50 @@ static void test_kda_decay(const fr_kernel_table *k) {
     printf("%s kda_decay_dots: worst %.3g of sum|terms| off the plain loop\n", k->name, worst);
 }
 
+/* kda_decay_gate (-ea softplus(g + bias)) and sigmoid_mul vs the plain loops:
+ * within 6 ulp over [-110, 40] (softplus from e^-110 to past its cut at 20),
+ * every tail length; +-inf and NaN as the plain loops give them */
+static void test_kda_gates(const fr_kernel_table *k) {
+    if (!k->kda_decay_gate || !k->sigmoid_mul) return;
+    enum { N = 1043 };
+    float *g = malloc(sizeof(float) * N), *r = malloc(sizeof(float) * N), *b = malloc(sizeof(float) * N);
+    float *o = malloc(sizeof(float) * N), *o2 = malloc(sizeof(float) * N);
+    double worst = 0;
+    int bad = 0;
+    for (int rep = 0; rep < 40; rep++) {
+        const int n = N - rep;
+        const float ea = (float)(0.01 + urand() * 5);
+        for (int i = 0; i < N; i++) {
+            g[i] = r[i] = (float)(-110.0 + urand() * (rep % 3 ? 150.0 : 30.0));
+            b[i] = (float)(urand() * 2 - 1);
+            o[i] = o2[i] = (float)(urand() * 4 - 2);
+        }
+        fr_kda_decay_gate_generic(r, b, ea, n);
+        k->kda_decay_gate(g, b, ea, n);
+        fr_sigmoid_mul_generic(o2, b, n);
+        k->sigmoid_mul(o, b, n);
+        for (int i = 0; i < N; i++) {
+            const double e = ulps(g[i], r[i]), e2 = ulps(o[i], o2[i]);
+            if (i < n) worst = fmax(worst, fmax(e, e2));
+            bad += i < n ? !(e <= 6 && e2 <= 6) : (g[i] != r[i] || o[i] != o2[i]); /* past n untouched */
+        }
+    }
+    float sg[6] = {-INFINITY, INFINITY, NAN, 0.0f, 20.0f, 20.5f}, sb[6] = {0}, sr[6], so[6] = {1, 1, 1, 1, 1, 1}, sq[6];
+    memcpy(sr, sg, sizeof sr);
+    memcpy(sq, so, sizeof sq);
+    fr_kda_decay_gate_generic(sr, sb, 2.0f, 6);
+    k->kda_decay_gate(sg, sb, 2.0f, 6);
+    fr_sigmoid_mul_generic(sq, (const float[6]){-INFINITY, INFINITY, NAN, 0.0f, -100.0f, 100.0f}, 6);
+    k->sigmoid_mul(so, (const float[6]){-INFINITY, INFINITY, NAN, 0.0f, -100.0f, 100.0f}, 6);
+    for (int i = 0; i < 6; i++) {
+        bad += isnan(sr[i]) ? !isnan(sg[i]) : !(ulps(sg[i], sr[i]) <= 6);
+        bad += isnan(sq[i]) ? !isnan(so[i]) : !(ulps(so[i], sq[i]) <= 6);
+    }
+    CHECK(bad == 0, "%s kda_decay_gate / sigmoid_mul: %d values wrong (worst %.0f ulp)", k->name, bad, worst);
+    printf("%s kda_decay_gate, sigmoid_mul: worst %.0f ulp of the plain loops\n", k->name, worst);
+    free(g), free(r), free(b), free(o), free(o2);
+}
+
 /* rmsnorm, softmax, RoPE vs their formulas in double */
 static void test_ops(void) {
     enum { D = 77 };
@@ -723,6 +767,7 @@ int main(void) {
         test_exp(k);
         test_silu(k);
         test_kda_decay(k);
+        test_kda_gates(k);
     }
     test_threaded();
     printf("ISA tables tested: %d\n", tested);

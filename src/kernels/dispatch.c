@@ -212,6 +212,16 @@ void fr_silu_mul(float *g, const float *u, int64_t n, int exact) {
     (!exact && t->silu_mul ? t->silu_mul : fr_silu_mul_generic)(g, u, n);
 }
 
+void fr_kda_decay_gate(float *g, const float *bias, float ea, int n, int exact) {
+    const fr_kernel_table *t = fr_kernels();
+    (!exact && t->kda_decay_gate ? t->kda_decay_gate : fr_kda_decay_gate_generic)(g, bias, ea, n);
+}
+
+void fr_sigmoid_mul(float *o, const float *g, int n, int exact) {
+    const fr_kernel_table *t = fr_kernels();
+    (!exact && t->sigmoid_mul ? t->sigmoid_mul : fr_sigmoid_mul_generic)(o, g, n);
+}
+
 void fr_kda_decay_dots(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
                        const double *G, int nj, int K, float *sa, float *sq, int exact) {
     const fr_kernel_table *t = fr_kernels();

@@ -78,6 +78,9 @@ typedef struct fr_kernel_table {
     float (*exp_shift)(float *x, int n, float m);
     /* g[i] = silu(g[i]) * u[i] for i < n, SwiGLU's gate (NULL: fr_silu) */
     void (*silu_mul)(float *g, const float *u, int64_t n);
+    /* KDA's gates, fr_kda_decay_gate and fr_sigmoid_mul below (NULL: the generic loops) */
+    void (*kda_decay_gate)(float *g, const float *bias, float ea, int n);
+    void (*sigmoid_mul)(float *o, const float *g, int n);
     /* KDA's decayed dot products, fr_kda_decay_dots below (NULL: the generic loop) */
     void (*kda_decay_dots)(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
                            const double *G, int nj, int K, float *sa, float *sq);
@@ -158,6 +161,12 @@ void fr_silu_mul(float *g, const float *u, int64_t n, int exact);
  * exp within 2 ulp of expf, sums per lane: test_kernels). */
 void fr_kda_decay_dots(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
                        const double *G, int nj, int K, float *sa, float *sq, int exact);
+/* KDA's log-decay g[i] = -ea * softplus(g[i] + bias[i]) (softplus(x) = x above
+ * 20, else log1p(exp(x))), and its output gate o[i] *= 1 / (1 + exp(-g[i])).
+ * Exact: the plain loops (expf, log1pf); else the table's (vector exp and log
+ * within a few ulp: test_kernels). */
+void fr_kda_decay_gate(float *g, const float *bias, float ea, int n, int exact);
+void fr_sigmoid_mul(float *o, const float *g, int n, int exact);
 /* Interleaved RoPE on pairs (2i, 2i+1) of x[0..d): cs[i] = cos, sn[i] = sin. */
 void fr_rope_interleaved(float *x, const float *cs, const float *sn, int d);
 /* Half-split (NeoX) RoPE on pairs (i, i + d/2). */

@@ -473,6 +473,8 @@ const fr_kernel_table PFX(table) = {
 #endif
 #ifdef KDA_DECAY_DOTS_ENTRY
     .kda_decay_dots = KDA_DECAY_DOTS_ENTRY, /* avx512/exp.h */
+    .kda_decay_gate = KDA_DECAY_GATE_ENTRY,
+    .sigmoid_mul = SIGMOID_MUL_ENTRY,
 #endif
 #ifdef ATTN_I8_ENTRIES
     ATTN_I8_ENTRIES /* avx512/attn_i8.h */

@@ -250,7 +250,6 @@ static void kda_heads(void *arg, int64_t h0, int64_t h1, int ith) {
 }
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-static float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
 void fr_kda_forward(const fr_kda *m, fr_kda_state *st, const float *x, float *y, int n, fr_arena *a) {
     const fr_kda_cfg *c = &m->c;
@@ -308,7 +307,7 @@ void fr_kda_forward(const fr_kda *m, fr_kda_state *st, const float *x, float *y,
             float ea = expf(m->a_log[h]);
             float *gh = g + (size_t)t * HK + (size_t)h * K;
             const float *db = m->dt_bias + (size_t)h * K;
-            for (int i = 0; i < K; i++) gh[i] = -ea * softplusf(gh[i] + db[i]);
+            fr_kda_decay_gate(gh, db, ea, K, exact);
         }
     float *beta = fr_arena_f32(a, (size_t)n * H);
     fr_matmul(&m->b, x, beta, n);
@@ -330,7 +329,7 @@ void fr_kda_forward(const fr_kda *m, fr_kda_state *st, const float *x, float *y,
         float *oh = o + r * K;
         const float *gh = gb + r * K;
         fr_rmsnorm(oh, oh, m->o_norm, c->eps, K);
-        for (int i = 0; i < K; i++) oh[i] *= sigmoidf(gh[i]);
+        fr_sigmoid_mul(oh, gh, K, exact);
     }
     fr_matmul(&m->wo, o, y, n); /* [n][d] */
     fr_arena_restore(a, mk);

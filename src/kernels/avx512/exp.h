@@ -42,6 +42,57 @@ static void PFX(silu_mul)(float *g, const float *u, int64_t n) {
     }
 }
 
+/* log(u) for u > 0 finite: u = 2^k m with m in [sqrt(1/2), sqrt(2)), then
+ * log(m) as Cephes' logf (f = m - 1, f - f^2/2 + f^3 P(f), Moshier's
+ * coefficients) and k ln2 in two parts, as exp512 */
+static inline __m512 log512(__m512 u) {
+    __m512 m = _mm512_getmant_ps(u, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero), k = _mm512_getexp_ps(u);
+    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+    k = _mm512_mask_add_ps(k, big, k, _mm512_set1_ps(1.0f));
+    const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f)), z = _mm512_mul_ps(f, f);
+    __m512 p = _mm512_set1_ps(7.0376836292e-2f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.1514610310e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.1676998740e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.2420140846e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.4249322787e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.6668057665e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.0000714765e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-2.4999993993e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(3.3333331174e-1f));
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, f), z);
+    y = _mm512_fmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), y);
+    y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
+    return _mm512_fmadd_ps(k, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
+}
+
+/* fr_kda_decay_gate: softplus(x) = log1p(e), e = exp(x), as log(1 + e) * e /
+ * ((1 + e) - 1), which keeps log1p's accuracy where 1 + e rounds (e itself
+ * where 1 + e == 1); x above 20 is kept */
+static void PFX(kda_decay_gate)(float *g, const float *bias, float ea, int n) {
+    const __m512 one = _mm512_set1_ps(1.0f), nea = _mm512_set1_ps(-ea);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        const __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, bias + i));
+        const __m512 e = exp512(x), u = _mm512_add_ps(one, e), d = _mm512_sub_ps(u, one);
+        const __mmask16 exact1 = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_EQ_OQ);
+        __m512 sp = _mm512_mul_ps(log512(u), _mm512_div_ps(e, _mm512_mask_blend_ps(exact1, d, one)));
+        sp = _mm512_mask_blend_ps(exact1, sp, e);
+        sp = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ), sp, x);
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(nea, sp));
+    }
+}
+
+/* fr_sigmoid_mul: o *= 1 / (1 + exp(-g)) */
+static void PFX(sigmoid_mul)(float *o, const float *g, int n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, g + i)));
+        _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + i), _mm512_div_ps(one, _mm512_add_ps(one, e))));
+    }
+}
+
 /* fr_kda_decay_dots: 16 channels per step (masked at the end), the decay
  * differences in double, rounded to float as the generic loop does, exp512
  * for expf; sa and sq summed per lane, then across the lanes */

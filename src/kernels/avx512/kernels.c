@@ -83,6 +83,8 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #define EXP_SHIFT_ENTRY PFX(exp_shift)
 #define SILU_MUL_ENTRY PFX(silu_mul)
 #define KDA_DECAY_DOTS_ENTRY PFX(kda_decay_dots)
+#define KDA_DECAY_GATE_ENTRY PFX(kda_decay_gate)
+#define SIGMOID_MUL_ENTRY PFX(sigmoid_mul)
 #include "kernels/avx512/quant.h"
 #include "kernels/avx512/int8.h"
 #include "kernels/avx512/quant_act.h"

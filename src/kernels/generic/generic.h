@@ -16,6 +16,8 @@ void fr_i8_wsum_generic(const float *P, int64_t ldp, int m, const uint8_t *K, co
                         float *U, int64_t ldu);
 float fr_exp_shift_generic(float *x, int n, float m);
 void fr_silu_mul_generic(float *g, const float *u, int64_t n);
+void fr_kda_decay_gate_generic(float *g, const float *bias, float ea, int n);
+void fr_sigmoid_mul_generic(float *o, const float *g, int n);
 void fr_kda_decay_dots_generic(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
                                const double *G, int nj, int K, float *sa, float *sq);
 float fr_dot_generic(const float *a, const float *b, int n);

@@ -23,6 +23,17 @@ void fr_silu_mul_generic(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = fr_silu(g[i]) * u[i];
 }
 
+void fr_kda_decay_gate_generic(float *g, const float *bias, float ea, int n) {
+    for (int i = 0; i < n; i++) {
+        const float x = g[i] + bias[i];
+        g[i] = -ea * (x > 20.0f ? x : log1pf(expf(x)));
+    }
+}
+
+void fr_sigmoid_mul_generic(float *o, const float *g, int n) {
+    for (int i = 0; i < n; i++) o[i] *= 1.0f / (1.0f + expf(-g[i]));
+}
+
 void fr_kda_decay_dots_generic(const float *ki, const float *qi, const double *Gi, const float *k, int64_t ldk,
                                const double *G, int nj, int K, float *sa, float *sq) {
     for (int j = 0; j < nj; j++) {
