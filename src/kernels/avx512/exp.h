@@ -89,7 +89,8 @@ static void PFX(sigmoid_mul)(float *o, const float *g, int n) {
     for (int i = 0; i < n; i += 16) {
         const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
         const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, g + i)));
-        _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + i), _mm512_div_ps(one, _mm512_add_ps(one, e))));
+        const __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + i), s));
     }
 }
 
