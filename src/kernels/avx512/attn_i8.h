@@ -109,8 +109,7 @@ static inline __attribute__((always_inline)) void ai8_scores(const int G, const 
         for (int h = 0; h < 16; h++) acc[h] = _mm512_setzero_si512();
     /* lanes e: position 4 g0 + e's latent and rope scales (kd [g][2][4]) */
     const int nk = 8 * G; /* scales there: no read past the last group */
-    const __mmask16 m0 = (__mmask16)(nk >= 16 ? 0xffff : (1u << nk) - 1);
-    const __mmask16 m1 = (__mmask16)(nk >= 32 ? 0xffff : nk > 16 ? (1u << (nk - 16)) - 1 : 0);
+    const __mmask16 m0 = fr_tail16(nk), m1 = fr_tail16(nk - 16);
     const __m512 k0 = _mm512_maskz_loadu_ps(m0, kd + (size_t)g0 * 8), k1 = _mm512_maskz_loadu_ps(m1, kd + (size_t)g0 * 8 + 16);
     const __m512i il = _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0);
     const __m512 kl = _mm512_permutex2var_ps(k0, il, k1), kr = _mm512_permutex2var_ps(k0, _mm512_add_epi32(il, _mm512_set1_epi32(4)), k1);
@@ -171,15 +170,15 @@ static inline __attribute__((always_inline)) void ai8_dp4x4(__m512i acc[16], con
 static inline float ai8_pquant(const float *p, const float *kl, int n, int ng, uint8_t *pq) {
     __m512 mx = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 mk = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        const __mmask16 mk = fr_tail16(n - i);
         mx = _mm512_max_ps(mx, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p + i), _mm512_maskz_loadu_ps(mk, kl + i)));
     }
     const float m1 = _mm512_reduce_max_ps(mx), inv = m1 > 0 ? 255.0f / m1 : 0;
     for (int i = 0; i < 4 * ng; i += 16) {
-        const __mmask16 mk = (__mmask16)(n - i >= 16 ? 0xffff : n - i > 0 ? (1u << (n - i)) - 1 : 0);
+        const __mmask16 mk = fr_tail16(n - i);
         const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p + i), _mm512_maskz_loadu_ps(mk, kl + i));
         const __m512i qi = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(inv)), _mm512_set1_ps(0.5f)));
-        const __mmask16 st = (__mmask16)(4 * ng - i >= 16 ? 0xffff : (1u << (4 * ng - i)) - 1);
+        const __mmask16 st = fr_tail16(4 * ng - i);
         _mm512_mask_cvtusepi32_storeu_epi8(pq + i, st, qi);
     }
     return m1 / 255.0f;

@@ -35,7 +35,7 @@ static inline __m512 exp512(__m512 t) {
 static void PFX(silu_mul)(float *g, const float *u, int64_t n) {
     int64_t i = 0;
     for (; i < n; i += 16) {
-        const __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        const __mmask16 k = fr_tail16(n - i);
         const __m512 x = _mm512_maskz_loadu_ps(k, g + i);
         const __m512 s = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
         _mm512_mask_storeu_ps(g + i, k, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, u + i)));
@@ -72,7 +72,7 @@ static inline __m512 log512(__m512 u) {
 static void PFX(kda_decay_gate)(float *g, const float *bias, float ea, int n) {
     const __m512 one = _mm512_set1_ps(1.0f), nea = _mm512_set1_ps(-ea);
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        const __mmask16 m = fr_tail16(n - i);
         const __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, bias + i));
         const __m512 e = exp512(x), u = _mm512_add_ps(one, e), d = _mm512_sub_ps(u, one);
         const __mmask16 exact1 = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_EQ_OQ);
@@ -87,7 +87,7 @@ static void PFX(kda_decay_gate)(float *g, const float *bias, float ea, int n) {
 static void PFX(sigmoid_mul)(float *o, const float *g, int n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        const __mmask16 m = fr_tail16(n - i);
         const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, g + i)));
         const __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, e));
         _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + i), s));
@@ -104,7 +104,7 @@ static void PFX(kda_decay_dots)(const float *ki, const float *qi, const double *
         const double *Gj = G + (size_t)j * (size_t)K;
         __m512 a = _mm512_setzero_ps(), q = _mm512_setzero_ps();
         for (int c = 0; c < K; c += 16) {
-            const __mmask16 m = (__mmask16)(K - c >= 16 ? 0xffff : (1u << (K - c)) - 1);
+            const __mmask16 m = fr_tail16(K - c);
             const __mmask8 m0 = (__mmask8)m, m1 = (__mmask8)(m >> 8);
             const __m256 d0 =
                 _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, Gi + c), _mm512_maskz_loadu_pd(m0, Gj + c)));
@@ -131,7 +131,7 @@ static float PFX(exp_shift)(float *x, int n, float m) {
         s = _mm512_add_ps(s, e);
     }
     if (i < n) {
-        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 k = fr_tail16(n - i);
         const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv));
         _mm512_mask_storeu_ps(x + i, k, e);
         s = _mm512_mask_add_ps(s, k, s, e);

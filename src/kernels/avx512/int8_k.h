@@ -871,7 +871,7 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
             for (int h = 0; h < nh; h++) {
                 const int64_t rh = r + I8K_PR * h;
                 i8k_ptrans(dt, W, rh, r1, b0, cnt, ut[h], D[h], dmin[h], mm[h]);
-                m[h] = (__mmask16)(r1 - rh >= I8K_PR ? 0xffff : (1u << (r1 - rh)) - 1);
+                m[h] = fr_tail16(r1 - rh);
             }
             int t = t0;
             fr_pf pf;

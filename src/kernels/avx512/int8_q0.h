@@ -344,7 +344,7 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
                 const uint8_t *wr[Q0PR];
                 for (int i = 0; i < Q0PR; i++)
                     wr[i] = (const uint8_t *)W->data + (size_t)(rh + i < r1 ? rh + i : r1 - 1) * rb;
-                m[h] = (__mmask16)(r1 - rh >= Q0PR ? 0xffff : (1u << (r1 - rh)) - 1);
+                m[h] = fr_tail16(r1 - rh);
                 for (int k = 0; k < cnt; k++) {
                     __m256i u[Q0PR], lo[8], hi[8];
                     uint16_t dh[Q0PR];

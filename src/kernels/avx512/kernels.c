@@ -6,6 +6,7 @@
  * which adds the not-exact FP8 kernels on vdpbf16ps (avx512/dpbf16.h). */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdint.h>
 
 #if defined(FR_BF16)
 #define ISA_NAME "avx512bf16"
@@ -27,6 +28,11 @@
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VHSUM(v) _mm512_reduce_add_ps(v)
+/* the lanes of a 16-wide step with `left` elements still to do: all 16, the
+ * first `left`, or none */
+static inline __mmask16 fr_tail16(int64_t left) {
+    return (__mmask16)(left >= 16 ? 0xffff : left > 0 ? (1u << left) - 1 : 0);
+}
 /* the 16 sums of r[0..16) in one vector: element e = sum of r[e]'s lanes */
 static inline __m512 hsum16(const __m512 r[16]) {
     __m512 s[8], t[4], u[2];
