@@ -49,11 +49,11 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * (size_t)(rows * n));
     for (int64_t i = 0; i < cols * n; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
     int blk = fr_qx_blk(dt);
-    /* rows per call: dispatch.c mm_grain at 2 threads; GRAIN=R sets it (the MoE
-     * experts' work items are 256 rows, layers/mlp.c) */
-    int64_t grain = n <= 2 ? rows : 16;
-    if (n >= 32 && rows >= 256) grain = rows / 16 / 64 * 64 < 64 ? 64 : rows / 16 / 64 * 64 > 256 ? 256 : rows / 16 / 64 * 64;
-    if (getenv("GRAIN")) grain = atoll(getenv("GRAIN"));
+    /* rows per call: decode one stream of all rows, prefill the work items of
+     * fr_matmul at 2 threads; GRAIN=R sets it (the MoE experts' work items are
+     * 256 rows, layers/mlp.c) */
+    int64_t grain = n <= 2 ? rows : fr_matmul_grain(rows, n, 2);
+    if (getenv("GRAIN") && atoll(getenv("GRAIN")) > 0) grain = atoll(getenv("GRAIN"));
     void *qb = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
     fr_qx q;
     fr_qx_quantize(x, n, cols, blk, qb, &q);
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
                 double t0 = cpu(), el;
                 do {
                     if (path == 0) t->matmul[dt](&W, x, y, n, 0, rows);
-                    else /* in the work items fr_matmul hands a thread in prefill (dispatch.c mm_grain) */
+                    else /* in the work items fr_matmul hands a thread in prefill (fr_matmul_grain) */
                         for (int64_t r = 0; r < rows; r += grain) t->matmul_q[dt](&W, &q, y, r, r + grain < rows ? r + grain : rows);
                     reps++;
                 } while ((el = cpu() - t0) < budget / 5);

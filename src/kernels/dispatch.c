@@ -127,13 +127,13 @@ int fr_matmul_uses_q(const fr_tensor *W) { return !fr_kernels_exact() && fr_matm
  * more rows (256-row calls vs 64: with 256-token passes, kernels.h, the Kimi
  * K2 cut's pp512 +2-4 %, together with the MoE experts' items, layers/mlp.c).
  * Fewer tokens: 16 rows. */
-static int64_t mm_grain(int64_t rows, int n) {
+int64_t fr_matmul_grain(int64_t rows, int n, int threads) {
     if (n <= 2) {
-        int64_t g = rows / (4 * (int64_t)fr_parallel_threads());
+        int64_t g = rows / (4 * (int64_t)threads);
         return g < 16 ? 16 : g;
     }
     if (n >= 32 && rows >= 256) {
-        int64_t g = rows / (8 * (int64_t)fr_parallel_threads()) / 64 * 64;
+        int64_t g = rows / (8 * (int64_t)threads) / 64 * 64;
         return g < 64 ? 64 : g > 256 ? 256 : g;
     }
     return 16;
@@ -143,7 +143,7 @@ static int64_t mm_grain(int64_t rows, int n) {
  * or on the calling thread when it is small */
 static void split_rows(int64_t rows, int64_t cols, int n, fr_range_fn fn, void *job) {
     if (rows * cols * (int64_t)n < 32768) fn(job, 0, rows, 0);
-    else fr_parallel_for(rows, mm_grain(rows, n), fn, job);
+    else fr_parallel_for(rows, fr_matmul_grain(rows, n, fr_parallel_threads()), fn, job);
 }
 
 typedef struct mmq_job {

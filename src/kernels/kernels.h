@@ -128,6 +128,9 @@ void fr_kernels_set(const fr_kernel_table *t);
  * pass fr_kernels_exact() read on the thread that owns the evaluation (a pool
  * worker does not carry the caller's flag). */
 fr_matmul_fn fr_matmul_kernel(fr_dtype dt, int exact);
+/* Rows per work item of an n-token product over `rows` rows split among
+ * `threads` threads (dispatch.c; bench/int8_bench.c calls it as fr_matmul does). */
+int64_t fr_matmul_grain(int64_t rows, int n, int threads);
 /* The integer-path kernel for dt (NULL when dt has none). */
 fr_matmul_q_fn fr_matmul_q_kernel(fr_dtype dt);
 

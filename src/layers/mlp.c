@@ -25,7 +25,7 @@ int fr_mlp_bind(fr_mlp *m, const fr_weights *w, const char *prefix, const char *
  * MLP) each thread streams long contiguous runs of weight rows (interleaved
  * short runs cost memory bandwidth, see kernels/dispatch.c); in prefill each
  * call meets the expert's activations with more rows (kernels/dispatch.c
- * mm_grain), and an expert of 1408 to 2048 rows still makes 6 to 8 items */
+ * fr_matmul_grain), and an expert of 1408 to 2048 rows still makes 6 to 8 items */
 #define CHUNK 256
 
 typedef struct mlp_job {
