@@ -243,9 +243,71 @@ static void test_isa(const fr_kernel_table *k) {
     }
 }
 
+/* The AMX tables (k: "amx" on a CPU with AMX, "amxemu" anywhere with
+ * AVX512-BF16: the same code with the tile instructions emulated) against the
+ * avx512bf16 table, bit for bit: their prefill panels take the sums from
+ * tdpbsud instead of vpdpbusd and keep the float steps (avx512/amx.h). Row
+ * counts around the two 16-row halves, token counts around the tiles of 16. */
+static void test_amx_bitwise(const fr_kernel_table *k, const fr_kernel_table *ref) {
+    static const int64_t rowss[] = {1, 16, 17, 40};
+    static const int64_t nblk[] = {1, 5, 17};
+    static const int ns[] = {3, 4, 8, 15, 16, 17, 35, 300};
+    for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
+        const fr_dtype dt = g_qts[d];
+        const char *dn = fr_dtype_get(dt)->name;
+        if (!k->matmul_q[dt] || !ref->matmul_q[dt]) continue;
+        int same = 1, calls = 0;
+        for (size_t ir = 0; ir < sizeof rowss / sizeof *rowss; ir++)
+            for (size_t ib = 0; ib < sizeof nblk / sizeof *nblk; ib++) {
+                const int64_t rows = rowss[ir], cols = nblk[ib] * fr_dtype_get(dt)->block;
+                if (cols > 5 * 256) continue; /* K types: 1 and 5 blocks (one chunk of 4 and a part) */
+                fr_tensor w;
+                CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
+                for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
+                    const int n = ns[in];
+                    const size_t ny = (size_t)(rows * n);
+                    float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * ny),
+                          *y0 = malloc(sizeof(float) * ny);
+                    make_x(x, cols * n);
+                    void *buf;
+                    fr_qx q = quantize(x, n, cols, fr_qx_blk(dt), &buf);
+                    ref->matmul_q[dt](&w, &q, y0, 0, rows);
+                    for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
+                    const int64_t mid = rows > 2 ? rows / 2 + 1 : rows; /* two calls, the first range odd */
+                    k->matmul_q[dt](&w, &q, y, 0, mid);
+                    if (mid < rows) k->matmul_q[dt](&w, &q, y, mid, rows);
+                    const int eq = !memcmp(y, y0, sizeof(float) * ny);
+                    CHECK(eq, "%s %s rows %lld cols %lld n %d: differs from %s", k->name, dn, (long long)rows,
+                          (long long)cols, n, ref->name);
+                    same &= eq, calls++;
+                    free(buf), free(x), free(y), free(y0);
+                }
+                free((void *)w.data);
+            }
+        printf("%s %-5s integer kernel vs %s: %s in %d shapes\n", k->name, dn, ref->name,
+               same ? "bitwise equal" : "DIFFERENT", calls);
+    }
+}
+
 int main(void) {
     test_quantizer();
     test_generic_oracle();
+    const fr_kernel_table *bf16 = fr_kernels_isa("avx512bf16");
+    const char *amx[] = {"amxemu", "amx"};
+    for (int i = 0; i < 2; i++) {
+        const fr_kernel_table *k = fr_kernels_isa(amx[i]);
+        if (!k || !bf16) {
+            printf("%s: not available on this CPU, skipped\n", amx[i]);
+            continue;
+        }
+        test_amx_bitwise(k, bf16);
+        /* the start-up check that guards the real table (dispatch.c): passes here, fails for a
+         * table whose Q4_K prefill sums in another order (the generic kernel's) */
+        CHECK(fr_kernels_q_agree(k, bf16), "%s: fr_kernels_q_agree says it differs from avx512bf16", k->name);
+        fr_kernel_table broken = *k;
+        broken.matmul_q[FR_DT_Q4_K] = fr_matmul_q_generic;
+        CHECK(!fr_kernels_q_agree(&broken, bf16), "fr_kernels_q_agree missed a different Q4_K kernel");
+    }
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
     for (int i = 0; i < 4; i++) {
         const fr_kernel_table *k = fr_kernels_isa(isas[i]);

@@ -66,13 +66,14 @@ int main(void) {
     static const int64_t rowss[] = {1, 8, 13};
     static const int64_t nbs[] = {1, 8, 9};
     static const int ns[] = {1, 2, 5};
-    const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
+    const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16", "amx", "amxemu"};
+    enum { NISA = sizeof isas / sizeof *isas };
     for (size_t d = 0; d < 3; d++) {
         const fr_dtype dt = dts[d];
         const size_t bb = fr_dtype_get(dt)->block_bytes;
         const char *dn = fr_dtype_get(dt)->name;
-        double worst_oracle = 0, worst_isa[4] = {0, 0, 0, 0};
-        int bitwise[4] = {1, 1, 1, 1};
+        double worst_oracle = 0, worst_isa[NISA] = {0};
+        int bitwise[NISA] = {1, 1, 1, 1, 1, 1};
         for (size_t ir = 0; ir < 3; ir++)
             for (size_t ib = 0; ib < 3; ib++)
                 for (size_t in = 0; in < 3; in++) {
@@ -107,7 +108,7 @@ int main(void) {
                             double e = fabs(ref[t * rows + r] - s) / (mag > 0 ? mag : 1);
                             if (!(e <= worst_oracle)) worst_oracle = e;
                         }
-                    for (int k = 0; k < 4; k++) {
+                    for (int k = 0; k < NISA; k++) {
                         const fr_kernel_table *tb = fr_kernels_isa(isas[k]);
                         if (!tb || !tb->matmul_q[dt] || tb->matmul_q[dt] == fr_matmul_q_generic) continue;
                         for (int64_t i = 0; i < n * rows; i++) y[i] = -12345.0f;
@@ -122,7 +123,7 @@ int main(void) {
                 }
         printf("generic %-5s vs double sum (raw blocks, +-127 activations): %.3g\n", dn, worst_oracle);
         CHECK(worst_oracle < 1e-6, "generic %s vs double sum: %.3g", dn, worst_oracle);
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < NISA; k++)
             if (fr_kernels_isa(isas[k]))
                 printf("%-10s %-5s vs generic: %.3g%s\n", isas[k], dn, worst_isa[k], bitwise[k] ? " (bitwise equal)" : "");
     }

@@ -44,7 +44,7 @@ static void help(FILE *f) {
             "  -t, --threads N       threads (default 2)\n"
             "  -r, --repetitions N   timed runs per test (default 5)\n"
             "  -k, --kernels K,..    kernels to compare in this run: generic, avx2, avx512,\n"
-            "                        avx512vnni, avx512bf16 (default: the best this CPU has)\n"
+            "                        avx512vnni, avx512bf16, amx (default: the best this CPU has)\n"
             "  -ctk, --cache-type-k T  latent cache type: f32, f16, bf16, q8_0, i8 (default: bf16;\n"
             "                        f32 with --exact)\n"
             "      --exact           float32 activations for quantized weights too (default:\n"

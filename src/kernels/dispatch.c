@@ -1,6 +1,7 @@
 /* Kernel selection and the threaded matmul entry point. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +49,8 @@ static const fr_kernel_table g_generic = {
 };
 
 #if defined(__x86_64__)
-extern const fr_kernel_table fr_avx2_table, fr_avx512_table, fr_avx512vnni_table, fr_avx512bf16_table;
+extern const fr_kernel_table fr_avx2_table, fr_avx512_table, fr_avx512vnni_table, fr_avx512bf16_table,
+    fr_amx_table, fr_amxemu_table;
 #endif
 
 const fr_kernel_table *fr_kernels_generic(void) { return &g_generic; }
@@ -62,11 +64,58 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
         return &fr_avx512_table;
     if (!strcmp(name, "avx512vnni") && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->fma && c->f16c)
         return &fr_avx512vnni_table;
-    if (!strcmp(name, "avx512bf16") && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->avx512bf16 &&
-        c->avx512vbmi && c->fma && c->f16c)
-        return &fr_avx512bf16_table;
+    const int bf16 = c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->avx512bf16 && c->avx512vbmi &&
+                     c->fma && c->f16c;
+    if (!strcmp(name, "avx512bf16") && bf16) return &fr_avx512bf16_table;
+    if (!strcmp(name, "amx") && bf16 && c->amx_tile && c->amx_int8 && c->amx_ok) return &fr_amx_table;
+    if (!strcmp(name, "amxemu") && bf16) return &fr_amxemu_table;
 #endif
     return NULL;
+}
+
+/* The AMX table is chosen automatically only when its integer kernels give
+ * the avx512bf16 table's outputs bit for bit on a small problem of each
+ * weight layout (they should: avx512/amx.h). The project's machines have no
+ * AMX, so its tests run the same code with the tiles emulated ("amxemu"); this
+ * guards the one thing they cannot reach, the real instructions. */
+static uint32_t lcg(uint32_t *s) { return *s = *s * 1664525u + 1013904223u; }
+int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
+    static const fr_dtype dts[] = {FR_DT_Q4_K, FR_DT_Q6_K, FR_DT_Q8_0};
+    enum { ROWS = 40, COLS = 512, N = 21 }; /* two 16-row halves and a tail of 8; tiles of 16 and 5 tokens */
+    uint32_t seed = 12345;
+    /* activations as fr_qx_quantize leaves them (not called here: it asks for the table being chosen) */
+    int8_t *q = malloc(N * COLS);
+    float *d = malloc(sizeof(float) * N * (COLS / 32));
+    int16_t *sm = malloc(sizeof(int16_t) * N * (COLS / 16));
+    float *y0 = malloc(sizeof(float) * N * ROWS), *y1 = malloc(sizeof(float) * N * ROWS);
+    uint8_t *w = malloc(2 * ROWS * COLS); /* more than any of the three types needs */
+    int ok = q && d && sm && y0 && y1 && w;
+    for (int i = 0; ok && i < N * COLS; i++) q[i] = (int8_t)((int)(lcg(&seed) >> 24) % 255 - 127);
+    for (int g = 0; ok && g < N * (COLS / 16); g++) {
+        int sum = 0;
+        for (int j = 0; j < 16; j++) sum += q[16 * g + j];
+        sm[g] = (int16_t)sum;
+    }
+    for (int e = 0; ok && e < N * (COLS / 32); e++) d[e] = (float)(lcg(&seed) >> 8) / (1 << 24) + 0.01f;
+    for (size_t i = 0; ok && i < sizeof dts / sizeof *dts; i++) {
+        const fr_dtype dt = dts[i];
+        const fr_dtype_info *di = fr_dtype_get(dt);
+        const int nblk = ROWS * COLS / di->block;
+        for (int j = 0; j < nblk * di->block_bytes; j++) w[j] = (uint8_t)(lcg(&seed) >> 24);
+        for (int e = 0; e < nblk; e++) { /* finite block scales: f16 0.01 (and 0.005 for dmin) */
+            uint8_t *p = w + e * di->block_bytes + (dt == FR_DT_Q6_K ? 208 : 0);
+            p[0] = 0x1f, p[1] = 0x21;
+            if (dt == FR_DT_Q4_K) p[2] = 0x1f, p[3] = 0x1d;
+        }
+        fr_tensor W = {.dtype = dt, .ndim = 2, .ne = {ROWS, COLS}, .data = w};
+        W.nbytes = fr_dtype_bytes(dt, ROWS * COLS);
+        const fr_qx X = {.n = N, .blk = fr_qx_blk(dt), .cols = COLS, .q = q, .d = d, .s = sm};
+        (b->matmul_q[dt] ? b->matmul_q[dt] : fr_matmul_q_generic)(&W, &X, y0, 0, ROWS);
+        (a->matmul_q[dt] ? a->matmul_q[dt] : fr_matmul_q_generic)(&W, &X, y1, 0, ROWS);
+        ok = !memcmp(y0, y1, sizeof(float) * N * ROWS);
+    }
+    free(q), free(d), free(sm), free(y0), free(y1), free(w);
+    return ok;
 }
 
 static const fr_kernel_table *g_auto;
@@ -80,6 +129,12 @@ static void choose(void) {
     g_env_exact = x && *x && strcmp(x, "0") != 0;
     const char *e = getenv("FRUGAL_KERNELS");
     const fr_kernel_table *t = e && *e ? fr_kernels_isa(e) : NULL;
+#if defined(__x86_64__)
+    if (!t && fr_kernels_isa("amx")) {
+        if (fr_kernels_q_agree(&fr_amx_table, &fr_avx512bf16_table)) t = &fr_amx_table;
+        else fprintf(stderr, "frugal: the AMX kernels disagree with the AVX-512 ones on this CPU; not using AMX\n");
+    }
+#endif
     if (!t) t = fr_kernels_isa("avx512bf16");
     if (!t) t = fr_kernels_isa("avx512vnni");
     if (!t) t = fr_kernels_isa("avx512");

@@ -109,15 +109,23 @@ typedef struct fr_kernel_table {
 } fr_kernel_table;
 
 /* The table in use, chosen once from the CPU's features (base/cpu.h):
- * avx512bf16 (avx512vnni + BF16 + VBMI: FP8 decode on vdpbf16ps), else avx512vnni (avx512 + VNNI: integer kernels on vpdpbusd), else avx512 (F+BW+VL,
- * FMA, F16C), else avx2 (AVX2+FMA+F16C), else generic.
- * FRUGAL_KERNELS=generic|avx2|avx512|avx512vnni|avx512bf16 picks one (if the CPU has it).
+ * amx (avx512bf16 + AMX-TILE/INT8: integer prefill on tiles; only if it passes
+ * fr_kernels_q_agree against avx512bf16), else avx512bf16 (avx512vnni + BF16 +
+ * VBMI: FP8 decode on vdpbf16ps), else avx512vnni (avx512 + VNNI: integer
+ * kernels on vpdpbusd), else avx512 (F+BW+VL, FMA, F16C), else avx2
+ * (AVX2+FMA+F16C), else generic.
+ * FRUGAL_KERNELS=generic|avx2|avx512|avx512vnni|avx512bf16|amx|amxemu picks one (if the CPU has it).
  * The generic table always exists (the test oracle). */
 const fr_kernel_table *fr_kernels(void);
 const fr_kernel_table *fr_kernels_generic(void);
-/* The table of an instruction set ("generic", "avx2", "avx512", "avx512vnni", "avx512bf16"); NULL when
- * this CPU or build lacks it. */
+/* The table of an instruction set ("generic", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx",
+ * "amxemu": the amx table with its tile instructions emulated in C, for tests); NULL when this CPU or
+ * build lacks it. */
 const fr_kernel_table *fr_kernels_isa(const char *name);
+/* 1 when a's integer kernels give b's outputs bit for bit on a small problem
+ * of each weight layout (Q4_K, Q6_K, Q8_0; 40 rows, 21 tokens): the check
+ * the "amx" table passes before it is chosen automatically. */
+int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b);
 /* Force the generic kernels (tests); 0 returns to the automatic choice. */
 void fr_kernels_use_generic(int on);
 /* Use the table t from now on (tests, bench); NULL: the automatic choice. */

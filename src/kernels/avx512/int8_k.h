@@ -687,6 +687,61 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
         for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r + 16 * h, m[h], acc[h][j]);
 }
 
+#ifdef FR_AMX
+/* i8k_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens: per block, each
+ * sub-block's sums for the M tokens and NH halves come from one tdpbsud per
+ * half (A: the M tokens' 32 bytes of the sub-block, 16 for Q6_K; B: the 8 or
+ * 4 ut vectors of the sub-block) into cb; then per (half, token) the float
+ * steps of i8k_ptile in its order, so the outputs are its outputs bit for bit. */
+static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8][8],
+                                 const float (*const D[2])[16][I8K_PR], const __m512i (*const mm[2])[8],
+                                 const float (*const dmin[2])[I8K_PR], const int32_t (*sp)[I8K_PKC][4], int cnt,
+                                 int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m,
+                                 int t, int first, fr_pf *pf, amx_state *as) {
+    const int64_t cols = X->cols, nb = cols / 256, pq = (8 * pf->per * M + cnt - 1) / cnt;
+    const int q6 = dt == FR_DT_Q6_K, ns = q6 ? 16 : 8; /* sub-blocks of 16 or 32 values */
+    _Alignas(64) int32_t cb[16][2][16][16];           /* sub-block, half, token, row */
+    amx_cfg(as, M, q6 ? 16 : 32);
+    for (int k = 0; k < cnt; k++) {
+        const int64_t b = b0 + k;
+        fr_pf_some(pf, pq);
+        const int8_t *xa = X->q + (int64_t)t * cols + 256 * b;
+        for (int s = 0; s < ns; s++) { /* Q6_K: sub-block s = 2g + hs is ut[..][g][4hs .. 4hs + 3] */
+            const int g = q6 ? s / 2 : s, c = q6 ? 4 * (s % 2) : 0;
+            if (NH == 2) amx_mul(2, xa + (q6 ? 16 : 32) * s, cols, &ut[0][k][g][c], &ut[1][k][g][c], cb[s][0][0], cb[s][1][0]);
+            else amx_mul(1, xa + (q6 ? 16 : 32) * s, cols, &ut[0][k][g][c], NULL, cb[s][0][0], NULL);
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            const __m512 dm = _mm512_load_ps(dmin[h][k]);
+            for (int j = 0; j < M; j++) {
+                __m512 B = _mm512_setzero_ps();
+                for (int s = 0; s < ns; s++)
+                    B = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)cb[s][h][j])),
+                                        _mm512_load_ps(D[h][k][s]), B);
+                __m512i mt = _mm512_setzero_si512();
+                if (q6) {
+                    const int16_t *sx = X->s + (int64_t)(t + j) * (cols / 16) + 16 * b;
+#pragma GCC unroll 8
+                    for (int p = 0; p < 8; p++) {
+                        int32_t s2;
+                        memcpy(&s2, sx + 2 * p, 4);
+                        mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(s2));
+                    }
+                } else {
+#pragma GCC unroll 4
+                    for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(sp[j][k][p]));
+                }
+                B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B);
+                float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
+                const __m512 acc = first && k == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
+                _mm512_mask_storeu_ps(y, m[h], _mm512_fmadd_ps(B, _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]), acc));
+            }
+        }
+    }
+}
+#endif
+
 /* The 128-bit lanes of a, b, c, d transposed in place as a 4 x 4 matrix:
  * lane L of the i-th vector becomes lane i of the L-th */
 static I8K_AI void i8k_t4lanes(__m512i *a, __m512i *b, __m512i *c, __m512i *d) {
@@ -854,6 +909,9 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
     /* Q4_K/Q5_K, token t0 + i, block b0 + k: S_2p | S_2p+1 << 16 */
     _Alignas(64) int32_t sp[FR_PREFILL_PASS_MAX][I8K_PKC][4];
     const int32_t(*csp)[I8K_PKC][4] = (const int32_t(*)[I8K_PKC][4])sp;
+#ifdef FR_AMX
+    amx_state as = {0, 0};
+#endif
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
         if (dt != FR_DT_Q6_K)
@@ -876,12 +934,23 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
             int t = t0;
             fr_pf pf;
             fr_pf_init(&pf, (const uint8_t *)W->data, rb, r, r0, r1, 2 * I8K_PR, b0, I8K_PKC, nb, bb, t1 - t0);
+#ifdef FR_AMX /* tiles of up to 16 tokens */
+            for (; t < t1; t += 16) {
+                const int mt = t1 - t < 16 ? t1 - t : 16;
+                if (nh == 2) i8k_ptile_amx(dt, 2, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
+                else i8k_ptile_amx(dt, 1, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
+            }
+#else
 #define I8K_PTILE(NH, TB)                                                                                    \
     i8k_ptile(dt, NH, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf)
             FR_PTILE_TOKENS(nh, I8K_PTB, t, t1, I8K_PTILE);
 #undef I8K_PTILE
+#endif
         }
     }
+#ifdef FR_AMX
+    amx_done(&as);
+#endif
 }
 
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {

@@ -320,6 +320,46 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
         for (int j = 0; j < TB; j++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r + 16 * h, m[h], acc[h][j]);
 }
 
+#ifdef FR_AMX
+/* q0_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens: each block's sums for
+ * the M tokens and NH halves come from one tdpbsud per half (A: the M tokens'
+ * 32 bytes of the block; B: the block's 8 ut vectors) into cb; then per (half,
+ * token) the offset and the float steps of q0_ptile in its order, so the
+ * outputs are its outputs bit for bit. */
+static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8],
+                              const float (*const dw[2])[Q0PR], int cnt, int64_t b0, const fr_qx *X, float *Y,
+                              int64_t rows, int64_t r, const __mmask16 *m, int t, int first, fr_pf *pf, amx_state *as) {
+    const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * M + cnt - 1) / cnt;
+    const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16; /* the vpdpbusd offsets (FR_VNNI) */
+    _Alignas(64) int32_t cb[Q0KC][2][16][16]; /* block, half, token, row */
+    amx_cfg(as, M, 32);
+    for (int k = 0; k < cnt; k++) {
+        fr_pf_some(pf, pq);
+        const int8_t *xa = X->q + (int64_t)t * cols + 32 * (b0 + k);
+        if (NH == 2) amx_mul(2, xa, cols, &ut[0][k][0], &ut[1][k][0], cb[k][0][0], cb[k][1][0]);
+        else amx_mul(1, xa, cols, &ut[0][k][0], NULL, cb[k][0][0], NULL);
+    }
+    for (int j = 0; j < M; j++) {
+        _Alignas(64) int32_t cr[Q0KC]; /* block k: -C * (s[2b] + s[2b + 1]) */
+        const __m512i sx = _mm512_maskz_loadu_epi16((__mmask32)(cnt == 16 ? 0xffffffffu : (1u << 2 * cnt) - 1),
+                                                    X->s + (int64_t)(t + j) * (cols / 16) + 2 * b0);
+        _mm512_store_si512((void *)cr, _mm512_madd_epi16(sx, _mm512_set1_epi16((short)-C)));
+        const float *dx = X->d + (int64_t)(t + j) * nb + b0;
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
+            __m512 acc = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
+            for (int k = 0; k < cnt; k++) {
+                const __m512i a = _mm512_add_epi32(_mm512_set1_epi32(cr[k]), _mm512_load_si512((const void *)cb[k][h][j]));
+                const __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw[h][k]), _mm512_set1_ps(dx[k])); /* d_w * d_x */
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a)));
+            }
+            _mm512_mask_storeu_ps(y, m[h], acc);
+        }
+    }
+}
+#endif
+
 /* tokens [t0, t1) x rows [r0, r1): per chunk of Q0KC blocks, each 32-row tile
  * (two 16-row halves; rows past r1 repeat the last; not written) is transposed
  * once and meets all the tokens, so the chunk's activations (32 x Q0KC bytes per
@@ -334,6 +374,9 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
     _Alignas(64) float dw[2][Q0KC][Q0PR];
     const __m512i(*const cut[2])[8] = {(const __m512i(*)[8])ut[0], (const __m512i(*)[8])ut[1]};
     const float(*const cdw[2])[Q0PR] = {(const float(*)[Q0PR])dw[0], (const float(*)[Q0PR])dw[1]};
+#ifdef FR_AMX
+    amx_state as = {0, 0};
+#endif
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
         for (int64_t r = r0; r < r1; r += 2 * Q0PR) {
@@ -360,12 +403,23 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
             int t = t0;
             fr_pf pf;
             fr_pf_init(&pf, (const uint8_t *)W->data, rb, r, r0, r1, 2 * Q0PR, b0, Q0KC, nb, (size_t)bb, t1 - t0);
+#ifdef FR_AMX /* tiles of up to 16 tokens */
+            for (; t < t1; t += 16) {
+                const int mt = t1 - t < 16 ? t1 - t : 16;
+                if (nh == 2) q0_ptile_amx(dt, 2, mt, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
+                else q0_ptile_amx(dt, 1, mt, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
+            }
+#else
 #define Q0_PTILE(NH, TB)                                                                                    \
     q0_ptile(dt, NH, TB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf)
             FR_PTILE_TOKENS(nh, Q0PTB, t, t1, Q0_PTILE);
 #undef Q0_PTILE
+#endif
         }
     }
+#ifdef FR_AMX
+    amx_done(&as);
+#endif
 }
 
 #include "kernels/int8_q0_row.h"

@@ -3,12 +3,22 @@
  * avx512vnni/kernels.c compiles this file again with VNNI (FR_VNNI): the
  * "avx512vnni" table, whose integer kernels use vpdpbusd; avx512bf16/kernels.c
  * a third time with VNNI, BF16 and VBMI (FR_BF16): the "avx512bf16" table,
- * which adds the not-exact FP8 kernels on vdpbf16ps (avx512/dpbf16.h). */
+ * which adds the not-exact FP8 kernels on vdpbf16ps (avx512/dpbf16.h);
+ * amx/kernels.c a fourth time with those and FR_AMX: the "amx" table, whose
+ * integer prefill panels multiply on AMX tiles (avx512/amx.h), and
+ * amxemu/kernels.c a fifth time with FR_AMX_EMU: the same with the tile
+ * instructions emulated in C (tests, machines without AMX). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdint.h>
 
-#if defined(FR_BF16)
+#if defined(FR_AMX_EMU)
+#define ISA_NAME "amxemu"
+#define PFX(x) fr_amxemu_##x
+#elif defined(FR_AMX)
+#define ISA_NAME "amx"
+#define PFX(x) fr_amx_##x
+#elif defined(FR_BF16)
 #define ISA_NAME "avx512bf16"
 #define PFX(x) fr_avx512bf16_##x
 #elif defined(FR_VNNI)
@@ -95,6 +105,9 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #include "kernels/avx512/int8.h"
 #include "kernels/avx512/quant_act.h"
 #define QX_ROWS_ENTRY PFX(qx_rows)
+#ifdef FR_AMX
+#include "kernels/avx512/amx.h"
+#endif
 #include "kernels/avx512/int8_q0.h"
 #include "kernels/avx512/int8_k.h"
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
