@@ -10,6 +10,10 @@
 #define QT_SEED 0x9e3779b97f4a7c15ull
 #include "quanttest.h"
 
+/* the weight types of the integer path: g_qts and the other GGUF types */
+static const fr_dtype g_iqts[] = {FR_DT_Q8_0,   FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_K, FR_DT_Q5_K,   FR_DT_Q6_K, FR_DT_Q4_1,
+                                  FR_DT_Q5_1,   FR_DT_Q2_K, FR_DT_Q3_K, FR_DT_IQ4_NL, FR_DT_IQ4_XS, FR_DT_MXFP4};
+
 /* activations with per-32 magnitudes (some blocks all zero) */
 static void make_x(float *x, int64_t nv) {
     float mag = 1;
@@ -102,8 +106,8 @@ static void test_quantizer_isa(const fr_kernel_table *k) {
 
 /* the generic integer kernel vs sum_c W[r][c] * (q[t][c] * d) in double */
 static void test_generic_oracle(void) {
-    for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
-        const fr_dtype dt = g_qts[d];
+    for (size_t d = 0; d < sizeof g_iqts / sizeof *g_iqts; d++) {
+        const fr_dtype dt = g_iqts[d];
         const char *dn = fr_dtype_get(dt)->name;
         const int64_t rows = 9, cols = 512;
         const int n = 3, blk = fr_qx_blk(dt);
@@ -172,8 +176,8 @@ static void test_isa(const fr_kernel_table *k) {
     static const int64_t rowss[] = {1, 5, 13, 37};
     static const int64_t nblk[] = {1, 3, 9};
     static const int ns[] = {1, 3, 6, 13, 17}; /* 13: 8 + 4 + 1 token tiles; 6: Q4_K/Q5_K transposed */
-    for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
-        const fr_dtype dt = g_qts[d];
+    for (size_t d = 0; d < sizeof g_iqts / sizeof *g_iqts; d++) {
+        const fr_dtype dt = g_iqts[d];
         fr_matmul_q_fn f = k->matmul_q[dt];
         const char *dn = fr_dtype_get(dt)->name;
         if (!f || f == fr_matmul_q_generic) {
@@ -252,8 +256,8 @@ static void test_amx_bitwise(const fr_kernel_table *k, const fr_kernel_table *re
     static const int64_t rowss[] = {1, 16, 17, 40};
     static const int64_t nblk[] = {1, 5, 17};
     static const int ns[] = {3, 4, 8, 15, 16, 17, 35, 300};
-    for (size_t d = 0; d < sizeof g_qts / sizeof *g_qts; d++) {
-        const fr_dtype dt = g_qts[d];
+    for (size_t d = 0; d < sizeof g_iqts / sizeof *g_iqts; d++) {
+        const fr_dtype dt = g_iqts[d];
         const char *dn = fr_dtype_get(dt)->name;
         if (!k->matmul_q[dt] || !ref->matmul_q[dt]) continue;
         int same = 1, calls = 0;

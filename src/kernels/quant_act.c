@@ -12,10 +12,17 @@ int fr_qx_blk(fr_dtype dt) {
     switch (dt) {
     case FR_DT_Q8_0:
     case FR_DT_Q4_0:
-    case FR_DT_Q5_0: return 32;
+    case FR_DT_Q5_0:
+    case FR_DT_Q4_1:
+    case FR_DT_Q5_1:
+    case FR_DT_IQ4_NL:
+    case FR_DT_MXFP4: return 32;
+    case FR_DT_Q2_K:
+    case FR_DT_Q3_K:
     case FR_DT_Q4_K:
     case FR_DT_Q5_K:
-    case FR_DT_Q6_K: return 256;
+    case FR_DT_Q6_K:
+    case FR_DT_IQ4_XS: return 256;
     default: return 0;
     }
 }

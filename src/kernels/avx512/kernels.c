@@ -110,7 +110,12 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #endif
 #include "kernels/avx512/int8_q0.h"
 #include "kernels/avx512/int8_k.h"
+#ifdef FR_VNNI
+#include "kernels/avx512/int8_x.h"
+#define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES INT8_X_ENTRIES
+#else
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
+#endif
 #ifdef FR_VNNI
 #include "kernels/generic/generic.h"
 #include "kernels/avx512/attn_i8.h"

@@ -7,8 +7,22 @@
  *       y += d_x * (d * sum_j sc_j sum_i w_i q_i  -  dmin * sum_j m_j sum_i q_i)
  *   Q6_K (16 sub-blocks of 16, int8 scales sc_j, w = q6 - 32):
  *       y += (d_x * d) * sum_j sc_j sum_i w_i q_i
+ * and the other GGUF types (T = sum_i u_i q_i over a block or sub-block, S =
+ * sum_i q_i over the same, both exact):
+ *   Q4_1, Q5_1 (blocks of 32, u = nibble | 5-bit value, w = d u + m):
+ *       y += (d * d_x) * T + (m * d_x) * S
+ *   IQ4_NL (blocks of 32, w = d kv[nibble], kv the 16 int8 levels of iq4nl),
+ *   MXFP4  (blocks of 32, w = 2^(e - 128) kv[nibble], kv the E2M1 levels x 2):
+ *       y += (d * d_x) * sum_i kv_i q_i
+ *   Q2_K (16 sub-blocks of 16, 4-bit scale sc_j and min m_j, u 2 bits):
+ *       y += d_x * (d * sum_j sc_j T_j  -  dmin * sum_j m_j S_j)
+ *   Q3_K (16 sub-blocks of 16, 6-bit scales sc_j - 32, w = u - 4, u 3 bits):
+ *       y += (d_x * d) * sum_j sc_j (T_j - 4 S_j)
+ *   IQ4_XS (8 sub-blocks of 32, 6-bit scales sc_j - 32, w = kv[nibble]):
+ *       y += (d_x * d) * sum_j sc_j sum_i kv_i q_i
  * the same sums llama.cpp's vec_dot kernels form. The SIMD kernels add the same
  * integers (exactly) and differ only in the order of the float additions. */
+#include <math.h>
 #include <string.h>
 
 #include "kernels/generic/generic.h"
@@ -47,12 +61,90 @@ static float unpack32(fr_dtype dt, const uint8_t *b, int *w) {
     return f16(b);
 }
 
+/* MXFP4's block scale 2^(e - 127) times the 1/2 of its doubled levels, exact */
+static float e8m0_half(uint8_t e) { return ldexpf(1.0f, (int)e - 128); }
+
+static const int8_t kv_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const int8_t kv_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+/* The 32-element blocks of the other types: y += ... as above */
+static float dot32_other(fr_dtype dt, const uint8_t *b, const int8_t *x, float dx) {
+    int T = 0, S = 0;
+    for (int i = 0; i < 32; i++) S += x[i];
+    switch (dt) {
+    case FR_DT_Q4_1:
+        for (int i = 0; i < 16; i++) T += (b[4 + i] & 15) * x[i] + (b[4 + i] >> 4) * x[i + 16];
+        return (f16(b) * dx) * (float)T + (f16(b + 2) * dx) * (float)S;
+    case FR_DT_Q5_1: {
+        uint32_t qh = (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 24;
+        for (int i = 0; i < 16; i++)
+            T += ((b[8 + i] & 15) | (int)((qh >> i) & 1) << 4) * x[i] +
+                 ((b[8 + i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4) * x[i + 16];
+        return (f16(b) * dx) * (float)T + (f16(b + 2) * dx) * (float)S;
+    }
+    case FR_DT_IQ4_NL:
+        for (int i = 0; i < 16; i++) T += kv_iq4nl[b[2 + i] & 15] * x[i] + kv_iq4nl[b[2 + i] >> 4] * x[i + 16];
+        return (f16(b) * dx) * (float)T;
+    default: /* MXFP4: u8 e | qs[16]; 2^(e - 128) exactly (subnormal for e < 2) */
+        for (int i = 0; i < 16; i++) T += kv_mxfp4[b[1 + i] & 15] * x[i] + kv_mxfp4[b[1 + i] >> 4] * x[i + 16];
+        return (e8m0_half(b[0]) * dx) * (float)T;
+    }
+}
+
+/* The 256-element blocks of the other types (s: the 16 sums of 16 activations) */
+static float dot256_other(fr_dtype dt, const uint8_t *b, const int8_t *x, const int16_t *s, float dx) {
+    if (dt == FR_DT_Q2_K) { /* scales[16] | qs[64] | f16 d | f16 dmin; element 128h + 32j + l: bits 2j of
+                             * qs[32h + l], sub-block e / 16 */
+        int sum = 0, msum = 0;
+        for (int e = 0; e < 256; e += 16) {
+            const int h = e / 128, j = e % 128 / 32, sb = e / 16;
+            int T = 0;
+            for (int l = e % 32; l < e % 32 + 16; l++) T += ((b[16 + 32 * h + l] >> (2 * j)) & 3) * x[128 * h + 32 * j + l];
+            sum += (b[sb] & 15) * T;
+            msum += (b[sb] >> 4) * s[sb];
+        }
+        return dx * (f16(b + 80) * (float)sum - f16(b + 82) * (float)msum);
+    }
+    if (dt == FR_DT_Q3_K) { /* hmask[32] | qs[64] | scales[12] | f16 d; u = 2 bits | bit 4h + j of hmask[l] << 2 */
+        const uint8_t *sc = b + 96;
+        int sum = 0;
+        for (int e = 0; e < 256; e += 16) {
+            const int h = e / 128, j = e % 128 / 32, sb = e / 16;
+            int T = 0;
+            for (int l = e % 32; l < e % 32 + 16; l++)
+                T += (((b[32 + 32 * h + l] >> (2 * j)) & 3) | ((b[l] >> (4 * h + j)) & 1) << 2) * x[128 * h + 32 * j + l];
+            const int lo = sb < 8 ? sc[sb] & 15 : sc[sb - 8] >> 4, hi = (sc[8 + sb % 4] >> (2 * (sb / 4))) & 3;
+            sum += ((lo | hi << 4) - 32) * (T - 4 * s[sb]);
+        }
+        return (dx * f16(b + 108)) * (float)sum;
+    }
+    /* IQ4_XS: f16 d | u16 scales_h | scales_l[4] | qs[128] */
+    const unsigned sh = (unsigned)b[2] | (unsigned)b[3] << 8;
+    int sum = 0;
+    for (int j = 0; j < 8; j++) {
+        const int ls = ((b[4 + j / 2] >> (4 * (j % 2))) & 15) | (int)((sh >> (2 * j)) & 3) << 4;
+        const uint8_t *q = b + 8 + 16 * j;
+        int T = 0;
+        for (int i = 0; i < 16; i++) T += kv_iq4nl[q[i] & 15] * x[32 * j + i] + kv_iq4nl[q[i] >> 4] * x[32 * j + 16 + i];
+        sum += (ls - 32) * T;
+    }
+    return (dx * f16(b)) * (float)sum;
+}
+
 /* One weight row (nb blocks at w) times one quantized activation row. */
 static float dot_row(fr_dtype dt, const uint8_t *w, size_t bb, int64_t nb, const int8_t *q, const float *dx,
                      const int16_t *s) {
     float acc = 0;
     int v[256];
     for (int64_t b = 0; b < nb; b++, w += bb) {
+        if (dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4) {
+            acc += dot32_other(dt, w, q + 32 * b, dx[b]);
+            continue;
+        }
+        if (dt == FR_DT_Q2_K || dt == FR_DT_Q3_K || dt == FR_DT_IQ4_XS) {
+            acc += dot256_other(dt, w, q + 256 * b, s + 16 * b, dx[b]);
+            continue;
+        }
         if (dt == FR_DT_Q8_0 || dt == FR_DT_Q4_0 || dt == FR_DT_Q5_0) {
             float d = unpack32(dt, w, v);
             const int8_t *x = q + 32 * b;

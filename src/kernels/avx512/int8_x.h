@@ -1,0 +1,281 @@
+/* AVX-512 VNNI integer kernels for the other GGUF types (kernels.h fr_qx):
+ * Q4_1, Q5_1, IQ4_NL, MXFP4 (blocks of 32, activations in blocks of 32) and
+ * Q2_K, Q3_K, IQ4_XS (blocks of 256, activations in blocks of 256). Included
+ * by avx512/kernels.c when FR_VNNI. The sums are generic/matmul_q.c's.
+ *
+ * One form for all of them: a span of 256 weights (one K block, or 8 blocks of
+ * 32) is unpacked to unsigned bytes u (ix_span) with, per group g of 16
+ * consecutive weights, two floats such that w = a_g u + b_g:
+ *   Q4_1, Q5_1   u = the 4- or 5-bit value   a = d      b = m
+ *   IQ4_NL       u = kv[nibble] + 128        a = d      b = -128 d
+ *   MXFP4        u = kv[nibble] + 128        a = 2^(e - 128), b = -128 a
+ *   Q2_K         u = the 2 bits              a = d sc_g b = -dmin m_g
+ *   Q3_K         u = the 3 bits (w = u - 4)  a = d sc_g b = -4 a
+ *   IQ4_XS       u = kv[nibble] + 128        a = d sc_j b = -128 a   (j = g / 2)
+ * Then with T_g = sum u q over the group (vpdpbusd: exact int32) and S_g the
+ * group's activation sum (X->s), y = sum_g d_x (a_g T_g + b_g S_g): per 64
+ * weights one vpdpbusd, one convert and one multiply-add with the group
+ * factors (16 lanes = 4 groups of 4). Where b is a fixed multiple of a (the
+ * offsets 4 and 128) the offset comes off the integer sums instead (ix_off),
+ * so nothing cancels in float. That is not the generic kernel's float
+ * order (it scales whole blocks): within 1e-6 of sum|w x|
+ * (tests/test_int8_kernels.c).
+ *
+ * Decode (n = 1) goes a row at a time, one sequential stream per thread (as
+ * avx512/int8_k.h). Several tokens: each row's span is unpacked once for up to
+ * IX_TB tokens; tokens in passes whose activations fit in L2 while a work
+ * item's rows stream once per pass. */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define IX_AI __attribute__((always_inline)) inline
+#define IX_TB 8 /* tokens per tile */
+
+typedef struct ix_span {
+    __m512i u[4]; /* elements 64c .. 64c + 63 */
+    __m512 a, b;  /* lane g: the factors of elements 16g .. 16g + 15 */
+} ix_span;
+
+static IX_AI int ix_k(const int dt) { return dt == FR_DT_Q2_K || dt == FR_DT_Q3_K || dt == FR_DT_IQ4_XS; }
+
+static IX_AI float ix_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+/* kv + 128 of IQ4_NL / MXFP4 as 16 bytes in every 128-bit lane */
+static IX_AI __m512i ix_table(const int dt) {
+    if (dt == FR_DT_MXFP4)
+        return _mm512_broadcast_i32x4(_mm_setr_epi8((char)128, (char)129, (char)130, (char)131, (char)132, (char)134,
+                                                    (char)136, (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116));
+    return _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
+                                                (char)166, (char)181, (char)197, (char)217, (char)241));
+}
+
+/* 128-bit lanes [lo nibbles of A, hi nibbles of A, lo of B, hi of B] from a
+ * zmm whose lanes are [A, A, B, B] */
+static IX_AI __m512i ix_nibbles(__m512i z) {
+    /* word shifts: 0 in lanes 0 and 2, 4 in lanes 1 and 3 */
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
+                                        0x0004000400040004, 0, 0);
+    return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(15));
+}
+
+/* The span of 32-element blocks at p (nv of them valid, 1..8; the rest
+ * contribute u = 0, a = b = 0 and are not read) */
+static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e) {
+    const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_IQ4_NL ? 18 : 17;
+    const size_t oq = dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : dt == FR_DT_IQ4_NL ? 2 : 1;
+    _Alignas(32) float a8[8], b8[8];
+    for (int k = 0; k < 8; k++) {
+        const uint8_t *h = p + (size_t)k * bb;
+        float a = 0, b = 0;
+        if (k < nv) {
+            if (dt == FR_DT_MXFP4) {
+                const uint32_t bits = h[0] < 2 ? 0x00200000u << h[0] : (uint32_t)(h[0] - 1) << 23;
+                memcpy(&a, &bits, 4);
+                b = -128.0f * a;
+            } else {
+                a = ix_f16(h);
+                b = dt == FR_DT_IQ4_NL ? -128.0f * a : ix_f16(h + 2);
+            }
+        }
+        a8[k] = a, b8[k] = b;
+    }
+    const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    e->a = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(a8)));
+    e->b = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(b8)));
+    const __m512i tab = dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? ix_table(dt) : _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const int k0 = 2 * c, k1 = 2 * c + 1;
+        const __m128i qa = _mm_maskz_loadu_epi8(k0 < nv ? 0xffff : 0, p + (size_t)k0 * bb + oq);
+        const __m128i qb = _mm_maskz_loadu_epi8(k1 < nv ? 0xffff : 0, p + (size_t)k1 * bb + oq);
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qa)),
+                                             _mm256_broadcastsi128_si256(qb), 1);
+        __m512i u = ix_nibbles(z);
+        if (dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4) u = _mm512_shuffle_epi8(tab, u);
+        if (dt == FR_DT_Q5_1) { /* bit j of the block's qh is element j's 5th bit */
+            uint32_t ha = 0, hb = 0;
+            if (k0 < nv) memcpy(&ha, p + (size_t)k0 * bb + 4, 4);
+            if (k1 < nv) memcpy(&hb, p + (size_t)k1 * bb + 4, 4);
+            u = _mm512_or_si512(u, _mm512_maskz_mov_epi8((__mmask64)ha | (__mmask64)hb << 32, _mm512_set1_epi8(16)));
+        }
+        /* invalid blocks: u = 0 (IQ4_NL/MXFP4 looked up 128 there) */
+        const __mmask64 valid = (k0 < nv ? 0xffffffffull : 0) | (k1 < nv ? 0xffffffff00000000ull : 0);
+        e->u[c] = _mm512_maskz_mov_epi8(valid, u);
+    }
+}
+
+/* The span of one 256-element block at p */
+static IX_AI void ix_unpack256(const int dt, const uint8_t *p, ix_span *e) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    if (dt == FR_DT_Q2_K) { /* scales[16] | qs[64] | f16 d | f16 dmin */
+        const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+        e->a = _mm512_mul_ps(_mm512_set1_ps(ix_f16(p + 80)),
+                             _mm512_cvtepi32_ps(_mm512_and_si512(sc, _mm512_set1_epi32(15))));
+        e->b = _mm512_mul_ps(_mm512_set1_ps(-ix_f16(p + 82)), _mm512_cvtepi32_ps(_mm512_srli_epi32(sc, 4)));
+    } else if (dt == FR_DT_Q3_K) { /* hmask[32] | qs[64] | scales[12] | f16 d */
+        const __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(0x0fff, p + 96));
+        __m512i lo = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), v);
+        lo = _mm512_and_si512(_mm512_srlv_epi32(lo, _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4)),
+                              _mm512_set1_epi32(15));
+        __m512i hi = _mm512_permutexvar_epi32(_mm512_setr4_epi32(8, 9, 10, 11), v);
+        hi = _mm512_and_si512(_mm512_srlv_epi32(hi, _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6)),
+                              _mm512_set1_epi32(3));
+        const __m512i sc = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+        e->a = _mm512_mul_ps(_mm512_set1_ps(ix_f16(p + 108)), _mm512_cvtepi32_ps(sc));
+        e->b = _mm512_mul_ps(e->a, _mm512_set1_ps(-4.0f));
+    } else { /* IQ4_XS: f16 d | u16 scales_h | scales_l[4] | qs[128]; lane g: sub-block j = g / 2 */
+        const int sh = p[2] | p[3] << 8;
+        const __m512i g = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7); /* j */
+        const __m512i sl = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(0x000f, p + 4));
+        __m512i lo = _mm512_permutexvar_epi32(_mm512_srli_epi32(g, 1), sl); /* scales_l[j / 2] */
+        lo = _mm512_and_si512(_mm512_srlv_epi32(lo, _mm512_slli_epi32(_mm512_and_si512(g, _mm512_set1_epi32(1)), 2)),
+                              _mm512_set1_epi32(15));
+        const __m512i hi = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(sh), _mm512_slli_epi32(g, 1)),
+                                            _mm512_set1_epi32(3));
+        const __m512i sc = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+        e->a = _mm512_mul_ps(_mm512_set1_ps(ix_f16(p)), _mm512_cvtepi32_ps(sc));
+        e->b = _mm512_mul_ps(e->a, _mm512_set1_ps(-128.0f));
+        const __m512i tab = ix_table(dt);
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) { /* sub-blocks 2c, 2c + 1: qs[32c .. 32c + 31] as lanes [A, A, B, B] */
+            const __m512i q = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 8 + 32 * c)));
+            e->u[c] = _mm512_shuffle_epi8(tab, ix_nibbles(_mm512_shuffle_i32x4(q, q, 0x50)));
+        }
+        return;
+    }
+    /* Q2_K, Q3_K: element 128h + 32j + l has bits 2j of qs[32h + l]; u[c]: h = c / 2, j = 2 (c % 2) in
+     * the lower half, j + 1 in the upper; Q3_K adds bit 4h + j of hmask[l] as bit 2 */
+    const uint8_t *qs = p + (dt == FR_DT_Q2_K ? 16 : 32);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const int h = c / 2, j = 2 * (c % 2);
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * h)));
+        const __m512i shq = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 2)), 1);
+        __m512i u = _mm512_and_si512(_mm512_srlv_epi16(q, shq), m3);
+        if (dt == FR_DT_Q3_K) {
+            const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)p));
+            const __m512i shh = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h + j)),
+                                                   _mm256_set1_epi16((short)(4 * h + j + 1)), 1);
+            const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(hm, shh), _mm512_set1_epi8(1));
+            u = _mm512_or_si512(u, _mm512_slli_epi16(bit, 2)); /* bytes 0/1: no carry across bytes */
+        }
+        e->u[c] = u;
+    }
+}
+
+/* The offset b_g = -off a_g of the types whose u is the weight + off: it is
+ * taken out of the integer sums (one more vpdpbusd against off), so the float
+ * steps do not cancel (MXFP4's levels are small next to 128) */
+static IX_AI int ix_off(const int dt) {
+    return dt == FR_DT_Q3_K ? 4 : dt == FR_DT_IQ4_NL || dt == FR_DT_IQ4_XS || dt == FR_DT_MXFP4 ? 128 : 0;
+}
+
+/* acc += the span e times one token's 256 activations x (nbytes of them
+ * valid, the rest not read), sums s (16, as many valid as groups) and group
+ * scales dx (lane g: d_x of group g) */
+static IX_AI __m512 ix_dot(const int dt, const ix_span *e, const int8_t *x, const int16_t *s, __m512 dx, int nbytes,
+                           __m512 acc) {
+    const int off = ix_off(dt);
+    const __m512 A = _mm512_mul_ps(e->a, dx);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const int left = nbytes - 64 * c;
+        const __mmask64 mk = left >= 64 ? ~0ull : left > 0 ? (1ull << left) - 1 : 0;
+        const __m512i xv = _mm512_maskz_loadu_epi8(mk, x + 64 * c);
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), e->u[c], xv);
+        if (off) p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), xv));
+        const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * c),
+                                             _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, A), acc);
+    }
+    if (off) return acc;
+    const __m512 S = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(fr_tail16(nbytes / 16), s)));
+    return _mm512_fmadd_ps(S, _mm512_mul_ps(e->b, dx), acc);
+}
+
+/* the group scales of token t's span sp: K types one d_x, 32-blocks one per pair of lanes */
+static IX_AI __m512 ix_dx(const int dt, const fr_qx *X, int64_t t, int64_t sp, int nv) {
+    if (ix_k(dt)) return _mm512_set1_ps(X->d[t * (X->cols / 256) + sp]);
+    const float *d = X->d + t * (X->cols / 32) + 8 * sp;
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                 _mm512_castps256_ps512(_mm256_maskz_loadu_ps((__mmask8)((1u << nv) - 1), d)));
+}
+
+/* span sp of row w: unpacked, with its valid blocks (32-blocks) and bytes */
+static IX_AI void ix_span_at(const int dt, const uint8_t *w, int64_t sp, int64_t nb, ix_span *e, int *nv, int *nbytes) {
+    if (ix_k(dt)) {
+        ix_unpack256(dt, w + (size_t)sp * (dt == FR_DT_Q2_K ? 84 : dt == FR_DT_Q3_K ? 110 : 136), e);
+        *nv = 1, *nbytes = 256;
+        return;
+    }
+    const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_IQ4_NL ? 18 : 17;
+    *nv = nb - 8 * sp < 8 ? (int)(nb - 8 * sp) : 8;
+    *nbytes = 32 * *nv;
+    ix_unpack32(dt, w + (size_t)(8 * sp) * bb, *nv, e);
+}
+
+static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / (ix_k(dt) ? 256 : 32), nsp = (cols + 255) / 256;
+    const size_t rb = fr_row_bytes(W);
+    const uint8_t *w0 = W->data;
+    const int n = X->n;
+    if (n == 1) {
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *w = w0 + (size_t)r * rb;
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t sp = 0; sp < nsp; sp++) {
+                ix_span e;
+                int nv, nbytes;
+                ix_span_at(dt, w, sp, nb, &e, &nv, &nbytes);
+                acc = ix_dot(dt, &e, X->q + 256 * sp, X->s + 16 * sp, ix_dx(dt, X, 0, sp, nv), nbytes, acc);
+            }
+            Y[r] = _mm512_reduce_add_ps(acc);
+        }
+        return;
+    }
+    /* passes of tokens whose activations (about 1.1 bytes a value) fill about 256 KiB */
+    const int64_t tp = (256 * 1024) / cols;
+    const int pass = tp < IX_TB ? IX_TB : (int)(tp / IX_TB * IX_TB);
+    for (int t0 = 0; t0 < n; t0 += pass) {
+        const int t1 = t0 + pass < n ? t0 + pass : n;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *w = w0 + (size_t)r * rb;
+            for (int t = t0; t < t1; t += IX_TB) {
+                const int tb = t1 - t < IX_TB ? t1 - t : IX_TB;
+                __m512 acc[IX_TB];
+                for (int j = 0; j < IX_TB; j++) acc[j] = _mm512_setzero_ps();
+                for (int64_t sp = 0; sp < nsp; sp++) {
+                    ix_span e;
+                    int nv, nbytes;
+                    ix_span_at(dt, w, sp, nb, &e, &nv, &nbytes);
+#pragma GCC unroll 8
+                    for (int j = 0; j < IX_TB; j++)
+                        if (j < tb)
+                            acc[j] = ix_dot(dt, &e, X->q + (int64_t)(t + j) * cols + 256 * sp,
+                                            X->s + (int64_t)(t + j) * (cols / 16) + 16 * sp,
+                                            ix_dx(dt, X, t + j, sp, nv), nbytes, acc[j]);
+                }
+                for (int j = 0; j < tb; j++) Y[(int64_t)(t + j) * rows + r] = _mm512_reduce_add_ps(acc[j]);
+            }
+        }
+    }
+}
+
+#define IX_FN(name, DT)                                                                                        \
+    static void PFX(matmul_q_##name)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) { \
+        ix_body(DT, W, X, Y, r0, r1);                                                                          \
+    }
+IX_FN(q4_1, FR_DT_Q4_1)
+IX_FN(q5_1, FR_DT_Q5_1)
+IX_FN(iq4_nl, FR_DT_IQ4_NL)
+IX_FN(mxfp4, FR_DT_MXFP4)
+IX_FN(q2_k, FR_DT_Q2_K)
+IX_FN(q3_k, FR_DT_Q3_K)
+IX_FN(iq4_xs, FR_DT_IQ4_XS)
+#undef IX_FN
+
+#define INT8_X_ENTRIES                                                                                         \
+    [FR_DT_Q4_1] = PFX(matmul_q_q4_1), [FR_DT_Q5_1] = PFX(matmul_q_q5_1), [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), \
+    [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q2_K] = PFX(matmul_q_q2_k), [FR_DT_Q3_K] = PFX(matmul_q_q3_k),     \
+    [FR_DT_IQ4_XS] = PFX(matmul_q_iq4_xs),
