@@ -1,4 +1,4 @@
-/* The integer kernels for Q8_0, Q4_0, Q5_0 on every bit pattern of the weight
+/* The integer kernels for Q8_0, Q4_0, Q5_0, IQ4_NL on every bit pattern of the weight
  * bytes (random raw blocks, not only what ggml's quantizer emits: Q8_0 bytes
  * -128, nibbles 0 and 15, all qh bits) and activations at the ends of the int8
  * range (+-127, all one sign): the generic kernel against a double sum over
@@ -26,6 +26,9 @@ static double decode(fr_dtype dt, const uint8_t *b, int *w) {
         for (int i = 0; i < 32; i++) w[i] = (int8_t)b[2 + i];
     } else if (dt == FR_DT_Q4_0) {
         for (int i = 0; i < 32; i++) w[i] = (i < 16 ? b[2 + i] & 15 : b[2 + i - 16] >> 4) - 8;
+    } else if (dt == FR_DT_IQ4_NL) {
+        static const int kv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+        for (int i = 0; i < 32; i++) w[i] = kv[i < 16 ? b[2 + i] & 15 : b[2 + i - 16] >> 4];
     } else {
         for (int i = 0; i < 32; i++) {
             int nib = i < 16 ? b[6 + i] & 15 : b[6 + i - 16] >> 4;
@@ -62,13 +65,13 @@ static void fill_x(float *x, int64_t nv) {
 }
 
 int main(void) {
-    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0};
+    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_IQ4_NL};
     static const int64_t rowss[] = {1, 8, 13};
     static const int64_t nbs[] = {1, 8, 9};
     static const int ns[] = {1, 2, 5};
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16", "amx", "amxemu"};
     enum { NISA = sizeof isas / sizeof *isas };
-    for (size_t d = 0; d < 3; d++) {
+    for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
         const fr_dtype dt = dts[d];
         const size_t bb = fr_dtype_get(dt)->block_bytes;
         const char *dn = fr_dtype_get(dt)->name;

@@ -1,6 +1,6 @@
 /* The decode kernel (n = 1) of the Q8_0/Q4_0/Q5_0 integer path, shared by
  * avx2/int8_q0.h and avx512/int8_q0.h (included after their q0_unpack and
- * q0_dot; AVX2 + FMA + F16C intrinsics only, FR_VNNI selects the Q8_0 offset). */
+ * q0_dot, q0_bb and q0_c; AVX2 + FMA + F16C intrinsics only). */
 #ifndef FR_INT8_Q0_ROW_H
 #define FR_INT8_Q0_ROW_H
 
@@ -15,12 +15,8 @@
  * float order from the generic kernel: within 1e-6 of sum|w x|). */
 static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r) {
     const int64_t nb = X->cols / 32;
-    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
-#ifdef FR_VNNI
-    const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
-#else
-    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
-#endif
+    const int64_t bb = q0_bb(dt);
+    const int C = q0_c(dt);
     const uint8_t *w = (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W);
     const int8_t *xq = X->q;
     const float *xd = X->d;

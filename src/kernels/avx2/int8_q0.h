@@ -34,6 +34,10 @@ static Q0AI __m256i q0_bit16(uint32_t m) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(16));
 }
 
+/* bytes per block; the offset C of the unsigned weights (see the top) */
+static Q0AI int64_t q0_bb(const int dt) { return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : 18; }
+static Q0AI int q0_c(const int dt) { return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16; }
+
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
  * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0: the raw q8
  * (q0_dot makes |w| and the signs). */
@@ -114,9 +118,9 @@ static Q0AI void q0_pair(const int dt, const int TB, const uint8_t *const *wr, c
 static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r,
                          int64_t r1, int t) {
     const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / 32;
-    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22; /* bytes per block */
+    const int64_t bb = q0_bb(dt);
     const size_t rb = fr_row_bytes(W);
-    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
+    const int C = q0_c(dt);
     const uint8_t *wr[Q0RB];
     for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
     const int8_t *xq[Q0TBMAX];
@@ -200,7 +204,7 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
 static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], const float (*dw)[8], int cnt,
                           int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, int nr, int t, int first) {
     const int64_t cols = X->cols, nb = cols / 32;
-    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
+    const int C = q0_c(dt);
     const __m256i one = _mm256_set1_epi16(1);
     __m256 acc[Q0PTB];
     float o[8];
@@ -260,7 +264,7 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], co
 static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                             int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 32;
-    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
+    const int64_t bb = q0_bb(dt);
     const size_t rb = fr_row_bytes(W);
     _Alignas(32) __m256i ut[Q0KC][8];
     _Alignas(32) float dw[Q0KC][8];

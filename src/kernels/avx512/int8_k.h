@@ -804,7 +804,7 @@ static I8K_AI void i8k_t16x16(const uint8_t *const *p, size_t o, __m512i *w) {
 static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
                               __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
                               __m512i (*mm)[8]) {
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : 144;
     const size_t rb = fr_row_bytes(W);
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int k = 0; k < cnt; k++) {
@@ -839,6 +839,37 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                         /* 0xF8: a | (b & c) */
                         ut[k][4 * hh + kk][c] = _mm512_ternarylogic_epi32(lo, hi, m30, 0xF8);
                     }
+            continue;
+        }
+        if (dt == FR_DT_IQ4_XS) {
+            /* f16 d | u16 scales_h | scales_l[4] | qs[128] (avx512/int8_x.h): sub-block j's scale
+             * sc_j = (bits 4j.. of scales_l | bits 2j.. of scales_h << 4) - 32, element 32j + i the level
+             * of the low nibble of qs[16j + i], 32j + 16 + i of its high nibble. As Q4_K with kv + 128 for
+             * u and the offset as the "mins": D_j = d sc_j, mm the pairs of sc_j, dmin = 128 d. */
+            i8k_t16x4(h, 0, w);
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w[0]));
+            _mm512_store_ps(dmin[k], _mm512_mul_ps(d, _mm512_set1_ps(128.0f)));
+            const __m512i shi = _mm512_srli_epi32(w[0], 16);
+            __m512i sc[8];
+            for (int j = 0; j < 8; j++) {
+                const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(w[1], 4 * j), _mm512_set1_epi32(15));
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(shi, 2 * j), _mm512_set1_epi32(3));
+                sc[j] = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+                _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc[j])));
+            }
+            for (int p = 0; p < 4; p++)
+                mm[k][p] = _mm512_or_si512(_mm512_and_si512(sc[2 * p], _mm512_set1_epi32(0xffff)),
+                                           _mm512_slli_epi32(sc[2 * p + 1], 16));
+            i8k_t16x16(h, 8, Q), i8k_t16x16(h, 72, Q + 16);
+            const __m512i tab = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141,
+                                                                     (char)153, (char)166, (char)181, (char)197, (char)217,
+                                                                     (char)241));
+            for (int g = 0; g < 8; g++)
+                for (int c = 0; c < 4; c++) {
+                    const __m512i q = Q[4 * g + c];
+                    ut[k][g][c] = _mm512_shuffle_epi8(tab, _mm512_and_si512(q, m4));
+                    ut[k][g][4 + c] = _mm512_shuffle_epi8(tab, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+                }
             continue;
         }
         /* Q4_K: f16 d | f16 dmin | scales[12] | qs[128]; Q5_K: qh[32] before qs */
@@ -895,7 +926,7 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
 static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                                int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : 144;
     const size_t rb = fr_row_bytes(W);
     /* two 16-row halves */
     _Alignas(64) __m512i ut[2][I8K_PKC][8][8];

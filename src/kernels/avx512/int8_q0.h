@@ -48,6 +48,18 @@
 #define Q0RB 8    /* weight rows per tile: the 8 lanes of a ymm */
 #define Q0TBMAX 2 /* tokens per tile, at most (more take q0_prefill) */
 
+/* bytes per block; the offset C of the unsigned weights (see the top). IQ4_NL
+ * (VNNI tables only: f16 d | qs[16], w = kv[nibble], the 16 int8 levels of
+ * iq4nl) is a Q8_0 block once its nibbles are looked up: u = kv + 128, C = 128. */
+static Q0AI int64_t q0_bb(const int dt) { return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : 18; }
+static Q0AI int q0_c(const int dt) {
+#ifdef FR_VNNI
+    return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
+#else
+    return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_IQ4_NL ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
+#endif
+}
+
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
  * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0 without VNNI:
  * the raw q8 (q0_dot makes |w| and the signs). */
@@ -59,10 +71,16 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
 #endif
         return w;
     }
-    const uint8_t *qs = p + (dt == FR_DT_Q4_0 ? 2 : 6);
+    const uint8_t *qs = p + (dt == FR_DT_Q5_0 ? 6 : 2);
     /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
     __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
     v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+    if (dt == FR_DT_IQ4_NL) /* kv + 128 */
+        return _mm256_shuffle_epi8(_mm256_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
+                                                    (char)166, (char)181, (char)197, (char)217, (char)241, 1, 24, 45, 63,
+                                                    79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                                                    (char)181, (char)197, (char)217, (char)241),
+                                   v);
     if (dt == FR_DT_Q5_0) { /* + 16 where bit i of qh is set */
         uint32_t qh;
         memcpy(&qh, p + 2, 4);
@@ -141,13 +159,9 @@ static Q0AI void q0_pair(const int dt, const int TB, const uint8_t *const *wr, c
 static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r,
                          int64_t r1, int t) {
     const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / 32;
-    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22; /* bytes per block */
+    const int64_t bb = q0_bb(dt);
     const size_t rb = fr_row_bytes(W);
-#ifdef FR_VNNI
-    const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
-#else
-    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
-#endif
+    const int C = q0_c(dt);
     const uint8_t *wr[Q0RB];
     for (int i = 0; i < Q0RB; i++) wr[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb;
     const int8_t *xq[Q0TBMAX];
@@ -158,7 +172,7 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
     __m256 acc[Q0TBMAX]; /* token j: lane i = row i's sum so far */
     for (int j = 0; j < TB; j++) acc[j] = _mm256_setzero_ps();
     int64_t b = 0;
-    if (dt != FR_DT_Q8_0) /* nibble blocks two at a time (q0_pair) */
+    if (dt == FR_DT_Q4_0 || dt == FR_DT_Q5_0) /* nibble blocks two at a time (q0_pair) */
         for (; b + 2 <= nb; b += 2) q0_pair(dt, TB, wr, xq, xd, xs, b, C, acc);
     for (; b < nb; b++) {
         /* the 8 rows' f16 d */
@@ -230,11 +244,7 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
                           const float (*const dw[2])[Q0PR], int cnt, int64_t b0, const fr_qx *X, float *Y, int64_t rows,
                           int64_t r, const __mmask16 *m, int t, int first, fr_pf *pf) {
     const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * TB + cnt - 1) / cnt;
-#ifdef FR_VNNI
-    const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
-#else
-    const int C = dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
-#endif
+    const int C = q0_c(dt);
     __m512 acc[2][Q0PTB];
     int32_t cr[Q0PTB][Q0KC]; /* token j, block k: -C * (s[2b] + s[2b + 1]) */
     for (int j = 0; j < TB; j++) {
@@ -330,7 +340,7 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
                               const float (*const dw[2])[Q0PR], int cnt, int64_t b0, const fr_qx *X, float *Y,
                               int64_t rows, int64_t r, const __mmask16 *m, int t, int first, fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * M + cnt - 1) / cnt;
-    const int C = dt == FR_DT_Q8_0 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16; /* the vpdpbusd offsets (FR_VNNI) */
+    const int C = q0_c(dt);
     _Alignas(64) int32_t cb[Q0KC][2][16][16]; /* block, half, token, row */
     amx_cfg(as, M, 32);
     for (int k = 0; k < cnt; k++) {
@@ -368,7 +378,7 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
 static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                             int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 32;
-    const int64_t bb = dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q4_0 ? 18 : 22;
+    const int64_t bb = q0_bb(dt);
     const size_t rb = fr_row_bytes(W);
     _Alignas(64) __m512i ut[2][Q0KC][8];
     _Alignas(64) float dw[2][Q0KC][Q0PR];
@@ -465,5 +475,15 @@ static void PFX(matmul_q_q5_0)(const fr_tensor *W, const fr_qx *X, float *Y, int
     q0_body(FR_DT_Q5_0, W, X, Y, r0, r1);
 }
 
+#ifdef FR_VNNI
+static void PFX(matmul_q_iq4_nl)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_IQ4_NL, W, X, Y, r0, r1);
+}
+#define INT8_Q0_IQ4_NL [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl),
+#else /* u up to 241 would saturate vpmaddubsw's pair sums */
+#define INT8_Q0_IQ4_NL
+#endif
+
 #define INT8_Q0_ENTRIES                                                                                      \
-    [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0),
+    [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0), \
+    INT8_Q0_IQ4_NL

@@ -1,30 +1,33 @@
 /* AVX-512 VNNI integer kernels for the other GGUF types (kernels.h fr_qx):
- * Q4_1, Q5_1, IQ4_NL, MXFP4 (blocks of 32, activations in blocks of 32) and
- * Q2_K, Q3_K, IQ4_XS (blocks of 256, activations in blocks of 256). Included
- * by avx512/kernels.c when FR_VNNI. The sums are generic/matmul_q.c's.
+ * Q4_1, Q5_1, MXFP4 (blocks of 32, activations in blocks of 32) and Q2_K,
+ * Q3_K, IQ4_XS (blocks of 256, activations in blocks of 256). Included by
+ * avx512/kernels.c when FR_VNNI. The sums are generic/matmul_q.c's. (IQ4_NL
+ * is a Q8_0 block once its nibbles are looked up: avx512/int8_q0.h.)
  *
  * One form for all of them: a span of 256 weights (one K block, or 8 blocks of
- * 32) is unpacked to unsigned bytes u (ix_span) with, per group g of 16
- * consecutive weights, two floats such that w = a_g u + b_g:
- *   Q4_1, Q5_1   u = the 4- or 5-bit value   a = d      b = m
- *   IQ4_NL       u = kv[nibble] + 128        a = d      b = -128 d
- *   MXFP4        u = kv[nibble] + 128        a = 2^(e - 128), b = -128 a
- *   Q2_K         u = the 2 bits              a = d sc_g b = -dmin m_g
- *   Q3_K         u = the 3 bits (w = u - 4)  a = d sc_g b = -4 a
- *   IQ4_XS       u = kv[nibble] + 128        a = d sc_j b = -128 a   (j = g / 2)
- * Then with T_g = sum u q over the group (vpdpbusd: exact int32) and S_g the
+ * 32) is unpacked to bytes u (ix_span) with, per group g of 16 consecutive
+ * weights, two floats such that w = a_g u + b_g:
+ *   Q4_1, Q5_1   u = the 4- or 5-bit value         a = d          b = m
+ *   Q2_K         u = the 2 bits                    a = d sc_g     b = -dmin m_g
+ *   Q3_K         u = the 3 bits (w = u - 4)        a = d sc_g     b = -4 a
+ *   IQ4_XS       u = kv[nibble] + 128              a = d sc_j     b = -128 a  (j = g / 2)
+ *   MXFP4        u = kv[nibble] (signed)           a = 2^(e - 128), b = 0
+ * With T_g = sum u q over the group (vpdpbusd: exact int32) and S_g the
  * group's activation sum (X->s), y = sum_g d_x (a_g T_g + b_g S_g): per 64
  * weights one vpdpbusd, one convert and one multiply-add with the group
- * factors (16 lanes = 4 groups of 4). Where b is a fixed multiple of a (the
- * offsets 4 and 128) the offset comes off the integer sums instead (ix_off),
- * so nothing cancels in float. That is not the generic kernel's float
- * order (it scales whole blocks): within 1e-6 of sum|w x|
- * (tests/test_int8_kernels.c).
+ * factors (16 lanes = 4 groups of 4), not the generic kernel's float order
+ * (it scales whole blocks): within 1e-6 of sum|w x| (tests/test_int8_kernels.c).
+ * MXFP4 (ix_off) multiplies the activations + 128 (unsigned) by the signed
+ * weights and takes 128 sum w off each lane, once per span and row for all
+ * the tokens (ix_prepare): its levels are small next to an offset of 128,
+ * whose float term b S would cancel (error 1.4e-6 of sum|w x| measured). For
+ * IQ4_XS the b S term costs fewer operations in decode and stays within 2.2e-7.
  *
  * Decode (n = 1) goes a row at a time, one sequential stream per thread (as
  * avx512/int8_k.h). Several tokens: each row's span is unpacked once for up to
  * IX_TB tokens; tokens in passes whose activations fit in L2 while a work
- * item's rows stream once per pass. */
+ * item's rows stream once per pass. IQ4_XS from 4 tokens takes the
+ * transposed prefill of the K types instead (avx512/int8_k.h i8k_ptrans). */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -33,19 +36,24 @@
 #define IX_TB 8 /* tokens per tile */
 
 typedef struct ix_span {
-    __m512i u[4]; /* elements 64c .. 64c + 63 */
-    __m512 a, b;  /* lane g: the factors of elements 16g .. 16g + 15 */
+    __m512i u[4];  /* elements 64c .. 64c + 63: unsigned bytes, or (ix_off) the signed weights */
+    __m512i nc[4]; /* ix_off types: lane l of u[c]: -128 times the sum of its 4 weights */
+    __m512 ap[4];  /* lane l of ap[c]: the factor a of element 64c + 4l's group */
+    __m512 a, b;   /* lane g: the factors of elements 16g .. 16g + 15 */
 } ix_span;
 
 static IX_AI int ix_k(const int dt) { return dt == FR_DT_Q2_K || dt == FR_DT_Q3_K || dt == FR_DT_IQ4_XS; }
 
+/* the type whose weights multiply as signed bytes against the activations +
+ * 128 (unsigned); the 128 sum_i w_i of each lane, a property of the row, comes
+ * off once per span (nc), for all the tokens */
+static IX_AI int ix_off(const int dt) { return dt == FR_DT_MXFP4; }
+
 static IX_AI float ix_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 
-/* kv + 128 of IQ4_NL / MXFP4 as 16 bytes in every 128-bit lane */
+/* 16 bytes in every 128-bit lane: MXFP4's levels (signed), IQ4_XS's + 128 */
 static IX_AI __m512i ix_table(const int dt) {
-    if (dt == FR_DT_MXFP4)
-        return _mm512_broadcast_i32x4(_mm_setr_epi8((char)128, (char)129, (char)130, (char)131, (char)132, (char)134,
-                                                    (char)136, (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116));
+    if (dt == FR_DT_MXFP4) return _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
     return _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
                                                 (char)166, (char)181, (char)197, (char)217, (char)241));
 }
@@ -60,10 +68,10 @@ static IX_AI __m512i ix_nibbles(__m512i z) {
 }
 
 /* The span of 32-element blocks at p (nv of them valid, 1..8; the rest
- * contribute u = 0, a = b = 0 and are not read) */
+ * contribute w = 0, a = b = 0 and are not read) */
 static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e) {
-    const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_IQ4_NL ? 18 : 17;
-    const size_t oq = dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : dt == FR_DT_IQ4_NL ? 2 : 1;
+    const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : 17;
+    const size_t oq = dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 1;
     _Alignas(32) float a8[8], b8[8];
     for (int k = 0; k < 8; k++) {
         const uint8_t *h = p + (size_t)k * bb;
@@ -72,10 +80,9 @@ static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e
             if (dt == FR_DT_MXFP4) {
                 const uint32_t bits = h[0] < 2 ? 0x00200000u << h[0] : (uint32_t)(h[0] - 1) << 23;
                 memcpy(&a, &bits, 4);
-                b = -128.0f * a;
             } else {
                 a = ix_f16(h);
-                b = dt == FR_DT_IQ4_NL ? -128.0f * a : ix_f16(h + 2);
+                b = ix_f16(h + 2);
             }
         }
         a8[k] = a, b8[k] = b;
@@ -83,7 +90,7 @@ static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e
     const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     e->a = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(a8)));
     e->b = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(b8)));
-    const __m512i tab = dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? ix_table(dt) : _mm512_setzero_si512();
+    const __m512i tab = ix_off(dt) ? ix_table(dt) : _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         const int k0 = 2 * c, k1 = 2 * c + 1;
@@ -92,14 +99,14 @@ static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e
         const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qa)),
                                              _mm256_broadcastsi128_si256(qb), 1);
         __m512i u = ix_nibbles(z);
-        if (dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4) u = _mm512_shuffle_epi8(tab, u);
+        if (ix_off(dt)) u = _mm512_shuffle_epi8(tab, u);
         if (dt == FR_DT_Q5_1) { /* bit j of the block's qh is element j's 5th bit */
             uint32_t ha = 0, hb = 0;
             if (k0 < nv) memcpy(&ha, p + (size_t)k0 * bb + 4, 4);
             if (k1 < nv) memcpy(&hb, p + (size_t)k1 * bb + 4, 4);
             u = _mm512_or_si512(u, _mm512_maskz_mov_epi8((__mmask64)ha | (__mmask64)hb << 32, _mm512_set1_epi8(16)));
         }
-        /* invalid blocks: u = 0 (IQ4_NL/MXFP4 looked up 128 there) */
+        /* invalid blocks: 0 (the tables looked up their level for nibble 0 there) */
         const __mmask64 valid = (k0 < nv ? 0xffffffffull : 0) | (k1 < nv ? 0xffffffff00000000ull : 0);
         e->u[c] = _mm512_maskz_mov_epi8(valid, u);
     }
@@ -126,12 +133,12 @@ static IX_AI void ix_unpack256(const int dt, const uint8_t *p, ix_span *e) {
         e->b = _mm512_mul_ps(e->a, _mm512_set1_ps(-4.0f));
     } else { /* IQ4_XS: f16 d | u16 scales_h | scales_l[4] | qs[128]; lane g: sub-block j = g / 2 */
         const int sh = p[2] | p[3] << 8;
-        const __m512i g = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7); /* j */
+        const __m512i j = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
         const __m512i sl = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(0x000f, p + 4));
-        __m512i lo = _mm512_permutexvar_epi32(_mm512_srli_epi32(g, 1), sl); /* scales_l[j / 2] */
-        lo = _mm512_and_si512(_mm512_srlv_epi32(lo, _mm512_slli_epi32(_mm512_and_si512(g, _mm512_set1_epi32(1)), 2)),
+        __m512i lo = _mm512_permutexvar_epi32(_mm512_srli_epi32(j, 1), sl); /* scales_l[j / 2] */
+        lo = _mm512_and_si512(_mm512_srlv_epi32(lo, _mm512_slli_epi32(_mm512_and_si512(j, _mm512_set1_epi32(1)), 2)),
                               _mm512_set1_epi32(15));
-        const __m512i hi = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(sh), _mm512_slli_epi32(g, 1)),
+        const __m512i hi = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(sh), _mm512_slli_epi32(j, 1)),
                                             _mm512_set1_epi32(3));
         const __m512i sc = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
         e->a = _mm512_mul_ps(_mm512_set1_ps(ix_f16(p)), _mm512_cvtepi32_ps(sc));
@@ -158,65 +165,86 @@ static IX_AI void ix_unpack256(const int dt, const uint8_t *p, ix_span *e) {
             const __m512i shh = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h + j)),
                                                    _mm256_set1_epi16((short)(4 * h + j + 1)), 1);
             const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(hm, shh), _mm512_set1_epi8(1));
-            u = _mm512_or_si512(u, _mm512_slli_epi16(bit, 2)); /* bytes 0/1: no carry across bytes */
+            u = _mm512_or_si512(u, _mm512_slli_epi16(bit, 2));
         }
         e->u[c] = u;
     }
 }
 
-/* The offset b_g = -off a_g of the types whose u is the weight + off: it is
- * taken out of the integer sums (one more vpdpbusd against off), so the float
- * steps do not cancel (MXFP4's levels are small next to 128) */
-static IX_AI int ix_off(const int dt) {
-    return dt == FR_DT_Q3_K ? 4 : dt == FR_DT_IQ4_NL || dt == FR_DT_IQ4_XS || dt == FR_DT_MXFP4 ? 128 : 0;
+/* lane l of the result: lane 4c + l / 4 of v (the group of element 64c + 4l) */
+static IX_AI __m512 ix_lanes(__m512 v, int c) {
+    return _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set1_epi32(4 * c),
+                                                  _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)),
+                                 v);
+}
+
+/* once per span and row, for all the tokens: the offset corrections and the
+ * factors per lane */
+static IX_AI void ix_prepare(const int dt, ix_span *e) {
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        if (ix_off(dt))
+            e->nc[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), e->u[c]));
+        e->ap[c] = ix_lanes(e->a, c);
+    }
 }
 
 /* acc += the span e times one token's 256 activations x (nbytes of them
- * valid, the rest not read), sums s (16, as many valid as groups) and group
- * scales dx (lane g: d_x of group g) */
-static IX_AI __m512 ix_dot(const int dt, const ix_span *e, const int8_t *x, const int16_t *s, __m512 dx, int nbytes,
-                           __m512 acc) {
-    const int off = ix_off(dt);
-    const __m512 A = _mm512_mul_ps(e->a, dx);
+ * valid, the rest not read), its sums s (16, as many valid as groups) and
+ * scales d (K types: d[0]; 32-blocks: d[0 .. nbytes / 32)) */
+static IX_AI __m512 ix_dot(const int dt, const ix_span *e, const int8_t *x, const int16_t *s, const float *d,
+                           int nbytes, __m512 acc) {
+    __m512 dx8 = _mm512_setzero_ps(), t = _mm512_setzero_ps();
+    if (!ix_k(dt)) dx8 = _mm512_castps256_ps512(_mm256_maskz_loadu_ps((__mmask8)((1u << (nbytes / 32)) - 1), d));
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         const int left = nbytes - 64 * c;
         const __mmask64 mk = left >= 64 ? ~0ull : left > 0 ? (1ull << left) - 1 : 0;
-        const __m512i xv = _mm512_maskz_loadu_epi8(mk, x + 64 * c);
-        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), e->u[c], xv);
-        if (off) p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), xv));
-        const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * c),
-                                             _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, A), acc);
+        __m512i xv = _mm512_maskz_loadu_epi8(mk, x + 64 * c);
+        __m512i p;
+        if (ix_off(dt)) p = _mm512_dpbusd_epi32(e->nc[c], _mm512_xor_si512(xv, _mm512_set1_epi8((char)0x80)), e->u[c]);
+        else p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), e->u[c], xv);
+        if (ix_k(dt)) {
+            t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), e->ap[c], t);
+        } else { /* lanes 0..7: block 2c, 8..15: block 2c + 1 */
+            const __m512 dxc = _mm512_permutexvar_ps(
+                _mm512_setr_epi32(2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                                  2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1),
+                dx8);
+            t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(e->ap[c], dxc), t);
+        }
     }
-    if (off) return acc;
-    const __m512 S = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(fr_tail16(nbytes / 16), s)));
-    return _mm512_fmadd_ps(S, _mm512_mul_ps(e->b, dx), acc);
+    if (!ix_off(dt)) { /* the mins (Q2_K) and m (Q4_1, Q5_1): b_g times the group's sum */
+        const __m512 S = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(fr_tail16(nbytes / 16), s)));
+        const __m512 bd = ix_k(dt) ? e->b
+                                   : _mm512_mul_ps(e->b, _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5,
+                                                                                                  5, 6, 6, 7, 7),
+                                                                               dx8));
+        t = _mm512_fmadd_ps(S, bd, t);
+    }
+    return ix_k(dt) ? _mm512_fmadd_ps(t, _mm512_set1_ps(d[0]), acc) : _mm512_add_ps(acc, t);
 }
 
-/* the group scales of token t's span sp: K types one d_x, 32-blocks one per pair of lanes */
-static IX_AI __m512 ix_dx(const int dt, const fr_qx *X, int64_t t, int64_t sp, int nv) {
-    if (ix_k(dt)) return _mm512_set1_ps(X->d[t * (X->cols / 256) + sp]);
-    const float *d = X->d + t * (X->cols / 32) + 8 * sp;
-    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
-                                 _mm512_castps256_ps512(_mm256_maskz_loadu_ps((__mmask8)((1u << nv) - 1), d)));
-}
-
-/* span sp of row w: unpacked, with its valid blocks (32-blocks) and bytes */
-static IX_AI void ix_span_at(const int dt, const uint8_t *w, int64_t sp, int64_t nb, ix_span *e, int *nv, int *nbytes) {
+/* span sp of row w: unpacked and prepared, with its bytes */
+static IX_AI void ix_span_at(const int dt, const uint8_t *w, int64_t sp, int64_t nb, ix_span *e, int *nbytes) {
     if (ix_k(dt)) {
         ix_unpack256(dt, w + (size_t)sp * (dt == FR_DT_Q2_K ? 84 : dt == FR_DT_Q3_K ? 110 : 136), e);
-        *nv = 1, *nbytes = 256;
-        return;
+        *nbytes = 256;
+    } else {
+        const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : 17;
+        const int nv = nb - 8 * sp < 8 ? (int)(nb - 8 * sp) : 8;
+        *nbytes = 32 * nv;
+        ix_unpack32(dt, w + (size_t)(8 * sp) * bb, nv, e);
     }
-    const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_IQ4_NL ? 18 : 17;
-    *nv = nb - 8 * sp < 8 ? (int)(nb - 8 * sp) : 8;
-    *nbytes = 32 * *nv;
-    ix_unpack32(dt, w + (size_t)(8 * sp) * bb, *nv, e);
+    ix_prepare(dt, e);
 }
 
+static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1, int ta,
+                           int tb);
+
 static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / (ix_k(dt) ? 256 : 32), nsp = (cols + 255) / 256;
+    const int64_t cols = X->cols, nb = cols / (ix_k(dt) ? 256 : 32), nsp = (cols + 255) / 256;
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     const int n = X->n;
@@ -226,37 +254,56 @@ static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, floa
             __m512 acc = _mm512_setzero_ps();
             for (int64_t sp = 0; sp < nsp; sp++) {
                 ix_span e;
-                int nv, nbytes;
-                ix_span_at(dt, w, sp, nb, &e, &nv, &nbytes);
-                acc = ix_dot(dt, &e, X->q + 256 * sp, X->s + 16 * sp, ix_dx(dt, X, 0, sp, nv), nbytes, acc);
+                int nbytes;
+                ix_span_at(dt, w, sp, nb, &e, &nbytes);
+                acc = ix_dot(dt, &e, X->q + 256 * sp, X->s + 16 * sp, X->d + (ix_k(dt) ? sp : 8 * sp), nbytes, acc);
             }
             Y[r] = _mm512_reduce_add_ps(acc);
         }
         return;
     }
+    if (dt == FR_DT_IQ4_XS && n >= I8K_PMIN(dt)) { /* the transposed K-type prefill (avx512/int8_k.h) */
+        const int tchunk = fr_prefill_pass_tokens(r0, r1, I8K_PTB);
+        for (int t0 = 0; t0 < n; t0 += tchunk) {
+            const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
+            if (t1 - t0 >= I8K_PMIN(dt)) i8k_prefill(dt, W, X, Y, r0, r1, t0, t1);
+            else ix_tiles(dt, W, X, Y, r0, r1, t0, t1);
+        }
+        return;
+    }
+    ix_tiles(dt, W, X, Y, r0, r1, 0, n);
+}
+
+/* tokens [ta, tb) (2 or more), rows [r0, r1): each row's span unpacked once for
+ * IX_TB tokens */
+static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1, int ta,
+                           int tb) {
+    const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / (ix_k(dt) ? 256 : 32), nsp = (cols + 255) / 256;
+    const size_t rb = fr_row_bytes(W);
+    const uint8_t *w0 = W->data;
     /* passes of tokens whose activations (about 1.1 bytes a value) fill about 256 KiB */
     const int64_t tp = (256 * 1024) / cols;
     const int pass = tp < IX_TB ? IX_TB : (int)(tp / IX_TB * IX_TB);
-    for (int t0 = 0; t0 < n; t0 += pass) {
-        const int t1 = t0 + pass < n ? t0 + pass : n;
+    for (int t0 = ta; t0 < tb; t0 += pass) {
+        const int t1 = t0 + pass < tb ? t0 + pass : tb;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *w = w0 + (size_t)r * rb;
             for (int t = t0; t < t1; t += IX_TB) {
-                const int tb = t1 - t < IX_TB ? t1 - t : IX_TB;
+                const int nt = t1 - t < IX_TB ? t1 - t : IX_TB;
                 __m512 acc[IX_TB];
                 for (int j = 0; j < IX_TB; j++) acc[j] = _mm512_setzero_ps();
                 for (int64_t sp = 0; sp < nsp; sp++) {
                     ix_span e;
-                    int nv, nbytes;
-                    ix_span_at(dt, w, sp, nb, &e, &nv, &nbytes);
+                    int nbytes;
+                    ix_span_at(dt, w, sp, nb, &e, &nbytes);
 #pragma GCC unroll 8
                     for (int j = 0; j < IX_TB; j++)
-                        if (j < tb)
+                        if (j < nt)
                             acc[j] = ix_dot(dt, &e, X->q + (int64_t)(t + j) * cols + 256 * sp,
                                             X->s + (int64_t)(t + j) * (cols / 16) + 16 * sp,
-                                            ix_dx(dt, X, t + j, sp, nv), nbytes, acc[j]);
+                                            X->d + (int64_t)(t + j) * nb + (ix_k(dt) ? sp : 8 * sp), nbytes, acc[j]);
                 }
-                for (int j = 0; j < tb; j++) Y[(int64_t)(t + j) * rows + r] = _mm512_reduce_add_ps(acc[j]);
+                for (int j = 0; j < nt; j++) Y[(int64_t)(t + j) * rows + r] = _mm512_reduce_add_ps(acc[j]);
             }
         }
     }
@@ -268,7 +315,6 @@ static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, floa
     }
 IX_FN(q4_1, FR_DT_Q4_1)
 IX_FN(q5_1, FR_DT_Q5_1)
-IX_FN(iq4_nl, FR_DT_IQ4_NL)
 IX_FN(mxfp4, FR_DT_MXFP4)
 IX_FN(q2_k, FR_DT_Q2_K)
 IX_FN(q3_k, FR_DT_Q3_K)
@@ -276,6 +322,6 @@ IX_FN(iq4_xs, FR_DT_IQ4_XS)
 #undef IX_FN
 
 #define INT8_X_ENTRIES                                                                                         \
-    [FR_DT_Q4_1] = PFX(matmul_q_q4_1), [FR_DT_Q5_1] = PFX(matmul_q_q5_1), [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), \
-    [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q2_K] = PFX(matmul_q_q2_k), [FR_DT_Q3_K] = PFX(matmul_q_q3_k),     \
+    [FR_DT_Q4_1] = PFX(matmul_q_q4_1), [FR_DT_Q5_1] = PFX(matmul_q_q5_1), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4),  \
+    [FR_DT_Q2_K] = PFX(matmul_q_q2_k), [FR_DT_Q3_K] = PFX(matmul_q_q3_k),     \
     [FR_DT_IQ4_XS] = PFX(matmul_q_iq4_xs),
