@@ -69,6 +69,9 @@
 #include "kernels/kernels.h"
 
 #define I8K_AI __attribute__((always_inline)) inline
+/* the types of 16 sub-blocks of 16 values in the transposed prefill: Q6_K, and
+ * Q3_K and Q2_K (avx512/int8_x.h takes them there from 8 tokens) */
+static I8K_AI int i8k_s16(const int dt) { return dt == FR_DT_Q6_K || dt == FR_DT_Q3_K || dt == FR_DT_Q2_K; }
 #define I8K_TBMAX 8 /* tokens per prefill tile */
 #ifndef I8K_XCH
 #define I8K_XCH 128 /* blocks of reordered activations for n = 1 (32 KiB on the stack) */
@@ -602,7 +605,7 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
  * transposed: Q4_K n = 4 130 -> 259 GFLOP/s, n = 6 150 -> 321, Q5_K n = 4
  * 99 -> 205 (from the L3 243 -> 262, 229 -> 243); Q6_K, whose transposition
  * costs more, n = 4 246 -> 120 and n = 7 237 -> 217 (2048 columns) */
-#define I8K_PMIN(dt) ((dt) == FR_DT_Q6_K ? 8 : 4)
+#define I8K_PMIN(dt) (i8k_s16(dt) ? 8 : 4)
 
 /* Y[t + j][r + 16h + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t and
  * NH 16-row halves h (NH = 2: each activation broadcast meets the weights of
@@ -629,8 +632,8 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
             for (int j = 0; j < TB; j++) B[h][j] = _mm512_setzero_ps();
         fr_pf_some(pf, pq);
         for (int g = 0; g < 8; g++) {
-            for (int hs = 0; hs < (dt == FR_DT_Q6_K ? 2 : 1); hs++) {
-                const int c0 = dt == FR_DT_Q6_K ? 4 * hs : 0, c1 = dt == FR_DT_Q6_K ? c0 + 4 : 8;
+            for (int hs = 0; hs < (i8k_s16(dt) ? 2 : 1); hs++) {
+                const int c0 = i8k_s16(dt) ? 4 * hs : 0, c1 = i8k_s16(dt) ? c0 + 4 : 8;
 #pragma GCC unroll 8
                 for (int h = 0; h < NH; h++)
 #pragma GCC unroll 8
@@ -647,7 +650,7 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
                     }
 #pragma GCC unroll 2
                 for (int h = 0; h < NH; h++) {
-                    const __m512 dj = _mm512_load_ps(D[h][k][dt == FR_DT_Q6_K ? 2 * g + hs : g]);
+                    const __m512 dj = _mm512_load_ps(D[h][k][i8k_s16(dt) ? 2 * g + hs : g]);
 #pragma GCC unroll 8
                     for (int j = 0; j < TB; j++) B[h][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[h][j]), dj, B[h][j]);
                 }
@@ -661,7 +664,7 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++) {
                 __m512i mt = _mm512_setzero_si512();
-                if (dt == FR_DT_Q6_K) {
+                if (i8k_s16(dt)) {
                     const int16_t *s = X->s + (int64_t)(t + j) * (cols / 16) + 16 * b;
 #pragma GCC unroll 8
                     for (int p = 0; p < 8; p++) {
@@ -699,7 +702,7 @@ static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const 
                                  int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m,
                                  int t, int first, fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 256, pq = (8 * pf->per * M + cnt - 1) / cnt;
-    const int q6 = dt == FR_DT_Q6_K, ns = q6 ? 16 : 8; /* sub-blocks of 16 or 32 values */
+    const int q6 = i8k_s16(dt), ns = q6 ? 16 : 8; /* sub-blocks of 16 or 32 values */
     _Alignas(64) int32_t cb[16][2][16][16];           /* sub-block, half, token, row */
     amx_cfg(as, M, q6 ? 16 : 32);
     for (int k = 0; k < cnt; k++) {
@@ -804,7 +807,7 @@ static I8K_AI void i8k_t16x16(const uint8_t *const *p, size_t o, __m512i *w) {
 static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
                               __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
                               __m512i (*mm)[8]) {
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : 144;
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : dt == FR_DT_Q3_K ? 110 : dt == FR_DT_Q2_K ? 84 : 144;
     const size_t rb = fr_row_bytes(W);
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int k = 0; k < cnt; k++) {
@@ -839,6 +842,57 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                         /* 0xF8: a | (b & c) */
                         ut[k][4 * hh + kk][c] = _mm512_ternarylogic_epi32(lo, hi, m30, 0xF8);
                     }
+            continue;
+        }
+        if (dt == FR_DT_Q2_K || dt == FR_DT_Q3_K) {
+            /* (avx512/int8_x.h) element 128h + 32j + l (sub-block 8h + 2j + l / 16): bits 2j of
+             * qs[32h + l], Q3_K with bit 4h + j of hmask[l] as bit 2. As Q6_K: D_j = d sc_j and the
+             * offsets from the sums of 16: Q2_K scales[16] (sc_j low nibble, m_j high) | qs[64] |
+             * f16 d | f16 dmin: mm the pairs of m_j, dmin; Q3_K hmask[32] | qs[64] | scales[12]
+             * (6-bit, minus 32) | f16 d: w = u - 4, mm the pairs of sc_j, dmin = 4 d. */
+            const int q2 = dt == FR_DT_Q2_K;
+            /* the header bytes: Q2_K scales at 0 (w: 16 bytes), d, dmin at 80 (bytes 68..83: dword 3);
+             * Q3_K bytes 94..109: scale byte b at 2 + b, d in the top half of dword 3 */
+            i8k_t16x4(h, q2 ? 0 : 94, w);
+            __m512i wd[4];
+            if (q2) i8k_t16x4(h, 68, wd);
+            const __m512i dd = q2 ? wd[3] : w[3];
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(q2 ? dd : _mm512_srli_epi32(dd, 16)));
+            if (q2) _mm512_store_ps(dmin[k], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))));
+            else _mm512_store_ps(dmin[k], _mm512_mul_ps(d, _mm512_set1_ps(4.0f)));
+            __m512i sc[16], mn[16];
+            const __m512i mff = _mm512_set1_epi32(0xff);
+#define I8K_BYTE(i) _mm512_and_si512(_mm512_srli_epi32(w[(i) / 4], 8 * ((i) % 4)), mff)
+            for (int j = 0; j < 16; j++) {
+                if (q2) {
+                    const __m512i v = I8K_BYTE(j);
+                    sc[j] = _mm512_and_si512(v, _mm512_set1_epi32(15));
+                    mn[j] = _mm512_srli_epi32(v, 4);
+                } else {
+                    const __m512i lo = j < 8 ? _mm512_and_si512(I8K_BYTE(2 + j), _mm512_set1_epi32(15))
+                                             : _mm512_srli_epi32(I8K_BYTE(2 + j - 8), 4);
+                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(I8K_BYTE(2 + 8 + j % 4), 2 * (j / 4)),
+                                                        _mm512_set1_epi32(3));
+                    sc[j] = mn[j] = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+                }
+                _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc[j])));
+            }
+#undef I8K_BYTE
+            for (int p = 0; p < 8; p++)
+                mm[k][p] = _mm512_or_si512(_mm512_and_si512(mn[2 * p], _mm512_set1_epi32(0xffff)),
+                                           _mm512_slli_epi32(mn[2 * p + 1], 16));
+            i8k_t16x16(h, q2 ? 16 : 32, Q);
+            if (!q2) i8k_t16x16(h, 0, H);
+            const __m512i m3 = _mm512_set1_epi8(3);
+            for (int g = 0; g < 8; g++)
+                for (int c = 0; c < 8; c++) {
+                    const int hh = g / 4, j = g % 4;
+                    __m512i u = _mm512_and_si512(_mm512_srli_epi16(Q[8 * hh + c], 2 * j), m3);
+                    if (!q2) /* bit 4hh + j of hmask to bit 2 */
+                        u = _mm512_ternarylogic_epi32(u, _mm512_slli_epi16(_mm512_srli_epi16(H[c], 4 * hh + j), 2),
+                                                      _mm512_set1_epi8(4), 0xF8);
+                    ut[k][g][c] = u;
+                }
             continue;
         }
         if (dt == FR_DT_IQ4_XS) {
@@ -926,7 +980,7 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
 static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                                int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : 144;
+    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : dt == FR_DT_Q3_K ? 110 : dt == FR_DT_Q2_K ? 84 : 144;
     const size_t rb = fr_row_bytes(W);
     /* two 16-row halves */
     _Alignas(64) __m512i ut[2][I8K_PKC][8][8];
@@ -945,7 +999,7 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
 #endif
     for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
         const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
-        if (dt != FR_DT_Q6_K)
+        if (!i8k_s16(dt))
             for (int t = t0; t < t1; t++)
                 for (int k = 0; k < cnt; k++) { /* S_j = s_2j + s_2j+1 as int16 pairs: |S| <= 32 * 128 */
                     const int16_t *s = X->s + (int64_t)t * (nb * 16) + 16 * (b0 + k);

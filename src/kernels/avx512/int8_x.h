@@ -26,8 +26,8 @@
  * Decode (n = 1) goes a row at a time, one sequential stream per thread (as
  * avx512/int8_k.h). Several tokens: each row's span is unpacked once for up to
  * IX_TB tokens; tokens in passes whose activations fit in L2 while a work
- * item's rows stream once per pass. IQ4_XS from 4 tokens takes the
- * transposed prefill of the K types instead (avx512/int8_k.h i8k_ptrans). */
+ * item's rows stream once per pass. The K types (IQ4_XS from 4 tokens, Q2_K and
+ * Q3_K from 8) take the transposed prefill instead (avx512/int8_k.h i8k_ptrans). */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -262,7 +262,7 @@ static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, floa
         }
         return;
     }
-    if (dt == FR_DT_IQ4_XS && n >= I8K_PMIN(dt)) { /* the transposed K-type prefill (avx512/int8_k.h) */
+    if (ix_k(dt) && n >= I8K_PMIN(dt)) { /* the transposed K-type prefill (avx512/int8_k.h) */
         const int tchunk = fr_prefill_pass_tokens(r0, r1, I8K_PTB);
         for (int t0 = 0; t0 < n; t0 += tchunk) {
             const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
