@@ -1,4 +1,4 @@
-/* The integer kernels for Q8_0, Q4_0, Q5_0, IQ4_NL on every bit pattern of the weight
+/* The integer kernels for Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 on every bit pattern of the weight
  * bytes (random raw blocks, not only what ggml's quantizer emits: Q8_0 bytes
  * -128, nibbles 0 and 15, all qh bits) and activations at the ends of the int8
  * range (+-127, all one sign): the generic kernel against a double sum over
@@ -26,6 +26,10 @@ static double decode(fr_dtype dt, const uint8_t *b, int *w) {
         for (int i = 0; i < 32; i++) w[i] = (int8_t)b[2 + i];
     } else if (dt == FR_DT_Q4_0) {
         for (int i = 0; i < 32; i++) w[i] = (i < 16 ? b[2 + i] & 15 : b[2 + i - 16] >> 4) - 8;
+    } else if (dt == FR_DT_MXFP4) { /* u8 e | qs[16]: levels x 2, scale 2^(e - 128) */
+        static const int kv[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+        for (int i = 0; i < 32; i++) w[i] = kv[i < 16 ? b[1 + i] & 15 : b[1 + i - 16] >> 4];
+        return ldexp(1.0, (int)b[0] - 128);
     } else if (dt == FR_DT_IQ4_NL) {
         static const int kv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
         for (int i = 0; i < 32; i++) w[i] = kv[i < 16 ? b[2 + i] & 15 : b[2 + i - 16] >> 4];
@@ -48,6 +52,12 @@ static void fill_w(fr_dtype dt, uint8_t *p, int64_t nblocks, size_t bb) {
         uint16_t d = (uint16_t)(0x2000 + rnd() % 0x2000); /* ~2^-7 .. 2^0, some sign bits */
         if (rnd() % 4 == 0) d |= 0x8000;
         p[0] = (uint8_t)d, p[1] = (uint8_t)(d >> 8);
+        if (dt == FR_DT_MXFP4) { /* e: scales 2^-28 .. 2^22 (near 2^-128 the float products d_w d_x
+                                  * underflow to subnormals in every engine, ggml's too); byte 1 is a qs byte */
+            static const uint8_t es[] = {100, 120, 126, 127, 128, 129, 135, 150};
+            p[0] = es[rnd() % 8];
+            p[1] = mode == 0 ? 0 : mode == 1 ? 0xff : (uint8_t)rnd();
+        }
     }
 }
 
@@ -65,7 +75,7 @@ static void fill_x(float *x, int64_t nv) {
 }
 
 int main(void) {
-    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_IQ4_NL};
+    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_IQ4_NL, FR_DT_MXFP4};
     static const int64_t rowss[] = {1, 8, 13};
     static const int64_t nbs[] = {1, 8, 9};
     static const int ns[] = {1, 2, 5};

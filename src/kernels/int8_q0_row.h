@@ -1,6 +1,6 @@
 /* The decode kernel (n = 1) of the Q8_0/Q4_0/Q5_0 integer path, shared by
  * avx2/int8_q0.h and avx512/int8_q0.h (included after their q0_unpack and
- * q0_dot, q0_bb and q0_c; AVX2 + FMA + F16C intrinsics only). */
+ * q0_dot, q0_bb, q0_c and the scales q0_d8, q0_d1; AVX2 + FMA + F16C intrinsics only). */
 #ifndef FR_INT8_Q0_ROW_H
 #define FR_INT8_Q0_ROW_H
 
@@ -39,7 +39,7 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
             __m256i sx = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(xs + 2 * b)), _mm256_set1_epi16(1));
             sum = _mm256_sub_epi32(sum, _mm256_mullo_epi32(sx, _mm256_set1_epi32(C)));
         }
-        const __m256 sc = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh)), _mm256_loadu_ps(xd + b));
+        const __m256 sc = _mm256_mul_ps(q0_d8(dt, dh), _mm256_loadu_ps(xd + b));
         acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(sum), acc);
     }
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
@@ -53,7 +53,7 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
         int isum = _mm_cvtsi128_si32(d4) - C * (xs[2 * b] + xs[2 * b + 1]);
         uint16_t dh;
         memcpy(&dh, w + b * bb, 2);
-        y += (_cvtsh_ss(dh) * xd[b]) * (float)isum;
+        y += (q0_d1(dt, dh) * xd[b]) * (float)isum;
     }
     Y[r] = y;
 }

@@ -37,6 +37,15 @@ static Q0AI __m256i q0_bit16(uint32_t m) {
 /* bytes per block; the offset C of the unsigned weights (see the top) */
 static Q0AI int64_t q0_bb(const int dt) { return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : 18; }
 static Q0AI int q0_c(const int dt) { return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16; }
+/* the blocks' f16 d from their first two bytes */
+static Q0AI __m256 q0_d8(const int dt, const uint16_t *h) {
+    (void)dt;
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h));
+}
+static Q0AI float q0_d1(const int dt, uint16_t h) {
+    (void)dt;
+    return _cvtsh_ss(h);
+}
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
  * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0: the raw q8

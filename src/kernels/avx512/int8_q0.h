@@ -51,13 +51,41 @@
 /* bytes per block; the offset C of the unsigned weights (see the top). IQ4_NL
  * (VNNI tables only: f16 d | qs[16], w = kv[nibble], the 16 int8 levels of
  * iq4nl) is a Q8_0 block once its nibbles are looked up: u = kv + 128, C = 128. */
-static Q0AI int64_t q0_bb(const int dt) { return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : 18; }
+static Q0AI int64_t q0_bb(const int dt) {
+    return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : dt == FR_DT_MXFP4 ? 17 : 18;
+}
 static Q0AI int q0_c(const int dt) {
 #ifdef FR_VNNI
-    return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
+    return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
 #else
-    return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_IQ4_NL ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
+    return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
 #endif
+}
+/* The blocks' scales from their first two bytes h (the f16 d; MXFP4: the low
+ * byte is e, the scale 2^(e - 128) of its doubled levels, exactly: e < 2 gives
+ * the subnormals 0x00200000 << e) */
+static Q0AI __m256 q0_d8(const int dt, const uint16_t *h) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)h);
+    if (dt != FR_DT_MXFP4) return _mm256_cvtph_ps(v);
+    const __m256i e = _mm256_and_si256(_mm256_cvtepu16_epi32(v), _mm256_set1_epi32(0xff));
+    const __m256i big = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i small = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    return _mm256_castsi256_ps(_mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2)), big, small));
+}
+static Q0AI __m512 q0_d16(const int dt, const uint16_t *h) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)h);
+    if (dt != FR_DT_MXFP4) return _mm512_cvtph_ps(v);
+    const __m512i e = _mm512_and_si512(_mm512_cvtepu16_epi32(v), _mm512_set1_epi32(0xff));
+    const __m512i big = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i small = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2)), big, small));
+}
+static Q0AI float q0_d1(const int dt, uint16_t h) {
+    if (dt != FR_DT_MXFP4) return _cvtsh_ss(h);
+    const uint32_t e = h & 0xffu, bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
 }
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
@@ -71,10 +99,16 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
 #endif
         return w;
     }
-    const uint8_t *qs = p + (dt == FR_DT_Q5_0 ? 6 : 2);
+    const uint8_t *qs = p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : 2);
     /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
     __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
     v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+    if (dt == FR_DT_MXFP4) /* kv + 128 */
+        return _mm256_shuffle_epi8(_mm256_setr_epi8((char)128, (char)129, (char)130, (char)131, (char)132, (char)134,
+                                                    (char)136, (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116,
+                                                    (char)128, (char)129, (char)130, (char)131, (char)132, (char)134,
+                                                    (char)136, (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116),
+                                   v);
     if (dt == FR_DT_IQ4_NL) /* kv + 128 */
         return _mm256_shuffle_epi8(_mm256_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
                                                     (char)166, (char)181, (char)197, (char)217, (char)241, 1, 24, 45, 63,
@@ -178,7 +212,7 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
         /* the 8 rows' f16 d */
         uint16_t dh[Q0RB];
         for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb, 2);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh));
+        const __m256 dw = q0_d8(dt, dh);
         __m256i u[Q0RB];
         for (int i = 0; i < Q0RB; i++) u[i] = q0_unpack(dt, wr[i] + b * bb);
         for (int j = 0; j < TB; j++) {
@@ -407,7 +441,7 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
                     }
                     q0_transpose(u, lo), q0_transpose(u + 8, hi);
                     for (int c = 0; c < 8; c++) ut[h][k][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
-                    _mm512_store_ps(dw[h][k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)dh)));
+                    _mm512_store_ps(dw[h][k], q0_d16(dt, dh));
                 }
             }
             int t = t0;
@@ -479,7 +513,10 @@ static void PFX(matmul_q_q5_0)(const fr_tensor *W, const fr_qx *X, float *Y, int
 static void PFX(matmul_q_iq4_nl)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     q0_body(FR_DT_IQ4_NL, W, X, Y, r0, r1);
 }
-#define INT8_Q0_IQ4_NL [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl),
+static void PFX(matmul_q_mxfp4)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_MXFP4, W, X, Y, r0, r1);
+}
+#define INT8_Q0_IQ4_NL [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4),
 #else /* u up to 241 would saturate vpmaddubsw's pair sums */
 #define INT8_Q0_IQ4_NL
 #endif

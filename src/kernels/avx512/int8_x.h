@@ -1,8 +1,8 @@
 /* AVX-512 VNNI integer kernels for the other GGUF types (kernels.h fr_qx):
- * Q4_1, Q5_1, MXFP4 (blocks of 32, activations in blocks of 32) and Q2_K,
- * Q3_K, IQ4_XS (blocks of 256, activations in blocks of 256). Included by
- * avx512/kernels.c when FR_VNNI. The sums are generic/matmul_q.c's. (IQ4_NL
- * is a Q8_0 block once its nibbles are looked up: avx512/int8_q0.h.)
+ * Q4_1, Q5_1 (blocks of 32, activations in blocks of 32) and Q2_K, Q3_K,
+ * IQ4_XS (blocks of 256, activations in blocks of 256). Included by
+ * avx512/kernels.c when FR_VNNI. The sums are generic/matmul_q.c's. (IQ4_NL and
+ * MXFP4 are Q8_0 blocks once their nibbles are looked up: avx512/int8_q0.h.)
  *
  * One form for all of them: a span of 256 weights (one K block, or 8 blocks of
  * 32) is unpacked to bytes u (ix_span) with, per group g of 16 consecutive
@@ -11,17 +11,14 @@
  *   Q2_K         u = the 2 bits                    a = d sc_g     b = -dmin m_g
  *   Q3_K         u = the 3 bits (w = u - 4)        a = d sc_g     b = -4 a
  *   IQ4_XS       u = kv[nibble] + 128              a = d sc_j     b = -128 a  (j = g / 2)
- *   MXFP4        u = kv[nibble] (signed)           a = 2^(e - 128), b = 0
  * With T_g = sum u q over the group (vpdpbusd: exact int32) and S_g the
  * group's activation sum (X->s), y = sum_g d_x (a_g T_g + b_g S_g): per 64
  * weights one vpdpbusd, one convert and one multiply-add with the group
  * factors (16 lanes = 4 groups of 4), not the generic kernel's float order
  * (it scales whole blocks): within 1e-6 of sum|w x| (tests/test_int8_kernels.c).
- * MXFP4 (ix_off) multiplies the activations + 128 (unsigned) by the signed
- * weights and takes 128 sum w off each lane, once per span and row for all
- * the tokens (ix_prepare): its levels are small next to an offset of 128,
- * whose float term b S would cancel (error 1.4e-6 of sum|w x| measured). For
- * IQ4_XS the b S term costs fewer operations in decode and stays within 2.2e-7.
+ * The b S term of IQ4_XS (offset 128) cancels some of a T in float: within
+ * 2.2e-7 of sum|w x| measured. (MXFP4's levels, at most 12, would lose 1.4e-6
+ * that way: it takes the Q8_0 panels, whose offsets come off in integers.)
  *
  * Decode (n = 1) goes a row at a time, one sequential stream per thread (as
  * avx512/int8_k.h). Several tokens: each row's span is unpacked once for up to
@@ -36,24 +33,17 @@
 #define IX_TB 8 /* tokens per tile */
 
 typedef struct ix_span {
-    __m512i u[4];  /* elements 64c .. 64c + 63: unsigned bytes, or (ix_off) the signed weights */
-    __m512i nc[4]; /* ix_off types: lane l of u[c]: -128 times the sum of its 4 weights */
+    __m512i u[4];  /* elements 64c .. 64c + 63 as unsigned bytes */
     __m512 ap[4];  /* lane l of ap[c]: the factor a of element 64c + 4l's group */
     __m512 a, b;   /* lane g: the factors of elements 16g .. 16g + 15 */
 } ix_span;
 
 static IX_AI int ix_k(const int dt) { return dt == FR_DT_Q2_K || dt == FR_DT_Q3_K || dt == FR_DT_IQ4_XS; }
 
-/* the type whose weights multiply as signed bytes against the activations +
- * 128 (unsigned); the 128 sum_i w_i of each lane, a property of the row, comes
- * off once per span (nc), for all the tokens */
-static IX_AI int ix_off(const int dt) { return dt == FR_DT_MXFP4; }
-
 static IX_AI float ix_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 
-/* 16 bytes in every 128-bit lane: MXFP4's levels (signed), IQ4_XS's + 128 */
-static IX_AI __m512i ix_table(const int dt) {
-    if (dt == FR_DT_MXFP4) return _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+/* IQ4_XS's levels + 128 as 16 bytes in every 128-bit lane */
+static IX_AI __m512i ix_table(void) {
     return _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
                                                 (char)166, (char)181, (char)197, (char)217, (char)241));
 }
@@ -70,27 +60,17 @@ static IX_AI __m512i ix_nibbles(__m512i z) {
 /* The span of 32-element blocks at p (nv of them valid, 1..8; the rest
  * contribute w = 0, a = b = 0 and are not read) */
 static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e) {
-    const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : 17;
-    const size_t oq = dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 1;
+    const size_t bb = dt == FR_DT_Q4_1 ? 20 : 24, oq = dt == FR_DT_Q4_1 ? 4 : 8;
     _Alignas(32) float a8[8], b8[8];
     for (int k = 0; k < 8; k++) {
         const uint8_t *h = p + (size_t)k * bb;
         float a = 0, b = 0;
-        if (k < nv) {
-            if (dt == FR_DT_MXFP4) {
-                const uint32_t bits = h[0] < 2 ? 0x00200000u << h[0] : (uint32_t)(h[0] - 1) << 23;
-                memcpy(&a, &bits, 4);
-            } else {
-                a = ix_f16(h);
-                b = ix_f16(h + 2);
-            }
-        }
+        if (k < nv) a = ix_f16(h), b = ix_f16(h + 2);
         a8[k] = a, b8[k] = b;
     }
     const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     e->a = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(a8)));
     e->b = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(b8)));
-    const __m512i tab = ix_off(dt) ? ix_table(dt) : _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         const int k0 = 2 * c, k1 = 2 * c + 1;
@@ -99,14 +79,13 @@ static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e
         const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qa)),
                                              _mm256_broadcastsi128_si256(qb), 1);
         __m512i u = ix_nibbles(z);
-        if (ix_off(dt)) u = _mm512_shuffle_epi8(tab, u);
         if (dt == FR_DT_Q5_1) { /* bit j of the block's qh is element j's 5th bit */
             uint32_t ha = 0, hb = 0;
             if (k0 < nv) memcpy(&ha, p + (size_t)k0 * bb + 4, 4);
             if (k1 < nv) memcpy(&hb, p + (size_t)k1 * bb + 4, 4);
             u = _mm512_or_si512(u, _mm512_maskz_mov_epi8((__mmask64)ha | (__mmask64)hb << 32, _mm512_set1_epi8(16)));
         }
-        /* invalid blocks: 0 (the tables looked up their level for nibble 0 there) */
+        /* invalid blocks: 0 */
         const __mmask64 valid = (k0 < nv ? 0xffffffffull : 0) | (k1 < nv ? 0xffffffff00000000ull : 0);
         e->u[c] = _mm512_maskz_mov_epi8(valid, u);
     }
@@ -143,7 +122,7 @@ static IX_AI void ix_unpack256(const int dt, const uint8_t *p, ix_span *e) {
         const __m512i sc = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
         e->a = _mm512_mul_ps(_mm512_set1_ps(ix_f16(p)), _mm512_cvtepi32_ps(sc));
         e->b = _mm512_mul_ps(e->a, _mm512_set1_ps(-128.0f));
-        const __m512i tab = ix_table(dt);
+        const __m512i tab = ix_table();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) { /* sub-blocks 2c, 2c + 1: qs[32c .. 32c + 31] as lanes [A, A, B, B] */
             const __m512i q = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 8 + 32 * c)));
@@ -178,16 +157,10 @@ static IX_AI __m512 ix_lanes(__m512 v, int c) {
                                  v);
 }
 
-/* once per span and row, for all the tokens: the offset corrections and the
- * factors per lane */
-static IX_AI void ix_prepare(const int dt, ix_span *e) {
+/* once per span and row, for all the tokens: the factors per lane */
+static IX_AI void ix_prepare(ix_span *e) {
 #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        if (ix_off(dt))
-            e->nc[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), e->u[c]));
-        e->ap[c] = ix_lanes(e->a, c);
-    }
+    for (int c = 0; c < 4; c++) e->ap[c] = ix_lanes(e->a, c);
 }
 
 /* acc += the span e times one token's 256 activations x (nbytes of them
@@ -201,10 +174,7 @@ static IX_AI __m512 ix_dot(const int dt, const ix_span *e, const int8_t *x, cons
     for (int c = 0; c < 4; c++) {
         const int left = nbytes - 64 * c;
         const __mmask64 mk = left >= 64 ? ~0ull : left > 0 ? (1ull << left) - 1 : 0;
-        __m512i xv = _mm512_maskz_loadu_epi8(mk, x + 64 * c);
-        __m512i p;
-        if (ix_off(dt)) p = _mm512_dpbusd_epi32(e->nc[c], _mm512_xor_si512(xv, _mm512_set1_epi8((char)0x80)), e->u[c]);
-        else p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), e->u[c], xv);
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), e->u[c], _mm512_maskz_loadu_epi8(mk, x + 64 * c));
         if (ix_k(dt)) {
             t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), e->ap[c], t);
         } else { /* lanes 0..7: block 2c, 8..15: block 2c + 1 */
@@ -215,14 +185,13 @@ static IX_AI __m512 ix_dot(const int dt, const ix_span *e, const int8_t *x, cons
             t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(e->ap[c], dxc), t);
         }
     }
-    if (!ix_off(dt)) { /* the mins (Q2_K) and m (Q4_1, Q5_1): b_g times the group's sum */
-        const __m512 S = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(fr_tail16(nbytes / 16), s)));
-        const __m512 bd = ix_k(dt) ? e->b
-                                   : _mm512_mul_ps(e->b, _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5,
-                                                                                                  5, 6, 6, 7, 7),
-                                                                               dx8));
-        t = _mm512_fmadd_ps(S, bd, t);
-    }
+    /* b_g times the group's sum: the mins (Q2_K), the offsets (Q3_K, IQ4_XS), m (Q4_1, Q5_1) */
+    const __m512 S = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(fr_tail16(nbytes / 16), s)));
+    const __m512 bd =
+        ix_k(dt) ? e->b
+                 : _mm512_mul_ps(e->b, _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                                             dx8));
+    t = _mm512_fmadd_ps(S, bd, t);
     return ix_k(dt) ? _mm512_fmadd_ps(t, _mm512_set1_ps(d[0]), acc) : _mm512_add_ps(acc, t);
 }
 
@@ -232,12 +201,12 @@ static IX_AI void ix_span_at(const int dt, const uint8_t *w, int64_t sp, int64_t
         ix_unpack256(dt, w + (size_t)sp * (dt == FR_DT_Q2_K ? 84 : dt == FR_DT_Q3_K ? 110 : 136), e);
         *nbytes = 256;
     } else {
-        const size_t bb = dt == FR_DT_Q4_1 ? 20 : dt == FR_DT_Q5_1 ? 24 : 17;
+        const size_t bb = dt == FR_DT_Q4_1 ? 20 : 24;
         const int nv = nb - 8 * sp < 8 ? (int)(nb - 8 * sp) : 8;
         *nbytes = 32 * nv;
         ix_unpack32(dt, w + (size_t)(8 * sp) * bb, nv, e);
     }
-    ix_prepare(dt, e);
+    ix_prepare(e);
 }
 
 static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1, int ta,
@@ -315,13 +284,12 @@ static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, flo
     }
 IX_FN(q4_1, FR_DT_Q4_1)
 IX_FN(q5_1, FR_DT_Q5_1)
-IX_FN(mxfp4, FR_DT_MXFP4)
 IX_FN(q2_k, FR_DT_Q2_K)
 IX_FN(q3_k, FR_DT_Q3_K)
 IX_FN(iq4_xs, FR_DT_IQ4_XS)
 #undef IX_FN
 
 #define INT8_X_ENTRIES                                                                                         \
-    [FR_DT_Q4_1] = PFX(matmul_q_q4_1), [FR_DT_Q5_1] = PFX(matmul_q_q5_1), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4),  \
+    [FR_DT_Q4_1] = PFX(matmul_q_q4_1), [FR_DT_Q5_1] = PFX(matmul_q_q5_1),                                      \
     [FR_DT_Q2_K] = PFX(matmul_q_q2_k), [FR_DT_Q3_K] = PFX(matmul_q_q3_k),     \
     [FR_DT_IQ4_XS] = PFX(matmul_q_iq4_xs),
