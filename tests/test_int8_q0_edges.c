@@ -1,4 +1,4 @@
-/* The integer kernels for Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 on every bit pattern of the weight
+/* The integer kernels for Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, MXFP4 on every bit pattern of the weight
  * bytes (random raw blocks, not only what ggml's quantizer emits: Q8_0 bytes
  * -128, nibbles 0 and 15, all qh bits) and activations at the ends of the int8
  * range (+-127, all one sign): the generic kernel against a double sum over
@@ -19,10 +19,19 @@ static uint32_t rnd(void) {
     return (uint32_t)(g_rng >> 32);
 }
 
-/* block k's 32 weights (signed) decoded from the ggml layout; its scale */
-static double decode(fr_dtype dt, const uint8_t *b, int *w) {
+/* block k's 32 weights (signed) decoded from the ggml layout; its scale (and
+ * *m, the min of Q4_1/Q5_1: the weight is d w + m) */
+static double decode(fr_dtype dt, const uint8_t *b, int *w, double *m) {
     uint16_t h = (uint16_t)(b[0] | b[1] << 8);
-    if (dt == FR_DT_Q8_0) {
+    *m = 0;
+    if (dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1) {
+        *m = fr_f16_to_f32((uint16_t)(b[2] | b[3] << 8));
+        const uint8_t *qs = b + (dt == FR_DT_Q4_1 ? 4 : 8);
+        for (int i = 0; i < 32; i++) {
+            w[i] = i < 16 ? qs[i] & 15 : qs[i - 16] >> 4;
+            if (dt == FR_DT_Q5_1) w[i] |= ((b[4 + i / 8] >> (i % 8)) & 1) << 4;
+        }
+    } else if (dt == FR_DT_Q8_0) {
         for (int i = 0; i < 32; i++) w[i] = (int8_t)b[2 + i];
     } else if (dt == FR_DT_Q4_0) {
         for (int i = 0; i < 32; i++) w[i] = (i < 16 ? b[2 + i] & 15 : b[2 + i - 16] >> 4) - 8;
@@ -52,6 +61,11 @@ static void fill_w(fr_dtype dt, uint8_t *p, int64_t nblocks, size_t bb) {
         uint16_t d = (uint16_t)(0x2000 + rnd() % 0x2000); /* ~2^-7 .. 2^0, some sign bits */
         if (rnd() % 4 == 0) d |= 0x8000;
         p[0] = (uint8_t)d, p[1] = (uint8_t)(d >> 8);
+        if (dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1) { /* m: a finite f16 like d */
+            uint16_t mv = (uint16_t)(0x2000 + rnd() % 0x2000);
+            if (rnd() % 2) mv |= 0x8000;
+            p[2] = (uint8_t)mv, p[3] = (uint8_t)(mv >> 8);
+        }
         if (dt == FR_DT_MXFP4) { /* e: scales 2^-28 .. 2^22 (near 2^-128 the float products d_w d_x
                                   * underflow to subnormals in every engine, ggml's too); byte 1 is a qs byte */
             static const uint8_t es[] = {100, 120, 126, 127, 128, 129, 135, 150};
@@ -75,7 +89,7 @@ static void fill_x(float *x, int64_t nv) {
 }
 
 int main(void) {
-    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_IQ4_NL, FR_DT_MXFP4};
+    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_1, FR_DT_Q5_1, FR_DT_IQ4_NL, FR_DT_MXFP4};
     static const int64_t rowss[] = {1, 8, 13};
     static const int64_t nbs[] = {1, 8, 9};
     static const int ns[] = {1, 2, 5};
@@ -113,10 +127,12 @@ int main(void) {
                             double s = 0, mag = 0;
                             for (int64_t k = 0; k < nb; k++) {
                                 int wv[32], is = 0;
-                                double dw = decode(dt, wd + (size_t)(r * nb + k) * bb, wv);
-                                for (int i = 0; i < 32; i++) is += wv[i] * q.q[t * cols + 32 * k + i];
-                                s += dw * q.d[t * nb + k] * is;
-                                mag += fabs(dw * q.d[t * nb + k] * is);
+                                double mw;
+                                double dw = decode(dt, wd + (size_t)(r * nb + k) * bb, wv, &mw);
+                                int sx = 0;
+                                for (int i = 0; i < 32; i++) is += wv[i] * q.q[t * cols + 32 * k + i], sx += q.q[t * cols + 32 * k + i];
+                                s += dw * q.d[t * nb + k] * is + mw * q.d[t * nb + k] * sx;
+                                mag += fabs(dw * q.d[t * nb + k] * is) + fabs(mw * q.d[t * nb + k] * sx);
                             }
                             double e = fabs(ref[t * rows + r] - s) / (mag > 0 ? mag : 1);
                             if (!(e <= worst_oracle)) worst_oracle = e;

@@ -1,6 +1,6 @@
 /* The decode kernel (n = 1) of the Q8_0/Q4_0/Q5_0 integer path, shared by
  * avx2/int8_q0.h and avx512/int8_q0.h (included after their q0_unpack and
- * q0_dot, q0_bb, q0_c and the scales q0_d8, q0_d1; AVX2 + FMA + F16C intrinsics only). */
+ * q0_dot, q0_bb, q0_c, q0_min and the scales q0_d8, q0_d1; AVX2 + FMA + F16C intrinsics only). */
 #ifndef FR_INT8_Q0_ROW_H
 #define FR_INT8_Q0_ROW_H
 
@@ -28,7 +28,7 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
         __m256i d[8];
         uint16_t dh[8];
         for (int i = 0; i < 8; i++) {
-            memcpy(&dh[i], p + i * bb, 2);
+            if (!q0_min(dt)) memcpy(&dh[i], p + i * bb, 2);
             d[i] = q0_dot(dt, q0_unpack(dt, p + i * bb), _mm256_loadu_si256((const __m256i *)(const void *)(xq + 32 * (b + i))));
         }
         /* lane i = block b + i: pairs, pairs of pairs, then the two 128-bit halves */
@@ -39,8 +39,24 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
             __m256i sx = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(xs + 2 * b)), _mm256_set1_epi16(1));
             sum = _mm256_sub_epi32(sum, _mm256_mullo_epi32(sx, _mm256_set1_epi32(C)));
         }
-        const __m256 sc = _mm256_mul_ps(q0_d8(dt, dh), _mm256_loadu_ps(xd + b));
-        acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(sum), acc);
+        const __m256 dx = _mm256_loadu_ps(xd + b);
+        if (q0_min(dt)) { /* the 8 blocks' f16 d | f16 m in one gather; + (m d_x) S per block */
+            const __m256i dm = _mm256_i32gather_epi32((const int *)(const void *)p,
+                                                      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                                         _mm256_set1_epi32((int)bb)),
+                                                      1);
+            const __m256i lo = _mm256_set1_epi32(0xffff);
+            const __m256 d8 = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(_mm256_and_si256(dm, lo)),
+                                                               _mm256_extracti128_si256(_mm256_and_si256(dm, lo), 1)));
+            const __m256 m8 = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(_mm256_srli_epi32(dm, 16)),
+                                                               _mm256_extracti128_si256(_mm256_srli_epi32(dm, 16), 1)));
+            const __m256i sx = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(xs + 2 * b)),
+                                                 _mm256_set1_epi16(1));
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(d8, dx), _mm256_cvtepi32_ps(sum), acc);
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(m8, dx), _mm256_cvtepi32_ps(sx), acc);
+        } else {
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(q0_d8(dt, dh), dx), _mm256_cvtepi32_ps(sum), acc);
+        }
     }
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -51,9 +67,10 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
         d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0x4e));
         d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0xb1));
         int isum = _mm_cvtsi128_si32(d4) - C * (xs[2 * b] + xs[2 * b + 1]);
-        uint16_t dh;
-        memcpy(&dh, w + b * bb, 2);
-        y += (q0_d1(dt, dh) * xd[b]) * (float)isum;
+        uint16_t dh, mh;
+        memcpy(&dh, w + b * bb, 2), memcpy(&mh, w + b * bb + 2, 2);
+        if (q0_min(dt)) y += (q0_d1(dt, dh) * xd[b]) * (float)isum + (q0_d1(dt, mh) * xd[b]) * (float)(xs[2 * b] + xs[2 * b + 1]);
+        else y += (q0_d1(dt, dh) * xd[b]) * (float)isum;
     }
     Y[r] = y;
 }

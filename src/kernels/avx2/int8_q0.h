@@ -37,6 +37,8 @@ static Q0AI __m256i q0_bit16(uint32_t m) {
 /* bytes per block; the offset C of the unsigned weights (see the top) */
 static Q0AI int64_t q0_bb(const int dt) { return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : 18; }
 static Q0AI int q0_c(const int dt) { return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16; }
+/* the types with a min m (Q4_1, Q5_1: the avx512 VNNI tables only) */
+static Q0AI int q0_min(const int dt) { return dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1; }
 /* the blocks' f16 d from their first two bytes */
 static Q0AI __m256 q0_d8(const int dt, const uint16_t *h) {
     (void)dt;

@@ -52,14 +52,24 @@
  * (VNNI tables only: f16 d | qs[16], w = kv[nibble], the 16 int8 levels of
  * iq4nl) is a Q8_0 block once its nibbles are looked up: u = kv + 128, C = 128. */
 static Q0AI int64_t q0_bb(const int dt) {
-    return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : dt == FR_DT_MXFP4 ? 17 : 18;
+    return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_Q4_1 ? 20
+         : dt == FR_DT_MXFP4 ? 17 : 18;
 }
 static Q0AI int q0_c(const int dt) {
+    if (dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1) return 0;
 #ifdef FR_VNNI
     return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
 #else
     return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
 #endif
+}
+/* Q4_1 and Q5_1 (f16 d | f16 m | [qh[4]] | qs[16], w = d u + m): the block's
+ * sum is (d d_x) T + (m d_x) S, the second term from the activations' sum S */
+static Q0AI int q0_min(const int dt) { return dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1; }
+/* token t's sum S over block b */
+static Q0AI int q0_s(const fr_qx *X, int64_t t, int64_t b) {
+    const int16_t *s = X->s + t * (X->cols / 16) + 2 * b;
+    return s[0] + s[1];
 }
 /* The blocks' scales from their first two bytes h (the f16 d; MXFP4: the low
  * byte is e, the scale 2^(e - 128) of its doubled levels, exactly: e < 2 gives
@@ -99,7 +109,7 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
 #endif
         return w;
     }
-    const uint8_t *qs = p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : 2);
+    const uint8_t *qs = p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 2);
     /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
     __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
     v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
@@ -115,9 +125,9 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
                                                     79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                                                     (char)181, (char)197, (char)217, (char)241),
                                    v);
-    if (dt == FR_DT_Q5_0) { /* + 16 where bit i of qh is set */
+    if (dt == FR_DT_Q5_0 || dt == FR_DT_Q5_1) { /* + 16 where bit i of qh is set */
         uint32_t qh;
-        memcpy(&qh, p + 2, 4);
+        memcpy(&qh, p + (dt == FR_DT_Q5_0 ? 2 : 4), 4);
         v = _mm256_mask_add_epi8(v, (__mmask32)qh, v, _mm256_set1_epi8(16));
     }
     return v;
@@ -213,6 +223,11 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
         uint16_t dh[Q0RB];
         for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb, 2);
         const __m256 dw = q0_d8(dt, dh);
+        __m256 mw = _mm256_setzero_ps(); /* Q4_1/Q5_1: the 8 rows' m */
+        if (q0_min(dt)) {
+            for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb + 2, 2);
+            mw = q0_d8(dt, dh);
+        }
         __m256i u[Q0RB];
         for (int i = 0; i < Q0RB; i++) u[i] = q0_unpack(dt, wr[i] + b * bb);
         for (int j = 0; j < TB; j++) {
@@ -227,7 +242,11 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
             __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
             if (C) s = _mm256_sub_epi32(s, _mm256_set1_epi32(C * (xs[j][2 * b] + xs[j][2 * b + 1])));
             const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(xd[j][b])); /* d_w * d_x */
-            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
+            __m256 v = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s));
+            if (q0_min(dt))
+                v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_mul_ps(mw, _mm256_set1_ps(xd[j][b])),
+                                                   _mm256_set1_ps((float)(xs[j][2 * b] + xs[j][2 * b + 1]))));
+            acc[j] = _mm256_add_ps(acc[j], v);
         }
     }
     const __mmask8 m = (__mmask8)(r1 - r >= Q0RB ? 0xff : (1u << (r1 - r)) - 1);
@@ -275,8 +294,9 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
  * (as i8k_ptile). first: start from 0, else from Y. Per lane the same
  * operations in the same order for any NH. */
 static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512i (*const ut[2])[8],
-                          const float (*const dw[2])[Q0PR], int cnt, int64_t b0, const fr_qx *X, float *Y, int64_t rows,
-                          int64_t r, const __mmask16 *m, int t, int first, fr_pf *pf) {
+                          const float (*const dw[2])[Q0PR], const float (*const mw[2])[Q0PR], int cnt, int64_t b0,
+                          const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first,
+                          fr_pf *pf) {
     const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * TB + cnt - 1) / cnt;
     const int C = q0_c(dt);
     __m512 acc[2][Q0PTB];
@@ -355,8 +375,12 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
             const __m512 d = _mm512_loadu_ps(dw[h][k]);
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++) {
-                const __m512 sc = _mm512_mul_ps(d, _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
-                acc[h][j] = _mm512_add_ps(acc[h][j], _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a[h][j])));
+                const __m512 dx = _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
+                const __m512 sc = _mm512_mul_ps(d, dx); /* d_w * d_x */
+                __m512 v = _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a[h][j]));
+                if (q0_min(dt)) v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(mw[h][k]), dx),
+                                                                   _mm512_set1_ps((float)q0_s(X, t + j, b))));
+                acc[h][j] = _mm512_add_ps(acc[h][j], v);
             }
         }
     }
@@ -371,8 +395,9 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
  * token) the offset and the float steps of q0_ptile in its order, so the
  * outputs are its outputs bit for bit. */
 static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8],
-                              const float (*const dw[2])[Q0PR], int cnt, int64_t b0, const fr_qx *X, float *Y,
-                              int64_t rows, int64_t r, const __mmask16 *m, int t, int first, fr_pf *pf, amx_state *as) {
+                              const float (*const dw[2])[Q0PR], const float (*const mw[2])[Q0PR], int cnt, int64_t b0,
+                              const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first,
+                              fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * M + cnt - 1) / cnt;
     const int C = q0_c(dt);
     _Alignas(64) int32_t cb[Q0KC][2][16][16]; /* block, half, token, row */
@@ -396,7 +421,10 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
             for (int k = 0; k < cnt; k++) {
                 const __m512i a = _mm512_add_epi32(_mm512_set1_epi32(cr[k]), _mm512_load_si512((const void *)cb[k][h][j]));
                 const __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw[h][k]), _mm512_set1_ps(dx[k])); /* d_w * d_x */
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a)));
+                __m512 v = _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a));
+                if (q0_min(dt)) v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(mw[h][k]), _mm512_set1_ps(dx[k])),
+                                                                   _mm512_set1_ps((float)q0_s(X, t + j, b0 + k))));
+                acc = _mm512_add_ps(acc, v);
             }
             _mm512_mask_storeu_ps(y, m[h], acc);
         }
@@ -415,9 +443,10 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const int64_t bb = q0_bb(dt);
     const size_t rb = fr_row_bytes(W);
     _Alignas(64) __m512i ut[2][Q0KC][8];
-    _Alignas(64) float dw[2][Q0KC][Q0PR];
+    _Alignas(64) float dw[2][Q0KC][Q0PR], mw[2][Q0KC][Q0PR]; /* mw: Q4_1/Q5_1's m */
     const __m512i(*const cut[2])[8] = {(const __m512i(*)[8])ut[0], (const __m512i(*)[8])ut[1]};
     const float(*const cdw[2])[Q0PR] = {(const float(*)[Q0PR])dw[0], (const float(*)[Q0PR])dw[1]};
+    const float(*const cmw[2])[Q0PR] = {(const float(*)[Q0PR])mw[0], (const float(*)[Q0PR])mw[1]};
 #ifdef FR_AMX
     amx_state as = {0, 0};
 #endif
@@ -442,6 +471,10 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
                     q0_transpose(u, lo), q0_transpose(u + 8, hi);
                     for (int c = 0; c < 8; c++) ut[h][k][c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[c]), hi[c], 1);
                     _mm512_store_ps(dw[h][k], q0_d16(dt, dh));
+                    if (q0_min(dt)) {
+                        for (int i = 0; i < Q0PR; i++) memcpy(&dh[i], wr[i] + (b0 + k) * bb + 2, 2);
+                        _mm512_store_ps(mw[h][k], q0_d16(dt, dh));
+                    }
                 }
             }
             int t = t0;
@@ -450,12 +483,12 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
 #ifdef FR_AMX /* tiles of up to 16 tokens */
             for (; t < t1; t += 16) {
                 const int mt = t1 - t < 16 ? t1 - t : 16;
-                if (nh == 2) q0_ptile_amx(dt, 2, mt, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
-                else q0_ptile_amx(dt, 1, mt, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
+                if (nh == 2) q0_ptile_amx(dt, 2, mt, cut, cdw, cmw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
+                else q0_ptile_amx(dt, 1, mt, cut, cdw, cmw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
             }
 #else
 #define Q0_PTILE(NH, TB)                                                                                    \
-    q0_ptile(dt, NH, TB, cut, cdw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf)
+    q0_ptile(dt, NH, TB, cut, cdw, cmw, cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf)
             FR_PTILE_TOKENS(nh, Q0PTB, t, t1, Q0_PTILE);
 #undef Q0_PTILE
 #endif
@@ -516,7 +549,15 @@ static void PFX(matmul_q_iq4_nl)(const fr_tensor *W, const fr_qx *X, float *Y, i
 static void PFX(matmul_q_mxfp4)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     q0_body(FR_DT_MXFP4, W, X, Y, r0, r1);
 }
-#define INT8_Q0_IQ4_NL [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4),
+static void PFX(matmul_q_q4_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_Q4_1, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_q5_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_Q5_1, W, X, Y, r0, r1);
+}
+#define INT8_Q0_IQ4_NL                                                                                       \
+    [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q4_1] = PFX(matmul_q_q4_1), \
+    [FR_DT_Q5_1] = PFX(matmul_q_q5_1),
 #else /* u up to 241 would saturate vpmaddubsw's pair sums */
 #define INT8_Q0_IQ4_NL
 #endif

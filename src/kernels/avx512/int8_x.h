@@ -1,30 +1,26 @@
-/* AVX-512 VNNI integer kernels for the other GGUF types (kernels.h fr_qx):
- * Q4_1, Q5_1 (blocks of 32, activations in blocks of 32) and Q2_K, Q3_K,
- * IQ4_XS (blocks of 256, activations in blocks of 256). Included by
- * avx512/kernels.c when FR_VNNI. The sums are generic/matmul_q.c's. (IQ4_NL and
- * MXFP4 are Q8_0 blocks once their nibbles are looked up: avx512/int8_q0.h.)
+/* AVX-512 VNNI integer kernels for Q2_K, Q3_K and IQ4_XS (kernels.h fr_qx,
+ * activations in blocks of 256) in decode and small batches; from 8 tokens (4
+ * for IQ4_XS) they take the transposed prefill of avx512/int8_k.h. Included by
+ * avx512/kernels.c when FR_VNNI. The sums are generic/matmul_q.c's. (Q4_1,
+ * Q5_1, IQ4_NL and MXFP4 are Q8_0-like blocks: avx512/int8_q0.h.)
  *
- * One form for all of them: a span of 256 weights (one K block, or 8 blocks of
- * 32) is unpacked to bytes u (ix_span) with, per group g of 16 consecutive
- * weights, two floats such that w = a_g u + b_g:
- *   Q4_1, Q5_1   u = the 4- or 5-bit value         a = d          b = m
+ * A block of 256 weights is unpacked to unsigned bytes u (ix_blk) with, per
+ * group g of 16 consecutive weights, two floats such that w = a_g u + b_g:
  *   Q2_K         u = the 2 bits                    a = d sc_g     b = -dmin m_g
  *   Q3_K         u = the 3 bits (w = u - 4)        a = d sc_g     b = -4 a
  *   IQ4_XS       u = kv[nibble] + 128              a = d sc_j     b = -128 a  (j = g / 2)
  * With T_g = sum u q over the group (vpdpbusd: exact int32) and S_g the
- * group's activation sum (X->s), y = sum_g d_x (a_g T_g + b_g S_g): per 64
+ * group's activation sum (X->s), y = d_x sum_g (a_g T_g + b_g S_g): per 64
  * weights one vpdpbusd, one convert and one multiply-add with the group
- * factors (16 lanes = 4 groups of 4), not the generic kernel's float order
- * (it scales whole blocks): within 1e-6 of sum|w x| (tests/test_int8_kernels.c).
- * The b S term of IQ4_XS (offset 128) cancels some of a T in float: within
- * 2.2e-7 of sum|w x| measured. (MXFP4's levels, at most 12, would lose 1.4e-6
- * that way: it takes the Q8_0 panels, whose offsets come off in integers.)
+ * factors (16 lanes = 4 groups of 4; ap, made once per block and row), and
+ * the b S term in one multiply-add: not the generic kernel's float order (it
+ * sums the sub-blocks in integers), within 1e-6 of sum|w x|
+ * (tests/test_int8_kernels.c; IQ4_XS's b S cancels part of a T: 2.2e-7).
  *
  * Decode (n = 1) goes a row at a time, one sequential stream per thread (as
- * avx512/int8_k.h). Several tokens: each row's span is unpacked once for up to
- * IX_TB tokens; tokens in passes whose activations fit in L2 while a work
- * item's rows stream once per pass. The K types (IQ4_XS from 4 tokens, Q2_K and
- * Q3_K from 8) take the transposed prefill instead (avx512/int8_k.h i8k_ptrans). */
+ * avx512/int8_k.h); a few tokens: each row's block unpacked once for up to
+ * IX_TB tokens, in passes whose activations fit in L2 while a work item's
+ * rows stream once per pass. */
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -32,13 +28,11 @@
 #define IX_AI __attribute__((always_inline)) inline
 #define IX_TB 8 /* tokens per tile */
 
-typedef struct ix_span {
-    __m512i u[4];  /* elements 64c .. 64c + 63 as unsigned bytes */
-    __m512 ap[4];  /* lane l of ap[c]: the factor a of element 64c + 4l's group */
-    __m512 a, b;   /* lane g: the factors of elements 16g .. 16g + 15 */
-} ix_span;
-
-static IX_AI int ix_k(const int dt) { return dt == FR_DT_Q2_K || dt == FR_DT_Q3_K || dt == FR_DT_IQ4_XS; }
+typedef struct ix_blk {
+    __m512i u[4]; /* elements 64c .. 64c + 63 as unsigned bytes */
+    __m512 ap[4]; /* lane l of ap[c]: the factor a of element 64c + 4l's group */
+    __m512 a, b;  /* lane g: the factors of elements 16g .. 16g + 15 */
+} ix_blk;
 
 static IX_AI float ix_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 
@@ -57,42 +51,8 @@ static IX_AI __m512i ix_nibbles(__m512i z) {
     return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(15));
 }
 
-/* The span of 32-element blocks at p (nv of them valid, 1..8; the rest
- * contribute w = 0, a = b = 0 and are not read) */
-static IX_AI void ix_unpack32(const int dt, const uint8_t *p, int nv, ix_span *e) {
-    const size_t bb = dt == FR_DT_Q4_1 ? 20 : 24, oq = dt == FR_DT_Q4_1 ? 4 : 8;
-    _Alignas(32) float a8[8], b8[8];
-    for (int k = 0; k < 8; k++) {
-        const uint8_t *h = p + (size_t)k * bb;
-        float a = 0, b = 0;
-        if (k < nv) a = ix_f16(h), b = ix_f16(h + 2);
-        a8[k] = a, b8[k] = b;
-    }
-    const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    e->a = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(a8)));
-    e->b = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_load_ps(b8)));
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        const int k0 = 2 * c, k1 = 2 * c + 1;
-        const __m128i qa = _mm_maskz_loadu_epi8(k0 < nv ? 0xffff : 0, p + (size_t)k0 * bb + oq);
-        const __m128i qb = _mm_maskz_loadu_epi8(k1 < nv ? 0xffff : 0, p + (size_t)k1 * bb + oq);
-        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qa)),
-                                             _mm256_broadcastsi128_si256(qb), 1);
-        __m512i u = ix_nibbles(z);
-        if (dt == FR_DT_Q5_1) { /* bit j of the block's qh is element j's 5th bit */
-            uint32_t ha = 0, hb = 0;
-            if (k0 < nv) memcpy(&ha, p + (size_t)k0 * bb + 4, 4);
-            if (k1 < nv) memcpy(&hb, p + (size_t)k1 * bb + 4, 4);
-            u = _mm512_or_si512(u, _mm512_maskz_mov_epi8((__mmask64)ha | (__mmask64)hb << 32, _mm512_set1_epi8(16)));
-        }
-        /* invalid blocks: 0 */
-        const __mmask64 valid = (k0 < nv ? 0xffffffffull : 0) | (k1 < nv ? 0xffffffff00000000ull : 0);
-        e->u[c] = _mm512_maskz_mov_epi8(valid, u);
-    }
-}
-
-/* The span of one 256-element block at p */
-static IX_AI void ix_unpack256(const int dt, const uint8_t *p, ix_span *e) {
+/* The block at p, unpacked */
+static IX_AI void ix_unpack(const int dt, const uint8_t *p, ix_blk *e) {
     const __m512i m3 = _mm512_set1_epi8(3);
     if (dt == FR_DT_Q2_K) { /* scales[16] | qs[64] | f16 d | f16 dmin */
         const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
@@ -157,63 +117,34 @@ static IX_AI __m512 ix_lanes(__m512 v, int c) {
                                  v);
 }
 
-/* once per span and row, for all the tokens: the factors per lane */
-static IX_AI void ix_prepare(ix_span *e) {
+/* block b of row w, unpacked, with its factors per lane (once per block and
+ * row, for all the tokens) */
+static IX_AI void ix_block(const int dt, const uint8_t *w, int64_t b, ix_blk *e) {
+    ix_unpack(dt, w + (size_t)b * (dt == FR_DT_Q2_K ? 84 : dt == FR_DT_Q3_K ? 110 : 136), e);
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) e->ap[c] = ix_lanes(e->a, c);
 }
 
-/* acc += the span e times one token's 256 activations x (nbytes of them
- * valid, the rest not read), its sums s (16, as many valid as groups) and
- * scales d (K types: d[0]; 32-blocks: d[0 .. nbytes / 32)) */
-static IX_AI __m512 ix_dot(const int dt, const ix_span *e, const int8_t *x, const int16_t *s, const float *d,
-                           int nbytes, __m512 acc) {
-    __m512 dx8 = _mm512_setzero_ps(), t = _mm512_setzero_ps();
-    if (!ix_k(dt)) dx8 = _mm512_castps256_ps512(_mm256_maskz_loadu_ps((__mmask8)((1u << (nbytes / 32)) - 1), d));
+/* acc + the block e times one token's 256 activations x, sums s (16) and
+ * scale dx */
+static IX_AI __m512 ix_dot(const ix_blk *e, const int8_t *x, const int16_t *s, float dx, __m512 acc) {
+    __m512 t = _mm512_setzero_ps();
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
-        const int left = nbytes - 64 * c;
-        const __mmask64 mk = left >= 64 ? ~0ull : left > 0 ? (1ull << left) - 1 : 0;
-        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), e->u[c], _mm512_maskz_loadu_epi8(mk, x + 64 * c));
-        if (ix_k(dt)) {
-            t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), e->ap[c], t);
-        } else { /* lanes 0..7: block 2c, 8..15: block 2c + 1 */
-            const __m512 dxc = _mm512_permutexvar_ps(
-                _mm512_setr_epi32(2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 2 * c + 1,
-                                  2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1),
-                dx8);
-            t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(e->ap[c], dxc), t);
-        }
+        const __m512i p =
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), e->u[c], _mm512_loadu_si512((const void *)(x + 64 * c)));
+        t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), e->ap[c], t);
     }
-    /* b_g times the group's sum: the mins (Q2_K), the offsets (Q3_K, IQ4_XS), m (Q4_1, Q5_1) */
-    const __m512 S = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(fr_tail16(nbytes / 16), s)));
-    const __m512 bd =
-        ix_k(dt) ? e->b
-                 : _mm512_mul_ps(e->b, _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
-                                                             dx8));
-    t = _mm512_fmadd_ps(S, bd, t);
-    return ix_k(dt) ? _mm512_fmadd_ps(t, _mm512_set1_ps(d[0]), acc) : _mm512_add_ps(acc, t);
-}
-
-/* span sp of row w: unpacked and prepared, with its bytes */
-static IX_AI void ix_span_at(const int dt, const uint8_t *w, int64_t sp, int64_t nb, ix_span *e, int *nbytes) {
-    if (ix_k(dt)) {
-        ix_unpack256(dt, w + (size_t)sp * (dt == FR_DT_Q2_K ? 84 : dt == FR_DT_Q3_K ? 110 : 136), e);
-        *nbytes = 256;
-    } else {
-        const size_t bb = dt == FR_DT_Q4_1 ? 20 : 24;
-        const int nv = nb - 8 * sp < 8 ? (int)(nb - 8 * sp) : 8;
-        *nbytes = 32 * nv;
-        ix_unpack32(dt, w + (size_t)(8 * sp) * bb, nv, e);
-    }
-    ix_prepare(e);
+    /* b_g times the group's sum: the mins (Q2_K), the offsets (Q3_K, IQ4_XS) */
+    const __m512 S = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)s)));
+    return _mm512_fmadd_ps(_mm512_fmadd_ps(S, e->b, t), _mm512_set1_ps(dx), acc);
 }
 
 static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1, int ta,
                            int tb);
 
 static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    const int64_t cols = X->cols, nb = cols / (ix_k(dt) ? 256 : 32), nsp = (cols + 255) / 256;
+    const int64_t nb = X->cols / 256;
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     const int n = X->n;
@@ -221,17 +152,16 @@ static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, floa
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *w = w0 + (size_t)r * rb;
             __m512 acc = _mm512_setzero_ps();
-            for (int64_t sp = 0; sp < nsp; sp++) {
-                ix_span e;
-                int nbytes;
-                ix_span_at(dt, w, sp, nb, &e, &nbytes);
-                acc = ix_dot(dt, &e, X->q + 256 * sp, X->s + 16 * sp, X->d + (ix_k(dt) ? sp : 8 * sp), nbytes, acc);
+            for (int64_t b = 0; b < nb; b++) {
+                ix_blk e;
+                ix_block(dt, w, b, &e);
+                acc = ix_dot(&e, X->q + 256 * b, X->s + 16 * b, X->d[b], acc);
             }
             Y[r] = _mm512_reduce_add_ps(acc);
         }
         return;
     }
-    if (ix_k(dt) && n >= I8K_PMIN(dt)) { /* the transposed K-type prefill (avx512/int8_k.h) */
+    if (n >= I8K_PMIN(dt)) { /* the transposed K-type prefill (avx512/int8_k.h) */
         const int tchunk = fr_prefill_pass_tokens(r0, r1, I8K_PTB);
         for (int t0 = 0; t0 < n; t0 += tchunk) {
             const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
@@ -243,11 +173,11 @@ static IX_AI void ix_body(const int dt, const fr_tensor *W, const fr_qx *X, floa
     ix_tiles(dt, W, X, Y, r0, r1, 0, n);
 }
 
-/* tokens [ta, tb) (2 or more), rows [r0, r1): each row's span unpacked once for
- * IX_TB tokens */
+/* tokens [ta, tb) (2 or more), rows [r0, r1): each row's block unpacked once
+ * for IX_TB tokens */
 static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1, int ta,
                            int tb) {
-    const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / (ix_k(dt) ? 256 : 32), nsp = (cols + 255) / 256;
+    const int64_t rows = fr_rows(W), cols = X->cols, nb = cols / 256;
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     /* passes of tokens whose activations (about 1.1 bytes a value) fill about 256 KiB */
@@ -261,16 +191,15 @@ static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, flo
                 const int nt = t1 - t < IX_TB ? t1 - t : IX_TB;
                 __m512 acc[IX_TB];
                 for (int j = 0; j < IX_TB; j++) acc[j] = _mm512_setzero_ps();
-                for (int64_t sp = 0; sp < nsp; sp++) {
-                    ix_span e;
-                    int nbytes;
-                    ix_span_at(dt, w, sp, nb, &e, &nbytes);
+                for (int64_t b = 0; b < nb; b++) {
+                    ix_blk e;
+                    ix_block(dt, w, b, &e);
 #pragma GCC unroll 8
                     for (int j = 0; j < IX_TB; j++)
                         if (j < nt)
-                            acc[j] = ix_dot(dt, &e, X->q + (int64_t)(t + j) * cols + 256 * sp,
-                                            X->s + (int64_t)(t + j) * (cols / 16) + 16 * sp,
-                                            X->d + (int64_t)(t + j) * nb + (ix_k(dt) ? sp : 8 * sp), nbytes, acc[j]);
+                            acc[j] = ix_dot(&e, X->q + (int64_t)(t + j) * cols + 256 * b,
+                                            X->s + (int64_t)(t + j) * (cols / 16) + 16 * b, X->d[(int64_t)(t + j) * nb + b],
+                                            acc[j]);
                 }
                 for (int j = 0; j < nt; j++) Y[(int64_t)(t + j) * rows + r] = _mm512_reduce_add_ps(acc[j]);
             }
@@ -282,14 +211,10 @@ static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, flo
     static void PFX(matmul_q_##name)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) { \
         ix_body(DT, W, X, Y, r0, r1);                                                                          \
     }
-IX_FN(q4_1, FR_DT_Q4_1)
-IX_FN(q5_1, FR_DT_Q5_1)
 IX_FN(q2_k, FR_DT_Q2_K)
 IX_FN(q3_k, FR_DT_Q3_K)
 IX_FN(iq4_xs, FR_DT_IQ4_XS)
 #undef IX_FN
 
 #define INT8_X_ENTRIES                                                                                         \
-    [FR_DT_Q4_1] = PFX(matmul_q_q4_1), [FR_DT_Q5_1] = PFX(matmul_q_q5_1),                                      \
-    [FR_DT_Q2_K] = PFX(matmul_q_q2_k), [FR_DT_Q3_K] = PFX(matmul_q_q3_k),     \
-    [FR_DT_IQ4_XS] = PFX(matmul_q_iq4_xs),
+    [FR_DT_Q2_K] = PFX(matmul_q_q2_k), [FR_DT_Q3_K] = PFX(matmul_q_q3_k), [FR_DT_IQ4_XS] = PFX(matmul_q_iq4_xs),
