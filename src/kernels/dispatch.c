@@ -80,12 +80,14 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
     return NULL;
 }
 
-/* The AMX table is chosen automatically only when its integer kernels give
- * the avx512bf16 table's outputs bit for bit on a small problem of each
- * weight layout (they should: avx512/amx.h). The project's machines have no
- * AMX, so its tests run the same code with the tiles emulated ("amxemu"); this
- * guards the one thing they cannot reach, the real instructions. */
 static uint32_t lcg(uint32_t *s) { return *s = *s * 1664525u + 1013904223u; }
+
+/* The AMX table is chosen automatically only when its integer kernels give
+ * the avx512bf16 table's outputs bit for bit on a small problem of each panel
+ * layout (sub-blocks of 32, of 16, blocks of 32; they should: avx512/amx.h).
+ * The project's machines have no AMX, so its tests run the same code with the
+ * tiles emulated ("amxemu"); this guards the one thing they cannot reach, the
+ * real instructions. */
 int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
     static const fr_dtype dts[] = {FR_DT_Q4_K, FR_DT_Q6_K, FR_DT_Q8_0};
     enum { ROWS = 40, COLS = 512, N = 21 }; /* two 16-row halves and a tail of 8; tiles of 16 and 5 tokens */
