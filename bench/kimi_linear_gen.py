@@ -52,6 +52,7 @@ def main():
     ap.add_argument("--moe-ff", type=int, default=256)
     ap.add_argument("--shared", type=int, default=1)
     ap.add_argument("--dense-ff", type=int, default=2048)
+    ap.add_argument("--size", action="store_true", help="print the bytes of its BF16 weights, write nothing")
     a = ap.parse_args()
 
     L, D = a.layers, a.hidden
@@ -79,15 +80,20 @@ def main():
     }
 
     tensors = []  # (name, dtype, shape, bytes)
+    size = [0]  # --size: the bytes only
 
     def w(name, *shape):
         n = 1
         for s in shape:
             n *= s
-        tensors.append((name, "BF16", list(shape), bf16_random(n)))
+        size[0] += 2 * n
+        if not a.size:
+            tensors.append((name, "BF16", list(shape), bf16_random(n)))
 
     def ones(name, n):
-        tensors.append((name, "BF16", [n], bf16_fill(n, 1.0)))
+        size[0] += 2 * n
+        if not a.size:
+            tensors.append((name, "BF16", [n], bf16_fill(n, 1.0)))
 
     w("model.embed_tokens.weight", a.vocab, D)
     w("lm_head.weight", a.vocab, D)
@@ -133,6 +139,9 @@ def main():
             w(m + "shared_experts.up_proj.weight", sf, D)
             w(m + "shared_experts.down_proj.weight", D, sf)
 
+    if a.size:
+        print(size[0])
+        return
     # largest element size first keeps every tensor aligned to its element size
     tensors.sort(key=lambda t: 0 if t[1] == "F32" else 1)
     header, off = {"__metadata__": {"format": "pt"}}, 0

@@ -10,7 +10,8 @@
 #        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs)
 #   Without arguments: writes a random-weight model of SHAPE (v2-lite; moonlight, v3, v2,
 #   kimi-k2: see tools/gen_random_model.py; GEN_ARGS: more of its arguments, e.g.
-#   "--set n_routed_experts=96" or "--config config.json", NAME: the files' name then)
+#   "--set n_routed_experts=96" or "--config config.json", NAME: the files' name then; or
+#   kimi-linear: Kimi-Linear-48B-A3B's shape from bench/kimi_linear_gen.py, GEN_ARGS e.g. "--experts 64")
 #   cut to LAYERS (4) layers (tools/gen_random_model.py, or
 #   GEN=path/to/it) into bench/out/models (gitignored), converts it with frugal's own tools to
 #   Q8_0 and Q4_K_M GGUF (TYPES), benchmarks those and deletes the files it wrote (KEEP=1 keeps
@@ -55,19 +56,28 @@ ${CC:-cc} -O2 -std=c17 -Wall -Wextra -Werror -I"$root/include" "$here/frugal_spe
 models="$*"
 generated=
 if [ -z "$models" ]; then
-    gen=${GEN:-$root/tools/gen_random_model.py}
+    shape=${SHAPE:-v2-lite}
+    if [ "$shape" = kimi-linear ]; then
+        # Kimi-Linear-48B-A3B's shape (KDA and MLA layers 3:1, 256 experts; bench/kimi_linear_gen.py);
+        # GEN_ARGS after it change it, e.g. "--experts 64"
+        gen=${GEN:-$here/kimi_linear_gen.py}
+        gen_args="--pattern hybrid --layers $layers --hidden 2304 --vocab 163840 --kda-heads 32 --mla-heads 32
+                  --experts 256 --top-k 8 --moe-ff 1024 --shared 1 --dense-ff 9216 ${GEN_ARGS:-}"
+    else
+        gen=${GEN:-$root/tools/gen_random_model.py}
+        gen_args="--shape $shape --layers $layers --dtype bf16 ${GEN_ARGS:-}"
+    fi
     [ -f "$gen" ] || { echo "error: no model given and no generator at $gen" >&2; exit 1; }
     dir=$here/out/models
     mkdir -p "$dir"
-    shape=${SHAPE:-v2-lite}
     name=${NAME:-$(echo "$shape" | tr -d -)-L$layers}
     hf=$dir/$name
     if [ ! -f "$hf/config.json" ]; then
         # the BF16 model's bytes as the generator counts them (GEN_ARGS included), and the GGUF
         # files after it: about 0.53 of it for Q8_0, 0.35 for the K mixes, the whole for others;
         # plus the generator's 8 GB spare
-        # shellcheck disable=SC2086 # GEN_ARGS is a list of arguments
-        bytes=$("$py" "$gen" --shape "$shape" --layers "$layers" --dtype bf16 ${GEN_ARGS:-} --size "$hf") || exit 1
+        # shellcheck disable=SC2086 # gen_args is a list of arguments
+        bytes=$("$py" "$gen" $gen_args --size "$hf") || exit 1
         need_gb=$("$py" -c 'import sys
 r = {"Q8_0": 0.53, "Q6_K": 0.42, "Q5_K_M": 0.36, "Q5_K_S": 0.36, "Q4_K_M": 0.35, "Q4_K_S": 0.33, "Q4_0": 0.29}
 print(int(int(sys.argv[1]) * (1 + sum(r.get(t, 1.0) for t in sys.argv[2:])) / 1e9) + 9)' "$bytes" $types)
@@ -76,8 +86,8 @@ print(int(int(sys.argv[1]) * (1 + sum(r.get(t, 1.0) for t in sys.argv[2:])) / 1e
             echo "error: $free_gb GB free in $dir, need about $need_gb GB (the model and its $types files)" >&2
             exit 1
         fi
-        # shellcheck disable=SC2086 # GEN_ARGS is a list of arguments
-        "$py" "$gen" --shape "$shape" --layers "$layers" --dtype bf16 ${GEN_ARGS:-} "$hf" || exit 1
+        # shellcheck disable=SC2086 # gen_args is a list of arguments
+        "$py" "$gen" $gen_args "$hf" || exit 1
         generated="$generated $hf"
     fi
     vocab=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$hf/config.json")
