@@ -11,8 +11,9 @@
 #include "quanttest.h"
 
 /* the weight types of the integer path: g_qts and the other GGUF types */
-static const fr_dtype g_iqts[] = {FR_DT_Q8_0,   FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_K, FR_DT_Q5_K,   FR_DT_Q6_K, FR_DT_Q4_1,
-                                  FR_DT_Q5_1,   FR_DT_Q2_K, FR_DT_Q3_K, FR_DT_IQ4_NL, FR_DT_IQ4_XS, FR_DT_MXFP4};
+static const fr_dtype g_iqts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0,   FR_DT_Q4_K,   FR_DT_Q5_K,
+                                  FR_DT_Q6_K, FR_DT_Q4_1, FR_DT_Q5_1,   FR_DT_Q2_K,   FR_DT_Q3_K,
+                                  FR_DT_IQ4_NL, FR_DT_IQ4_XS, FR_DT_MXFP4};
 
 /* activations with per-32 magnitudes (some blocks all zero) */
 static void make_x(float *x, int64_t nv) {

@@ -89,7 +89,8 @@ static void fill_x(float *x, int64_t nv) {
 }
 
 int main(void) {
-    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_1, FR_DT_Q5_1, FR_DT_IQ4_NL, FR_DT_MXFP4};
+    static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0,   FR_DT_Q5_0, FR_DT_Q4_1,
+                                   FR_DT_Q5_1, FR_DT_IQ4_NL, FR_DT_MXFP4};
     static const int64_t rowss[] = {1, 8, 13};
     static const int64_t nbs[] = {1, 8, 9};
     static const int ns[] = {1, 2, 5};
@@ -130,7 +131,10 @@ int main(void) {
                                 double mw;
                                 double dw = decode(dt, wd + (size_t)(r * nb + k) * bb, wv, &mw);
                                 int sx = 0;
-                                for (int i = 0; i < 32; i++) is += wv[i] * q.q[t * cols + 32 * k + i], sx += q.q[t * cols + 32 * k + i];
+                                for (int i = 0; i < 32; i++) {
+                                    is += wv[i] * q.q[t * cols + 32 * k + i];
+                                    sx += q.q[t * cols + 32 * k + i];
+                                }
                                 s += dw * q.d[t * nb + k] * is + mw * q.d[t * nb + k] * sx;
                                 mag += fabs(dw * q.d[t * nb + k] * is) + fabs(mw * q.d[t * nb + k] * sx);
                             }

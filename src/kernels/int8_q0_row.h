@@ -69,8 +69,10 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
         int isum = _mm_cvtsi128_si32(d4) - C * (xs[2 * b] + xs[2 * b + 1]);
         uint16_t dh, mh;
         memcpy(&dh, w + b * bb, 2), memcpy(&mh, w + b * bb + 2, 2);
-        if (q0_min(dt)) y += (q0_d1(dt, dh) * xd[b]) * (float)isum + (q0_d1(dt, mh) * xd[b]) * (float)(xs[2 * b] + xs[2 * b + 1]);
-        else y += (q0_d1(dt, dh) * xd[b]) * (float)isum;
+        if (q0_min(dt))
+            y += (q0_d1(dt, dh) * xd[b]) * (float)isum + (q0_d1(dt, mh) * xd[b]) * (float)(xs[2 * b] + xs[2 * b + 1]);
+        else
+            y += (q0_d1(dt, dh) * xd[b]) * (float)isum;
     }
     Y[r] = y;
 }

@@ -77,7 +77,8 @@ static inline void amx_emu_load(int t, const void *p, int64_t stride) {
 }
 static inline void amx_emu_store(int t, void *p, int64_t stride) {
     amx_emu_check("tilestored", t);
-    for (int i = 0; i < amx_emu.cfg.rows[t]; i++) memcpy((uint8_t *)p + i * stride, amx_emu.t[t][i], amx_emu.cfg.colsb[t]);
+    for (int i = 0; i < amx_emu.cfg.rows[t]; i++)
+        memcpy((uint8_t *)p + i * stride, amx_emu.t[t][i], amx_emu.cfg.colsb[t]);
 }
 static inline void amx_emu_zero(int t) {
     amx_emu_check("tilezero", t);

@@ -1,4 +1,5 @@
-/* AVX-512 integer kernels for the K-quant weights Q4_K, Q5_K, Q6_K (kernels.h,
+/* AVX-512 integer kernels for the K-quant weights Q4_K, Q5_K, Q6_K (and the
+ * transposed prefill of IQ4_XS, Q3_K, Q2_K for avx512/int8_x.h; kernels.h,
  * fr_qx; activations int8 in blocks of 256), included by avx512/kernels.c,
  * which is compiled twice: "avx512" (vpmaddubsw + vpmaddwd) and "avx512vnni"
  * (FR_VNNI: vpdpwssd folds the vpmaddwd and the add). The math is the one of
@@ -72,6 +73,11 @@
 /* the types of 16 sub-blocks of 16 values in the transposed prefill: Q6_K, and
  * Q3_K and Q2_K (avx512/int8_x.h takes them there from 8 tokens) */
 static I8K_AI int i8k_s16(const int dt) { return dt == FR_DT_Q6_K || dt == FR_DT_Q3_K || dt == FR_DT_Q2_K; }
+/* bytes per block */
+static I8K_AI size_t i8k_bb(const int dt) {
+    return dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : dt == FR_DT_Q3_K ? 110
+         : dt == FR_DT_Q2_K ? 84 : 144;
+}
 #define I8K_TBMAX 8 /* tokens per prefill tile */
 #ifndef I8K_XCH
 #define I8K_XCH 128 /* blocks of reordered activations for n = 1 (32 KiB on the stack) */
@@ -305,7 +311,7 @@ static I8K_AI __m128 i8k_step(const int dt, __m128 acc, __m128 dx, __m128 d, __m
  * rows are decoded together (one 128-bit lane each), and so are the mins sums. */
 static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *const *wr, const fr_qx *X, int t,
                                  int64_t nb, float *out) {
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const size_t bb = i8k_bb(dt);
     const int64_t cols = X->cols;
     const int8_t *xq0 = X->q + (int64_t)t * cols;
     const int16_t *xs0 = X->s + (int64_t)t * (cols / 16);
@@ -391,7 +397,7 @@ static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *cons
  * go in groups of 4 through the exact reduction and the float step. */
 static I8K_AI void i8k_tile_tokens(const int dt, const int TB, const uint8_t *w, const fr_qx *X, int t, int64_t nb,
                                    float *out) {
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : 144;
+    const size_t bb = i8k_bb(dt);
     const int64_t cols = X->cols;
     __m128 acc[I8K_TBMAX / 4];
     for (int g = 0; g < TB / 4; g++) acc[g] = _mm_setzero_ps();
@@ -711,8 +717,9 @@ static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const 
         const int8_t *xa = X->q + (int64_t)t * cols + 256 * b;
         for (int s = 0; s < ns; s++) { /* Q6_K: sub-block s = 2g + hs is ut[..][g][4hs .. 4hs + 3] */
             const int g = q6 ? s / 2 : s, c = q6 ? 4 * (s % 2) : 0;
-            if (NH == 2) amx_mul(2, xa + (q6 ? 16 : 32) * s, cols, &ut[0][k][g][c], &ut[1][k][g][c], cb[s][0][0], cb[s][1][0]);
-            else amx_mul(1, xa + (q6 ? 16 : 32) * s, cols, &ut[0][k][g][c], NULL, cb[s][0][0], NULL);
+            const int8_t *xs = xa + (q6 ? 16 : 32) * s;
+            if (NH == 2) amx_mul(2, xs, cols, &ut[0][k][g][c], &ut[1][k][g][c], cb[s][0][0], cb[s][1][0]);
+            else amx_mul(1, xs, cols, &ut[0][k][g][c], NULL, cb[s][0][0], NULL);
         }
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
@@ -738,7 +745,8 @@ static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const 
                 B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B);
                 float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
                 const __m512 acc = first && k == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
-                _mm512_mask_storeu_ps(y, m[h], _mm512_fmadd_ps(B, _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]), acc));
+                const __m512 dx = _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
+                _mm512_mask_storeu_ps(y, m[h], _mm512_fmadd_ps(B, dx, acc));
             }
         }
     }
@@ -807,7 +815,7 @@ static I8K_AI void i8k_t16x16(const uint8_t *const *p, size_t o, __m512i *w) {
 static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
                               __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
                               __m512i (*mm)[8]) {
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : dt == FR_DT_Q3_K ? 110 : dt == FR_DT_Q2_K ? 84 : 144;
+    const size_t bb = i8k_bb(dt);
     const size_t rb = fr_row_bytes(W);
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int k = 0; k < cnt; k++) {
@@ -873,7 +881,8 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                                              : _mm512_srli_epi32(I8K_BYTE(2 + j - 8), 4);
                     const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(I8K_BYTE(2 + 8 + j % 4), 2 * (j / 4)),
                                                         _mm512_set1_epi32(3));
-                    sc[j] = mn[j] = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+                    sc[j] = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+                    mn[j] = sc[j];
                 }
                 _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc[j])));
             }
@@ -915,9 +924,9 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                 mm[k][p] = _mm512_or_si512(_mm512_and_si512(sc[2 * p], _mm512_set1_epi32(0xffff)),
                                            _mm512_slli_epi32(sc[2 * p + 1], 16));
             i8k_t16x16(h, 8, Q), i8k_t16x16(h, 72, Q + 16);
-            const __m512i tab = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141,
-                                                                     (char)153, (char)166, (char)181, (char)197, (char)217,
-                                                                     (char)241));
+            const __m512i tab = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129,
+                                                                     (char)141, (char)153, (char)166, (char)181,
+                                                                     (char)197, (char)217, (char)241));
             for (int g = 0; g < 8; g++)
                 for (int c = 0; c < 4; c++) {
                     const __m512i q = Q[4 * g + c];
@@ -980,7 +989,7 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
 static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                                int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
-    const size_t bb = dt == FR_DT_Q6_K ? 210 : dt == FR_DT_Q5_K ? 176 : dt == FR_DT_IQ4_XS ? 136 : dt == FR_DT_Q3_K ? 110 : dt == FR_DT_Q2_K ? 84 : 144;
+    const size_t bb = i8k_bb(dt);
     const size_t rb = fr_row_bytes(W);
     /* two 16-row halves */
     _Alignas(64) __m512i ut[2][I8K_PKC][8][8];
@@ -1022,8 +1031,11 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
 #ifdef FR_AMX /* tiles of up to 16 tokens */
             for (; t < t1; t += 16) {
                 const int mt = t1 - t < 16 ? t1 - t : 16;
-                if (nh == 2) i8k_ptile_amx(dt, 2, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
-                else i8k_ptile_amx(dt, 1, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as);
+#define I8K_PTILE_AMX(NH)                                                                                    \
+    i8k_ptile_amx(dt, NH, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as)
+                if (nh == 2) I8K_PTILE_AMX(2);
+                else I8K_PTILE_AMX(1);
+#undef I8K_PTILE_AMX
             }
 #else
 #define I8K_PTILE(NH, TB)                                                                                    \

@@ -1,6 +1,7 @@
 /* Integer kernels for Q8_0, Q4_0, Q5_0 weights (activations in blocks of 32,
- * kernels.h fr_qx), included by avx512/kernels.c, which is compiled twice:
- * "avx512" (vpmaddubsw + vpmaddwd) and "avx512vnni" (FR_VNNI: vpdpbusd).
+ * kernels.h fr_qx), and with VNNI also IQ4_NL, MXFP4, Q4_1, Q5_1 (q0_bb),
+ * included by avx512/kernels.c, which is compiled twice: "avx512"
+ * (vpmaddubsw + vpmaddwd) and "avx512vnni" (FR_VNNI: vpdpbusd).
  *
  * The math is the generic kernel's (generic/matmul_q.c): per 32-block b
  *     y += (d_w[b] * d_x[b]) * sum_i w_i q_i            (the int sum exact)
@@ -48,9 +49,12 @@
 #define Q0RB 8    /* weight rows per tile: the 8 lanes of a ymm */
 #define Q0TBMAX 2 /* tokens per tile, at most (more take q0_prefill) */
 
-/* bytes per block; the offset C of the unsigned weights (see the top). IQ4_NL
- * (VNNI tables only: f16 d | qs[16], w = kv[nibble], the 16 int8 levels of
- * iq4nl) is a Q8_0 block once its nibbles are looked up: u = kv + 128, C = 128. */
+/* bytes per block; the offset C of the unsigned weights (see the top). The
+ * other types of 32 (VNNI tables only) are Q8_0 blocks once unpacked:
+ *   IQ4_NL  f16 d | qs[16]          w = kv[nibble], iq4nl's 16 int8 levels: u = kv + 128, C = 128
+ *   MXFP4   u8 e | qs[16]           w = kv[nibble], E2M1 levels x 2, scale 2^(e - 128): the same
+ *   Q4_1    f16 d | f16 m | qs[16]  w = d u + m, u the nibble, C = 0 (and q0_min)
+ *   Q5_1    f16 d | f16 m | qh[4] | qs[16], u the 5-bit value */
 static Q0AI int64_t q0_bb(const int dt) {
     return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_Q4_1 ? 20
          : dt == FR_DT_MXFP4 ? 17 : 18;
@@ -109,7 +113,8 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
 #endif
         return w;
     }
-    const uint8_t *qs = p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 2);
+    const uint8_t *qs =
+        p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 2);
     /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
     __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
     v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
@@ -121,8 +126,8 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
                                    v);
     if (dt == FR_DT_IQ4_NL) /* kv + 128 */
         return _mm256_shuffle_epi8(_mm256_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
-                                                    (char)166, (char)181, (char)197, (char)217, (char)241, 1, 24, 45, 63,
-                                                    79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                                                    (char)166, (char)181, (char)197, (char)217, (char)241, 1, 24, 45,
+                                                    63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                                                     (char)181, (char)197, (char)217, (char)241),
                                    v);
     if (dt == FR_DT_Q5_0 || dt == FR_DT_Q5_1) { /* + 16 where bit i of qh is set */
@@ -419,11 +424,14 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
             float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
             __m512 acc = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
             for (int k = 0; k < cnt; k++) {
-                const __m512i a = _mm512_add_epi32(_mm512_set1_epi32(cr[k]), _mm512_load_si512((const void *)cb[k][h][j]));
-                const __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw[h][k]), _mm512_set1_ps(dx[k])); /* d_w * d_x */
+                const __m512i a =
+                    _mm512_add_epi32(_mm512_set1_epi32(cr[k]), _mm512_load_si512((const void *)cb[k][h][j]));
+                const __m512 dxk = _mm512_set1_ps(dx[k]);
+                const __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw[h][k]), dxk); /* d_w * d_x */
                 __m512 v = _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a));
-                if (q0_min(dt)) v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(mw[h][k]), _mm512_set1_ps(dx[k])),
-                                                                   _mm512_set1_ps((float)q0_s(X, t + j, b0 + k))));
+                if (q0_min(dt))
+                    v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(mw[h][k]), dxk),
+                                                       _mm512_set1_ps((float)q0_s(X, t + j, b0 + k))));
                 acc = _mm512_add_ps(acc, v);
             }
             _mm512_mask_storeu_ps(y, m[h], acc);

@@ -85,7 +85,8 @@ static IX_AI void ix_unpack(const int dt, const uint8_t *p, ix_blk *e) {
         const __m512i tab = ix_table();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) { /* sub-blocks 2c, 2c + 1: qs[32c .. 32c + 31] as lanes [A, A, B, B] */
-            const __m512i q = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 8 + 32 * c)));
+            const __m512i q =
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 8 + 32 * c)));
             e->u[c] = _mm512_shuffle_epi8(tab, ix_nibbles(_mm512_shuffle_i32x4(q, q, 0x50)));
         }
         return;
@@ -97,7 +98,8 @@ static IX_AI void ix_unpack(const int dt, const uint8_t *p, ix_blk *e) {
     for (int c = 0; c < 4; c++) {
         const int h = c / 2, j = 2 * (c % 2);
         const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * h)));
-        const __m512i shq = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 2)), 1);
+        const __m512i shq =
+            _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 2)), 1);
         __m512i u = _mm512_and_si512(_mm512_srlv_epi16(q, shq), m3);
         if (dt == FR_DT_Q3_K) {
             const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)p));
@@ -198,8 +200,8 @@ static IX_AI void ix_tiles(const int dt, const fr_tensor *W, const fr_qx *X, flo
                     for (int j = 0; j < IX_TB; j++)
                         if (j < nt)
                             acc[j] = ix_dot(&e, X->q + (int64_t)(t + j) * cols + 256 * b,
-                                            X->s + (int64_t)(t + j) * (cols / 16) + 16 * b, X->d[(int64_t)(t + j) * nb + b],
-                                            acc[j]);
+                                            X->s + (int64_t)(t + j) * (cols / 16) + 16 * b,
+                                            X->d[(int64_t)(t + j) * nb + b], acc[j]);
                 }
                 for (int j = 0; j < nt; j++) Y[(int64_t)(t + j) * rows + r] = _mm512_reduce_add_ps(acc[j]);
             }

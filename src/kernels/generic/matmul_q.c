@@ -99,7 +99,8 @@ static float dot256_other(fr_dtype dt, const uint8_t *b, const int8_t *x, const 
         for (int e = 0; e < 256; e += 16) {
             const int h = e / 128, j = e % 128 / 32, sb = e / 16;
             int T = 0;
-            for (int l = e % 32; l < e % 32 + 16; l++) T += ((b[16 + 32 * h + l] >> (2 * j)) & 3) * x[128 * h + 32 * j + l];
+            for (int l = e % 32; l < e % 32 + 16; l++)
+                T += ((b[16 + 32 * h + l] >> (2 * j)) & 3) * x[128 * h + 32 * j + l];
             sum += (b[sb] & 15) * T;
             msum += (b[sb] >> 4) * s[sb];
         }
@@ -112,7 +113,8 @@ static float dot256_other(fr_dtype dt, const uint8_t *b, const int8_t *x, const 
             const int h = e / 128, j = e % 128 / 32, sb = e / 16;
             int T = 0;
             for (int l = e % 32; l < e % 32 + 16; l++)
-                T += (((b[32 + 32 * h + l] >> (2 * j)) & 3) | ((b[l] >> (4 * h + j)) & 1) << 2) * x[128 * h + 32 * j + l];
+                T += (((b[32 + 32 * h + l] >> (2 * j)) & 3) | ((b[l] >> (4 * h + j)) & 1) << 2) *
+                     x[128 * h + 32 * j + l];
             const int lo = sb < 8 ? sc[sb] & 15 : sc[sb - 8] >> 4, hi = (sc[8 + sb % 4] >> (2 * (sb / 4))) & 3;
             sum += ((lo | hi << 4) - 32) * (T - 4 * s[sb]);
         }
@@ -125,7 +127,8 @@ static float dot256_other(fr_dtype dt, const uint8_t *b, const int8_t *x, const 
         const int ls = ((b[4 + j / 2] >> (4 * (j % 2))) & 15) | (int)((sh >> (2 * j)) & 3) << 4;
         const uint8_t *q = b + 8 + 16 * j;
         int T = 0;
-        for (int i = 0; i < 16; i++) T += kv_iq4nl[q[i] & 15] * x[32 * j + i] + kv_iq4nl[q[i] >> 4] * x[32 * j + 16 + i];
+        for (int i = 0; i < 16; i++)
+            T += kv_iq4nl[q[i] & 15] * x[32 * j + i] + kv_iq4nl[q[i] >> 4] * x[32 * j + 16 + i];
         sum += (ls - 32) * T;
     }
     return (dx * f16(b)) * (float)sum;
