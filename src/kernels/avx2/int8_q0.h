@@ -1,4 +1,5 @@
-/* Integer kernels for Q8_0, Q4_0, Q5_0 weights (AVX2 + FMA + F16C, no VNNI):
+/* Integer kernels for Q8_0, Q4_0, Q5_0 weights, and IQ4_NL, MXFP4, Q4_1, Q5_1
+ * (q0_bb) (AVX2 + FMA + F16C, no VNNI):
  * the scheme of avx512/int8_q0.h (read that first) with AVX2 instructions.
  *
  * Per 32-block b: y += (d_w * d_x) * sum_i w_i q_i, the int sum exact. The
@@ -34,19 +35,45 @@ static Q0AI __m256i q0_bit16(uint32_t m) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(16));
 }
 
-/* bytes per block; the offset C of the unsigned weights (see the top) */
-static Q0AI int64_t q0_bb(const int dt) { return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : 18; }
-static Q0AI int q0_c(const int dt) { return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16; }
-/* the types with a min m (Q4_1, Q5_1: the avx512 VNNI tables only) */
+/* The other types of 32 are Q8_0 or Q4_0 blocks once unpacked (as in
+ * avx512/int8_q0.h, but with the signs instead of offsets):
+ *   IQ4_NL  f16 d | qs[16]          w = kv[nibble], iq4nl's 16 int8 levels: signed, as Q8_0
+ *   MXFP4   u8 e | qs[16]           w = kv[nibble], E2M1 levels x 2, scale 2^(e - 128): the same
+ *   Q4_1    f16 d | f16 m | qs[16]  w = d u + m, u the nibble (and q0_min)
+ *   Q5_1    f16 d | f16 m | qh[4] | qs[16], u the 5-bit value
+ * bytes per block; the offset C of the unsigned weights (see the top); the
+ * signed ones (|w| times q sign(w)) */
+static Q0AI int64_t q0_bb(const int dt) {
+    return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_Q4_1 ? 20
+         : dt == FR_DT_MXFP4 ? 17 : 18;
+}
+static Q0AI int q0_c(const int dt) { return dt == FR_DT_Q4_0 ? 8 : dt == FR_DT_Q5_0 ? 16 : 0; }
+static Q0AI int q0_sgn(const int dt) { return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4; }
+/* the types with a min m: the block's sum is (d d_x) T + (m d_x) S */
 static Q0AI int q0_min(const int dt) { return dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1; }
-/* the blocks' f16 d from their first two bytes */
+/* token t's sum S over block b */
+static Q0AI int q0_s(const fr_qx *X, int64_t t, int64_t b) {
+    const int16_t *s = X->s + t * (X->cols / 16) + 2 * b;
+    return s[0] + s[1];
+}
+/* The blocks' scales from their first two bytes h (the f16 d; MXFP4: the low
+ * byte is e, the scale 2^(e - 128), exactly: e < 2 gives the subnormals
+ * 0x00200000 << e) */
 static Q0AI __m256 q0_d8(const int dt, const uint16_t *h) {
-    (void)dt;
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h));
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)h);
+    if (dt != FR_DT_MXFP4) return _mm256_cvtph_ps(v);
+    const __m256i e = _mm256_and_si256(_mm256_cvtepu16_epi32(v), _mm256_set1_epi32(0xff));
+    const __m256i big = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i small = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    const __m256i lt2 = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e);
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(big, small, lt2));
 }
 static Q0AI float q0_d1(const int dt, uint16_t h) {
-    (void)dt;
-    return _cvtsh_ss(h);
+    if (dt != FR_DT_MXFP4) return _cvtsh_ss(h);
+    const uint32_t e = h & 0xffu, bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
 }
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
@@ -54,13 +81,24 @@ static Q0AI float q0_d1(const int dt, uint16_t h) {
  * (q0_dot makes |w| and the signs). */
 static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
     if (dt == FR_DT_Q8_0) return _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
-    const uint8_t *qs = p + (dt == FR_DT_Q4_0 ? 2 : 6);
+    const uint8_t *qs =
+        p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 2);
     /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
     __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
     v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
-    if (dt == FR_DT_Q5_0) { /* | 16 where bit i of qh is set: byte i gets qh byte i / 8, tests bit i % 8 */
+    if (dt == FR_DT_MXFP4) /* the levels, signed */
+        return _mm256_shuffle_epi8(_mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, 3,
+                                                    4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12),
+                                   v);
+    if (dt == FR_DT_IQ4_NL)
+        return _mm256_shuffle_epi8(_mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89,
+                                                    113, -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53,
+                                                    69, 89, 113),
+                                   v);
+    if (dt == FR_DT_Q5_0 || dt == FR_DT_Q5_1) { /* | 16 where bit i of qh is set: byte i gets qh byte i / 8,
+                                                 * tests bit i % 8 */
         uint32_t qh;
-        memcpy(&qh, p + 2, 4);
+        memcpy(&qh, p + (dt == FR_DT_Q5_0 ? 2 : 4), 4);
         v = _mm256_or_si256(v, q0_bit16(qh));
     }
     return v;
@@ -70,7 +108,7 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
  * int8 activations x, the offset C not yet taken off */
 static Q0AI __m256i q0_dot(const int dt, __m256i u, __m256i x) {
     __m256i p;
-    if (dt == FR_DT_Q8_0) p = _mm256_maddubs_epi16(_mm256_abs_epi8(u), _mm256_sign_epi8(x, u));
+    if (q0_sgn(dt)) p = _mm256_maddubs_epi16(_mm256_abs_epi8(u), _mm256_sign_epi8(x, u));
     else p = _mm256_maddubs_epi16(u, x);
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
@@ -142,13 +180,18 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
     __m256 acc[Q0TBMAX]; /* token j: lane i = row i's sum so far */
     for (int j = 0; j < TB; j++) acc[j] = _mm256_setzero_ps();
     int64_t b = 0;
-    if (dt != FR_DT_Q8_0) /* nibble blocks two at a time (q0_pair) */
+    if (dt == FR_DT_Q4_0 || dt == FR_DT_Q5_0) /* nibble blocks two at a time (q0_pair) */
         for (; b + 2 <= nb; b += 2) q0_pair(dt, TB, wr, xq, xd, xs, b, C, acc);
     for (; b < nb; b++) {
-        /* the 8 rows' f16 d */
+        /* the 8 rows' f16 d (and Q4_1/Q5_1's m) */
         uint16_t dh[Q0RB];
         for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb, 2);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh));
+        const __m256 dw = q0_d8(dt, dh);
+        __m256 mw = _mm256_setzero_ps();
+        if (q0_min(dt)) {
+            for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + b * bb + 2, 2);
+            mw = q0_d8(dt, dh);
+        }
         for (int j = 0; j < TB; j++) {
             const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(xq[j] + 32 * b));
             /* h: rows (0,1), (2,3), (4,5), (6,7), each 128-bit lane [r 0+1, r 2+3, r' 0+1, r' 2+3] of partials */
@@ -161,7 +204,11 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
             __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
             if (C) s = _mm256_sub_epi32(s, _mm256_set1_epi32(C * (xs[j][2 * b] + xs[j][2 * b + 1])));
             const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(xd[j][b])); /* d_w * d_x */
-            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
+            __m256 v = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s));
+            if (q0_min(dt))
+                v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_mul_ps(mw, _mm256_set1_ps(xd[j][b])),
+                                                   _mm256_set1_ps((float)(xs[j][2 * b] + xs[j][2 * b + 1]))));
+            acc[j] = _mm256_add_ps(acc[j], v);
         }
     }
     for (int j = 0; j < TB; j++) {
@@ -190,6 +237,10 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
 #define Q0KC 16 /* blocks per transposed chunk */
 #define Q0PTB 4 /* tokens per prefill tile, at most */
 
+/* dwords of unsigned weights whose vpmaddubsw pair sums add up in int16: 8 for
+ * the nibbles (16 * 15 * 127 = 30480), 4 for the 5-bit values (31496) */
+static Q0AI int q0_c16(const int dt) { return dt == FR_DT_Q4_0 || dt == FR_DT_Q4_1 ? 8 : 4; }
+
 /* ut[c] = dword c of the 8 vectors u[i] (lane i = u[i]'s dword c): an 8x8 transpose */
 static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
     __m256i t[8], v[8];
@@ -212,8 +263,9 @@ static Q0AI void q0_transpose(const __m256i *u, __m256i *ut) {
 /* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t, from the
  * transposed ut[k][c] and dw[k] (lane i: row i's d), nr valid rows; first:
  * start from 0, else from Y. */
-static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], const float (*dw)[8], int cnt,
-                          int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, int nr, int t, int first) {
+static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], const float (*dw)[8],
+                          const float (*mw)[8], int cnt, int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r,
+                          int nr, int t, int first) {
     const int64_t cols = X->cols, nb = cols / 32;
     const int C = q0_c(dt);
     const __m256i one = _mm256_set1_epi16(1);
@@ -232,7 +284,7 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], co
             const int16_t *sx = X->s + (int64_t)(t + j) * (cols / 16) + 2 * b;
             a[j] = _mm256_set1_epi32(-C * (sx[0] + sx[1]));
         }
-        if (dt == FR_DT_Q8_0) /* raw q8 in ut: |w| times q * sign(w), each pair sum to int32 at once */
+        if (q0_sgn(dt)) /* signed w in ut: |w| times q * sign(w), each pair sum to int32 at once */
             for (int c = 0; c < 8; c++) {
                 const __m256i w = _mm256_load_si256(&ut[k][c]), u = _mm256_abs_epi8(w);
                 for (int j = 0; j < TB; j++) {
@@ -243,10 +295,10 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], co
                 }
             }
         else
-        for (int h = 0; h < 8; h += dt == FR_DT_Q4_0 ? 8 : 4) { /* chunks summed in int16 */
+        for (int h = 0; h < 8; h += q0_c16(dt)) { /* chunks summed in int16 */
             __m256i p[Q0PTB];
             for (int j = 0; j < TB; j++) p[j] = _mm256_setzero_si256();
-            for (int c = h; c < h + (dt == FR_DT_Q4_0 ? 8 : 4); c++) {
+            for (int c = h; c < h + q0_c16(dt); c++) {
                 const __m256i u = _mm256_load_si256(&ut[k][c]);
                 for (int j = 0; j < TB; j++) {
                     int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
@@ -257,8 +309,13 @@ static Q0AI void q0_ptile(const int dt, const int TB, const __m256i (*ut)[8], co
             for (int j = 0; j < TB; j++) a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(p[j], one));
         }
         for (int j = 0; j < TB; j++) {
-            const __m256 sc = _mm256_mul_ps(d, _mm256_set1_ps(X->d[(int64_t)(t + j) * nb + b])); /* d_w * d_x */
-            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(a[j])));
+            const __m256 dx = _mm256_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
+            const __m256 sc = _mm256_mul_ps(d, dx); /* d_w * d_x */
+            __m256 v = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(a[j]));
+            if (q0_min(dt))
+                v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(mw[k]), dx),
+                                                   _mm256_set1_ps((float)q0_s(X, t + j, b))));
+            acc[j] = _mm256_add_ps(acc[j], v);
         }
     }
     for (int j = 0; j < TB; j++) {
@@ -278,7 +335,7 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const int64_t bb = q0_bb(dt);
     const size_t rb = fr_row_bytes(W);
     _Alignas(32) __m256i ut[Q0KC][8];
-    _Alignas(32) float dw[Q0KC][8];
+    _Alignas(32) float dw[Q0KC][8], mw[Q0KC][8]; /* mw: Q4_1/Q5_1's m */
     for (int64_t b0 = 0; b0 < nb; b0 += Q0KC) {
         const int cnt = nb - b0 < Q0KC ? (int)(nb - b0) : Q0KC;
         for (int64_t r = r0; r < r1; r += Q0RB) {
@@ -293,14 +350,20 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
                     memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
                 }
                 q0_transpose(u, ut[k]);
-                _mm256_store_ps(dw[k], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh)));
+                _mm256_store_ps(dw[k], q0_d8(dt, dh));
+                if (q0_min(dt)) {
+                    for (int i = 0; i < Q0RB; i++) memcpy(&dh[i], wr[i] + (b0 + k) * bb + 2, 2);
+                    _mm256_store_ps(mw[k], q0_d8(dt, dh));
+                }
             }
             const __m256i(*cut)[8] = (const __m256i(*)[8])ut;
             const float(*cdw)[8] = (const float(*)[8])dw;
+            const float(*cmw)[8] = (const float(*)[8])mw;
             int t = t0;
-            for (; t + Q0PTB <= t1; t += Q0PTB) q0_ptile(dt, Q0PTB, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
-            if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0), t += 2;
-            if (t < t1) q0_ptile(dt, 1, cut, cdw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
+            for (; t + Q0PTB <= t1; t += Q0PTB)
+                q0_ptile(dt, Q0PTB, cut, cdw, cmw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
+            if (t + 2 <= t1) q0_ptile(dt, 2, cut, cdw, cmw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0), t += 2;
+            if (t < t1) q0_ptile(dt, 1, cut, cdw, cmw, cnt, b0, X, Y, rows, r, nr, t, b0 == 0);
         }
     }
 }
@@ -343,5 +406,20 @@ static void PFX(matmul_q_q5_0)(const fr_tensor *W, const fr_qx *X, float *Y, int
     q0_body(FR_DT_Q5_0, W, X, Y, r0, r1);
 }
 
+static void PFX(matmul_q_iq4_nl)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_IQ4_NL, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_mxfp4)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_MXFP4, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_q4_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_Q4_1, W, X, Y, r0, r1);
+}
+static void PFX(matmul_q_q5_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    q0_body(FR_DT_Q5_1, W, X, Y, r0, r1);
+}
+
 #define INT8_Q0_ENTRIES                                                                                      \
-    [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0),
+    [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0), \
+    [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q4_1] = PFX(matmul_q_q4_1), \
+    [FR_DT_Q5_1] = PFX(matmul_q_q5_1),

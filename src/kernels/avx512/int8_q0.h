@@ -1,5 +1,5 @@
 /* Integer kernels for Q8_0, Q4_0, Q5_0 weights (activations in blocks of 32,
- * kernels.h fr_qx), and with VNNI also IQ4_NL, MXFP4, Q4_1, Q5_1 (q0_bb),
+ * kernels.h fr_qx), and IQ4_NL, MXFP4, Q4_1, Q5_1 (q0_bb),
  * included by avx512/kernels.c, which is compiled twice: "avx512"
  * (vpmaddubsw + vpmaddwd) and "avx512vnni" (FR_VNNI: vpdpbusd).
  *
@@ -50,7 +50,8 @@
 #define Q0TBMAX 2 /* tokens per tile, at most (more take q0_prefill) */
 
 /* bytes per block; the offset C of the unsigned weights (see the top). The
- * other types of 32 (VNNI tables only) are Q8_0 blocks once unpacked:
+ * other types of 32 are Q8_0 blocks once unpacked (without VNNI the levels
+ * stay signed, multiplied as Q8_0's |w| by q sign(w): q0_sgn):
  *   IQ4_NL  f16 d | qs[16]          w = kv[nibble], iq4nl's 16 int8 levels: u = kv + 128, C = 128
  *   MXFP4   u8 e | qs[16]           w = kv[nibble], E2M1 levels x 2, scale 2^(e - 128): the same
  *   Q4_1    f16 d | f16 m | qs[16]  w = d u + m, u the nibble, C = 0 (and q0_min)
@@ -64,9 +65,13 @@ static Q0AI int q0_c(const int dt) {
 #ifdef FR_VNNI
     return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
 #else
-    return dt == FR_DT_Q8_0 ? 0 : dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? 128 : dt == FR_DT_Q4_0 ? 8 : 16;
+    return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4 ? 0 : dt == FR_DT_Q4_0 ? 8 : 16;
 #endif
 }
+#ifndef FR_VNNI
+/* without VNNI the signed types multiply |w| by q sign(w), as Q8_0 */
+static Q0AI int q0_sgn(const int dt) { return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4; }
+#endif
 /* Q4_1 and Q5_1 (f16 d | f16 m | [qh[4]] | qs[16], w = d u + m): the block's
  * sum is (d d_x) T + (m d_x) S, the second term from the activations' sum S */
 static Q0AI int q0_min(const int dt) { return dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1; }
@@ -118,6 +123,7 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
     /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
     __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
     v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+#ifdef FR_VNNI
     if (dt == FR_DT_MXFP4) /* kv + 128 */
         return _mm256_shuffle_epi8(_mm256_setr_epi8((char)128, (char)129, (char)130, (char)131, (char)132, (char)134,
                                                     (char)136, (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116,
@@ -130,6 +136,17 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
                                                     63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                                                     (char)181, (char)197, (char)217, (char)241),
                                    v);
+#else /* the signed levels (q0_sgn) */
+    if (dt == FR_DT_MXFP4)
+        return _mm256_shuffle_epi8(_mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, 3,
+                                                    4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12),
+                                   v);
+    if (dt == FR_DT_IQ4_NL)
+        return _mm256_shuffle_epi8(_mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89,
+                                                    113, -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53,
+                                                    69, 89, 113),
+                                   v);
+#endif
     if (dt == FR_DT_Q5_0 || dt == FR_DT_Q5_1) { /* + 16 where bit i of qh is set */
         uint32_t qh;
         memcpy(&qh, p + (dt == FR_DT_Q5_0 ? 2 : 4), 4);
@@ -142,7 +159,7 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
  * int8 activations x, the offset C not yet taken off */
 static Q0AI __m256i q0_dot(const int dt, __m256i u, __m256i x) {
 #ifndef FR_VNNI
-    if (dt == FR_DT_Q8_0) return fr_dpbusd256(_mm256_setzero_si256(), _mm256_abs_epi8(u), _mm256_sign_epi8(x, u));
+    if (q0_sgn(dt)) return fr_dpbusd256(_mm256_setzero_si256(), _mm256_abs_epi8(u), _mm256_sign_epi8(x, u));
 #else
     (void)dt;
 #endif
@@ -334,7 +351,7 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
                 for (int h = 0; h < NH; h++) a[h][j] = fr_dpbusd(a[h][j], ut[h][k][c], xb);
             }
 #else
-        if (dt == FR_DT_Q8_0) /* raw q8 in ut: |w| times q * sign(w), each pair sum to int32 at once */
+        if (q0_sgn(dt)) /* signed w in ut: |w| times q * sign(w), each pair sum to int32 at once */
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++)
 #pragma GCC unroll 2
@@ -350,16 +367,16 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
                     }
                 }
         else
-        /* vpmaddubsw pair sums are small here (u <= 31): Q4_0 sums all 8 dwords of
-         * a block in int16 (16 * 15 * 127 = 30480), Q5_0 halves of 4 (8 * 31 * 127
-         * = 31496), then one vpmaddwd to int32: exact, fewer steps */
-        for (int hb = 0; hb < 8; hb += dt == FR_DT_Q4_0 ? 8 : 4) {
+        /* vpmaddubsw pair sums are small here (u <= 31): Q4_0/Q4_1 sum all 8 dwords
+         * of a block in int16 (16 * 15 * 127 = 30480), Q5_0/Q5_1 halves of 4
+         * (8 * 31 * 127 = 31496), then one vpmaddwd to int32: exact, fewer steps */
+        for (int hb = 0; hb < 8; hb += dt == FR_DT_Q4_0 || dt == FR_DT_Q4_1 ? 8 : 4) {
             __m512i p[2][Q0PTB];
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++)
 #pragma GCC unroll 2
                 for (int h = 0; h < NH; h++) p[h][j] = _mm512_setzero_si512();
-            for (int c = hb; c < hb + (dt == FR_DT_Q4_0 ? 8 : 4); c++)
+            for (int c = hb; c < hb + (dt == FR_DT_Q4_0 || dt == FR_DT_Q4_1 ? 8 : 4); c++)
 #pragma GCC unroll 8
                 for (int j = 0; j < TB; j++) {
                     int32_t x4; /* elements 4c .. 4c + 3 of token j's block */
@@ -550,7 +567,6 @@ static void PFX(matmul_q_q5_0)(const fr_tensor *W, const fr_qx *X, float *Y, int
     q0_body(FR_DT_Q5_0, W, X, Y, r0, r1);
 }
 
-#ifdef FR_VNNI
 static void PFX(matmul_q_iq4_nl)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     q0_body(FR_DT_IQ4_NL, W, X, Y, r0, r1);
 }
@@ -563,13 +579,9 @@ static void PFX(matmul_q_q4_1)(const fr_tensor *W, const fr_qx *X, float *Y, int
 static void PFX(matmul_q_q5_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     q0_body(FR_DT_Q5_1, W, X, Y, r0, r1);
 }
-#define INT8_Q0_IQ4_NL                                                                                       \
-    [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q4_1] = PFX(matmul_q_q4_1), \
-    [FR_DT_Q5_1] = PFX(matmul_q_q5_1),
-#else /* u up to 241 would saturate vpmaddubsw's pair sums */
-#define INT8_Q0_IQ4_NL
-#endif
+
 
 #define INT8_Q0_ENTRIES                                                                                      \
     [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0), \
-    INT8_Q0_IQ4_NL
+    [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q4_1] = PFX(matmul_q_q4_1), \
+    [FR_DT_Q5_1] = PFX(matmul_q_q5_1),
