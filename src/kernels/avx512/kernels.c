@@ -112,10 +112,10 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #include "kernels/avx512/int8_k.h"
 #ifdef FR_VNNI
 #include "kernels/avx512/int8_x.h"
-#define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES INT8_X_ENTRIES
-#else
-#define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES
+#else /* Q2_K, Q3_K, IQ4_XS without VNNI: the AVX2 kernels (ymm, vpmaddubsw) */
+#include "kernels/avx2/int8_x.h"
 #endif
+#define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES INT8_X_ENTRIES
 #ifdef FR_VNNI
 #include "kernels/generic/generic.h"
 #include "kernels/avx512/attn_i8.h"
