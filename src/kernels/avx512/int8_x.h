@@ -101,12 +101,11 @@ static IX_AI void ix_unpack(const int dt, const uint8_t *p, ix_blk *e) {
         const __m512i shq =
             _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 2)), 1);
         __m512i u = _mm512_and_si512(_mm512_srlv_epi16(q, shq), m3);
-        if (dt == FR_DT_Q3_K) {
+        if (dt == FR_DT_Q3_K) { /* + 4 where the bit is set: one test, one masked or */
             const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)p));
-            const __m512i shh = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h + j)),
-                                                   _mm256_set1_epi16((short)(4 * h + j + 1)), 1);
-            const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(hm, shh), _mm512_set1_epi8(1));
-            u = _mm512_or_si512(u, _mm512_slli_epi16(bit, 2));
+            const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (4 * h + j))),
+                                                   _mm256_set1_epi8((char)(1 << (4 * h + j + 1))), 1);
+            u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(hm, bit), u, _mm512_set1_epi8(4));
         }
         e->u[c] = u;
     }
