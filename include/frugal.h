@@ -143,8 +143,10 @@ int frugal_n_past(const frugal_context *ctx);
 
 /* ---- kernels ------------------------------------------------------------- */
 
-/* The compute kernels in use: "generic" (plain C, the reference), "avx2" or
- * "avx512", chosen at start-up from the CPU (FRUGAL_KERNELS=name overrides). */
+/* The compute kernels in use: "generic" (plain C, the reference), "avx2",
+ * "avx512", "avx512vnni", "avx512bf16" or "amx", chosen at start-up from the
+ * CPU (FRUGAL_KERNELS=name overrides; "amxemu", the AMX code with its tile
+ * instructions emulated, only by name, for tests). */
 const char *frugal_kernels(void);
 /* Switch kernels for the whole process (benchmarks, comparisons); fails when
  * this CPU or build lacks them. Not while an eval is running. */
