@@ -4,6 +4,7 @@
  * generic one, on random weights quantized with fr_ggml_quantize, odd row
  * counts, several blocks per row, n = 1, 3, 13, 17 tokens and split row ranges. */
 #include <math.h>
+#include <signal.h>
 
 #include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
@@ -294,6 +295,12 @@ static void test_amx_bitwise(const fr_kernel_table *k, const fr_kernel_table *re
     }
 }
 
+/* a kernel that kills its process, as an instruction the machine refuses would */
+static void dies(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    (void)W, (void)X, (void)Y, (void)r0, (void)r1;
+    raise(SIGKILL);
+}
+
 int main(void) {
     test_quantizer();
     test_generic_oracle();
@@ -312,6 +319,12 @@ int main(void) {
         fr_kernel_table broken = *k;
         broken.matmul_q[FR_DT_Q4_K] = fr_matmul_q_generic;
         CHECK(!fr_kernels_q_agree(&broken, bf16), "fr_kernels_q_agree missed a different Q4_K kernel");
+        /* in a child process, as the automatic choice runs it: the same answers, and a kernel that
+         * dies (as a faulting instruction would) is a "no", not the end of this process */
+        CHECK(fr_kernels_q_agree_isolated(k, bf16), "%s: fr_kernels_q_agree_isolated says it differs", k->name);
+        CHECK(!fr_kernels_q_agree_isolated(&broken, bf16), "fr_kernels_q_agree_isolated missed a different kernel");
+        broken.matmul_q[FR_DT_Q4_K] = dies;
+        CHECK(!fr_kernels_q_agree_isolated(&broken, bf16), "fr_kernels_q_agree_isolated: a dying kernel agreed");
     }
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
     for (int i = 0; i < 4; i++) {

@@ -1,9 +1,12 @@
 /* Kernel selection and the threaded matmul entry point. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/cpu.h"
 #include "base/pool.h"
@@ -127,6 +130,20 @@ int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
     return ok;
 }
 
+/* fr_kernels_q_agree in a child process (fork), so that a table whose
+ * instructions fault on this machine (a tile instruction the OS or the
+ * hypervisor does not allow after all) costs the check, not the process: 1
+ * only when the child ran it to the end and the outputs agreed */
+int fr_kernels_q_agree_isolated(const fr_kernel_table *a, const fr_kernel_table *b) {
+    const pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) _exit(fr_kernels_q_agree(a, b) ? 0 : 1);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static const fr_kernel_table *g_auto;
 static int g_env_exact; /* FRUGAL_EXACT=1 */
 static _Thread_local int g_exact;
@@ -140,7 +157,7 @@ static void choose(void) {
     const fr_kernel_table *t = e && *e ? fr_kernels_isa(e) : NULL;
 #if defined(__x86_64__)
     if (!t && fr_kernels_isa("amx")) {
-        if (fr_kernels_q_agree(&fr_amx_table, &fr_avx512bf16_table)) t = &fr_amx_table;
+        if (fr_kernels_q_agree_isolated(&fr_amx_table, &fr_avx512bf16_table)) t = &fr_amx_table;
         else fprintf(stderr, "frugal: the AMX kernels disagree with the AVX-512 ones on this CPU; not using AMX\n");
     }
 #endif

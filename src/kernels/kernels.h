@@ -110,7 +110,7 @@ typedef struct fr_kernel_table {
 
 /* The table in use, chosen once from the CPU's features (base/cpu.h):
  * amx (avx512bf16 + AMX-TILE/INT8: integer prefill on tiles; only if it passes
- * fr_kernels_q_agree against avx512bf16), else avx512bf16 (avx512vnni + BF16 +
+ * fr_kernels_q_agree_isolated against avx512bf16), else avx512bf16 (avx512vnni + BF16 +
  * VBMI: FP8 decode on vdpbf16ps), else avx512vnni (avx512 + VNNI: integer
  * kernels on vpdpbusd), else avx512 (F+BW+VL, FMA, F16C), else avx2
  * (AVX2+FMA+F16C), else generic.
@@ -126,6 +126,9 @@ const fr_kernel_table *fr_kernels_isa(const char *name);
  * of each weight layout (Q4_K, Q6_K, Q8_0; 40 rows, 21 tokens): the check
  * the "amx" table passes before it is chosen automatically. */
 int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b);
+/* The same in a child process: 0 also when the child dies (a faulting
+ * instruction), so the caller survives; what the automatic choice runs. */
+int fr_kernels_q_agree_isolated(const fr_kernel_table *a, const fr_kernel_table *b);
 /* Force the generic kernels (tests); 0 returns to the automatic choice. */
 void fr_kernels_use_generic(int on);
 /* Use the table t from now on (tests, bench); NULL: the automatic choice. */
