@@ -1,6 +1,6 @@
-/* The decode kernel (n = 1) of the Q8_0/Q4_0/Q5_0 integer path, shared by
- * avx2/int8_q0.h and avx512/int8_q0.h (included after their q0_unpack and
- * q0_dot, q0_bb, q0_c, q0_min and the scales q0_d8, q0_d1; AVX2 + FMA + F16C intrinsics only). */
+/* The decode kernel (n = 1) of the integer path for blocks of 32, shared by
+ * avx2/int8_q0.h and avx512/int8_q0.h (included after their q0_unpack, q0_dot
+ * and q0_c, and kernels/int8_q0_blocks.h; AVX2 + FMA + F16C intrinsics only). */
 #ifndef FR_INT8_Q0_ROW_H
 #define FR_INT8_Q0_ROW_H
 

@@ -103,11 +103,10 @@ static void q5_1(const float *x, uint8_t *b) {
     for (int i = 0; i < 4; i++) b[4 + i] = (uint8_t)(qh >> (8 * i));
 }
 
-static const int8_t kv_nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 static int nearest_nl(float v) {
     int best = 0;
     for (int k = 1; k < 16; k++)
-        if (fabsf(v - kv_nl[k]) < fabsf(v - kv_nl[best])) best = k;
+        if (fabsf(v - fr_kvalues_iq4nl[k]) < fabsf(v - fr_kvalues_iq4nl[best])) best = k;
     return best;
 }
 
@@ -122,19 +121,18 @@ static void iq4_nl(const float *x, uint8_t *b) {
     iq4_nl32(x, d, b + 2);
 }
 
-static const int8_t kv_mx[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 static void mxfp4(const float *x, uint8_t *b) {
     float amax = fabsf(signed_max(x, 32));
     /* the scale 2^(e-128) times the largest code (12) should reach amax: e = ceil(log2(amax/12)) + 128 */
     int e = 0;
     if (amax > 0) e = clampi((int)ceilf(log2f(amax / 12.0f)) + 128, 0, 254);
-    float d = ldexpf(1.0f, e - 128), id = 1.0f / d;
+    float d = fr_e8m0_half((uint8_t)e), id = 1.0f / d;
     b[0] = (uint8_t)e;
     for (int j = 0; j < 32; j++) {
         float v = x[j] * id;
         int best = 0;
         for (int k = 1; k < 16; k++)
-            if (fabsf(v - kv_mx[k]) < fabsf(v - kv_mx[best])) best = k;
+            if (fabsf(v - fr_kvalues_mxfp4[k]) < fabsf(v - fr_kvalues_mxfp4[best])) best = k;
         if (j < 16) b[1 + j] = (uint8_t)best;
         else b[1 + j - 16] |= (uint8_t)(best << 4);
     }

@@ -8,10 +8,6 @@
 
 static float f16(const uint8_t *p) { return fr_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
-static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-/* E2M1 values times two; the block scale carries the factor 1/2 */
-static const int8_t kvalues_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-
 /* ---- 32-element blocks --------------------------------------------------- */
 
 static void dq_q4_0(const uint8_t *b, float *y) { /* f16 d | qs[16] */
@@ -66,17 +62,17 @@ static void dq_iq4_nl(const uint8_t *b, float *y) { /* f16 d | qs[16] */
     float d = f16(b);
     const uint8_t *qs = b + 2;
     for (int j = 0; j < 16; j++) {
-        y[j] = d * (float)kvalues_iq4nl[qs[j] & 15];
-        y[j + 16] = d * (float)kvalues_iq4nl[qs[j] >> 4];
+        y[j] = d * (float)fr_kvalues_iq4nl[qs[j] & 15];
+        y[j + 16] = d * (float)fr_kvalues_iq4nl[qs[j] >> 4];
     }
 }
 
 static void dq_mxfp4(const uint8_t *b, float *y) { /* u8 e | qs[16] */
-    float d = ldexpf(1.0f, (int)b[0] - 128); /* 2^(e-127) / 2, exact (subnormal for e < 2) */
+    float d = fr_e8m0_half(b[0]);
     const uint8_t *qs = b + 1;
     for (int j = 0; j < 16; j++) {
-        y[j] = (float)kvalues_mxfp4[qs[j] & 15] * d;
-        y[j + 16] = (float)kvalues_mxfp4[qs[j] >> 4] * d;
+        y[j] = (float)fr_kvalues_mxfp4[qs[j] & 15] * d;
+        y[j + 16] = (float)fr_kvalues_mxfp4[qs[j] >> 4] * d;
     }
 }
 
@@ -202,8 +198,8 @@ static void dq_iq4_xs(const uint8_t *b, float *y) {
         float dl = d * (float)(ls - 32);
         const uint8_t *q = qs + 16 * s;
         for (int j = 0; j < 16; j++) {
-            y[32 * s + j] = dl * (float)kvalues_iq4nl[q[j] & 15];
-            y[32 * s + j + 16] = dl * (float)kvalues_iq4nl[q[j] >> 4];
+            y[32 * s + j] = dl * (float)fr_kvalues_iq4nl[q[j] & 15];
+            y[32 * s + j + 16] = dl * (float)fr_kvalues_iq4nl[q[j] >> 4];
         }
     }
 }

@@ -24,6 +24,22 @@
 
 #include "tensor/tensor.h"
 
+/* The 16 levels of IQ4_NL/IQ4_XS nibbles, and of MXFP4's (E2M1 times two; the
+ * block scale carries the factor 1/2). Defined here, not extern, so that the
+ * SIMD kernels' table loads fold to constants. */
+static const int8_t fr_kvalues_iq4nl[16] __attribute__((unused)) = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                                      1,    13,   25,  38,  53,  69,  89,  113};
+static const int8_t fr_kvalues_mxfp4[16] __attribute__((unused)) = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+/* MXFP4's block scale for its doubled levels: 2^(e - 127) / 2 = 2^(e - 128),
+ * exactly (the float bits: subnormal 0x00200000 << e for e < 2) */
+static inline float fr_e8m0_half(uint8_t e) {
+    const uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+}
+
 /* dst[0..n) = the n elements (a multiple of the block size) starting at src. */
 void fr_ggml_dequant(fr_dtype t, const void *src, float *dst, int64_t n);
 

@@ -1,5 +1,5 @@
 /* Integer kernels for Q8_0, Q4_0, Q5_0 weights, and IQ4_NL, MXFP4, Q4_1, Q5_1
- * (q0_bb) (AVX2 + FMA + F16C, no VNNI):
+ * (kernels/int8_q0_blocks.h) (AVX2 + FMA + F16C, no VNNI):
  * the scheme of avx512/int8_q0.h (read that first) with AVX2 instructions.
  *
  * Per 32-block b: y += (d_w * d_x) * sum_i w_i q_i, the int sum exact. The
@@ -35,66 +35,19 @@ static Q0AI __m256i q0_bit16(uint32_t m) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(16));
 }
 
-/* The other types of 32 are Q8_0 or Q4_0 blocks once unpacked (as in
- * avx512/int8_q0.h, but with the signs instead of offsets):
- *   IQ4_NL  f16 d | qs[16]          w = kv[nibble], iq4nl's 16 int8 levels: signed, as Q8_0
- *   MXFP4   u8 e | qs[16]           w = kv[nibble], E2M1 levels x 2, scale 2^(e - 128): the same
- *   Q4_1    f16 d | f16 m | qs[16]  w = d u + m, u the nibble (and q0_min)
- *   Q5_1    f16 d | f16 m | qh[4] | qs[16], u the 5-bit value
- * bytes per block; the offset C of the unsigned weights (see the top); the
- * signed ones (|w| times q sign(w)) */
-static Q0AI int64_t q0_bb(const int dt) {
-    return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_Q4_1 ? 20
-         : dt == FR_DT_MXFP4 ? 17 : 18;
-}
+#include "kernels/int8_q0_blocks.h"
+
+/* the offset C of the unsigned weights (see the top); the signed ones, IQ4_NL
+ * and MXFP4 as Q8_0 (|w| times q sign(w)) */
 static Q0AI int q0_c(const int dt) { return dt == FR_DT_Q4_0 ? 8 : dt == FR_DT_Q5_0 ? 16 : 0; }
 static Q0AI int q0_sgn(const int dt) { return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4; }
-/* the types with a min m: the block's sum is (d d_x) T + (m d_x) S */
-static Q0AI int q0_min(const int dt) { return dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1; }
-/* token t's sum S over block b */
-static Q0AI int q0_s(const fr_qx *X, int64_t t, int64_t b) {
-    const int16_t *s = X->s + t * (X->cols / 16) + 2 * b;
-    return s[0] + s[1];
-}
-/* The blocks' scales from their first two bytes h (the f16 d; MXFP4: the low
- * byte is e, the scale 2^(e - 128), exactly: e < 2 gives the subnormals
- * 0x00200000 << e) */
-static Q0AI __m256 q0_d8(const int dt, const uint16_t *h) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)h);
-    if (dt != FR_DT_MXFP4) return _mm256_cvtph_ps(v);
-    const __m256i e = _mm256_and_si256(_mm256_cvtepu16_epi32(v), _mm256_set1_epi32(0xff));
-    const __m256i big = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
-    const __m256i small = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
-    const __m256i lt2 = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e);
-    return _mm256_castsi256_ps(_mm256_blendv_epi8(big, small, lt2));
-}
-static Q0AI float q0_d1(const int dt, uint16_t h) {
-    if (dt != FR_DT_MXFP4) return _cvtsh_ss(h);
-    const uint32_t e = h & 0xffu, bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
  * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0: the raw q8
  * (q0_dot makes |w| and the signs). */
 static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
     if (dt == FR_DT_Q8_0) return _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
-    const uint8_t *qs =
-        p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 2);
-    /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
-    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
-    v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
-    if (dt == FR_DT_MXFP4) /* the levels, signed */
-        return _mm256_shuffle_epi8(_mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, 3,
-                                                    4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12),
-                                   v);
-    if (dt == FR_DT_IQ4_NL)
-        return _mm256_shuffle_epi8(_mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89,
-                                                    113, -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53,
-                                                    69, 89, 113),
-                                   v);
+    __m256i v = q0_nibbles(dt, p, 0); /* IQ4_NL, MXFP4: the levels, signed */
     if (dt == FR_DT_Q5_0 || dt == FR_DT_Q5_1) { /* | 16 where bit i of qh is set: byte i gets qh byte i / 8,
                                                  * tests bit i % 8 */
         uint32_t qh;
@@ -396,30 +349,4 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     }
 }
 
-static void PFX(matmul_q_q8_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q8_0, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q4_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q4_0, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q5_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q5_0, W, X, Y, r0, r1);
-}
-
-static void PFX(matmul_q_iq4_nl)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_IQ4_NL, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_mxfp4)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_MXFP4, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q4_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q4_1, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q5_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q5_1, W, X, Y, r0, r1);
-}
-
-#define INT8_Q0_ENTRIES                                                                                      \
-    [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0), \
-    [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q4_1] = PFX(matmul_q_q4_1), \
-    [FR_DT_Q5_1] = PFX(matmul_q_q5_1),
+INT8_Q0_FNS

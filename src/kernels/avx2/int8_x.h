@@ -55,8 +55,7 @@ static IX2_AI void ix2_unpack(const int dt, const uint8_t *p, ix2_blk *e) {
         ix2_ap(_mm256_permutevar8x32_ps(a8, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)),
                _mm256_permutevar8x32_ps(a8, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), e);
         e->b[0] = e->b[1] = _mm256_setzero_ps();
-        const __m256i tab = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-                                             -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+        const __m256i tab = _mm256_broadcastsi128_si256(fr_levels16(dt, 0));
 #pragma GCC unroll 8
         for (int c = 0; c < 8; c++) { /* sub-block c: qs[16c .. 16c + 15], low nibbles then high ones */
             __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(p + 8 + 16 * c)));

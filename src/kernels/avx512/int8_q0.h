@@ -1,5 +1,5 @@
 /* Integer kernels for Q8_0, Q4_0, Q5_0 weights (activations in blocks of 32,
- * kernels.h fr_qx), and IQ4_NL, MXFP4, Q4_1, Q5_1 (q0_bb),
+ * kernels.h fr_qx), and IQ4_NL, MXFP4, Q4_1, Q5_1 (kernels/int8_q0_blocks.h),
  * included by avx512/kernels.c, which is compiled twice: "avx512"
  * (vpmaddubsw + vpmaddwd) and "avx512vnni" (FR_VNNI: vpdpbusd).
  *
@@ -49,17 +49,12 @@
 #define Q0RB 8    /* weight rows per tile: the 8 lanes of a ymm */
 #define Q0TBMAX 2 /* tokens per tile, at most (more take q0_prefill) */
 
-/* bytes per block; the offset C of the unsigned weights (see the top). The
- * other types of 32 are Q8_0 blocks once unpacked (without VNNI the levels
- * stay signed, multiplied as Q8_0's |w| by q sign(w): q0_sgn):
- *   IQ4_NL  f16 d | qs[16]          w = kv[nibble], iq4nl's 16 int8 levels: u = kv + 128, C = 128
- *   MXFP4   u8 e | qs[16]           w = kv[nibble], E2M1 levels x 2, scale 2^(e - 128): the same
- *   Q4_1    f16 d | f16 m | qs[16]  w = d u + m, u the nibble, C = 0 (and q0_min)
- *   Q5_1    f16 d | f16 m | qh[4] | qs[16], u the 5-bit value */
-static Q0AI int64_t q0_bb(const int dt) {
-    return dt == FR_DT_Q8_0 ? 34 : dt == FR_DT_Q5_0 ? 22 : dt == FR_DT_Q5_1 ? 24 : dt == FR_DT_Q4_1 ? 20
-         : dt == FR_DT_MXFP4 ? 17 : 18;
-}
+#include "kernels/int8_q0_blocks.h"
+
+/* the offset C of the unsigned weights (see the top): with VNNI IQ4_NL and
+ * MXFP4 are their levels + 128 (C = 128, as Q8_0), without it the levels stay
+ * signed and multiply as Q8_0's |w| by q sign(w) (q0_sgn); Q4_1/Q5_1 are
+ * their unsigned values (C = 0) with the min term (q0_min) */
 static Q0AI int q0_c(const int dt) {
     if (dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1) return 0;
 #ifdef FR_VNNI
@@ -69,42 +64,12 @@ static Q0AI int q0_c(const int dt) {
 #endif
 }
 #ifndef FR_VNNI
-/* without VNNI the signed types multiply |w| by q sign(w), as Q8_0 */
 static Q0AI int q0_sgn(const int dt) { return dt == FR_DT_Q8_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4; }
 #endif
-/* Q4_1 and Q5_1 (f16 d | f16 m | [qh[4]] | qs[16], w = d u + m): the block's
- * sum is (d d_x) T + (m d_x) S, the second term from the activations' sum S */
-static Q0AI int q0_min(const int dt) { return dt == FR_DT_Q4_1 || dt == FR_DT_Q5_1; }
-/* token t's sum S over block b */
-static Q0AI int q0_s(const fr_qx *X, int64_t t, int64_t b) {
-    const int16_t *s = X->s + t * (X->cols / 16) + 2 * b;
-    return s[0] + s[1];
-}
-/* The blocks' scales from their first two bytes h (the f16 d; MXFP4: the low
- * byte is e, the scale 2^(e - 128) of its doubled levels, exactly: e < 2 gives
- * the subnormals 0x00200000 << e) */
-static Q0AI __m256 q0_d8(const int dt, const uint16_t *h) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)h);
-    if (dt != FR_DT_MXFP4) return _mm256_cvtph_ps(v);
-    const __m256i e = _mm256_and_si256(_mm256_cvtepu16_epi32(v), _mm256_set1_epi32(0xff));
-    const __m256i big = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
-    const __m256i small = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
-    return _mm256_castsi256_ps(_mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2)), big, small));
-}
+/* q0_d8 for 16 blocks */
 static Q0AI __m512 q0_d16(const int dt, const uint16_t *h) {
-    const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)h);
-    if (dt != FR_DT_MXFP4) return _mm512_cvtph_ps(v);
-    const __m512i e = _mm512_and_si512(_mm512_cvtepu16_epi32(v), _mm512_set1_epi32(0xff));
-    const __m512i big = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
-    const __m512i small = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
-    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2)), big, small));
-}
-static Q0AI float q0_d1(const int dt, uint16_t h) {
-    if (dt != FR_DT_MXFP4) return _cvtsh_ss(h);
-    const uint32_t e = h & 0xffu, bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(q0_d8(dt, h)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(q0_d8(dt, h + 8)), 1));
 }
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
@@ -118,34 +83,10 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
 #endif
         return w;
     }
-    const uint8_t *qs =
-        p + (dt == FR_DT_Q5_0 ? 6 : dt == FR_DT_MXFP4 ? 1 : dt == FR_DT_Q4_1 ? 4 : dt == FR_DT_Q5_1 ? 8 : 2);
-    /* qs in both lanes; lane 0 keeps the low nibbles, lane 1 the high ones */
-    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
-    v = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
 #ifdef FR_VNNI
-    if (dt == FR_DT_MXFP4) /* kv + 128 */
-        return _mm256_shuffle_epi8(_mm256_setr_epi8((char)128, (char)129, (char)130, (char)131, (char)132, (char)134,
-                                                    (char)136, (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116,
-                                                    (char)128, (char)129, (char)130, (char)131, (char)132, (char)134,
-                                                    (char)136, (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116),
-                                   v);
-    if (dt == FR_DT_IQ4_NL) /* kv + 128 */
-        return _mm256_shuffle_epi8(_mm256_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
-                                                    (char)166, (char)181, (char)197, (char)217, (char)241, 1, 24, 45,
-                                                    63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
-                                                    (char)181, (char)197, (char)217, (char)241),
-                                   v);
-#else /* the signed levels (q0_sgn) */
-    if (dt == FR_DT_MXFP4)
-        return _mm256_shuffle_epi8(_mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, 3,
-                                                    4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12),
-                                   v);
-    if (dt == FR_DT_IQ4_NL)
-        return _mm256_shuffle_epi8(_mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89,
-                                                    113, -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53,
-                                                    69, 89, 113),
-                                   v);
+    __m256i v = q0_nibbles(dt, p, 1); /* IQ4_NL, MXFP4: the levels + 128 */
+#else
+    __m256i v = q0_nibbles(dt, p, 0); /* the levels, signed */
 #endif
     if (dt == FR_DT_Q5_0 || dt == FR_DT_Q5_1) { /* + 16 where bit i of qh is set */
         uint32_t qh;
@@ -557,31 +498,4 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
     }
 }
 
-static void PFX(matmul_q_q8_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q8_0, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q4_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q4_0, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q5_0)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q5_0, W, X, Y, r0, r1);
-}
-
-static void PFX(matmul_q_iq4_nl)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_IQ4_NL, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_mxfp4)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_MXFP4, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q4_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q4_1, W, X, Y, r0, r1);
-}
-static void PFX(matmul_q_q5_1)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
-    q0_body(FR_DT_Q5_1, W, X, Y, r0, r1);
-}
-
-
-#define INT8_Q0_ENTRIES                                                                                      \
-    [FR_DT_Q8_0] = PFX(matmul_q_q8_0), [FR_DT_Q4_0] = PFX(matmul_q_q4_0), [FR_DT_Q5_0] = PFX(matmul_q_q5_0), \
-    [FR_DT_IQ4_NL] = PFX(matmul_q_iq4_nl), [FR_DT_MXFP4] = PFX(matmul_q_mxfp4), [FR_DT_Q4_1] = PFX(matmul_q_q4_1), \
-    [FR_DT_Q5_1] = PFX(matmul_q_q5_1),
+INT8_Q0_FNS

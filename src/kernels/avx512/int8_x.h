@@ -36,12 +36,6 @@ typedef struct ix_blk {
 
 static IX_AI float ix_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 
-/* IQ4_XS's levels + 128 as 16 bytes in every 128-bit lane */
-static IX_AI __m512i ix_table(void) {
-    return _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
-                                                (char)166, (char)181, (char)197, (char)217, (char)241));
-}
-
 /* 128-bit lanes [lo nibbles of A, hi nibbles of A, lo of B, hi of B] from a
  * zmm whose lanes are [A, A, B, B] */
 static IX_AI __m512i ix_nibbles(__m512i z) {
@@ -82,7 +76,7 @@ static IX_AI void ix_unpack(const int dt, const uint8_t *p, ix_blk *e) {
         const __m512i sc = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
         e->a = _mm512_mul_ps(_mm512_set1_ps(ix_f16(p)), _mm512_cvtepi32_ps(sc));
         e->b = _mm512_mul_ps(e->a, _mm512_set1_ps(-128.0f));
-        const __m512i tab = ix_table();
+        const __m512i tab = _mm512_broadcast_i32x4(fr_levels16(dt, 1)); /* levels + 128 */
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) { /* sub-blocks 2c, 2c + 1: qs[32c .. 32c + 31] as lanes [A, A, B, B] */
             const __m512i q =

@@ -22,10 +22,10 @@
  *       y += (d_x * d) * sum_j sc_j sum_i kv_i q_i
  * the same sums llama.cpp's vec_dot kernels form. The SIMD kernels add the same
  * integers (exactly) and differ only in the order of the float additions. */
-#include <math.h>
 #include <string.h>
 
 #include "kernels/generic/generic.h"
+#include "tensor/ggml_quants.h"
 
 static float f16(const uint8_t *p) { return fr_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
@@ -61,11 +61,6 @@ static float unpack32(fr_dtype dt, const uint8_t *b, int *w) {
     return f16(b);
 }
 
-/* MXFP4's block scale 2^(e - 127) times the 1/2 of its doubled levels, exact */
-static float e8m0_half(uint8_t e) { return ldexpf(1.0f, (int)e - 128); }
-
-static const int8_t kv_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-static const int8_t kv_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 /* The 32-element blocks of the other types: y += ... as above */
 static float dot32_other(fr_dtype dt, const uint8_t *b, const int8_t *x, float dx) {
@@ -83,11 +78,11 @@ static float dot32_other(fr_dtype dt, const uint8_t *b, const int8_t *x, float d
         return (f16(b) * dx) * (float)T + (f16(b + 2) * dx) * (float)S;
     }
     case FR_DT_IQ4_NL:
-        for (int i = 0; i < 16; i++) T += kv_iq4nl[b[2 + i] & 15] * x[i] + kv_iq4nl[b[2 + i] >> 4] * x[i + 16];
+        for (int i = 0; i < 16; i++) T += fr_kvalues_iq4nl[b[2 + i] & 15] * x[i] + fr_kvalues_iq4nl[b[2 + i] >> 4] * x[i + 16];
         return (f16(b) * dx) * (float)T;
     default: /* MXFP4: u8 e | qs[16]; 2^(e - 128) exactly (subnormal for e < 2) */
-        for (int i = 0; i < 16; i++) T += kv_mxfp4[b[1 + i] & 15] * x[i] + kv_mxfp4[b[1 + i] >> 4] * x[i + 16];
-        return (e8m0_half(b[0]) * dx) * (float)T;
+        for (int i = 0; i < 16; i++) T += fr_kvalues_mxfp4[b[1 + i] & 15] * x[i] + fr_kvalues_mxfp4[b[1 + i] >> 4] * x[i + 16];
+        return (fr_e8m0_half(b[0]) * dx) * (float)T;
     }
 }
 
@@ -128,7 +123,7 @@ static float dot256_other(fr_dtype dt, const uint8_t *b, const int8_t *x, const 
         const uint8_t *q = b + 8 + 16 * j;
         int T = 0;
         for (int i = 0; i < 16; i++)
-            T += kv_iq4nl[q[i] & 15] * x[32 * j + i] + kv_iq4nl[q[i] >> 4] * x[32 * j + 16 + i];
+            T += fr_kvalues_iq4nl[q[i] & 15] * x[32 * j + i] + fr_kvalues_iq4nl[q[i] >> 4] * x[32 * j + 16 + i];
         sum += (ls - 32) * T;
     }
     return (dx * f16(b)) * (float)sum;
