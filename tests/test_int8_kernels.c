@@ -161,6 +161,15 @@ static double mag_err(const fr_tensor *w, const fr_qx *q, const float *y, const 
     return worst;
 }
 
+/* y (ny floats, prefilled with a marker) = f over all rows of w, in two calls,
+ * the first range odd */
+static void run_split(fr_matmul_q_fn f, const fr_tensor *w, const fr_qx *q, float *y, size_t ny) {
+    const int64_t rows = fr_rows(w), mid = rows > 2 ? rows / 2 + 1 : rows;
+    for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
+    f(w, q, y, 0, mid);
+    if (mid < rows) f(w, q, y, mid, rows);
+}
+
 static void test_isa(const fr_kernel_table *k) {
     if (k->row_f32) { /* Q8_0 rows (the q8_0 latent cache) decode bitwise as the generic decoder */
         fr_tensor w;
@@ -201,10 +210,7 @@ static void test_isa(const fr_kernel_table *k) {
                     void *buf;
                     fr_qx q = quantize(x, n, cols, fr_qx_blk(dt), &buf);
                     fr_matmul_q_generic(&w, &q, ref, 0, rows);
-                    for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
-                    int64_t mid = rows > 2 ? rows / 2 + 1 : rows; /* two calls, the first range odd */
-                    f(&w, &q, y, 0, mid);
-                    if (mid < rows) f(&w, &q, y, mid, rows);
+                    run_split(f, &w, &q, y, ny);
                     double e = mag_err(&w, &q, y, ref);
                     if (!(e <= worst)) worst = e;
                     CHECK(e < 1e-6, "%s %s rows %lld cols %lld n %d: error / sum|w x| %.3g", k->name, dn,
@@ -278,10 +284,7 @@ static void test_amx_bitwise(const fr_kernel_table *k, const fr_kernel_table *re
                     void *buf;
                     fr_qx q = quantize(x, n, cols, fr_qx_blk(dt), &buf);
                     ref->matmul_q[dt](&w, &q, y0, 0, rows);
-                    for (size_t i = 0; i < ny; i++) y[i] = -12345.0f;
-                    const int64_t mid = rows > 2 ? rows / 2 + 1 : rows; /* two calls, the first range odd */
-                    k->matmul_q[dt](&w, &q, y, 0, mid);
-                    if (mid < rows) k->matmul_q[dt](&w, &q, y, mid, rows);
+                    run_split(k->matmul_q[dt], &w, &q, y, ny);
                     const int eq = !memcmp(y, y0, sizeof(float) * ny);
                     CHECK(eq, "%s %s rows %lld cols %lld n %d: differs from %s", k->name, dn, (long long)rows,
                           (long long)cols, n, ref->name);

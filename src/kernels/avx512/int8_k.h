@@ -613,6 +613,26 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
  * costs more, n = 4 246 -> 120 and n = 7 237 -> 217 (2048 columns) */
 #define I8K_PMIN(dt) (i8k_s16(dt) ? 8 : 4)
 
+/* A token's block offsets, integer, per row lane: Q4_K/Q5_K/IQ4_XS sum_j m_j S_j
+ * (mm: the pairs of m_j; sp: the token's pairs of sums of 32), the 16-value
+ * sub-block types sum_j sc_j s_j (the pairs of sums of 16 as they lie in X->s at
+ * s): |sum| < 2^31 */
+static I8K_AI __m512i i8k_offsets(const int dt, const __m512i *mm, const int16_t *s, const int32_t *sp) {
+    __m512i mt = _mm512_setzero_si512();
+    if (i8k_s16(dt)) {
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; p++) {
+            int32_t s2;
+            memcpy(&s2, s + 2 * p, 4);
+            mt = i8k_dpwssd(mt, mm[p], _mm512_set1_epi32(s2));
+        }
+    } else {
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[p], _mm512_set1_epi32(sp[p]));
+    }
+    return mt;
+}
+
 /* Y[t + j][r + 16h + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t and
  * NH 16-row halves h (NH = 2: each activation broadcast meets the weights of
  * 32 rows; the broadcasts, not the arithmetic, held the 16-row tile: with the
@@ -663,25 +683,11 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
             }
         }
 #pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) { /* Q4_K/Q5_K sum_j m_j S_j (the pairs of sums of 32 from sp), Q6_K
-                                         * sum_j sc_j s_j (the pairs of sums of 16 as they lie in X->s):
-                                         * |sum| < 2^31 */
+        for (int h = 0; h < NH; h++) { /* the offsets (i8k_offsets) */
             const __m512 dm = _mm512_load_ps(dmin[h][k]);
 #pragma GCC unroll 8
             for (int j = 0; j < TB; j++) {
-                __m512i mt = _mm512_setzero_si512();
-                if (i8k_s16(dt)) {
-                    const int16_t *s = X->s + (int64_t)(t + j) * (cols / 16) + 16 * b;
-#pragma GCC unroll 8
-                    for (int p = 0; p < 8; p++) {
-                        int32_t s2;
-                        memcpy(&s2, s + 2 * p, 4);
-                        mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(s2));
-                    }
-                } else {
-#pragma GCC unroll 4
-                    for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(sp[j][k][p]));
-                }
+                const __m512i mt = i8k_offsets(dt, mm[h][k], X->s + (int64_t)(t + j) * (cols / 16) + 16 * b, sp[j][k]);
                 B[h][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B[h][j]);
             }
         }
@@ -729,19 +735,7 @@ static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const 
                 for (int s = 0; s < ns; s++)
                     B = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)cb[s][h][j])),
                                         _mm512_load_ps(D[h][k][s]), B);
-                __m512i mt = _mm512_setzero_si512();
-                if (q6) {
-                    const int16_t *sx = X->s + (int64_t)(t + j) * (cols / 16) + 16 * b;
-#pragma GCC unroll 8
-                    for (int p = 0; p < 8; p++) {
-                        int32_t s2;
-                        memcpy(&s2, sx + 2 * p, 4);
-                        mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(s2));
-                    }
-                } else {
-#pragma GCC unroll 4
-                    for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[h][k][p], _mm512_set1_epi32(sp[j][k][p]));
-                }
+                const __m512i mt = i8k_offsets(dt, mm[h][k], X->s + (int64_t)(t + j) * (cols / 16) + 16 * b, sp[j][k]);
                 B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B);
                 float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
                 const __m512 acc = first && k == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
@@ -924,9 +918,7 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                 mm[k][p] = _mm512_or_si512(_mm512_and_si512(sc[2 * p], _mm512_set1_epi32(0xffff)),
                                            _mm512_slli_epi32(sc[2 * p + 1], 16));
             i8k_t16x16(h, 8, Q), i8k_t16x16(h, 72, Q + 16);
-            const __m512i tab = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129,
-                                                                     (char)141, (char)153, (char)166, (char)181,
-                                                                     (char)197, (char)217, (char)241));
+            const __m512i tab = _mm512_broadcast_i32x4(fr_levels16(dt, 1));
             for (int g = 0; g < 8; g++)
                 for (int c = 0; c < 4; c++) {
                     const __m512i q = Q[4 * g + c];
