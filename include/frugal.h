@@ -105,9 +105,10 @@ typedef struct frugal_context_params {
     /* 0 (default): ggml block weights (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) multiply
      * activations quantized to int8, as llama.cpp does, and FP8 weights
      * activations rounded to bfloat16 (on CPUs with AVX512-BF16), as the official
-     * DeepSeek-V3 inference does (docs/kernels.md gives the errors); 1: float32
-     * activations for every weight type, the reference math. F32/F16/BF16 weights
-     * always take float32 activations. */
+     * DeepSeek-V3 inference does, and so do BF16 weights in prefill (several
+     * tokens; docs/kernels.md gives the errors); 1: float32 activations for every
+     * weight type, the reference math. F32/F16 weights, and BF16 weights for a
+     * single token, always take float32 activations. */
     int exact;
 } frugal_context_params;
 

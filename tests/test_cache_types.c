@@ -59,15 +59,18 @@ int main(void) {
 
     /* bound on the row-relative error: the type's relative rounding times a
      * margin for its propagation through the layers (measured: f16 2e-4,
-     * bf16 2.2e-3 with the rope keys in bf16 too, q8_0 7.5e-3). Not exact, bf16
-     * attention runs on vdpbf16ps where the CPU has it (queries and weights
-     * rounded too: 2.9e-3), and a router near-tie may then pick another expert
-     * for a token (seen once, 0.093 for that row): up to 1 % of the rows may
-     * pass tol, not 0.2. */
+     * bf16 2.2e-3 with the rope keys in bf16 too, q8_0 7.5e-3). f32 and f16
+     * have no not-exact kernels and run exact (the model math in float32).
+     * Not exact, bf16 attention runs on vdpbf16ps where the CPU has it
+     * (queries and weights rounded too: 2.9e-3), the prefill's BF16 matmuls on
+     * bfloat16 activations (avx512/dpbf16.h), and a router near-tie may then
+     * pick another expert for a token (0.093, and with the q8_0 cache 0.42, for
+     * that row): up to 1 % of the rows may pass tol, and in exact mode not 0.2. */
     const struct { frugal_cache_type t; const char *name; double tol; int exact; } ty[] = {
-        {FRUGAL_CACHE_F32, "f32", 1e-4, 0}, {FRUGAL_CACHE_F16, "f16", 2e-3, 0},
+        {FRUGAL_CACHE_F32, "f32", 1e-4, 1}, {FRUGAL_CACHE_F16, "f16", 2e-3, 1},
         {FRUGAL_CACHE_BF16, "bf16", 2e-2, 0}, {FRUGAL_CACHE_BF16, "bf16 exact", 2e-2, 1},
-        {FRUGAL_CACHE_Q8_0, "q8_0", 5e-2, 0}, {FRUGAL_CACHE_I8, "i8", 5e-2, 0}, {FRUGAL_CACHE_I8, "i8 exact", 5e-2, 1},
+        {FRUGAL_CACHE_Q8_0, "q8_0", 5e-2, 0}, {FRUGAL_CACHE_Q8_0, "q8_0 exact", 5e-2, 1},
+        {FRUGAL_CACHE_I8, "i8", 5e-2, 0}, {FRUGAL_CACHE_I8, "i8 exact", 5e-2, 1},
     };
     double err_f32 = 0, err_bf16 = 0;
     for (size_t k = 0; k < sizeof ty / sizeof *ty; k++) {
@@ -81,8 +84,8 @@ int main(void) {
         CHECK(frugal_eval(ctx, ids, T, 0, 1) == 0, "%s: eval: %s", ty[k].name, frugal_last_error());
         double e;
         int over = rows_over(frugal_get_logits(ctx, 0), ref, (size_t)T, V, ty[k].tol, &e);
-        CHECK(over <= T / 100 && e <= 0.2, "%s cache: prefill logits rel err %.3g, %d rows > %.3g", ty[k].name, e, over,
-              ty[k].tol);
+        CHECK(over <= T / 100 && (!ty[k].exact || e <= 0.2), "%s cache: prefill logits rel err %.3g, %d rows > %.3g",
+              ty[k].name, e, over, ty[k].tol);
         /* greedy decode through the cache */
         int32_t t = argmax(frugal_get_logits(ctx, T - 1), V);
         double de = 0;

@@ -39,8 +39,9 @@ int main(int argc, char **argv) {
     char pid[4096];
     CHECK(run(pid, sizeof pid, cmd) == 0 && strlen(pid) > 0, "prompt 1 from tokens.json");
 
-    snprintf(cmd, sizeof cmd, "'%s' eval -m '%s' --ids '%s' --logits %s/l.f32 --mtp-logits %s/m.f32 --greedy 16 -t 2 -ctk f32",
-             g_bin, t_fixture("deepseek/v3_tiny"), pid, tmp, tmp);
+    snprintf(cmd, sizeof cmd,
+             "'%s' eval -m '%s' --ids '%s' --logits %s/l.f32 --mtp-logits %s/m.f32 --greedy 16 -t 2 --exact", g_bin,
+             t_fixture("deepseek/v3_tiny"), pid, tmp, tmp);
     int rc = run(out, sizeof out, cmd);
     CHECK(rc == 0, "eval exit %d", rc);
     CHECK(strcmp(out, "687 521 780 559 771 26 548 171 806 836 27 268 441 535 350 846\n") == 0,

@@ -9,12 +9,14 @@
 #include "testutil.h"
 
 #define TOL 1e-4
-/* FP8 weights on the default (not exact) path: single-token evaluations round
- * the activations to bfloat16 (kernels/avx512/dpbf16.h). Measured on
- * v3_fp8_tiny: decode logits 1.6e-3 to 2.7e-3; token by token 2.8e-3 or less at
- * every position but one, where a router near-tie picks another expert
- * (7.6e-2; the greedy tokens all match). Prefill (bfloat16 activations too)
- * likewise: a few near-ties pick other experts, see the routing check */
+/* The default (not exact) path: FP8 weights round the activations to bfloat16
+ * (kernels/avx512/dpbf16.h), and so does the prefill of BF16 weights (single
+ * tokens stay exact there). Measured on v3_fp8_tiny: decode logits 1.6e-3 to
+ * 2.7e-3; token by token 2.8e-3 or less at every position but one, where a
+ * router near-tie picks another expert (7.6e-2; the greedy tokens all match).
+ * Prefill likewise: a few near-ties pick other experts (see the routing check)
+ * and put their rows, and the MTP rows after them, 0.1-0.3 off. So not exact,
+ * up to 4 % of the rows (at least 1) may pass TOL_FAST (rows_ok). */
 #define TOL_FAST 1e-1
 
 static int g_exact = 1;    /* the context's exact flag for the current pass */
@@ -24,6 +26,18 @@ typedef struct ref {
     const char *dir;
     json_t *meta, *tokens;
 } ref;
+
+/* a [rows][w] against want: exact, every row within g_tol; not exact, all but
+ * 4 % of the rows (at least 1); *worst: the largest row-relative error */
+static int rows_ok(const float *a, const float *want, size_t rows, size_t w, double *worst) {
+    size_t over = 0;
+    *worst = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const double e = t_row_rel_err(a + i * w, want + i * w, 1, w);
+        over += !(e <= g_tol), *worst = e > *worst ? e : *worst;
+    }
+    return g_exact ? over == 0 : over <= (rows / 25 > 1 ? rows / 25 : 1);
+}
 
 static float *load_f32(const ref *r, int p, const char *kind, size_t expect) {
     char rel[512];
@@ -89,27 +103,30 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
     float *ref_logits = load_f32(r, p, "logits", (size_t)T * V);
     CHECK(ref_logits != NULL, "%s p%d: reference logits", r->dir, p);
     if (ref_logits) {
-        double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref_logits, (size_t)T, (size_t)V);
-        CHECK(e <= g_tol, "%s p%d: prefill logits rel err %.3g", r->dir, p, e);
+        double e;
+        CHECK(rows_ok(frugal_get_logits(ctx, 0), ref_logits, (size_t)T, (size_t)V, &e),
+              "%s p%d: prefill logits rel err %.3g", r->dir, p, e);
         printf("%-14s p%d T=%-3d prefill logits  rel err %.3g\n", r->dir, p, T, e);
     }
     float *ref_h = load_f32(r, p, "hidden_layers", (size_t)in.n_layer * T * d);
     if (ref_h) {
-        double e = t_row_rel_err(hid, ref_h, (size_t)in.n_layer * T, (size_t)d);
-        CHECK(e <= g_tol, "%s p%d: hidden layers rel err %.3g", r->dir, p, e);
+        double e;
+        CHECK(rows_ok(hid, ref_h, (size_t)in.n_layer * T, (size_t)d, &e), "%s p%d: hidden layers rel err %.3g",
+              r->dir, p, e);
     }
     float *ref_fh = load_f32(r, p, "final_hidden", (size_t)T * d);
     if (ref_fh) {
-        double e = t_row_rel_err(frugal_get_hidden(ctx, 0), ref_fh, (size_t)T, (size_t)d);
-        CHECK(e <= g_tol, "%s p%d: final hidden rel err %.3g", r->dir, p, e);
+        double e;
+        CHECK(rows_ok(frugal_get_hidden(ctx, 0), ref_fh, (size_t)T, (size_t)d, &e), "%s p%d: final hidden rel err %.3g",
+              r->dir, p, e);
     }
     int32_t *ref_idx = (int32_t *)load_f32(r, p, "moe_indices", (size_t)nm * T * k);
     float *ref_w = load_f32(r, p, "moe_weights", (size_t)nm * T * k);
     CHECK(ref_idx && ref_w, "%s p%d: reference routing", r->dir, p);
     if (ref_idx && ref_w) {
         /* exact: every expert id; not exact, a router near-tie may pick another expert:
-         * at most 2 % of the ids, and the weights compared where a token's ids all match
-         * (measured on v3_fp8_tiny: 1 of 128 and 3 of 400 routed tokens) */
+         * at most 3 % of the ids (or one), and the weights compared where a token's ids
+         * all match (measured: 1 of 14, 1-3 of 128 and 2-5 of 400 routed tokens) */
         int bad = 0;
         double e = 0;
         for (size_t row = 0; row < (size_t)nm * T; row++) {
@@ -122,8 +139,8 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
             }
         }
         if (!g_exact && bad) printf("%s p%d: %d of %d routed tokens pick other experts (not exact)\n", r->dir, p, bad, nm * T);
-        CHECK(g_exact ? bad == 0 : bad * 50 <= nm * T, "%s p%d: %d of %d routed tokens pick other experts", r->dir, p,
-              bad, nm * T);
+        CHECK(g_exact ? bad == 0 : bad <= 1 || bad * 33 <= nm * T, "%s p%d: %d of %d routed tokens pick other experts",
+              r->dir, p, bad, nm * T);
         CHECK(e <= g_tol, "%s p%d: routing weights rel err %.3g", r->dir, p, e);
     }
 
@@ -138,15 +155,16 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
         CHECK(ref_mtp != NULL, "%s p%d: reference mtp_logits", r->dir, p);
         CHECK(frugal_eval_mtp(ctx, next, 1, mtp) == 0, "%s p%d: mtp: %s", r->dir, p, frugal_last_error());
         if (ref_mtp) {
-            double e = t_row_rel_err(mtp, ref_mtp, (size_t)T, (size_t)V);
-            CHECK(e <= g_tol, "%s p%d: mtp logits rel err %.3g", r->dir, p, e);
+            double e;
+            CHECK(rows_ok(mtp, ref_mtp, (size_t)T, (size_t)V, &e), "%s p%d: mtp logits rel err %.3g", r->dir, p, e);
             printf("%-14s p%d T=%-3d mtp logits      rel err %.3g\n", r->dir, p, T, e);
         }
         float *ref_nm = load_f32(r, p, "mtp_logits_nomask", (size_t)T * V);
         if (ref_nm) { /* the MTP cache is rewritten at the same positions */
             CHECK(frugal_eval_mtp(ctx, next, 0, mtp) == 0, "%s p%d: mtp nomask: %s", r->dir, p, frugal_last_error());
-            double e = t_row_rel_err(mtp, ref_nm, (size_t)T, (size_t)V);
-            CHECK(e <= g_tol, "%s p%d: mtp nomask logits rel err %.3g", r->dir, p, e);
+            double e;
+            CHECK(rows_ok(mtp, ref_nm, (size_t)T, (size_t)V, &e), "%s p%d: mtp nomask logits rel err %.3g", r->dir, p,
+                  e);
         }
         free(ref_mtp);
         free(ref_nm);
@@ -233,7 +251,7 @@ int main(int argc, char **argv) {
             size_t np = json_array_size(json_object_get(r.tokens, "prompts"));
             /* exact; then FP8 weights again on the default (not exact) path, whose
              * single-token kernel rounds activations to bfloat16 */
-            for (int pass = 0; pass < (strstr(dirs[f], "fp8") ? 2 : 1); pass++) {
+            for (int pass = 0; pass < 2; pass++) {
                 g_exact = pass == 0;
                 g_tol = pass == 0 ? TOL : TOL_FAST;
                 for (size_t p = 0; p < np; p++) run_prompt(&r, m, (int)p);

@@ -26,6 +26,7 @@ static frugal_context *eval_all(frugal_model *m, const int32_t *ids, int T) {
     cp.n_ctx = T + 4;
     cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
     cp.n_threads = 2;
+    cp.exact = 1; /* the safetensors' BF16 weights on float32 activations, as the F32 files */
     frugal_context *ctx = NULL;
     if (T <= 0 || frugal_context_create(m, &cp, &ctx) != 0) return NULL;
     if (frugal_eval(ctx, ids, T, 0, 1) != 0) {

@@ -7,7 +7,10 @@
  *   - 16 greedy tokens exactly, and their logits (gen_logits), decoding one
  *     token at a time after the prefill (recurrent KDA step, carried state)
  *   - the prompt fed in two pieces, and token by token: same logits
- *   - rewinding into the middle fails cleanly; pos0 = 0 restarts */
+ *   - rewinding into the middle fails cleanly; pos0 = 0 restarts
+ * all in exact mode (the model math); then the default (not exact) mode, whose
+ * prefill runs the BF16 weights on bfloat16 activations (avx512/dpbf16.h):
+ * logits (test_fast_prompt). */
 #include <jansson.h>
 
 #include "frugal.h"
@@ -16,6 +19,9 @@
 #include "testutil.h"
 
 #define TOL 1e-4
+/* not exact: bfloat16 activations in the prefill's BF16 matmuls (2^-8 of each
+ * product) and the vector exp/log; measured 1.5e-3 to 1.3e-2 at 1-8 tokens */
+#define TOL_FAST 3e-2
 
 static const char *const FIXTURES[] = {"kimi_linear/kimi_linear_tiny", "kimi_linear/kimi_linear_tiny_dense"};
 static const char *const PROMPTS[] = {"len1", "len7", "len64", "len200"};
@@ -145,6 +151,7 @@ static void test_prompt(frugal_model *m, const char *dir, const char *pname, jso
     cp.n_ctx = n + 16;
     cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
     cp.n_threads = 2;
+    cp.exact = 1;
     if (!ref || !gref || !hid || !got || frugal_context_create(m, &cp, &ctx)) {
         CHECK(0, "%s %s: setup: %s", dir, pname, frugal_last_error());
         goto done;
@@ -251,6 +258,7 @@ static void test_long_consistency(frugal_model *m, const char *dir) {
     cp.n_ctx = 513;
     cp.cache_type = FRUGAL_CACHE_F32; /* the model math; the cache's rounding: test_cache_types */
     cp.n_threads = 1; /* 1000 small evals: keep clear of thread start-up costs on a busy machine */
+    cp.exact = 1;
     frugal_context *ctx = NULL;
     float *full = malloc((size_t)513 * V * sizeof *full), *step = malloc((size_t)513 * V * sizeof *step);
     if (!full || !step || frugal_context_create(m, &cp, &ctx)) {
@@ -275,6 +283,46 @@ done:
     free(step);
 }
 
+/* The default (not exact) mode: a prefill's logits at the first 8 positions
+ * within TOL_FAST of the reference, all but one (kimi_linear_tiny_dense len200:
+ * one row at 0.149, its neighbours at 5e-3 to 1.2e-2). Further on, these tiny random models
+ * amplify the rounding along the sequence: at 64 and 200 tokens some rows are
+ * 0.16-0.59 off, as llama.cpp's BF16 runs of the same fixture (bench/RESULTS.md,
+ * "Kimi Linear as llama.cpp GGUF": 0.375 and 0.163), so those are printed only. */
+static void test_fast_prompt(frugal_model *m, const char *dir, const char *pname, json_t *toks) {
+    frugal_model_info in;
+    frugal_model_get_info(m, &in);
+    const int V = in.n_vocab;
+    int32_t ids[1024];
+    const int n = ids_of(json_object_get(json_object_get(toks, "prompts"), pname), ids, 1024);
+    char name[64];
+    snprintf(name, sizeof name, "logits_%s.f32", pname);
+    float *ref = n > 0 ? read_f32(dir, name, (size_t)n * V) : NULL;
+    frugal_context *ctx = NULL;
+    frugal_context_params cp = frugal_context_default_params();
+    cp.n_ctx = n + 16;
+    cp.n_threads = 2;
+    if (!ref || frugal_context_create(m, &cp, &ctx) || frugal_eval(ctx, ids, n, 0, 1)) {
+        CHECK(0, "%s %s (not exact): setup or eval: %s", dir, pname, frugal_last_error());
+        goto done;
+    }
+    const int n8 = n < 8 ? n : 8;
+    int over = 0;
+    double e8 = 0;
+    for (int r = 0; r < n8; r++) {
+        const double er = t_row_rel_err(frugal_get_logits(ctx, r), ref + (size_t)r * V, 1, (size_t)V);
+        over += !(er <= TOL_FAST), e8 = er > e8 ? er : e8;
+    }
+    double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref, (size_t)n, (size_t)V);
+    CHECK(over <= 1, "%s %s (not exact): %d of the first %d rows' logits over %.3g (worst %.3g)", dir, pname, over, n8,
+          TOL_FAST, e8);
+    printf("%s %s not exact: logits row-rel err %.3g (first %d rows, %d over %.3g), %.3g (all)\n", dir, pname, e8,
+           n8, over, TOL_FAST, e);
+done:
+    frugal_context_free(ctx);
+    free(ref);
+}
+
 int main(void) {
     /* the kernel: chunk sizes that do and do not divide n, weak and strong decay */
     const int ns[] = {1, 2, 7, 63, 64, 65, 130, 200};
@@ -297,7 +345,10 @@ int main(void) {
               dir, (long long)in.cache_bytes_fixed, (long long)in.cache_bytes_per_token);
         json_t *toks = read_json(dir, "tokens.json"), *exp = read_json(dir, "expected.json");
         if (toks && exp)
-            for (size_t p = 0; p < sizeof PROMPTS / sizeof *PROMPTS; p++) test_prompt(m, dir, PROMPTS[p], toks, exp);
+            for (size_t p = 0; p < sizeof PROMPTS / sizeof *PROMPTS; p++) {
+                test_prompt(m, dir, PROMPTS[p], toks, exp);
+                test_fast_prompt(m, dir, PROMPTS[p], toks);
+            }
         test_long_consistency(m, dir);
         json_decref(toks);
         json_decref(exp);

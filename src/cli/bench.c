@@ -49,7 +49,7 @@ static void help(FILE *f) {
             "                        f32 with --exact)\n"
             "      --exact           float32 activations for quantized weights too (default:\n"
             "                        int8 activations for Q8_0/Q4_0/Q5_0/K-type weights,\n"
-            "                        bfloat16 ones for FP8 weights)\n"
+            "                        bfloat16 ones for FP8 weights and BF16 prefill)\n"
             "  -o, --output FMT      md (default), csv or json (array of objects)\n"
             "      --bandwidth GBPS  memory read bandwidth for the roofline (GB/s);\n"
             "                        default: measured here (1 GiB read, -t threads)\n"

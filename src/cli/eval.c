@@ -29,7 +29,8 @@ static void help(FILE *f) {
             "                         f32 with --exact)\n"
             "      --exact            float32 activations for quantized weights too (default:\n"
             "                         int8 activations for Q8_0/Q4_0/Q5_0/K-type weights, as llama.cpp;\n"
-            "                         bfloat16 ones for FP8 weights, as the official DeepSeek-V3 code)\n"
+            "                         bfloat16 ones for FP8 weights and in BF16 prefill, as the official\n"
+            "                         DeepSeek-V3 code)\n"
             "  -h, --help             this help\n");
 }
 

@@ -46,7 +46,8 @@ void cli_common_help(FILE *f) {
             "      --ignore-eos       do not stop at the end-of-sequence token\n"
             "      --exact            float32 activations for quantized weights too (default:\n"
             "                         int8 activations for Q8_0/Q4_0/Q5_0/K-type weights, as llama.cpp;\n"
-            "                         bfloat16 ones for FP8 weights, as the official DeepSeek-V3 code)\n");
+            "                         bfloat16 ones for FP8 weights and in BF16 prefill, as the official\n"
+            "                         DeepSeek-V3 code)\n");
 }
 
 static int fnum(const char *flag, const char *v, double lo, double hi, double *out) {

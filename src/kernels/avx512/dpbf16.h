@@ -1,7 +1,8 @@
-/* FP8 (e4m3fn) weights on vdpbf16ps, the not-exact path (included by
+/* FP8 (e4m3fn) weights, and BF16 weights in prefill, on vdpbf16ps: the not-exact path (included by
  * avx512/kernels.c when FR_BF16: the "avx512bf16" table, AVX512-BF16 + VBMI).
- * (BF16 weights stay on the exact float kernel by default: the same products
- * on BF16 measured 2x in prefill, but float weights are the reference ones.)
+ * BF16 weights take the same prefill GEMM (dpbf_gemm, below): llama.cpp too
+ * rounds the activations to bfloat16 for BF16 weights; their decode stays on
+ * the exact kernel, which streams faster than memory.
  *
  * The exact kernel (decode_e4m3 in simd_template.h) widens each weight to
  * float32 and is arithmetic-bound at ~12 G weights/s per thread, below the
@@ -31,7 +32,7 @@
 
 #include "tensor/tensor.h"
 
-#define FP8F_MAXC 32768 /* x as bfloat16 on the stack: 64 KiB (and 3 tokens of fp8f_gemm's chunk) */
+#define FP8F_MAXC 32768 /* x as bfloat16 on the stack: 64 KiB (and 2 tokens of dpbf_gemm's chunk) */
 
 /* bf16 bits of the e4m3 magnitude m (0..127) */
 static inline unsigned fp8f_bf16_bits(unsigned m) {
@@ -117,78 +118,129 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
     }
 }
 
-/* ---- several tokens (prefill) ----
- * The block scales go into the activations: for the rows of one 128-row block
+/* ---- several tokens (prefill): BF16 and FP8 weights on vdpbf16ps ----
+ * x is rounded to bfloat16 once per chunk of tokens (x', DPBF_XB bytes on the
+ * stack). FP8: the block scales go into x': for the rows of one 128-row block
  * the scale depends on the column block only, so x'_c = bf16(x_c * s_c/128)
- * (fp8f_x) and y = sum_c w_c x'_c with no per-block sums. Tokens in chunks
- * whose x' fill FP8F_XB bytes on the stack, converted once per chunk and
- * 128-row block; tiles of 4 rows x 4 tokens: each 64 weights converted once
- * for 4 tokens, each x' vector loaded once for 4 rows, 2 vdpbf16ps per (row, token). The same error bound as the
- * decode kernel (x * s rounded instead of x; not bitwise: another order). */
-#define FP8F_XB (192 * 1024)
-#define FP8F_RB 4 /* rows per tile */
-#define FP8F_TB 4 /* tokens per tile */
+ * (fp8f_x, in the order of fp8f_cvt64's interleave) and y = sum_c w_c x'_c
+ * with no per-block sums; x' is made once per chunk and 128-row block. BF16:
+ * x' = bf16(x_c) in column order, once per chunk.
+ * Then per group of DPBF_RB rows and span of DPBF_KC columns the weights as
+ * bfloat16 vectors of 32: BF16 straight from W, FP8 converted once into wb (16
+ * KiB: L1) for all the chunk's tokens; and tiles of RB rows x TB tokens over
+ * the span: per 32 columns RB weight loads, TB x' loads and RB x TB vdpbf16ps
+ * into 16-lane float accumulators, summed across the lanes at the end of the
+ * span (hsum16 for the 16 of a 4 x 4 tile) and added to Y (the first span:
+ * stored). Error: as the decode kernel, <= 2^-8 sum|w x| (x or x * s rounded
+ * once) plus float32 summation; not bitwise: another order. */
+#define DPBF_XB (192 * 1024)
+#define DPBF_RB 4    /* rows per tile */
+#define DPBF_TB 4    /* tokens per tile */
+#define DPBF_KC 2048 /* columns per span: 4 rows' weights as bf16 fill 16 KiB */
+#define DPBF_PAD 32  /* bf16 after each row of wb and each token of xb: strides off 4 KiB multiples */
 
-/* Y[t + j][r + i] = row r + i . x'_j for i < RB, j < TB (xb: the TB tokens' x',
- * stride cols): each weight vector converted once for TB tokens, each x' vector
- * loaded once for RB rows */
-static inline __attribute__((always_inline)) void fp8f_tile(const int RB, const int TB, const fr_tensor *W,
-                                                             const fp8f_tab *tb, const uint16_t *xb, int64_t r,
-                                                             float *Y, int t) {
-    const int64_t rows = fr_rows(W), cols = fr_cols(W);
-    const unsigned char *w = (const unsigned char *)W->data + r * cols;
-    __m512 s[FP8F_RB][FP8F_TB];
-    for (int i = 0; i < RB; i++)
-        for (int j = 0; j < TB; j++) s[i][j] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < cols; c += 64) {
-        __m512bh e0[FP8F_RB], e1[FP8F_RB];
-        for (int i = 0; i < RB; i++) fp8f_cvt64(w + i * cols + c, tb, &e0[i], &e1[i]);
+/* Y[j][i] (stride ys between tokens) (+)= w_i . x_j over n columns (a multiple
+ * of 32), i < RB, j < TB; w: RB rows of bf16 (stride ws), x: TB tokens' x'
+ * (stride xs) */
+static inline __attribute__((always_inline)) void dpbf_tile(const int RB, const int TB, const uint16_t *w, int64_t ws,
+                                                             const uint16_t *x, int64_t xs, int64_t n, float *Y,
+                                                             int64_t ys, int add) {
+    __m512 s[DPBF_RB * DPBF_TB]; /* (i, j) at TB * i + j */
+    for (int k = 0; k < RB * TB; k++) s[k] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 32) {
+        __m512bh wv[DPBF_RB];
+        for (int i = 0; i < RB; i++) wv[i] = (__m512bh)_mm512_loadu_si512(w + i * ws + c);
         for (int j = 0; j < TB; j++) {
-            const __m512bh x0 = (__m512bh)_mm512_load_si512(xb + (int64_t)j * cols + c);
-            const __m512bh x1 = (__m512bh)_mm512_load_si512(xb + (int64_t)j * cols + c + 32);
-            for (int i = 0; i < RB; i++) s[i][j] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(s[i][j], e0[i], x0), e1[i], x1);
+            const __m512bh xv = (__m512bh)_mm512_loadu_si512(x + j * xs + c);
+            for (int i = 0; i < RB; i++) s[TB * i + j] = _mm512_dpbf16_ps(s[TB * i + j], wv[i], xv);
         }
     }
-    for (int i = 0; i < RB; i++)
-        for (int j = 0; j < TB; j++) Y[(int64_t)(t + j) * rows + r + i] = _mm512_reduce_add_ps(s[i][j]);
+    float o[DPBF_RB * DPBF_TB];
+    if (RB * TB == 16) _mm512_storeu_ps(o, hsum16(s));
+    else
+        for (int k = 0; k < RB * TB; k++) o[k] = _mm512_reduce_add_ps(s[k]);
+    for (int j = 0; j < TB; j++)
+        for (int i = 0; i < RB; i++) Y[j * ys + i] = add ? Y[j * ys + i] + o[TB * i + j] : o[TB * i + j];
 }
 
-/* rows [r, r + RB) over the chunk's tokens [t0, t1) */
-static inline __attribute__((always_inline)) void fp8f_rows(const int RB, const fr_tensor *W, const fp8f_tab *tb,
-                                                             const uint16_t *xb, int64_t r, float *Y, int t0, int t1) {
-    const int64_t cols = fr_cols(W);
-    int t = t0;
-    for (; t + FP8F_TB <= t1; t += FP8F_TB) fp8f_tile(RB, FP8F_TB, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t);
-    if (t + 2 <= t1) fp8f_tile(RB, 2, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t), t += 2;
-    if (t < t1) fp8f_tile(RB, 1, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t), t++;
-    if (t < t1) fp8f_tile(RB, 1, W, tb, xb + (int64_t)(t - t0) * cols, r, Y, t);
+/* RB rows (w, stride ws) over the tokens [0, nt) of the chunk (x' at x, stride
+ * xs), columns n of the span; Y at the first row and token of the chunk */
+static inline __attribute__((always_inline)) void dpbf_rows(const int RB, const uint16_t *w, int64_t ws,
+                                                             const uint16_t *x, int64_t xs, int nt, int64_t n, float *Y,
+                                                             int64_t ys, int add) {
+    int t = 0;
+    for (; t + DPBF_TB <= nt; t += DPBF_TB) dpbf_tile(RB, DPBF_TB, w, ws, x + t * xs, xs, n, Y + t * ys, ys, add);
+    if (t + 2 <= nt) dpbf_tile(RB, 2, w, ws, x + t * xs, xs, n, Y + t * ys, ys, add), t += 2;
+    if (t < nt) dpbf_tile(RB, 1, w, ws, x + t * xs, xs, n, Y + t * ys, ys, add);
 }
 
-static void fp8f_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
-    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
-    _Alignas(64) uint16_t xb[FP8F_XB / 2];
-    const int tc = (int)(FP8F_XB / 2 / cols); /* >= 3: cols <= FP8F_MAXC */
+/* one token's x' in column order (BF16 weights); cols % 32 == 0 */
+static void dpbf_x_bf16(const float *x, int64_t cols, uint16_t *xh) {
+    for (int64_t c = 0; c < cols; c += 32) /* cvtne2ps: the high half from the first operand */
+        _mm512_storeu_si512(xh + c, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + c + 16), _mm512_loadu_ps(x + c)));
+}
+
+/* Y[t][r] for t < n, r in [r0, r1): W BF16 (cols % 32 == 0) or FP8 (cols % 64 == 0), cols <= FP8F_MAXC */
+static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    const int fp8 = W->dtype == FR_DT_F8_E4M3;
+    const int64_t rows = fr_rows(W), cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
+    _Alignas(64) uint16_t xb[DPBF_XB / 2];
+    _Alignas(64) uint16_t wb[DPBF_RB * (DPBF_KC + DPBF_PAD)];
+    const int64_t xs = cols + DPBF_PAD;
+    const int tc = (int)(DPBF_XB / 2 / xs); /* >= 2: cols <= FP8F_MAXC */
     fp8f_tab tb;
     fp8f_tab_init(&tb);
-    for (int64_t rb0 = r0; rb0 < r1;) { /* rows of one 128-row block share the scales */
-        const int64_t rb1 = (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK < r1 ? (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK : r1;
-        const float *sc = W->scale + (rb0 / FR_FP8_BLOCK) * nb;
+    for (int64_t rb0 = r0; rb0 < r1;) { /* FP8: rows of one 128-row block share the scales */
+        int64_t rb1 = r1;
+        if (fp8 && (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK < r1) rb1 = (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK;
         for (int t0 = 0; t0 < n; t0 += tc) {
-            const int t1 = t0 + tc < n ? t0 + tc : n;
-            for (int t = t0; t < t1; t++) fp8f_x(X + (int64_t)t * cols, sc, cols, xb + (int64_t)(t - t0) * cols);
-            int64_t r = rb0;
-            for (; r + FP8F_RB <= rb1; r += FP8F_RB) fp8f_rows(FP8F_RB, W, &tb, xb, r, Y, t0, t1);
-            for (; r < rb1; r++) fp8f_rows(1, W, &tb, xb, r, Y, t0, t1);
+            const int nt = t0 + tc < n ? tc : n - t0;
+            for (int t = 0; t < nt; t++) {
+                const float *x = X + (int64_t)(t0 + t) * cols;
+                if (fp8) fp8f_x(x, W->scale + (rb0 / FR_FP8_BLOCK) * nb, cols, xb + (int64_t)t * xs);
+                else dpbf_x_bf16(x, cols, xb + (int64_t)t * xs);
+            }
+            for (int64_t r = rb0; r < rb1; r += DPBF_RB) {
+                const int rb = rb1 - r < DPBF_RB ? (int)(rb1 - r) : DPBF_RB;
+                for (int64_t c0 = 0; c0 < cols; c0 += DPBF_KC) {
+                    const int64_t kn = cols - c0 < DPBF_KC ? cols - c0 : DPBF_KC;
+                    const uint16_t *w = (const uint16_t *)W->data + r * cols + c0;
+                    int64_t ws = cols;
+                    if (fp8) { /* rb rows of the span to bf16, 64 at a time, once for the chunk */
+                        const unsigned char *w8 = (const unsigned char *)W->data + r * cols + c0;
+                        for (int i = 0; i < rb; i++)
+                            for (int64_t c = 0; c < kn; c += 64) {
+                                __m512bh e0, e1;
+                                fp8f_cvt64(w8 + i * cols + c, &tb, &e0, &e1);
+                                _mm512_store_si512(wb + i * (DPBF_KC + DPBF_PAD) + c, (__m512i)e0);
+                                _mm512_store_si512(wb + i * (DPBF_KC + DPBF_PAD) + c + 32, (__m512i)e1);
+                            }
+                        w = wb, ws = DPBF_KC + DPBF_PAD;
+                    }
+                    const uint16_t *x = xb + c0;
+                    float *y = Y + (int64_t)t0 * rows + r;
+                    if (rb == DPBF_RB) dpbf_rows(DPBF_RB, w, ws, x, xs, nt, kn, y, rows, c0 > 0);
+                    else
+                        for (int i = 0; i < rb; i++) dpbf_rows(1, w + i * ws, ws, x, xs, nt, kn, y + i, rows, c0 > 0);
+                }
+            }
         }
         rb0 = rb1;
     }
 }
 
 /* cols a multiple of 64 and at most FP8F_MAXC: the kernels above (one token:
- * fp8f_decode, several: fp8f_gemm); otherwise the exact one. */
+ * fp8f_decode, several: dpbf_gemm); otherwise the exact one. */
 static void PFX(matmul_e4m3_fast)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
     if (fr_cols(W) % 64 || fr_cols(W) > FP8F_MAXC) PFX(matmul_e4m3)(W, X, Y, n, r0, r1);
     else if (n == 1) fp8f_decode(W, X, Y, r0, r1);
-    else fp8f_gemm(W, X, Y, n, r0, r1);
+    else dpbf_gemm(W, X, Y, n, r0, r1);
 }
-#define FAST_MATMUL_ENTRIES [FR_DT_F8_E4M3] = PFX(matmul_e4m3_fast),
+/* BF16 weights: several tokens on dpbf_gemm where cols is a multiple of 32 and
+ * at most FP8F_MAXC; one token (memory-bound: the exact kernel streams faster
+ * than DRAM) and other shapes the exact kernel */
+static void PFX(matmul_bf16_fast)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    if (n == 1 || fr_cols(W) % 32 || fr_cols(W) > FP8F_MAXC) PFX(matmul_bf16)(W, X, Y, n, r0, r1);
+    else dpbf_gemm(W, X, Y, n, r0, r1);
+}
+#define FAST_MATMUL_ENTRIES [FR_DT_F8_E4M3] = PFX(matmul_e4m3_fast), [FR_DT_BF16] = PFX(matmul_bf16_fast),
