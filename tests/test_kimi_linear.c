@@ -284,8 +284,9 @@ done:
 }
 
 /* The default (not exact) mode: a prefill's logits at the first 8 positions
- * within TOL_FAST of the reference, all but one (kimi_linear_tiny_dense len200:
- * one row at 0.149, its neighbours at 5e-3 to 1.2e-2). Further on, these tiny random models
+ * within TOL_FAST of the reference, all but one of 8 (kimi_linear_tiny_dense
+ * len200: one row at 0.149, its neighbours at 5e-3 to 1.2e-2); every row of a
+ * shorter prompt. Further on, these tiny random models
  * amplify the rounding along the sequence: at 64 and 200 tokens some rows are
  * 0.16-0.59 off, as llama.cpp's BF16 runs of the same fixture (bench/RESULTS.md,
  * "Kimi Linear as llama.cpp GGUF": 0.375 and 0.163), so those are printed only. */
@@ -314,7 +315,7 @@ static void test_fast_prompt(frugal_model *m, const char *dir, const char *pname
         over += !(er <= TOL_FAST), e8 = er > e8 ? er : e8;
     }
     double e = t_row_rel_err(frugal_get_logits(ctx, 0), ref, (size_t)n, (size_t)V);
-    CHECK(over <= 1, "%s %s (not exact): %d of the first %d rows' logits over %.3g (worst %.3g)", dir, pname, over, n8,
+    CHECK(over <= (n8 == 8 ? 1 : 0), "%s %s (not exact): %d of the first %d rows' logits over %.3g (worst %.3g)", dir, pname, over, n8,
           TOL_FAST, e8);
     printf("%s %s not exact: logits row-rel err %.3g (first %d rows, %d over %.3g), %.3g (all)\n", dir, pname, e8,
            n8, over, TOL_FAST, e);
