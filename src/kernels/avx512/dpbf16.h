@@ -174,12 +174,6 @@ static inline __attribute__((always_inline)) void dpbf_rows(const int RB, const 
     if (t < nt) dpbf_tile(RB, 1, w, ws, x + t * xs, xs, n, Y + t * ys, ys, add);
 }
 
-/* one token's x' in column order (BF16 weights); cols % 32 == 0 */
-static void dpbf_x_bf16(const float *x, int64_t cols, uint16_t *xh) {
-    for (int64_t c = 0; c < cols; c += 32) /* cvtne2ps: the high half from the first operand */
-        _mm512_storeu_si512(xh + c, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + c + 16), _mm512_loadu_ps(x + c)));
-}
-
 /* Y[t][r] for t < n, r in [r0, r1): W BF16 (cols % 32 == 0) or FP8 (cols % 64 == 0), cols <= FP8F_MAXC */
 static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
     const int fp8 = W->dtype == FR_DT_F8_E4M3;
@@ -188,7 +182,8 @@ static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
     _Alignas(64) uint16_t wb[DPBF_RB * (DPBF_KC + DPBF_PAD)];
     const int64_t xs = cols + DPBF_PAD;
     const int tc = (int)(DPBF_XB / 2 / xs); /* >= 2: cols <= FP8F_MAXC */
-    fp8f_tab tb;
+    fp8f_tab tb; /* made for BF16 too: with `if (fp8)` gcc 12's BF16 tiles ran 216-235 against 330-347
+                  * GFLOP/s (bench/kernel_bench.c bf16 64 512) */
     fp8f_tab_init(&tb);
     for (int64_t rb0 = r0; rb0 < r1;) { /* FP8: rows of one 128-row block share the scales */
         int64_t rb1 = r1;
@@ -198,7 +193,7 @@ static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
             for (int t = 0; t < nt; t++) {
                 const float *x = X + (int64_t)(t0 + t) * cols;
                 if (fp8) fp8f_x(x, W->scale + (rb0 / FR_FP8_BLOCK) * nb, cols, xb + (int64_t)t * xs);
-                else dpbf_x_bf16(x, cols, xb + (int64_t)t * xs);
+                else PFX(f32_bf16)(x, xb + (int64_t)t * xs, cols); /* avx512/attn_bf16.h */
             }
             for (int64_t r = rb0; r < rb1; r += DPBF_RB) {
                 const int rb = rb1 - r < DPBF_RB ? (int)(rb1 - r) : DPBF_RB;

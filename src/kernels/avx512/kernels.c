@@ -123,6 +123,7 @@ static inline __m512 ld_bf16(const unsigned char *p) {
 #ifdef FR_BF16
 static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
 static void PFX(matmul_bf16)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1);
+static void PFX(f32_bf16)(const float *x, uint16_t *dst, int64_t n);
 #include "kernels/avx512/dpbf16.h"
 #include "kernels/avx512/attn_bf16.h"
 #endif
