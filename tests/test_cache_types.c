@@ -7,18 +7,6 @@
 #include "frugal.h"
 #include "testutil.h"
 
-/* rows of a whose row-relative error to ref exceeds tol; *worst gets the largest */
-static int rows_over(const float *a, const float *ref, size_t rows, size_t w, double tol, double *worst) {
-    int over = 0;
-    *worst = 0;
-    for (size_t r = 0; r < rows; r++) {
-        double e = t_row_rel_err(a + r * w, ref + r * w, 1, w);
-        over += !(e <= tol);
-        *worst = e > *worst ? e : *worst;
-    }
-    return over;
-}
-
 static int cp_default_is_auto(void) { return frugal_context_default_params().cache_type == FRUGAL_CACHE_AUTO; }
 
 static int argmax(const float *x, int n) {
@@ -83,7 +71,7 @@ int main(void) {
         CHECK(frugal_context_create(m, &cp, &ctx) == 0, "%s: context: %s", ty[k].name, frugal_last_error());
         CHECK(frugal_eval(ctx, ids, T, 0, 1) == 0, "%s: eval: %s", ty[k].name, frugal_last_error());
         double e;
-        int over = rows_over(frugal_get_logits(ctx, 0), ref, (size_t)T, V, ty[k].tol, &e);
+        int over = t_rows_over(frugal_get_logits(ctx, 0), ref, (size_t)T, V, ty[k].tol, &e);
         CHECK(over <= T / 100 && (!ty[k].exact || e <= 0.2), "%s cache: prefill logits rel err %.3g, %d rows > %.3g",
               ty[k].name, e, over, ty[k].tol);
         /* greedy decode through the cache */

@@ -31,13 +31,9 @@ typedef struct ref {
  * 4 % of the rows (one of 8 to 49; none of fewer than 8, so that a short
  * prompt's check can still fail); *worst: the largest row-relative error */
 static int rows_ok(const float *a, const float *want, size_t rows, size_t w, double *worst) {
-    size_t over = 0, allow = rows / 25;
+    size_t allow = rows / 25;
     if (allow < 1 && rows >= 8) allow = 1;
-    *worst = 0;
-    for (size_t i = 0; i < rows; i++) {
-        const double e = t_row_rel_err(a + i * w, want + i * w, 1, w);
-        over += !(e <= g_tol), *worst = e > *worst ? e : *worst;
-    }
+    const size_t over = (size_t)t_rows_over(a, want, rows, w, g_tol, worst);
     return g_exact ? over == 0 : over <= allow;
 }
 

@@ -67,4 +67,16 @@ static inline double t_row_rel_err(const float *a, const float *ref, size_t rows
     return worst;
 }
 
+/* rows of a whose row-relative error to ref exceeds tol; *worst gets the largest */
+static inline int t_rows_over(const float *a, const float *ref, size_t rows, size_t w, double tol, double *worst) {
+    int over = 0;
+    *worst = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double e = t_row_rel_err(a + r * w, ref + r * w, 1, w);
+        over += !(e <= tol);
+        *worst = e > *worst ? e : *worst;
+    }
+    return over;
+}
+
 #endif
