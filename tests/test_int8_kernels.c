@@ -298,6 +298,18 @@ static void test_amx_bitwise(const fr_kernel_table *k, const fr_kernel_table *re
     }
 }
 
+/* a BF16 prefill kernel that puts two outputs in each other's place, as a
+ * wrong tile layout would: the real one, then tokens 0 and 1 of row r0 swapped */
+static fr_matmul_fn g_bf16_real;
+static void swaps(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
+    g_bf16_real(W, X, Y, n, r0, r1);
+    const int64_t rows = fr_rows(W);
+    if (n > 1 && r1 > r0) {
+        const float t = Y[r0];
+        Y[r0] = Y[rows + r0], Y[rows + r0] = t;
+    }
+}
+
 /* a kernel that kills its process, as an instruction the machine refuses would */
 static void dies(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     (void)W, (void)X, (void)Y, (void)r0, (void)r1;
@@ -318,16 +330,21 @@ int main(void) {
         test_amx_bitwise(k, bf16);
         /* the start-up check that guards the real table (dispatch.c): passes here, fails for a
          * table whose Q4_K prefill sums in another order (the generic kernel's) */
-        CHECK(fr_kernels_q_agree(k, bf16), "%s: fr_kernels_q_agree says it differs from avx512bf16", k->name);
+        CHECK(fr_kernels_agree(k, bf16), "%s: fr_kernels_agree says it differs from avx512bf16", k->name);
         fr_kernel_table broken = *k;
         broken.matmul_q[FR_DT_Q4_K] = fr_matmul_q_generic;
-        CHECK(!fr_kernels_q_agree(&broken, bf16), "fr_kernels_q_agree missed a different Q4_K kernel");
+        CHECK(!fr_kernels_agree(&broken, bf16), "fr_kernels_agree missed a different Q4_K kernel");
         /* in a child process, as the automatic choice runs it: the same answers, and a kernel that
          * dies (as a faulting instruction would) is a "no", not the end of this process */
-        CHECK(fr_kernels_q_agree_isolated(k, bf16), "%s: fr_kernels_q_agree_isolated says it differs", k->name);
-        CHECK(!fr_kernels_q_agree_isolated(&broken, bf16), "fr_kernels_q_agree_isolated missed a different kernel");
+        CHECK(fr_kernels_agree_isolated(k, bf16), "%s: fr_kernels_agree_isolated says it differs", k->name);
+        CHECK(!fr_kernels_agree_isolated(&broken, bf16), "fr_kernels_agree_isolated missed a different kernel");
         broken.matmul_q[FR_DT_Q4_K] = dies;
-        CHECK(!fr_kernels_q_agree_isolated(&broken, bf16), "fr_kernels_q_agree_isolated: a dying kernel agreed");
+        CHECK(!fr_kernels_agree_isolated(&broken, bf16), "fr_kernels_agree_isolated: a dying kernel agreed");
+        /* and its BF16 prefill, which is not bitwise: two outputs swapped are a "no" */
+        broken = *k;
+        g_bf16_real = k->matmul_fast[FR_DT_BF16];
+        broken.matmul_fast[FR_DT_BF16] = swaps;
+        CHECK(g_bf16_real && !fr_kernels_agree(&broken, bf16), "fr_kernels_agree missed a different BF16 kernel");
     }
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
     for (int i = 0; i < 4; i++) {

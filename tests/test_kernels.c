@@ -162,14 +162,19 @@ static void test_matmul(const fr_kernel_table *k) {
     free_w(&m);
 }
 
-/* The not-exact kernels (matmul_fast: FP8 on vdpbf16ps, x rounded to bfloat16)
- * against a double sum over the dequantized weights: error <= 2^-8 sum|w x|
- * (bfloat16's unit roundoff) plus float32 summation, asserted as 4.5e-3 of
- * sum|w x| per output (and the mean over outputs 5e-4: rounding errors do not
- * all align; measured worst 2.5e-3, mean 2.9e-4). Shapes with
- * cols not a multiple of 64, or n > 1, take the exact kernel inside. */
+/* The not-exact kernels (matmul_fast: FP8, and BF16 in prefill, on vdpbf16ps,
+ * x rounded to bfloat16) against a double sum over the dequantized weights:
+ * error <= 2^-8 sum|w x| (bfloat16's unit roundoff) plus float32 summation,
+ * asserted as 4.5e-3 of sum|w x| per output (and the mean over outputs 5e-4:
+ * rounding errors do not all align; measured worst 2.5e-3, mean 2.9e-4).
+ * Shapes with cols not a multiple of 64 (FP8) or 32 (BF16), and BF16 with one
+ * token, take the exact kernel inside. The AMX tables run 4 tokens or more on
+ * tdpbf16ps (avx512/amx_bf16.h): row tails (130, 257 rows), spans of 1024
+ * columns and a part (2112), token groups of 16 (7168 columns) and of 10
+ * (12288). */
 static void test_matmul_fast(const fr_kernel_table *k) {
-    static const int64_t shapes[][2] = {{1, 64}, {3, 192}, {130, 256}, {257, 1024}, {5, 2112}, {4, 100}, {9, 7168}};
+    static const int64_t shapes[][2] = {{1, 64},   {3, 192}, {130, 256}, {257, 1024},
+                                        {5, 2112}, {4, 100}, {9, 7168},  {3, 12288}};
     for (size_t d = 0; d < 4; d++) {
         fr_matmul_fn f = k->matmul_fast[g_dts[d]];
         if (!f) continue;
@@ -768,6 +773,18 @@ int main(void) {
         test_silu(k);
         test_kda_decay(k);
         test_kda_gates(k);
+    }
+    /* the AMX tables' BF16 and FP8 prefill (tdpbf16ps, avx512/amx_bf16.h): "amxemu" anywhere with
+     * AVX512-BF16, "amx" on a CPU with AMX */
+    const char *amx[] = {"amxemu", "amx"};
+    for (int i = 0; i < 2; i++) {
+        const fr_kernel_table *k = fr_kernels_isa(amx[i]);
+        if (!k) {
+            printf("%s: not available on this CPU, skipped\n", amx[i]);
+            continue;
+        }
+        tested++;
+        test_matmul_fast(k);
     }
     test_threaded();
     printf("ISA tables tested: %d\n", tested);

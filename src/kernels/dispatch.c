@@ -1,5 +1,6 @@
 /* Kernel selection and the threaded matmul entry point. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -77,7 +78,7 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
     const int bf16 = c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->avx512bf16 && c->avx512vbmi &&
                      c->fma && c->f16c;
     if (!strcmp(name, "avx512bf16") && bf16) return &fr_avx512bf16_table;
-    if (!strcmp(name, "amx") && bf16 && c->amx_tile && c->amx_int8 && c->amx_ok) return &fr_amx_table;
+    if (!strcmp(name, "amx") && bf16 && c->amx_tile && c->amx_int8 && c->amx_bf16 && c->amx_ok) return &fr_amx_table;
     if (!strcmp(name, "amxemu") && bf16) return &fr_amxemu_table;
 #endif
     return NULL;
@@ -85,13 +86,57 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
 
 static uint32_t lcg(uint32_t *s) { return *s = *s * 1664525u + 1013904223u; }
 
+/* BF16 and FP8 prefill (matmul_fast, n > 1): a's outputs within 1e-4 of
+ * sum|w x| of b's. Both tables multiply the same bfloat16 pairs exactly
+ * (vdpbf16ps, tdpbf16ps) and sum them in float32 in another order (amxemu:
+ * within 6e-8 of sum|w x|); two outputs swapped, as a wrong tile layout
+ * would, are 7e-3 off (test_int8_kernels).
+ * 40 rows (two 16-row tiles and 8), 1088 columns (a span of 1024 and 64),
+ * 21 tokens (groups of 16 and 5). */
+static int fast_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
+    enum { ROWS = 40, COLS = 1088, N = 21 };
+    static const fr_dtype dts[] = {FR_DT_BF16, FR_DT_F8_E4M3};
+    uint32_t seed = 4321;
+    float *x = malloc(sizeof(float) * N * COLS), *y0 = malloc(sizeof(float) * N * ROWS),
+          *y1 = malloc(sizeof(float) * N * ROWS), *row = malloc(sizeof(float) * COLS);
+    uint16_t *w = malloc(sizeof(uint16_t) * ROWS * COLS);
+    float scale[(COLS + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK];
+    int ok = x && y0 && y1 && row && w;
+    for (int i = 0; ok && i < N * COLS; i++) x[i] = (float)(lcg(&seed) >> 8) / (1 << 23) - 1.0f;
+    for (size_t j = 0; j < sizeof scale / sizeof *scale; j++) scale[j] = 0.01f * (float)(j + 1);
+    for (size_t i = 0; ok && i < sizeof dts / sizeof *dts; i++) {
+        const fr_dtype dt = dts[i];
+        if (!a->matmul_fast[dt] || !b->matmul_fast[dt]) continue;
+        for (int j = 0; j < ROWS * COLS; j++) {
+            const uint32_t r = lcg(&seed) >> 16;
+            if (dt == FR_DT_BF16) w[j] = (uint16_t)(0x3c00 | (r & 0x80ff)); /* +-[2^-7, 2^-5) */
+            else ((uint8_t *)w)[j] = (r & 0x7f) == 0x7f ? 0 : (uint8_t)r;     /* no NaN codes */
+        }
+        fr_tensor W = {.dtype = dt, .ndim = 2, .ne = {ROWS, COLS}, .data = w, .scale = scale};
+        W.nbytes = fr_dtype_bytes(dt, ROWS * COLS);
+        b->matmul_fast[dt](&W, x, y0, N, 0, ROWS);
+        a->matmul_fast[dt](&W, x, y1, N, 0, ROWS);
+        for (int r = 0; ok && r < ROWS; r++) {
+            fr_tensor_row_f32(&W, r, row);
+            for (int t = 0; ok && t < N; t++) {
+                double mag = 0;
+                for (int c = 0; c < COLS; c++) mag += fabs((double)row[c] * x[t * COLS + c]);
+                ok = fabs((double)y0[t * ROWS + r] - y1[t * ROWS + r]) <= 1e-4 * mag;
+            }
+        }
+    }
+    free(x), free(y0), free(y1), free(row), free(w);
+    return ok;
+}
+
 /* The AMX table is chosen automatically only when its integer kernels give
  * the avx512bf16 table's outputs bit for bit on a small problem of each panel
- * layout (sub-blocks of 32, of 16, blocks of 32; they should: avx512/amx.h).
- * The project's machines have no AMX, so its tests run the same code with the
- * tiles emulated ("amxemu"); this guards the one thing they cannot reach, the
- * real instructions. */
-int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
+ * layout (sub-blocks of 32, of 16, blocks of 32; they should: avx512/amx.h),
+ * and its BF16 and FP8 prefill agree with it (fast_agree). The project's
+ * machines have no AMX, so its tests run the same code with the tiles
+ * emulated ("amxemu"); this guards the one thing they cannot reach, the real
+ * instructions. */
+int fr_kernels_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
     static const fr_dtype dts[] = {FR_DT_Q4_K, FR_DT_Q6_K, FR_DT_Q8_0};
     enum { ROWS = 40, COLS = 512, N = 21 }; /* two 16-row halves and a tail of 8; tiles of 16 and 5 tokens */
     uint32_t seed = 12345;
@@ -127,17 +172,17 @@ int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
         ok = !memcmp(y0, y1, sizeof(float) * N * ROWS);
     }
     free(q), free(d), free(sm), free(y0), free(y1), free(w);
-    return ok;
+    return ok && fast_agree(a, b);
 }
 
-/* fr_kernels_q_agree in a child process (fork), so that a table whose
+/* fr_kernels_agree in a child process (fork), so that a table whose
  * instructions fault on this machine (a tile instruction the OS or the
  * hypervisor does not allow after all) costs the check, not the process: 1
  * only when the child ran it to the end and the outputs agreed */
-int fr_kernels_q_agree_isolated(const fr_kernel_table *a, const fr_kernel_table *b) {
+int fr_kernels_agree_isolated(const fr_kernel_table *a, const fr_kernel_table *b) {
     const pid_t pid = fork();
     if (pid < 0) return 0;
-    if (pid == 0) _exit(fr_kernels_q_agree(a, b) ? 0 : 1);
+    if (pid == 0) _exit(fr_kernels_agree(a, b) ? 0 : 1);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) return 0;
@@ -157,7 +202,7 @@ static void choose(void) {
     const fr_kernel_table *t = e && *e ? fr_kernels_isa(e) : NULL;
 #if defined(__x86_64__)
     if (!t && fr_kernels_isa("amx")) {
-        if (fr_kernels_q_agree_isolated(&fr_amx_table, &fr_avx512bf16_table)) t = &fr_amx_table;
+        if (fr_kernels_agree_isolated(&fr_amx_table, &fr_avx512bf16_table)) t = &fr_amx_table;
         else fprintf(stderr, "frugal: the AMX kernels disagree with the AVX-512 ones on this CPU; not using AMX\n");
     }
 #endif

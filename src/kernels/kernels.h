@@ -109,8 +109,8 @@ typedef struct fr_kernel_table {
 } fr_kernel_table;
 
 /* The table in use, chosen once from the CPU's features (base/cpu.h):
- * amx (avx512bf16 + AMX-TILE/INT8: integer prefill on tiles; only if it passes
- * fr_kernels_q_agree_isolated against avx512bf16), else avx512bf16 (avx512vnni + BF16 +
+ * amx (avx512bf16 + AMX-TILE/INT8/BF16: integer, BF16 and FP8 prefill on tiles; only if it passes
+ * fr_kernels_agree_isolated against avx512bf16), else avx512bf16 (avx512vnni + BF16 +
  * VBMI: FP8 decode on vdpbf16ps), else avx512vnni (avx512 + VNNI: integer
  * kernels on vpdpbusd), else avx512 (F+BW+VL, FMA, F16C), else avx2
  * (AVX2+FMA+F16C), else generic.
@@ -123,12 +123,14 @@ const fr_kernel_table *fr_kernels_generic(void);
  * build lacks it. */
 const fr_kernel_table *fr_kernels_isa(const char *name);
 /* 1 when a's integer kernels give b's outputs bit for bit on a small problem
- * of each weight layout (Q4_K, Q6_K, Q8_0; 40 rows, 21 tokens): the check
- * the "amx" table passes before it is chosen automatically. */
-int fr_kernels_q_agree(const fr_kernel_table *a, const fr_kernel_table *b);
+ * of each weight layout (Q4_K, Q6_K, Q8_0; 40 rows, 21 tokens), and its BF16
+ * and FP8 prefill kernels (matmul_fast) b's within 1e-4 of sum|w x| (the same
+ * bfloat16 products, summed in another order): the check the "amx" table
+ * passes before it is chosen automatically. */
+int fr_kernels_agree(const fr_kernel_table *a, const fr_kernel_table *b);
 /* The same in a child process: 0 also when the child dies (a faulting
  * instruction), so the caller survives; what the automatic choice runs. */
-int fr_kernels_q_agree_isolated(const fr_kernel_table *a, const fr_kernel_table *b);
+int fr_kernels_agree_isolated(const fr_kernel_table *a, const fr_kernel_table *b);
 /* Force the generic kernels (tests); 0 returns to the automatic choice. */
 void fr_kernels_use_generic(int on);
 /* Use the table t from now on (tests, bench); NULL: the automatic choice. */

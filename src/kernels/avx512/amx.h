@@ -1,11 +1,13 @@
 /* AMX-INT8 tile operations for the transposed prefill panels (avx512/int8_k.h,
- * int8_q0.h), included by avx512/kernels.c when FR_AMX: the "amx" table, or
+ * int8_q0.h), and AMX-BF16 ones for BF16 and FP8 prefill (avx512/amx_bf16.h),
+ * included by avx512/kernels.c when FR_AMX: the "amx" table, or
  * with FR_AMX_EMU the "amxemu" table, where every tile instruction below is a
  * plain C function that does what the Intel SDM says the instruction does.
  * The emulated table runs the same kernel code on machines without AMX, so
  * the tests check its data flow (tile shapes, strides, which bytes meet
- * which) against the AVX-512 kernels bit for bit; the real table differs from
- * it only in the seven macros at the bottom.
+ * which) against the AVX-512 kernels (the integer ones bit for bit, the
+ * bfloat16 ones within float32 summation); the real table differs from
+ * it only in the eight macros at the bottom.
  *
  * The instructions (8 tiles tmm0..7, each up to 16 rows of 64 bytes, shapes
  * set by ldtilecfg from a 64-byte config):
@@ -18,6 +20,15 @@
  *                               c[m][n] += sum_k sum_i a[m][4k + i] * b[k][4n + i]
  *                               (M = rows[c], N = colsb[c] / 4, K = colsb[a] / 4,
  *                               int32 sums wrap, as vpdpbusd's)
+ *   tdpbf16ps  c, a, b          c: M x N float32, a: M x 2K bfloat16, b: K x 2N
+ *                               bfloat16 (row k: the pair 2k, 2k+1 of each
+ *                               column): per row m the products go into 2N
+ *                               float32 sums from 0 (pair element i of column n
+ *                               into sum 2n + i, k in order, each a fused
+ *                               multiply-add), then c[m][n] += sum 2n + sum 2n+1;
+ *                               bfloat16 inputs and float32 results below
+ *                               2^-126 count as 0 (DAZ, FTZ), round to nearest
+ *                               even (avx512/amx_bf16.h uses it)
  * Which tiles are which in the panels: 0 = A (the tokens' activations, M
  * tokens x 16 or 32 bytes, straight from X->q with stride cols), 1 and 2 = B
  * (the transposed weights of the two 16-row halves, 4 or 8 rows of 64 bytes:
@@ -45,6 +56,7 @@ typedef struct amx_cfg_t {
 _Static_assert(sizeof(amx_cfg_t) == 64, "ldtilecfg reads 64 bytes");
 
 #ifdef FR_AMX_EMU
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -100,12 +112,39 @@ static inline void amx_emu_dpbsud(int c, int a, int b) {
             memcpy(amx_emu.t[c][m] + 4 * n, &s, 4);
         }
 }
+/* a bfloat16 as float32, denormals as zero (DAZ) */
+static inline float amx_emu_bf16(const uint8_t *p) {
+    uint32_t u = (uint32_t)(p[0] | p[1] << 8) << 16;
+    if (!(u & 0x7f800000u)) u &= 0x80000000u;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline float amx_emu_ftz(float f) { return fabsf(f) < 0x1p-126f ? copysignf(0.0f, f) : f; }
+static inline void amx_emu_dpbf16ps(int c, int a, int b) {
+    amx_emu_check("tdpbf16ps", c), amx_emu_check("tdpbf16ps", a), amx_emu_check("tdpbf16ps", b);
+    const int M = amx_emu.cfg.rows[c], N = amx_emu.cfg.colsb[c] / 4, K = amx_emu.cfg.colsb[a] / 4;
+    if (amx_emu.cfg.rows[a] != M || amx_emu.cfg.rows[b] != K || amx_emu.cfg.colsb[b] != amx_emu.cfg.colsb[c])
+        amx_emu_fault("tdpbf16ps: shapes do not match", c);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float s[2] = {0.0f, 0.0f}, v;
+            for (int k = 0; k < K; k++)
+                for (int i = 0; i < 2; i++)
+                    s[i] = amx_emu_ftz(fmaf(amx_emu_bf16(amx_emu.t[a][m] + 4 * k + 2 * i),
+                                            amx_emu_bf16(amx_emu.t[b][k] + 4 * n + 2 * i), s[i]));
+            memcpy(&v, amx_emu.t[c][m] + 4 * n, 4);
+            v = amx_emu_ftz(v + amx_emu_ftz(s[0] + s[1]));
+            memcpy(amx_emu.t[c][m] + 4 * n, &v, 4);
+        }
+}
 #define AMX_LDTILECFG(c) amx_emu_ldtilecfg(c)
 #define AMX_RELEASE() amx_emu_release()
 #define AMX_LOAD(t, p, stride) amx_emu_load(t, p, stride)
 #define AMX_STORE(t, p, stride) amx_emu_store(t, p, stride)
 #define AMX_ZERO(t) amx_emu_zero(t)
 #define AMX_DPBSUD(c, a, b) amx_emu_dpbsud(c, a, b)
+#define AMX_DPBF16PS(c, a, b) amx_emu_dpbf16ps(c, a, b)
 #else
 /* AT&T operand order: tdpbsud B, A, C */
 #define AMX_LDTILECFG(c) __asm__ volatile("ldtilecfg %0" ::"m"(*(const amx_cfg_t *)(c)))
@@ -116,6 +155,7 @@ static inline void amx_emu_dpbsud(int c, int a, int b) {
     __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"((void *)(p)), "r"((int64_t)(stride)) : "memory")
 #define AMX_ZERO(t) __asm__ volatile("tilezero %%tmm" #t ::)
 #define AMX_DPBSUD(c, a, b) __asm__ volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+#define AMX_DPBF16PS(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
 #endif
 
 /* The tiles of a panel: A (tile 0) m rows of kb bytes, B (1, 2) kb / 4 rows of

@@ -224,18 +224,25 @@ static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
     }
 }
 
+#ifdef FR_AMX
+#include "kernels/avx512/amx_bf16.h" /* dpba_gemm: the same products on AMX-BF16 tiles */
+#define DPBF_GEMM dpba_gemm
+#else
+#define DPBF_GEMM dpbf_gemm
+#endif
+
 /* cols a multiple of 64 and at most FP8F_MAXC: the kernels above (one token:
- * fp8f_decode, several: dpbf_gemm); otherwise the exact one. */
+ * fp8f_decode, several: dpbf_gemm, or dpba_gemm on AMX); otherwise the exact one. */
 static void PFX(matmul_e4m3_fast)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
     if (fr_cols(W) % 64 || fr_cols(W) > FP8F_MAXC) PFX(matmul_e4m3)(W, X, Y, n, r0, r1);
     else if (n == 1) fp8f_decode(W, X, Y, r0, r1);
-    else dpbf_gemm(W, X, Y, n, r0, r1);
+    else DPBF_GEMM(W, X, Y, n, r0, r1);
 }
 /* BF16 weights: several tokens on dpbf_gemm where cols is a multiple of 32 and
  * at most FP8F_MAXC; one token (memory-bound: the exact kernel streams faster
  * than DRAM) and other shapes the exact kernel */
 static void PFX(matmul_bf16_fast)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
     if (n == 1 || fr_cols(W) % 32 || fr_cols(W) > FP8F_MAXC) PFX(matmul_bf16)(W, X, Y, n, r0, r1);
-    else dpbf_gemm(W, X, Y, n, r0, r1);
+    else DPBF_GEMM(W, X, Y, n, r0, r1);
 }
 #define FAST_MATMUL_ENTRIES [FR_DT_F8_E4M3] = PFX(matmul_e4m3_fast), [FR_DT_BF16] = PFX(matmul_bf16_fast),
