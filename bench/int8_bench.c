@@ -57,9 +57,9 @@ int main(int argc, char **argv) {
     void *qb = aligned_alloc(64, (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63);
     fr_qx q;
     fr_qx_quantize(x, n, cols, blk, qb, &q);
-    const char *isas[] = {"generic", "avx2", "avx512", "avx512vnni", "avx512bf16"};
+    const char *isas[] = {"generic", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx"}; /* amx: only with AMX */
     double gb = (double)W.nbytes / 1e9, gf = 2.0 * (double)rows * (double)cols * n / 1e9;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 6; k++) {
         const fr_kernel_table *t = fr_kernels_isa(isas[k]);
         if (!t) continue;
         for (int path = 0; path < 2; path++) {

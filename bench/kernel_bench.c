@@ -20,8 +20,8 @@ int main(int argc,char**argv){
   size_t nb=(size_t)(rows*cols*es); void*d=aligned_alloc(64,nb); memset(d,0x11,nb); W.data=d; W.nbytes=nb;
   float*sc=malloc(sizeof(float)*(rows/128+1)*(cols/128+1)); for(int i=0;i<(rows/128+1)*(cols/128+1);i++)sc[i]=0.01f; W.scale=sc;
   float*x=malloc(cols*4*n),*y=malloc(rows*4*n); for(int i=0;i<cols*n;i++)x[i]=0.001f*(i%100);
-  const char *isas[]={"generic","avx2","avx512","avx512vnni","avx512bf16"};
-  for(int k=0;k<10;k++){ const fr_kernel_table*t=fr_kernels_isa(isas[k/2]); if(!t)continue; if(k<2&&n>8)continue;
+  const char *isas[]={"generic","avx2","avx512","avx512vnni","avx512bf16","amx"}; /* amx: only on a CPU with AMX */
+  for(int k=0;k<12;k++){ const fr_kernel_table*t=fr_kernels_isa(isas[k/2]); if(!t)continue; if(k<2&&n>8)continue;
     fr_matmul_fn f = k%2 ? t->matmul_fast[W.dtype] : t->matmul[W.dtype]; if(!f)continue;
     int reps = k<2? 2: 20;
     double best=1e9; for(int r=0;r<3;r++){ double t0=cpu(); for(int i=0;i<reps;i++) f(&W,x,y,n,0,rows); double dtm=(cpu()-t0)/reps; if(dtm<best)best=dtm;}
