@@ -255,6 +255,51 @@ static void test_matmul_fast(const fr_kernel_table *k) {
     }
 }
 
+/* Decode (one token) of BF16 and FP8 weights whose data start anywhere in a
+ * cache line (safetensors places tensors at any offset, GGUF at multiples of
+ * 32): the AVX-512 kernels then load whole lines and join them
+ * (avx512/decode_lines.h, dpbf16.h fp8f_decode), with the same products in the
+ * same order, so the outputs equal those of the 64-byte aligned copy bit for
+ * bit, at every offset; rows of one line and of many, and a row count that
+ * leaves a last row ending the buffer (no read past it: ASan). */
+static void test_decode_offsets(const fr_kernel_table *k) {
+    static const int64_t colss[] = {64, 128, 2112};
+    int bad = 0, runs = 0;
+    for (size_t d = 2; d < 4; d++) /* BF16, F8_E4M3 */
+        for (int fast = 0; fast < 2; fast++) {
+            fr_matmul_fn f = fast ? k->matmul_fast[g_dts[d]] : k->matmul[g_dts[d]];
+            if (!f) continue;
+            for (size_t ic = 0; ic < sizeof colss / sizeof *colss; ic++) {
+                const int64_t rows = 5, cols = colss[ic];
+                wmat m;
+                make_w(&m, g_dts[d], rows, cols);
+                float x[2112], y0[5], y1[5];
+                for (int64_t c = 0; c < cols; c++) x[c] = nrand();
+                unsigned char *buf = aligned_alloc(64, m.t.nbytes + 128);
+                for (int off = 0; off < 64; off++) {
+                    if (g_dts[d] == FR_DT_BF16 && off % 2) continue; /* a bf16 tensor's data are 2-byte aligned */
+                    unsigned char *p = buf + 64 + off;
+                    memcpy(p, m.data, m.t.nbytes);
+                    fr_tensor t = m.t;
+                    t.data = p;
+                    f(&t, x, off ? y1 : y0, 1, 0, rows);
+                    if (off && memcmp(y0, y1, sizeof y0)) bad++;
+                    runs++;
+                }
+                /* the copy flush with the end of an exact-size buffer: the last row ends the allocation */
+                unsigned char *e = malloc(m.t.nbytes);
+                memcpy(e, m.data, m.t.nbytes);
+                fr_tensor t = m.t;
+                t.data = e;
+                f(&t, x, y1, 1, 0, rows);
+                bad += memcmp(y0, y1, sizeof y0) != 0;
+                free(e), free(buf), free_w(&m);
+            }
+        }
+    CHECK(!bad, "%s: decode at another offset in its cache line differs from the aligned copy (%d of %d)", k->name,
+          bad, runs);
+}
+
 static void test_vec(const fr_kernel_table *k) {
     float a[200], b[200], y1[200], y2[200];
     for (int i = 0; i < 200; i++) a[i] = nrand(), b[i] = nrand();
@@ -763,6 +808,7 @@ int main(void) {
         tested++;
         test_matmul(k);
         test_matmul_fast(k);
+        test_decode_offsets(k);
         test_vec(k);
         test_attn_blocks(k);
         test_attn_bf16(k);

@@ -208,6 +208,12 @@ static void decode_bf16(const fr_tensor *W, const float *x, float *Y, int64_t r0
     }
 }
 
+#ifdef DECODE_LINES_H /* the ISA's BF16 decode on whole cache lines (avx512/decode_lines.h) */
+#include DECODE_LINES_H
+#else
+#define DECODE_BF16 decode_bf16
+#endif
+
 /* Decode (one token) of FP8 weights, one row at a time (a sequential stream):
  * products summed per 128-column block in four accumulators, then scaled once
  * per block (not per weight). */
@@ -294,7 +300,7 @@ static void PFX(matmul_f16)(const fr_tensor *W, const float *X, float *Y, int n,
     matmul_body(FR_DT_F16, W, X, Y, n, r0, r1);
 }
 static void PFX(matmul_bf16)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
-    if (n == 1 && fr_cols(W) <= DEC_MAXC) decode_bf16(W, X, Y, r0, r1);
+    if (n == 1 && fr_cols(W) <= DEC_MAXC) DECODE_BF16(W, X, Y, r0, r1);
     else matmul_body(FR_DT_BF16, W, X, Y, n, r0, r1);
 }
 static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {

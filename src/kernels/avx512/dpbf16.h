@@ -80,16 +80,33 @@ static void fp8f_tab_init(fp8f_tab *t) {
     t->sign = _mm512_set1_epi8((char)0x80);
 }
 
-/* 64 e4m3 weights at w as 2 x 32 bfloat16 in the order of fp8f_x */
-static inline __attribute__((always_inline)) void fp8f_cvt64(const unsigned char *w, const fp8f_tab *t, __m512bh *e0,
-                                                              __m512bh *e1) {
-    const __m512i b = _mm512_loadu_si512(w);
+/* 64 e4m3 weights b as 2 x 32 bfloat16 in the order of fp8f_x */
+static inline __attribute__((always_inline)) void fp8f_cvt(const __m512i b, const fp8f_tab *t, __m512bh *e0,
+                                                            __m512bh *e1) {
     __m512i hi = _mm512_permutex2var_epi8(t->th0, b, t->th1);
     const __m512i lo = _mm512_permutex2var_epi8(t->tl0, b, t->tl1);
     hi = _mm512_ternarylogic_epi32(hi, b, t->sign, 0xF8); /* hi | (b & 0x80) */
     *e0 = (__m512bh)_mm512_unpacklo_epi8(lo, hi);
     *e1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
 }
+/* the same for the 64 weights at w */
+static inline __attribute__((always_inline)) void fp8f_cvt64(const unsigned char *w, const fp8f_tab *t, __m512bh *e0,
+                                                              __m512bh *e1) {
+    fp8f_cvt(_mm512_loadu_si512(w), t, e0, e1);
+}
+
+/* Decode reads each row 64 bytes at a time from 64-byte aligned loads, also
+ * where the tensor's data is not aligned (safetensors places tensors at any
+ * offset: those of a file the generator wrote start 56 bytes past a line): a
+ * load across two cache lines slowed the row stream of 2 threads from 55-58
+ * to 48-50 GB/s, so the chunk at c joins the lines at w - mis + c and
+ * w - mis + c + 64 with one vpermt2b (bytes mis..mis + 63 of the pair). The
+ * first and last chunks of a row load unaligned, so no byte outside the row
+ * is read. */
+static const uint8_t fp8f_iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                      16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+                                      32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+                                      48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
 
 #define FP8F_PD 4096 /* bytes of the row stream prefetched ahead */
 static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
@@ -98,17 +115,28 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
     fp8f_x(x, NULL, cols, xh);
     fp8f_tab tb;
     fp8f_tab_init(&tb);
+    const int mis = (int)((uintptr_t)W->data & 63); /* the same for every row: cols % 64 == 0 */
+    const __m512i join = _mm512_add_epi8(_mm512_loadu_si512(fp8f_iota), _mm512_set1_epi8((char)mis));
     for (int64_t r = r0; r < r1; r++) {
-        const unsigned char *w = (const unsigned char *)W->data + r * cols;
+        const unsigned char *w = (const unsigned char *)W->data + r * cols, *wa = w - mis;
         const float *sr = W->scale + (r / FR_FP8_BLOCK) * nb;
+        __m512i line = cols > 64 ? _mm512_load_si512(wa + 64) : _mm512_setzero_si512(); /* at wa + c */
         __m512 acc = _mm512_setzero_ps();
         for (int64_t b0 = 0; b0 < cols; b0 += FR_FP8_BLOCK) {
             const int64_t b1 = b0 + FR_FP8_BLOCK < cols ? b0 + FR_FP8_BLOCK : cols;
             __m512 s0 = _mm512_setzero_ps(), s1 = s0;
             for (int64_t c = b0; c < b1; c += 64) {
                 __m512bh e0, e1;
+                __m512i b;
                 _mm_prefetch((const char *)(w + c + FP8F_PD), _MM_HINT_T0); /* past r1: no fault */
-                fp8f_cvt64(w + c, &tb, &e0, &e1);
+                if (c == 0) b = _mm512_loadu_si512(w);
+                else if (c + 64 == cols) b = mis ? _mm512_loadu_si512(w + c) : line;
+                else {
+                    const __m512i next = _mm512_load_si512(wa + c + 64);
+                    b = mis ? _mm512_permutex2var_epi8(line, join, next) : line;
+                    line = next;
+                }
+                fp8f_cvt(b, &tb, &e0, &e1);
                 s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xh + c));
                 s1 = _mm512_dpbf16_ps(s1, e1, (__m512bh)_mm512_load_si512(xh + c + 32));
             }

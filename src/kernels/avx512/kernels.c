@@ -127,6 +127,7 @@ static void PFX(f32_bf16)(const float *x, uint16_t *dst, int64_t n);
 #include "kernels/avx512/dpbf16.h"
 #include "kernels/avx512/attn_bf16.h"
 #endif
+#define DECODE_LINES_H "kernels/avx512/decode_lines.h"
 #include "kernels/simd_template.h"
 #else
 typedef int fr_avx512_unused;
