@@ -38,11 +38,17 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- bandwidth: each thread sums its slice of the buffer (8 independent accumulators) ---- */
+/* ---- bandwidth: each thread sums its slice of the buffer in 64-byte vectors (two sums) ----
+ * as the fastest decode kernels read (whole cache lines); a scalar loop of 8-byte loads measured
+ * 47-50 GB/s on the development VM where 64-byte loads read 64-70 (bench/RESULTS.md Run 15), and
+ * a roofline on it flattered every kernel. Compiled for AVX-512, AVX2 and plain x86-64
+ * (target_clones: the loader picks the best the CPU has); the same loop as `frugal bench`'s. */
+
+typedef uint64_t bw_vec __attribute__((vector_size(64), aligned(64)));
 
 typedef struct {
-    const uint64_t *p;
-    size_t n;
+    const bw_vec *p;
+    size_t n; /* vectors */
     uint64_t sum;
     double cpu; /* the thread's own CPU time for its slice */
 } bw_job;
@@ -53,22 +59,33 @@ static double thread_cpu_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void bw_sum(const bw_vec *p, size_t n, bw_vec *out) {
+    bw_vec s0 = {0}, s1 = {0};
+    for (size_t i = 0; i + 2 <= n; i += 2) {
+        s0 += p[i];
+        s1 += p[i + 1];
+    }
+    *out = s0 + s1;
+}
+
 static void *bw_read(void *arg) {
     bw_job *j = arg;
     double c0 = thread_cpu_s();
-    uint64_t s[8] = {0};
-    for (size_t i = 0; i + 8 <= j->n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += j->p[i + k];
-    j->sum = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    bw_vec s;
+    bw_sum(j->p, j->n, &s);
+    j->sum = s[0] + s[7];
     j->cpu = thread_cpu_s() - c0;
     return NULL;
 }
 
 static int run_bandwidth(int threads) {
-    size_t bytes = (size_t)1 << 30, n = bytes / sizeof(uint64_t);
-    uint64_t *buf = malloc(bytes);
+    size_t bytes = (size_t)1 << 30, n = bytes / sizeof(bw_vec);
+    bw_vec *buf = aligned_alloc(64, bytes);
     if (!buf || threads > 64) return -1;
-    for (size_t i = 0; i < n; i++) buf[i] = i; /* touch every page */
+    for (size_t i = 0; i < bytes / sizeof(uint64_t); i++) ((uint64_t *)buf)[i] = i; /* touch every page */
     double best = 0, best_cpu = 0;
     uint64_t check = 0;
     for (int rep = 0; rep < 5; rep++) {
@@ -84,8 +101,8 @@ static int run_bandwidth(int threads) {
             pthread_join(th[t], NULL);
             check += jobs[t].sum;
         }
-        double gbps = (double)(per * (size_t)threads * sizeof(uint64_t)) / (now_s() - t0) / 1e9, cpu_gbps = 0;
-        for (int t = 0; t < threads; t++) cpu_gbps += (double)(per * sizeof(uint64_t)) / jobs[t].cpu / 1e9;
+        double gbps = (double)(per * (size_t)threads * sizeof(bw_vec)) / (now_s() - t0) / 1e9, cpu_gbps = 0;
+        for (int t = 0; t < threads; t++) cpu_gbps += (double)(per * sizeof(bw_vec)) / jobs[t].cpu / 1e9;
         if (gbps > best) best = gbps;
         if (cpu_gbps > best_cpu) best_cpu = cpu_gbps;
     }

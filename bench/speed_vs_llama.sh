@@ -24,7 +24,8 @@
 # single-token decodes, both after DEPTH tokens already in the cache (evaluated once, untimed;
 # each run rewinds to them), one warm-up run, then REPS timed runs (mean ± stddev).
 # The roofline of a decode step is the read bandwidth measured here (1 GiB buffer, THREADS
-# threads, best of 5; bytes over wall time, so it is low when the machine is busy: the load
+# threads, 64-byte vector loads since Run 15 (8-byte loads before: about 25 % lower on the
+# development VM), best of 5; bytes over wall time, so it is low when the machine is busy: the load
 # average is printed) over the bytes one token reads (frugal_model_info: the weights of one
 # token + the latent cache at that depth). Everything is measured in one run of this script:
 # the machine may be shared, so compare the ratios, not the absolute numbers across runs.
