@@ -92,7 +92,7 @@ int main(void) {
     static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0,   FR_DT_Q5_0, FR_DT_Q4_1,
                                    FR_DT_Q5_1, FR_DT_IQ4_NL, FR_DT_MXFP4};
     static const int64_t rowss[] = {1, 8, 13};
-    static const int64_t nbs[] = {1, 8, 9};
+    static const int64_t nbs[] = {1, 8, 9, 16, 25, 41}; /* decode: steps of 8 (16 for Q8_0 on VNNI) and tails */
     static const int ns[] = {1, 2, 5};
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16", "amx", "amxemu"};
     enum { NISA = sizeof isas / sizeof *isas };
@@ -103,7 +103,7 @@ int main(void) {
         double worst_oracle = 0, worst_isa[NISA] = {0};
         int bitwise[NISA] = {1, 1, 1, 1, 1, 1};
         for (size_t ir = 0; ir < 3; ir++)
-            for (size_t ib = 0; ib < 3; ib++)
+            for (size_t ib = 0; ib < sizeof nbs / sizeof *nbs; ib++)
                 for (size_t in = 0; in < 3; in++) {
                     const int64_t rows = rowss[ir], nb = nbs[ib], cols = 32 * nb;
                     const int n = ns[in];
