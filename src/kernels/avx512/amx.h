@@ -96,11 +96,20 @@ static inline void amx_emu_zero(int t) {
     amx_emu_check("tilezero", t);
     memset(amx_emu.t[t], 0, sizeof amx_emu.t[t]);
 }
+/* the tiles of a dot-product instruction c += a b: configured, and their
+ * shapes M x 4K bytes (a), K x 4N (b), M x 4N (c) */
+static inline void amx_emu_shapes(const char *what, int c, int a, int b, int *M, int *N, int *K) {
+    amx_emu_check(what, c), amx_emu_check(what, a), amx_emu_check(what, b);
+    *M = amx_emu.cfg.rows[c], *N = amx_emu.cfg.colsb[c] / 4, *K = amx_emu.cfg.colsb[a] / 4;
+    if (amx_emu.cfg.rows[a] != *M || amx_emu.cfg.rows[b] != *K || amx_emu.cfg.colsb[b] != amx_emu.cfg.colsb[c]) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s: shapes do not match", what);
+        amx_emu_fault(msg, c);
+    }
+}
 static inline void amx_emu_dpbsud(int c, int a, int b) {
-    amx_emu_check("tdpbsud", c), amx_emu_check("tdpbsud", a), amx_emu_check("tdpbsud", b);
-    const int M = amx_emu.cfg.rows[c], N = amx_emu.cfg.colsb[c] / 4, K = amx_emu.cfg.colsb[a] / 4;
-    if (amx_emu.cfg.rows[a] != M || amx_emu.cfg.rows[b] != K || amx_emu.cfg.colsb[b] != amx_emu.cfg.colsb[c])
-        amx_emu_fault("tdpbsud: shapes do not match", c);
+    int M, N, K;
+    amx_emu_shapes("tdpbsud", c, a, b, &M, &N, &K);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             int32_t v;
@@ -122,10 +131,8 @@ static inline float amx_emu_bf16(const uint8_t *p) {
 }
 static inline float amx_emu_ftz(float f) { return fabsf(f) < 0x1p-126f ? copysignf(0.0f, f) : f; }
 static inline void amx_emu_dpbf16ps(int c, int a, int b) {
-    amx_emu_check("tdpbf16ps", c), amx_emu_check("tdpbf16ps", a), amx_emu_check("tdpbf16ps", b);
-    const int M = amx_emu.cfg.rows[c], N = amx_emu.cfg.colsb[c] / 4, K = amx_emu.cfg.colsb[a] / 4;
-    if (amx_emu.cfg.rows[a] != M || amx_emu.cfg.rows[b] != K || amx_emu.cfg.colsb[b] != amx_emu.cfg.colsb[c])
-        amx_emu_fault("tdpbf16ps: shapes do not match", c);
+    int M, N, K;
+    amx_emu_shapes("tdpbf16ps", c, a, b, &M, &N, &K);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             float s[2] = {0.0f, 0.0f}, v;
