@@ -139,14 +139,7 @@ static void dpba_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
                     const uint16_t *a = (const uint16_t *)W->data + r * cols + c0;
                     int64_t as = cols * 2;
                     if (fp8) { /* m0 + m1 rows of the span to bf16, once for the chunk */
-                        const unsigned char *w8 = (const unsigned char *)W->data + r * cols + c0;
-                        for (int i = 0; i < m0 + m1; i++)
-                            for (int64_t c = 0; c < kn; c += 64) {
-                                __m512bh e0, e1;
-                                fp8f_cvt64(w8 + i * cols + c, &tb, &e0, &e1);
-                                _mm512_store_si512(wb + i * (DPBA_KC + DPBF_PAD) + c, (__m512i)e0);
-                                _mm512_store_si512(wb + i * (DPBA_KC + DPBF_PAD) + c + 32, (__m512i)e1);
-                            }
+                        fp8f_span(W, r, m0 + m1, c0, kn, &tb, wb, DPBA_KC + DPBF_PAD);
                         a = wb, as = (DPBA_KC + DPBF_PAD) * 2;
                     }
                     for (int g = 0; g < ng; g += 2) {

@@ -202,6 +202,22 @@ static inline __attribute__((always_inline)) void dpbf_rows(const int RB, const 
     if (t < nt) dpbf_tile(RB, 1, w, ws, x + t * xs, xs, n, Y + t * ys, ys, add);
 }
 
+/* rows [r, r + nr) of FP8 W, columns [c0, c0 + kn) (kn % 64 == 0), as
+ * bfloat16 in fp8f_x's order into wb (row stride ws): the weights of a span,
+ * converted once for all of a chunk's tokens (dpbf_gemm, amx_bf16.h dpba_gemm) */
+static void fp8f_span(const fr_tensor *W, int64_t r, int nr, int64_t c0, int64_t kn, const fp8f_tab *tb,
+                      uint16_t *wb, int64_t ws) {
+    const int64_t cols = fr_cols(W);
+    const unsigned char *w8 = (const unsigned char *)W->data + r * cols + c0;
+    for (int i = 0; i < nr; i++)
+        for (int64_t c = 0; c < kn; c += 64) {
+            __m512bh e0, e1;
+            fp8f_cvt64(w8 + i * cols + c, tb, &e0, &e1);
+            _mm512_store_si512(wb + i * ws + c, (__m512i)e0);
+            _mm512_store_si512(wb + i * ws + c + 32, (__m512i)e1);
+        }
+}
+
 /* Y[t][r] for t < n, r in [r0, r1): W BF16 (cols % 32 == 0) or FP8 (cols % 64 == 0), cols <= FP8F_MAXC */
 static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
     const int fp8 = W->dtype == FR_DT_F8_E4M3;
@@ -229,15 +245,8 @@ static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
                     const int64_t kn = cols - c0 < DPBF_KC ? cols - c0 : DPBF_KC;
                     const uint16_t *w = (const uint16_t *)W->data + r * cols + c0;
                     int64_t ws = cols;
-                    if (fp8) { /* rb rows of the span to bf16, 64 at a time, once for the chunk */
-                        const unsigned char *w8 = (const unsigned char *)W->data + r * cols + c0;
-                        for (int i = 0; i < rb; i++)
-                            for (int64_t c = 0; c < kn; c += 64) {
-                                __m512bh e0, e1;
-                                fp8f_cvt64(w8 + i * cols + c, &tb, &e0, &e1);
-                                _mm512_store_si512(wb + i * (DPBF_KC + DPBF_PAD) + c, (__m512i)e0);
-                                _mm512_store_si512(wb + i * (DPBF_KC + DPBF_PAD) + c + 32, (__m512i)e1);
-                            }
+                    if (fp8) { /* rb rows of the span to bf16, once for the chunk */
+                        fp8f_span(W, r, rb, c0, kn, &tb, wb, DPBF_KC + DPBF_PAD);
                         w = wb, ws = DPBF_KC + DPBF_PAD;
                     }
                     const uint16_t *x = xb + c0;
