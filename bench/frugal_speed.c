@@ -3,7 +3,7 @@
  * STREAM-like read-bandwidth measurement for the roofline.
  *
  *   frugal_speed bandwidth [-t 2]
- *       read-only pass over a 1 GiB buffer (>> caches) split over T threads, best of 5;
+ *       frugal_read_bandwidth: a 1 GiB buffer (>> caches) read in 64-byte vectors by T threads, best of 5;
  *       prints "RESULT bandwidth_gbps=... bandwidth_cpu_gbps=...": bytes over wall time, and the
  *       sum over the threads of their bytes over their own CPU time (what the threads would read
  *       with the cores to themselves, on a shared machine)
@@ -15,7 +15,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,77 +37,15 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- bandwidth: each thread sums its slice of the buffer in 64-byte vectors (two sums) ----
- * as the fastest decode kernels read (whole cache lines); a scalar loop of 8-byte loads measured
- * 47-50 GB/s on the development VM where 64-byte loads read 64-70 (bench/RESULTS.md Run 15), and
- * a roofline on it flattered every kernel. Compiled for AVX-512, AVX2 and plain x86-64
- * (target_clones: the loader picks the best the CPU has); the same loop as `frugal bench`'s. */
-
-typedef uint64_t bw_vec __attribute__((vector_size(64), aligned(64)));
-
-typedef struct {
-    const bw_vec *p;
-    size_t n; /* vectors */
-    uint64_t sum;
-    double cpu; /* the thread's own CPU time for its slice */
-} bw_job;
-
-static double thread_cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void bw_sum(const bw_vec *p, size_t n, bw_vec *out) {
-    bw_vec s0 = {0}, s1 = {0};
-    for (size_t i = 0; i + 2 <= n; i += 2) {
-        s0 += p[i];
-        s1 += p[i + 1];
-    }
-    *out = s0 + s1;
-}
-
-static void *bw_read(void *arg) {
-    bw_job *j = arg;
-    double c0 = thread_cpu_s();
-    bw_vec s;
-    bw_sum(j->p, j->n, &s);
-    j->sum = s[0] + s[7];
-    j->cpu = thread_cpu_s() - c0;
-    return NULL;
-}
+/* ---- bandwidth: frugal_read_bandwidth (the same measure as `frugal bench`) ---- */
 
 static int run_bandwidth(int threads) {
-    size_t bytes = (size_t)1 << 30, n = bytes / sizeof(bw_vec);
-    bw_vec *buf = aligned_alloc(64, bytes);
-    if (!buf || threads > 64) return -1;
-    for (size_t i = 0; i < bytes / sizeof(uint64_t); i++) ((uint64_t *)buf)[i] = i; /* touch every page */
-    double best = 0, best_cpu = 0;
-    uint64_t check = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        pthread_t th[64];
-        bw_job jobs[64];
-        size_t per = n / (size_t)threads;
-        double t0 = now_s();
-        for (int t = 0; t < threads; t++) {
-            jobs[t] = (bw_job){buf + per * (size_t)t, per, 0, 0};
-            pthread_create(&th[t], NULL, bw_read, &jobs[t]);
-        }
-        for (int t = 0; t < threads; t++) {
-            pthread_join(th[t], NULL);
-            check += jobs[t].sum;
-        }
-        double gbps = (double)(per * (size_t)threads * sizeof(bw_vec)) / (now_s() - t0) / 1e9, cpu_gbps = 0;
-        for (int t = 0; t < threads; t++) cpu_gbps += (double)(per * sizeof(bw_vec)) / jobs[t].cpu / 1e9;
-        if (gbps > best) best = gbps;
-        if (cpu_gbps > best_cpu) best_cpu = cpu_gbps;
+    double g, gc;
+    if (frugal_read_bandwidth(threads, 5, &g, &gc)) {
+        fprintf(stderr, "error: %s\n", frugal_last_error());
+        return -1;
     }
-    printf("RESULT bandwidth_gbps=%.2f bandwidth_cpu_gbps=%.2f threads=%d buffer_gib=1 (checksum %llu)\n", best,
-           best_cpu, threads, (unsigned long long)(check & 0xff));
-    free(buf);
+    printf("RESULT bandwidth_gbps=%.2f bandwidth_cpu_gbps=%.2f threads=%d buffer_gib=1\n", g, gc, threads);
     return 0;
 }
 

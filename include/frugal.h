@@ -154,6 +154,12 @@ const char *frugal_kernels(void);
 int frugal_set_kernels(const char *name);
 /* CPU features detected, e.g. "avx2 fma f16c avx512f ..." */
 const char *frugal_cpu_features(void);
+/* Memory read bandwidth for a decode roofline, GB/s (1e9 bytes): threads
+ * (1-64) read a 1 GiB buffer in 64-byte vectors, best of passes. *gbps: bytes
+ * over wall time; *cpu_gbps (may be NULL): the sum over the threads of their
+ * bytes over their own CPU time (an upper bound on a shared machine). 0 or -1
+ * (frugal_last_error). Takes about a second per pass. */
+int frugal_read_bandwidth(int threads, int passes, double *gbps, double *cpu_gbps);
 
 /* ---- sampling ------------------------------------------------------------ */
 

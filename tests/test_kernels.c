@@ -5,6 +5,7 @@
 
 #include "base/cpu.h"
 #include "base/pool.h"
+#include "frugal.h"
 #include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
 #include "tensor/ggml_quants.h"
@@ -786,6 +787,21 @@ static void test_threaded(void) {
     fr_pool_free(p);
 }
 
+/* frugal_read_bandwidth, the roofline's measure: bad arguments are an error
+ * naming them; a real pass reads its 1 GiB at a rate memory can give (a
+ * compiler that dropped the loads, as it did once when the sums went unused,
+ * measured 8500-9800 GB/s) */
+static void test_read_bandwidth(void) {
+    double g = -1, gc = -1;
+    CHECK(frugal_read_bandwidth(0, 1, &g, &gc) != 0 && strstr(frugal_last_error(), "threads"),
+          "read bandwidth: 0 threads accepted");
+    CHECK(frugal_read_bandwidth(2, 0, &g, &gc) != 0, "read bandwidth: 0 passes accepted");
+    CHECK(frugal_read_bandwidth(2, 1, &g, &gc) == 0, "read bandwidth: %s", frugal_last_error());
+    printf("read bandwidth, 2 threads, one pass: %.1f GB/s (%.1f per CPU time)\n", g, gc);
+    CHECK(g > 0.05 && g < 2000 && gc >= g * 0.5 && gc < 4000, "read bandwidth %.3g GB/s (cpu %.3g): not a memory rate",
+          g, gc);
+}
+
 int main(void) {
     char feat[256];
     fr_cpu_describe(feat, sizeof feat);
@@ -833,6 +849,7 @@ int main(void) {
         test_matmul_fast(k);
     }
     test_threaded();
+    test_read_bandwidth();
     printf("ISA tables tested: %d\n", tested);
     return t_done();
 }

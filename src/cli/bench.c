@@ -14,7 +14,6 @@
  * process CPU time over wall time x threads in the timed runs: on a shared
  * machine it says how much of the threads' time the scheduler gave. */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,76 +72,6 @@ static int parse_list(const char *flag, const char *s, long lo, long hi, long *o
         return -1;
     }
     return 0;
-}
-
-/* ---- memory bandwidth ------------------------------------------------------ */
-
-/* The read loop: 64-byte vectors, two sums, as the fastest decode kernels
- * read (avx512/decode_lines.h: whole cache lines). A scalar loop of 8-byte
- * loads measured 47-50 GB/s on the development VM where 64-byte loads read
- * 68-70 (bench/RESULTS.md Run 15), so a roofline on it flattered every
- * kernel. Compiled for AVX-512, AVX2 and plain x86-64 (target_clones: the
- * loader picks the best the CPU has). */
-typedef uint64_t bw_vec __attribute__((vector_size(64), aligned(64)));
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void bw_sum(const bw_vec *p, size_t n, bw_vec *out) {
-    bw_vec s0 = {0}, s1 = {0};
-    for (size_t i = 0; i + 2 <= n; i += 2) {
-        s0 += p[i];
-        s1 += p[i + 1];
-    }
-    *out = s0 + s1;
-}
-
-typedef struct bw_arg {
-    const bw_vec *p;
-    size_t n; /* vectors */
-    uint64_t sum;
-} bw_arg;
-
-static void *bw_read(void *a) {
-    bw_arg *b = a;
-    bw_vec s;
-    bw_sum(b->p, b->n, &s);
-    b->sum = s[0] + s[7];
-    return NULL;
-}
-
-/* GB/s (1e9 bytes) reading 1 GiB with nt threads; best of 3 passes; <= 0 on failure */
-static double measure_bandwidth(int nt) {
-    size_t bytes = (size_t)1 << 30, n = bytes / sizeof(bw_vec);
-    bw_vec *buf = aligned_alloc(64, bytes);
-    if (!buf) return -1;
-    for (size_t i = 0; i < bytes / sizeof(uint64_t); i++) ((uint64_t *)buf)[i] = i;
-    if (nt < 1) nt = 1;
-    if (nt > 64) nt = 64;
-    pthread_t th[64];
-    bw_arg args[64];
-    double best = 0;
-    uint64_t sink = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        double t0 = now_s();
-        int ok[64] = {0};
-        for (int i = 0; i < nt; i++) {
-            size_t a = n / (size_t)nt * (size_t)i, b = i == nt - 1 ? n : n / (size_t)nt * (size_t)(i + 1);
-            args[i] = (bw_arg){buf + a, b - a, 0};
-            if (i > 0) ok[i] = pthread_create(&th[i], NULL, bw_read, &args[i]) == 0;
-        }
-        bw_read(&args[0]);
-        for (int i = 1; i < nt; i++) {
-            if (ok[i]) pthread_join(th[i], NULL);
-            else bw_read(&args[i]); /* no thread: read it here */
-        }
-        double dt = now_s() - t0, gbs = (double)bytes / dt / 1e9;
-        for (int i = 0; i < nt; i++) sink += args[i].sum;
-        if (gbs > best) best = gbs;
-    }
-    free(buf);
-    if (sink == 42) fprintf(stderr, " "); /* keep the sums alive */
-    return best;
 }
 
 /* ---- the runs ---------------------------------------------------------------- */
@@ -281,7 +210,7 @@ int cmd_bench(int argc, char **argv) {
     int bw_measured = 0;
     if (bw <= 0) {
         fprintf(stderr, "bench: measuring memory read bandwidth (1 GiB, %ld threads)...\n", threads);
-        bw = measure_bandwidth((int)threads);
+        if (frugal_read_bandwidth((int)threads, 3, &bw, NULL)) bw = -1;
         bw_measured = 1;
     }
     fprintf(stderr, "bench: cpu %s; bandwidth %.1f GB/s (%s); weights read per token %.1f MB\n",

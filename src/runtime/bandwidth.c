@@ -1,0 +1,89 @@
+/* Memory read bandwidth for the decode roofline (include/frugal.h
+ * frugal_read_bandwidth): a 1 GiB buffer (far past the caches) split over the
+ * threads, each summing its slice in 64-byte vectors with two sums, as the
+ * fastest decode kernels read (whole cache lines, avx512/decode_lines.h). A
+ * scalar loop of 8-byte loads measured 47-50 GB/s on the development VM where
+ * 64-byte loads read 55-70 (bench/RESULTS.md Run 15), and a roofline on it
+ * flattered every kernel. Compiled for AVX-512, AVX2 and plain x86-64
+ * (target_clones: the loader picks the best the CPU has). Used by
+ * `frugal bench` and bench/frugal_speed.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "frugal.h"
+
+typedef uint64_t bw_vec __attribute__((vector_size(64), aligned(64)));
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void bw_sum(const bw_vec *p, size_t n, bw_vec *out) {
+    bw_vec s0 = {0}, s1 = {0};
+    for (size_t i = 0; i + 2 <= n; i += 2) {
+        s0 += p[i];
+        s1 += p[i + 1];
+    }
+    *out = s0 + s1;
+}
+
+static double clock_s(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct bw_job {
+    const bw_vec *p;
+    size_t n;   /* vectors */
+    double cpu; /* the thread's own CPU time for its slice */
+} bw_job;
+
+static _Atomic uint64_t bw_sink; /* the threads' sums, used so the compiler keeps the loads */
+
+static void *bw_read(void *arg) {
+    bw_job *j = arg;
+    const double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    bw_vec s;
+    bw_sum(j->p, j->n, &s);
+    atomic_fetch_add_explicit(&bw_sink, s[0] + s[7], memory_order_relaxed);
+    j->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    return NULL;
+}
+
+int frugal_read_bandwidth(int threads, int passes, double *gbps, double *cpu_gbps) {
+    if (threads < 1 || threads > 64 || passes < 1) return fr_err("read bandwidth: threads 1-64, passes >= 1");
+    const size_t bytes = (size_t)1 << 30, n = bytes / sizeof(bw_vec), per = n / (size_t)threads;
+    bw_vec *buf = aligned_alloc(64, bytes);
+    if (!buf) return fr_err("read bandwidth: out of memory (1 GiB)");
+    for (size_t i = 0; i < bytes / sizeof(uint64_t); i++) ((uint64_t *)buf)[i] = i; /* touch every page */
+    double best = 0, best_cpu = 0;
+    for (int pass = 0; pass < passes; pass++) {
+        pthread_t th[64];
+        bw_job jobs[64];
+        int ok[64] = {0};
+        const double t0 = clock_s(CLOCK_MONOTONIC);
+        for (int t = 0; t < threads; t++) {
+            jobs[t] = (bw_job){buf + per * (size_t)t, per, 0};
+            if (t > 0) ok[t] = pthread_create(&th[t], NULL, bw_read, &jobs[t]) == 0;
+        }
+        bw_read(&jobs[0]);
+        for (int t = 1; t < threads; t++) {
+            if (ok[t]) pthread_join(th[t], NULL);
+            else bw_read(&jobs[t]); /* no thread: read it here */
+        }
+        const double g = (double)(per * (size_t)threads * sizeof(bw_vec)) / (clock_s(CLOCK_MONOTONIC) - t0) / 1e9;
+        double gc = 0;
+        for (int t = 0; t < threads; t++) gc += (double)(per * sizeof(bw_vec)) / jobs[t].cpu / 1e9;
+        if (g > best) best = g;
+        if (gc > best_cpu) best_cpu = gc;
+    }
+    free(buf);
+    if (gbps) *gbps = best;
+    if (cpu_gbps) *cpu_gbps = best_cpu;
+    return 0;
+}
