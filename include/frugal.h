@@ -34,9 +34,23 @@ const char *frugal_last_error(void);
 /* Load a model from a Hugging Face directory (config.json + model.safetensors
  * or model-0000k-of-0000n.safetensors + model.safetensors.index.json), or
  * from a GGUF file (llama.cpp architecture deepseek2; a path ending in .gguf or
- * a file starting with the GGUF magic). Weights are memory-mapped, never copied whole. */
+ * a file starting with the GGUF magic). Weights are memory-mapped, never copied whole
+ * (frugal_model_load_params can read them into memory instead). */
 int frugal_model_load(const char *path, frugal_model **out);
 void frugal_model_free(frugal_model *model);
+
+typedef struct frugal_model_params {
+    /* 1 (the default): the weight files are memory-mapped, as above. 0: they are read whole
+     * into anonymous memory, as llama.cpp's --no-mmap, with transparent huge pages asked for
+     * (madvise): a decode step reads weights from all over the model, and with 4 KiB pages
+     * nearly every 4 KiB of them costs a TLB miss. Slower to load, and the memory is the
+     * process's own (not the page cache); decode ran faster on the development VM
+     * (bench/RESULTS.md). */
+    int use_mmap;
+} frugal_model_params;
+frugal_model_params frugal_model_default_params(void);
+/* frugal_model_load with params (NULL: the defaults). */
+int frugal_model_load_params(const char *path, const frugal_model_params *params, frugal_model **out);
 
 typedef struct frugal_model_info {
     const char *arch;        /* "deepseek_v2", "deepseek_v3", "kimi_k2", ... */

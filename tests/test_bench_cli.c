@@ -1,6 +1,7 @@
 /* frugal bench on the tiny DeepSeek fixture: -o json is an array of objects
  * with llama-bench's fields, one per (depth, test); bytes per generated token
- * = weights per token + the cache read at that depth; bad flags exit 2. */
+ * = weights per token + the cache read at that depth; -mmp 0 (weights read into
+ * memory) shows as "use_mmap": false; bad flags exit 2. */
 #include <jansson.h>
 
 #include "frugal.h"
@@ -10,7 +11,7 @@ int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *model = t_fixture("deepseek/v2lite_tiny");
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -p 4 -n 2 -d 0,3 -r 2 -t 2 --bandwidth 10 -o json 2>/dev/null",
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -p 4 -n 2 -d 0,3 -r 2 -t 2 -mmp 0 --bandwidth 10 -o json 2>/dev/null",
              argv[1], model);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL, "popen");
@@ -31,8 +32,9 @@ int main(int argc, char **argv) {
             CHECK(json_integer_value(json_object_get(r, "n_prompt")) == np[i] &&
                       json_integer_value(json_object_get(r, "n_gen")) == ng[i] &&
                       json_integer_value(json_object_get(r, "n_depth")) == depth[i] &&
-                      json_integer_value(json_object_get(r, "n_threads")) == 2,
-                  "row %zu: n_prompt/n_gen/n_depth/n_threads", i);
+                      json_integer_value(json_object_get(r, "n_threads")) == 2 &&
+                      json_is_false(json_object_get(r, "use_mmap")),
+                  "row %zu: n_prompt/n_gen/n_depth/n_threads/use_mmap", i);
             double avg = json_number_value(json_object_get(r, "avg_ts"));
             json_t *sd = json_object_get(r, "stddev_ts"), *smp = json_object_get(r, "samples_ts");
             CHECK(avg > 0 && json_is_number(sd) && json_array_size(smp) == 2, "row %zu: avg_ts, stddev_ts, 2 samples", i);
@@ -56,5 +58,8 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -k nosuch >/dev/null 2>&1", argv[1], model);
     rc = system(cmd);
     CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "-k nosuch: exit %d", rc);
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -mmp 2 >/dev/null 2>&1", argv[1], model);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "-mmp 2: exit %d", rc);
     return t_done();
 }

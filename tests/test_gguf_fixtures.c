@@ -5,7 +5,9 @@
  * With exact = 1 frugal keeps f32 activations, so every file, f16/bf16/q8_0
  * included, must be within 1e-4 row-relative (see fixtures/gguf/README.md). The
  * default integer path (int8 activations for q8_0) must stay within 5e-2, the
- * activation rounding llama.cpp also has (it measures 2.5e-2 on v3_q8_0). */
+ * activation rounding llama.cpp also has (it measures 2.5e-2 on v3_q8_0).
+ * Every file is loaded twice: memory-mapped (the default) and read into memory
+ * (frugal_model_params.use_mmap = 0, --no-mmap), each held to the same bounds. */
 #include "frugal.h"
 #include "testutil.h"
 
@@ -32,12 +34,15 @@ int main(void) {
     }
     free(txt);
     CHECK(n == 48, "48 tokens, got %d", n);
-    for (size_t i = 0; i < sizeof g_models / sizeof *g_models; i++) {
+    for (size_t k = 0; k < 2 * sizeof g_models / sizeof *g_models; k++) {
+        const size_t i = k / 2;
         char rel[256];
         snprintf(rel, sizeof rel, "gguf/%s.gguf", g_models[i]);
         frugal_model *m = NULL;
-        if (frugal_model_load(t_fixture(rel), &m)) {
-            CHECK(0, "%s: %s", g_models[i], frugal_last_error());
+        frugal_model_params mp = frugal_model_default_params();
+        mp.use_mmap = !(k & 1);
+        if (frugal_model_load_params(t_fixture(rel), &mp, &m)) {
+            CHECK(0, "%s (use_mmap %d): %s", g_models[i], mp.use_mmap, frugal_last_error());
             continue;
         }
         frugal_model_info info;
@@ -63,8 +68,10 @@ int main(void) {
             CHECK(ref && rn == (size_t)n * 512 * sizeof(float), "%s: reference logits", g_models[i]);
             if (ref && rn == (size_t)n * 512 * sizeof(float)) {
                 double e = t_row_rel_err(got, ref, (size_t)n, 512);
-                printf("%-20s %-7s row-relative error vs exact: %.3g\n", g_models[i], exact ? "exact" : "int8", e);
-                CHECK(e <= tol, "%s (exact %d): row-relative error %.3g > %g", g_models[i], exact, e, tol);
+                printf("%-20s %-7s %-8s row-relative error vs exact: %.3g\n", g_models[i], exact ? "exact" : "int8",
+                       mp.use_mmap ? "mapped" : "read", e);
+                CHECK(e <= tol, "%s (exact %d, use_mmap %d): row-relative error %.3g > %g", g_models[i], exact,
+                      mp.use_mmap, e, tol);
             }
             free(ref);
             free(got);

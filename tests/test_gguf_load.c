@@ -151,7 +151,7 @@ int main(void) {
     /* the derived views */
     fr_cfg cfg;
     fr_weights w;
-    int rc = fr_gguf_load(t_fixture("gguf/v3_fused_f16.gguf"), &cfg, &w);
+    int rc = fr_gguf_load(t_fixture("gguf/v3_fused_f16.gguf"), &cfg, &w, 0);
     CHECK(rc == 0, "load: %s", fr_err_msg());
     if (rc == 0) {
         const fr_tensor *g3 = fr_weights_find(&w, "model.layers.1.mlp.experts.3.gate_proj.weight");

@@ -86,7 +86,7 @@ static void test_layout(const char *fix, const char *src, const char *file) {
     fr_weights w;
     memset(&w, 0, sizeof w);
     json_t *cfg = read_json(fix, "config.json");
-    if (!cfg || fr_hf_open_weights(src, &w)) {
+    if (!cfg || fr_hf_open_weights(src, &w, 0)) {
         CHECK(0, "%s: HF weights: %s", src, fr_err_msg());
         goto done;
     }

@@ -1,4 +1,4 @@
-/* Read-only memory-mapped files. */
+/* Read-only files in memory: memory-mapped, or read whole into anonymous memory. */
 #ifndef FR_MMAP_H
 #define FR_MMAP_H
 
@@ -13,6 +13,10 @@ typedef struct fr_mmap {
 
 /* Map the whole file read-only. An empty file maps to data = NULL, size = 0. */
 int fr_mmap_open(fr_mmap *m, const char *path);
+/* in_memory = 0: the same; 1: the file read whole into anonymous memory
+ * (transparent huge pages asked for), read-only once read, as llama.cpp's
+ * --no-mmap. fr_mmap_close releases either. */
+int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory);
 void fr_mmap_close(fr_mmap *m);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer, refusing files

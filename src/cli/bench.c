@@ -50,6 +50,9 @@ static void help(FILE *f) {
             "                        int8 activations for Q8_0/Q4_0/Q5_0/K-type weights,\n"
             "                        bfloat16 ones for FP8 weights and BF16 prefill)\n"
             "  -o, --output FMT      md (default), csv or json (array of objects)\n"
+            "  -mmp, --mmap 0|1      1 (default): memory-map the weights; 0: read them into\n"
+            "                        memory (transparent huge pages), as --no-mmap\n"
+            "      --no-mmap         the same as -mmp 0\n"
             "      --bandwidth GBPS  memory read bandwidth for the roofline (GB/s);\n"
             "                        default: measured here (1 GiB read, -t threads)\n"
             "  -h, --help            this help\n");
@@ -150,7 +153,7 @@ static const char *test_name(const row *r, char *buf, size_t n) {
 
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL, *fmt = "md", *kern = NULL;
-    int ctk = 0, exact = 0;
+    int ctk = 0, exact = 0, use_mmap = 1;
     long lp[MAXL] = {512}, ln[MAXL] = {128}, ld[MAXL] = {0}, threads = 2, reps = 5;
     int np = 1, nn = 1, nd = 1;
     double bw = 0;
@@ -160,6 +163,13 @@ int cmd_bench(int argc, char **argv) {
 #define VAL() if (!(v = cli_value(argc, argv, &i))) return 2
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); path = v; }
         else if (!strcmp(a, "--exact")) exact = 1;
+        else if (!strcmp(a, "--no-mmap")) use_mmap = 0;
+        else if (!strcmp(a, "-mmp") || !strcmp(a, "--mmap")) {
+            VAL();
+            long x;
+            if (cli_int(a, v, 0, 1, &x)) return 2;
+            use_mmap = (int)x;
+        }
         else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { VAL(); if (parse_list(a, v, 0, 1 << 20, lp, &np)) return 2; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { VAL(); if (parse_list(a, v, 0, 1 << 20, ln, &nn)) return 2; }
         else if (!strcmp(a, "-d") || !strcmp(a, "--n-depth")) { VAL(); if (parse_list(a, v, 0, 1 << 24, ld, &nd)) return 2; }
@@ -201,7 +211,10 @@ int cmd_bench(int argc, char **argv) {
     }
 
     frugal_model *m;
-    if (frugal_model_load(path, &m)) {
+    frugal_model_params mp = frugal_model_default_params();
+    mp.use_mmap = use_mmap;
+    if (!use_mmap) fprintf(stderr, "bench: reading the weights into memory ...\n");
+    if (frugal_model_load_params(path, &mp, &m)) {
         fprintf(stderr, "error: %s\n", frugal_last_error());
         return 1;
     }
@@ -213,8 +226,9 @@ int cmd_bench(int argc, char **argv) {
         if (frugal_read_bandwidth((int)threads, 3, &bw, NULL)) bw = -1;
         bw_measured = 1;
     }
-    fprintf(stderr, "bench: cpu %s; bandwidth %.1f GB/s (%s); weights read per token %.1f MB\n",
-            frugal_cpu_features(), bw, bw_measured ? "measured" : "given", (double)in.bytes_per_token / 1e6);
+    fprintf(stderr, "bench: cpu %s; bandwidth %.1f GB/s (%s); weights read per token %.1f MB (%s)\n",
+            frugal_cpu_features(), bw, bw_measured ? "measured" : "given", (double)in.bytes_per_token / 1e6,
+            use_mmap ? "memory-mapped" : "read into memory");
 
     int maxp = 0;
     for (int i = 0; i < np; i++) maxp = lp[i] > maxp ? (int)lp[i] : maxp;
@@ -298,17 +312,18 @@ int cmd_bench(int argc, char **argv) {
                 if (r->n_gen) printf(" %.1f MB | %.2f | %.1f%% |\n", r->bytes_tok / 1e6, r->roof_ts, 100 * r->avg / r->roof_ts);
                 else printf(" | | |\n");
             }
-            printf("\nbandwidth %.1f GB/s (%s), cpu: %s\n"
+            printf("\nbandwidth %.1f GB/s (%s), weights %s, cpu: %s\n"
                    "CPU got: process CPU time / (wall time x threads) in the timed runs; below 100%%\n"
                    "the machine was shared (or threads waited).\n",
-                   bw, bw_measured ? "measured: 1 GiB read" : "given", frugal_cpu_features());
+                   bw, bw_measured ? "measured: 1 GiB read" : "given", use_mmap ? "memory-mapped" : "read into memory",
+                   frugal_cpu_features());
         } else if (!strcmp(fmt, "csv")) {
-            printf("model,kernels,n_threads,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,bytes_per_token,bandwidth_gbps,"
-                   "roofline_ts,roofline_share,cpu_share\n");
+            printf("model,kernels,n_threads,use_mmap,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,bytes_per_token,"
+                   "bandwidth_gbps,roofline_ts,roofline_share,cpu_share\n");
             for (int i = 0; i < nr; i++) {
                 const row *r = &rows[i];
-                printf("\"%s\",%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.2f,%.4f,%.4f,%.4f\n", path, r->kernels, r->threads,
-                       r->n_prompt, r->n_gen, r->depth, r->avg, r->sd, r->bytes_tok, bw, r->roof_ts,
+                printf("\"%s\",%s,%d,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.2f,%.4f,%.4f,%.4f\n", path, r->kernels, r->threads,
+                       use_mmap, r->n_prompt, r->n_gen, r->depth, r->avg, r->sd, r->bytes_tok, bw, r->roof_ts,
                        r->n_gen ? r->avg / r->roof_ts : 0, r->cpu);
             }
         } else {
@@ -317,10 +332,11 @@ int cmd_bench(int argc, char **argv) {
                 const row *r = &rows[i];
                 printf("  {\"model\": \"");
                 json_str(path);
-                printf("\", \"arch\": \"%s\", \"kernels\": \"%s\", \"n_threads\": %d, "
+                printf("\", \"arch\": \"%s\", \"kernels\": \"%s\", \"n_threads\": %d, \"use_mmap\": %s, "
                        "\"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %d, \"avg_ts\": %.6f, \"stddev_ts\": %.6f, "
                        "\"samples_ts\": [",
-                       in.arch, r->kernels, r->threads, r->n_prompt, r->n_gen, r->depth, r->avg, r->sd);
+                       in.arch, r->kernels, r->threads, use_mmap ? "true" : "false", r->n_prompt, r->n_gen, r->depth,
+                       r->avg, r->sd);
                 for (int k = 0; k < r->ns; k++) printf("%s%.6f", k ? ", " : "", r->samples[k]);
                 printf("], \"cpu_share\": %.4f, \"bandwidth_gbps\": %.3f", r->cpu, bw);
                 if (r->n_gen)

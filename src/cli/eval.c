@@ -31,6 +31,7 @@ static void help(FILE *f) {
             "                         int8 activations for Q8_0/Q4_0/Q5_0/K-type weights, as llama.cpp;\n"
             "                         bfloat16 ones for FP8 weights and in BF16 prefill, as the official\n"
             "                         DeepSeek-V3 code)\n"
+            "      --no-mmap          read the weights into memory instead of memory-mapping them\n"
             "  -h, --help             this help\n");
 }
 
@@ -78,12 +79,13 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *ids_s = NULL, *logits_path = NULL, *mtp_path = NULL, *routing_path = NULL,
                *dec_path = NULL;
     long n_greedy = 0, n_threads = 0, n_ctx = 0;
-    int mtp_nomask = 0, cache_type = 0, exact = 0;
+    int mtp_nomask = 0, cache_type = 0, exact = 0, no_mmap = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
         else if (!strcmp(a, "--mtp-nomask")) mtp_nomask = 1;
         else if (!strcmp(a, "--exact")) exact = 1;
+        else if (!strcmp(a, "--no-mmap")) no_mmap = 1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--ids") || !strcmp(a, "--logits") ||
                  !strcmp(a, "--mtp-logits") || !strcmp(a, "--routing") || !strcmp(a, "--greedy") ||
                  !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size") ||
@@ -117,7 +119,9 @@ int cmd_eval(int argc, char **argv) {
     frugal_context *ctx = NULL;
     float *mtp = NULL, *dec = NULL;
     int32_t *gen = NULL, *route = NULL;
-    if (frugal_model_load(model_path, &model)) goto done;
+    frugal_model_params mp = frugal_model_default_params();
+    mp.use_mmap = !no_mmap;
+    if (frugal_model_load_params(model_path, &mp, &model)) goto done;
     frugal_model_info in;
     frugal_model_get_info(model, &in);
     frugal_context_params cp = frugal_context_default_params();

@@ -18,6 +18,7 @@ typedef struct cli_opts {
     int ignore_eos;
     int cache_type;
     int exact; /* --exact */
+    int no_mmap; /* --no-mmap */
 } cli_opts;
 
 /* Parse a flag common to the text commands at argv[*i]; 1 = consumed,

@@ -392,10 +392,12 @@ out:
     return rc;
 }
 
-int fr_gguf_open(fr_gguf *g, const char *path) {
+int fr_gguf_open(fr_gguf *g, const char *path) { return fr_gguf_open_mode(g, path, 0); }
+
+int fr_gguf_open_mode(fr_gguf *g, const char *path, int in_memory) {
     fr_mmap m;
     memset(g, 0, sizeof *g);
-    if (fr_mmap_open(&m, path)) return -1;
+    if (fr_mmap_open_mode(&m, path, in_memory)) return -1;
     if (fr_gguf_parse(g, m.data, m.size, path)) {
         fr_mmap_close(&m);
         return -1;

@@ -80,6 +80,8 @@ const fr_ggml_type_info *fr_ggml_type(uint32_t type);
 int fr_gguf_parse(fr_gguf *g, const uint8_t *buf, size_t size, const char *path);
 /* Map a file and parse it. */
 int fr_gguf_open(fr_gguf *g, const char *path);
+/* The same, or with in_memory = 1 the file read into memory (fr_mmap_open_mode). */
+int fr_gguf_open_mode(fr_gguf *g, const char *path, int in_memory);
 void fr_gguf_close(fr_gguf *g);
 /* 1 when the file at path starts with the GGUF magic. */
 int fr_gguf_sniff(const char *path);

@@ -28,9 +28,9 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-static int add_file(hf_files *h, fr_weights *w, const char *path) {
+static int add_file(hf_files *h, fr_weights *w, const char *path, int in_memory) {
     fr_st_file *f = &h->f[h->n];
-    if (fr_st_open(f, path) != 0) return -1;
+    if (fr_st_open_mode(f, path, in_memory) != 0) return -1;
     h->n++;
     for (int i = 0; i < f->h.n; i++) {
         fr_tensor t;
@@ -40,7 +40,7 @@ static int add_file(hf_files *h, fr_weights *w, const char *path) {
     return 0;
 }
 
-int fr_hf_open_weights(const char *dir, fr_weights *w) {
+int fr_hf_open_weights(const char *dir, fr_weights *w, int in_memory) {
     char path[4096];
     hf_files *h = calloc(1, sizeof *h);
     if (!h) return fr_err("out of memory");
@@ -56,7 +56,7 @@ int fr_hf_open_weights(const char *dir, fr_weights *w) {
             return fr_err("%s: no model.safetensors or model.safetensors.index.json", dir);
         h->f = calloc(1, sizeof *h->f);
         if (!h->f) return fr_err("out of memory");
-        return add_file(h, w, path);
+        return add_file(h, w, path, in_memory);
     }
 
     json_error_t je;
@@ -88,7 +88,7 @@ int fr_hf_open_weights(const char *dir, fr_weights *w) {
             char sp[4096];
             snprintf(sp, sizeof sp, "%s/%s", dir, names[i]);
             if (!file_exists(sp)) rc = fr_err("%s: missing shard '%s' (listed in %s)", dir, names[i], path);
-            else rc = add_file(h, w, sp);
+            else rc = add_file(h, w, sp, in_memory);
         }
     }
     /* every indexed tensor must be where the index says */

@@ -6,7 +6,8 @@
 #include "formats/hf_config.h"
 #include "tensor/weights.h"
 
-/* Map every safetensors file of dir and register its tensors in w. */
-int fr_hf_open_weights(const char *dir, fr_weights *w);
+/* Map every safetensors file of dir and register its tensors in w; in_memory = 1:
+ * read them into memory instead (fr_mmap_open_mode). */
+int fr_hf_open_weights(const char *dir, fr_weights *w, int in_memory);
 
 #endif

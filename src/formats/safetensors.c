@@ -125,9 +125,11 @@ int fr_st_parse(const uint8_t *buf, size_t len, const char *fname, fr_st_header 
     return 0;
 }
 
-int fr_st_open(fr_st_file *f, const char *path) {
+int fr_st_open(fr_st_file *f, const char *path) { return fr_st_open_mode(f, path, 0); }
+
+int fr_st_open_mode(fr_st_file *f, const char *path, int in_memory) {
     memset(f, 0, sizeof *f);
-    if (fr_mmap_open(&f->map, path) != 0) return -1;
+    if (fr_mmap_open_mode(&f->map, path, in_memory) != 0) return -1;
     if (fr_st_parse(f->map.data, f->map.size, path, &f->h) != 0) {
         fr_mmap_close(&f->map);
         return -1;

@@ -37,6 +37,8 @@ typedef struct fr_st_file {
 } fr_st_file;
 
 int fr_st_open(fr_st_file *f, const char *path);
+/* in_memory = 1: the file read into memory instead of mapped (fr_mmap_open_mode) */
+int fr_st_open_mode(fr_st_file *f, const char *path, int in_memory);
 void fr_st_close(fr_st_file *f);
 /* The tensor view of entry i (data points into the mapping). */
 void fr_st_view(const fr_st_file *f, int i, fr_tensor *t);

@@ -248,7 +248,7 @@ int fr_hf_to_gguf(const char *dir, const char *out, const char *type, fr_progres
         fr_err("%s: model_type '%s' cannot be converted (deepseek_v2, deepseek_v3, kimi_k2, kimi_linear)", path, mt);
         goto out;
     }
-    if (fr_hf_open_weights(dir, &w)) goto out;
+    if (fr_hf_open_weights(dir, &w, 0)) goto out;
     if (!type) { /* like the converter's "auto": keep 16-bit weights 16-bit */
         type = "F32";
         for (int i = 0; i < w.n; i++)
@@ -520,7 +520,7 @@ static int kimi_linear_to_gguf(const char *dir, const char *out, const char *typ
     fr_gguf_out_init(&o);
     snprintf(path, sizeof path, "%s/config.json", dir);
     int rc = -1;
-    if (fr_hf_open_weights(dir, &w)) goto out;
+    if (fr_hf_open_weights(dir, &w, 0)) goto out;
     if (!type) { /* keep 16-bit weights 16-bit */
         type = "F32";
         for (int i = 0; i < w.n; i++)

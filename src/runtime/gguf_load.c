@@ -406,11 +406,11 @@ out:
     return rc;
 }
 
-int fr_gguf_load(const char *path, fr_cfg *cfg, fr_weights *w) {
+int fr_gguf_load(const char *path, fr_cfg *cfg, fr_weights *w, int in_memory) {
     memset(cfg, 0, sizeof *cfg);
     gguf_owner *o = calloc(1, sizeof *o);
     if (!o) return fr_err("out of memory");
-    if (fr_gguf_open(&o->g, path)) {
+    if (fr_gguf_open_mode(&o->g, path, in_memory)) {
         free(o);
         return -1;
     }

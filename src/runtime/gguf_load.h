@@ -25,8 +25,9 @@
 
 /* 1 when path names a GGUF file (a regular file ending in .gguf or starting with the magic). */
 int fr_is_gguf_path(const char *path);
-/* Map the file, synthesize cfg and fill w (w owns the mapping). */
-int fr_gguf_load(const char *path, fr_cfg *cfg, fr_weights *w);
+/* Map the file (in_memory = 1: read it into memory, fr_mmap_open_mode), synthesize cfg and
+ * fill w (w owns the mapping). */
+int fr_gguf_load(const char *path, fr_cfg *cfg, fr_weights *w, int in_memory);
 /* The parsed file behind a table filled by fr_gguf_load (tokenizer.ggml.*, chat
  * template, ...), or NULL for other tables. */
 const fr_gguf *fr_gguf_of_weights(const fr_weights *w);

@@ -16,8 +16,13 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int frugal_model_load(const char *path, frugal_model **out) {
+frugal_model_params frugal_model_default_params(void) { return (frugal_model_params){.use_mmap = 1}; }
+
+int frugal_model_load(const char *path, frugal_model **out) { return frugal_model_load_params(path, NULL, out); }
+
+int frugal_model_load_params(const char *path, const frugal_model_params *params, frugal_model **out) {
     *out = NULL;
+    const int in_memory = params && !params->use_mmap;
     fr_err_clear();
     int gguf = fr_is_gguf_path(path);
     if (!gguf && !is_dir(path))
@@ -29,7 +34,7 @@ int frugal_model_load(const char *path, frugal_model **out) {
     snprintf(cp, sizeof cp, gguf ? "%s" : "%s/config.json", path);
     const char *mt = NULL;
     /* a GGUF file: config synthesized from its metadata, weights mapped with HF names */
-    if (gguf && fr_gguf_load(path, &m->cfg, &m->w)) goto fail;
+    if (gguf && fr_gguf_load(path, &m->cfg, &m->w, in_memory)) goto fail;
     if ((!gguf && fr_cfg_load(&m->cfg, cp)) || fr_cfg_str(&m->cfg, "model_type", 1, NULL, &mt)) goto fail;
     for (size_t i = 0; i < sizeof g_families / sizeof *g_families; i++)
         if (g_families[i]->match(mt)) m->family = g_families[i];
@@ -46,7 +51,7 @@ int frugal_model_load(const char *path, frugal_model **out) {
         v = -1;
     }
     m->info.eos_token_id = (int)v;
-    if (!gguf && fr_hf_open_weights(path, &m->w)) goto fail;
+    if (!gguf && fr_hf_open_weights(path, &m->w, in_memory)) goto fail;
     if (m->family->load(m)) goto fail;
     *out = m;
     return 0;
