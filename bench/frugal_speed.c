@@ -7,7 +7,8 @@
  *       prints "RESULT bandwidth_gbps=... bandwidth_cpu_gbps=...": bytes over wall time, and the
  *       sum over the threads of their bytes over their own CPU time (what the threads would read
  *       with the cores to themselves, on a shared machine)
- *   frugal_speed bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2]
+ *   frugal_speed bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2] [--mmap 0|1]
+ *       (--mmap 0: the weights read into memory, frugal_model_params.use_mmap = 0.)
  *       ppN: one frugal_eval of N random tokens at position DEPTH; tgN: N evals of one token.
  *       The DEPTH tokens are evaluated once (untimed, 512 at a time); each run rewinds to them.
  *       One untimed warm-up run per test. Prints "RESULT ..." lines with t/s mean and stddev,
@@ -65,9 +66,11 @@ static int fill(frugal_context *c, const int32_t *tok, int n) {
     return 0;
 }
 
-static int run_bench(const char *path, int pp, int tg, const char *depths, int reps, int threads) {
+static int run_bench(const char *path, int pp, int tg, const char *depths, int reps, int threads, int use_mmap) {
     frugal_model *m;
-    if (frugal_model_load(path, &m)) {
+    frugal_model_params mp = frugal_model_default_params();
+    mp.use_mmap = use_mmap;
+    if (frugal_model_load_params(path, &mp, &m)) {
         fprintf(stderr, "error: %s\n", frugal_last_error());
         return -1;
     }
@@ -129,8 +132,9 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
                                                    ((double)depth + (n + 1) / 2.0)
                                          : 0;
                 printf("RESULT engine=frugal file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f "
-                       "bytes_per_token=%.0f cpu_share=%.3f\n",
-                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, bytes, cpu / (wall * threads));
+                       "bytes_per_token=%.0f cpu_share=%.3f mmap=%d\n",
+                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, bytes, cpu / (wall * threads),
+                       use_mmap);
                 fflush(stdout);
             }
             free(ts);
@@ -145,11 +149,12 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
 int main(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "bench") && strcmp(argv[1], "bandwidth"))) {
         fprintf(stderr, "usage: frugal_speed bandwidth [-t 2]\n"
-                        "       frugal_speed bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2]\n");
+                        "       frugal_speed bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2]"
+                        " [--mmap 0|1]\n");
         return 2;
     }
     const char *path = NULL, *depths = "0";
-    int threads = 2, pp = 512, tg = 128, reps = 3;
+    int threads = 2, pp = 512, tg = 128, reps = 3, use_mmap = 1;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "-m")) path = v;
@@ -158,6 +163,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-p")) pp = atoi(v);
         else if (!strcmp(a, "-n")) tg = atoi(v);
         else if (!strcmp(a, "-r")) reps = atoi(v);
+        else if (!strcmp(a, "--mmap")) use_mmap = atoi(v) != 0;
         else {
             fprintf(stderr, "error: unknown option %s\n", a);
             return 2;
@@ -172,5 +178,5 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: bench needs -m MODEL\n");
         return 2;
     }
-    return run_bench(path, pp, tg, depths, reps, threads) ? 1 : 0;
+    return run_bench(path, pp, tg, depths, reps, threads, use_mmap) ? 1 : 0;
 }

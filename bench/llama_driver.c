@@ -15,6 +15,8 @@
  *       tgN = N single-token decodes; both after DEPTH tokens already in the cache (evaluated
  *       once, untimed; each run rewinds the cache to them).
  *       Prints a table and "RESULT ..." lines (tokens/s mean and standard deviation).
+ *       --mmap 0|1: 1 (default, llama.cpp's): the weights memory-mapped; 0: read into memory
+ *       (load_mode LLAMA_LOAD_MODE_NONE, llama-cli's --no-mmap).
  *       --poll P: run on a ggml thread pool with that poll level (llama-bench --poll; ggml's
  *       default is 50: idle threads spin; 0: they sleep, which a machine with fewer free cores
  *       than threads needs).
@@ -37,7 +39,11 @@ struct llama_model;
 struct llama_context;
 struct llama_vocab;
 
-/* llama_model_params; we only pass the library's defaults back (CPU, mmap). */
+/* llama_model_params; we pass the library's defaults back (CPU, mmap), or with --mmap 0 load_mode
+ * LLAMA_LOAD_MODE_NONE (the weights read into buffers; checked by the log line of the
+ * buffers it then allocates: "CPU model buffer" instead of "CPU_Mapped model buffer"). */
+#define LOAD_MODE_NONE 0
+static int g_use_mmap = 1; /* --mmap */
 struct lp_model_params {
     void *devices;
     const void *tensor_buft_overrides;
@@ -408,9 +414,9 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
                        (double)llama_model_size(m) / (1024.0 * 1024.0), (double)llama_model_n_params(m) / 1e6,
                        threads, name, mean, sd);
                 printf("RESULT engine=llama.cpp file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f poll=%d "
-                       "cpu_share=%.3f\n",
+                       "cpu_share=%.3f mmap=%d\n",
                        path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, poll < 0 ? 50 : poll,
-                       cpu / (wall * threads));
+                       cpu / (wall * threads), g_use_mmap);
                 fflush(stdout);
             }
             free(ts);
@@ -425,7 +431,8 @@ static int run_bench(struct llama_model *m, int n_vocab, const char *path, int p
 
 static void usage(FILE *f) {
     fprintf(f, "usage: llama_driver logits -m FILE.gguf --ids \"0 5 7 ...\" -o OUT.f32 [-t THREADS] [-v]\n"
-               "       llama_driver bench -m FILE.gguf [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2] [--poll 0..100] [-v]\n");
+               "       llama_driver bench -m FILE.gguf [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2] [--poll 0..100]"
+               " [--mmap 0|1] [-v]\n");
 }
 
 int main(int argc, char **argv) {
@@ -450,6 +457,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-n")) tg = atoi(v);
         else if (!strcmp(a, "-r")) reps = atoi(v);
         else if (!strcmp(a, "--poll")) poll = atoi(v);
+        else if (!strcmp(a, "--mmap")) g_use_mmap = atoi(v) != 0;
         else { usage(stderr); return 2; }
     }
     if (!path || (!is_bench && (!ids || !out)) || threads < 1 || threads > 512 || poll > 100 || reps < 1 || pp < 0 || tg < 0 || pp > 65536 || tg > 65536) {
@@ -463,6 +471,8 @@ int main(int argc, char **argv) {
     struct lp_model_params mp = llama_model_default_params();
     struct lp_context_params cp = llama_context_default_params();
     if (check_defaults(&mp, &cp) != 0) return 1;
+    if (g_verbose) fprintf(stderr, "llama.cpp: default load_mode %d\n", mp.load_mode);
+    if (!g_use_mmap) mp.load_mode = LOAD_MODE_NONE;
     struct llama_model *m = llama_model_load_from_file(path, mp);
     if (!m) {
         fprintf(stderr, "error: %s: llama.cpp cannot load this file\n", path);

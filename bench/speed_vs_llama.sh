@@ -7,7 +7,11 @@
 #        FRUGAL_ONLY ("": models only frugal runs, in the same run, e.g. the FP8 safetensors directory
 #        of the same shape: compare its decode with the Q8_0 GGUF's),
 #        POLLS ("50 0": llama.cpp is run with ggml's default poll level 50, idle threads spinning
-#        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs)
+#        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs),
+#        MMAP ("0": frugal reads the weights into memory, --no-mmap, with transparent huge pages;
+#        "1": memory-mapped, its default), LLAMA_MMAP ("1": llama.cpp maps them, its default and
+#        its faster mode here, bench/RESULTS.md Run 16; "0": load_mode none, --no-mmap).
+#        Each is a list: "0 1" runs both; the table keeps each engine's best.
 #   Without arguments: writes a random-weight model of SHAPE (v2-lite; moonlight, v3, v2,
 #   kimi-k2: see tools/gen_random_model.py; GEN_ARGS: more of its arguments, e.g.
 #   "--set n_routed_experts=96" or "--config config.json", NAME: the files' name then; or
@@ -42,6 +46,8 @@ tg=${TG:-128}
 depths=${DEPTHS:-0}
 reps=${REPS:-3}
 polls=${POLLS:-"50 0"}
+mmaps=${MMAP:-0}
+llama_mmaps=${LLAMA_MMAP:-1}
 layers=${LAYERS:-4}
 types=${TYPES:-"Q8_0 Q4_K_M"}
 py=/usr/bin/python3
@@ -130,17 +136,23 @@ for f in sys.argv[1:]:
 for m in $models ${FRUGAL_ONLY:-}; do uncache "$m"; done
 for m in $models; do
     cache "$m"
-    "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
-    for poll in $polls; do
-        "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --poll "$poll" \
-            2>"$here/out/llama_bench.log" | grep '^RESULT' | tee -a "$log" >&2
+    for mm in $mmaps; do
+        "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --mmap "$mm" | tee -a "$log" >&2
+    done
+    for mm in $llama_mmaps; do
+        for poll in $polls; do
+            "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --poll "$poll" \
+                --mmap "$mm" 2>"$here/out/llama_bench.log" | grep '^RESULT' | tee -a "$log" >&2
+        done
     done
     sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
     uncache "$m"
 done
 for m in ${FRUGAL_ONLY:-}; do
     cache "$m"
-    "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" | tee -a "$log" >&2
+    for mm in $mmaps; do
+        "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --mmap "$mm" | tee -a "$log" >&2
+    done
     uncache "$m"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -153,22 +165,27 @@ for line in open(sys.argv[1]):
         continue
     kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
     key = (os.path.basename(kv["file"]), kv["test"], int(kv["depth"]))
-    eng = kv["engine"] + (" poll=" + kv["poll"] if "poll" in kv else "")
+    mm = " mmap" if kv.get("mmap", "1") == "1" else " no-mmap"
+    eng = kv["engine"] + mm + (" poll=" + kv["poll"] if "poll" in kv else "")
     rows.setdefault(key, {})[eng] = kv
 bw = float(sys.argv[2])
-polls = sorted({k for e in rows.values() for k in e if k.startswith("llama.cpp")}, key=lambda k: -int(k.split("=")[1]))
-print("| model | test | frugal t/s (CPU got) | " + " | ".join("%s t/s (CPU got)" % k for k in polls) +
-      " | frugal / llama.cpp (best) | same, per CPU-second | bytes/token | roofline t/s | frugal / roofline | llama.cpp (best) / roofline |")
-print("|---" * (9 + len(polls)) + "|")
+polls = sorted({k for e in rows.values() for k in e if k.startswith("llama.cpp")},
+               key=lambda k: (k.split()[1], -int(k.split("=")[1])))
+frs = sorted({k for e in rows.values() for k in e if k.startswith("frugal")})
+print("| model | test | " + " | ".join("%s t/s (CPU got)" % k for k in frs + polls) +
+      " | frugal (best) / llama.cpp (best) | same, per CPU-second | bytes/token | roofline t/s"
+      " | frugal (best) / roofline | llama.cpp (best) / roofline |")
+print("|---" * (8 + len(frs) + len(polls)) + "|")
 def cell(kv):
     return "%.2f ± %.2f (%.0f%%)" % (float(kv["tps"]), float(kv["sd"]), 100 * float(kv.get("cpu_share", "nan")))
 for (f, test, depth), e in sorted(rows.items(), key=lambda x: (x[0][0], x[0][2], x[0][1])):
-    fr = e.get("frugal")
+    fbest = max((k for k in frs if k in e), key=lambda k: float(e[k]["tps"]), default=None)
+    fr = e[fbest] if fbest else None
     name = test + (" @ d%d" % depth if depth else "")
     ft = float(fr["tps"]) if fr else None
     best = max((k for k in polls if k in e), key=lambda k: float(e[k]["tps"]), default=None)
     lt = float(e[best]["tps"]) if best else None
-    cells = [f, name, cell(fr) if fr else "-"] + [cell(e[k]) if k in e else "-" for k in polls]
+    cells = [f, name] + [cell(e[k]) if k in e else "-" for k in frs + polls]
     cells += ["%.2f" % (ft / lt) if ft and lt else "-"]
     try:
         cells += ["%.2f" % ((ft / float(fr["cpu_share"])) / (lt / float(e[best]["cpu_share"])))]
