@@ -29,8 +29,9 @@
 # each run rewinds to them), one warm-up run, then REPS timed runs (mean ± stddev).
 # The roofline of a decode step is the read bandwidth measured here (1 GiB buffer, THREADS
 # threads, 64-byte vector loads since Run 15 (8-byte loads before: about 25 % lower on the
-# development VM), best of 5; bytes over wall time, so it is low when the machine is busy: the load
-# average is printed) over the bytes one token reads (frugal_model_info: the weights of one
+# development VM), huge pages since Run 16, best of 5; bytes over wall time, so it is low when the
+# machine is busy: the load average is printed; measured at the start and after each model, and
+# the highest of those is used) over the bytes one token reads (frugal_model_info: the weights of one
 # token + the latent cache at that depth). Everything is measured in one run of this script:
 # the machine may be shared, so compare the ratios, not the absolute numbers across runs.
 # "CPU got" is the process CPU time over wall time x threads in the timed runs (below 100 %: the
@@ -111,11 +112,17 @@ fi
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "frugal: $build (libfrugal.a, $("$build/frugal" --version 2>/dev/null || echo '?')); llama.cpp: node-llama-cpp@3.21.1 prebuilt"
-bwl=$("$fs" bandwidth -t "$threads")
-bww=$(echo "$bwl" | sed -n 's/.* bandwidth_gbps=\([0-9.]*\).*/\1/p')
-bwc=$(echo "$bwl" | sed -n 's/.* bandwidth_cpu_gbps=\([0-9.]*\).*/\1/p')
-bw=$bww
-echo "read bandwidth: $bww GB/s ($threads threads, 1 GiB buffer, best of 5; the roofline uses it); $bwc GB/s summed over the threads' own CPU time (an upper bound on a shared machine)"
+# the read bandwidth, measured now and again after each model: it swings by half over minutes on
+# a shared machine, and the roofline uses the highest of the measurements (the lowest shares)
+bw=0
+measure_bw() {
+    bwl=$("$fs" bandwidth -t "$threads")
+    bww=$(echo "$bwl" | sed -n 's/.* bandwidth_gbps=\([0-9.]*\).*/\1/p')
+    bwc=$(echo "$bwl" | sed -n 's/.* bandwidth_cpu_gbps=\([0-9.]*\).*/\1/p')
+    bw=$("$py" -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$bw" "$bww")
+    echo "read bandwidth $1: $bww GB/s ($threads threads, 1 GiB buffer, best of 5); $bwc GB/s summed over the threads' own CPU time (an upper bound on a shared machine)"
+}
+measure_bw "at the start"
 log=$here/out/speed_results.txt
 : >"$log"
 # a model's files into the page cache (a GGUF file, or a directory's safetensors): a warm-up run
@@ -147,6 +154,7 @@ for m in $models; do
     done
     sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
     uncache "$m"
+    measure_bw "after $(basename "$m")"
 done
 for m in ${FRUGAL_ONLY:-}; do
     cache "$m"
@@ -154,7 +162,9 @@ for m in ${FRUGAL_ONLY:-}; do
         "$fs" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --mmap "$mm" | tee -a "$log" >&2
     done
     uncache "$m"
+    measure_bw "after $(basename "$m")"
 done
+echo "the roofline uses the highest read bandwidth measured: $bw GB/s"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 "$py" - "$log" "$bw" <<'EOF'
