@@ -106,6 +106,7 @@ int cli_session_open(cli_session *s, const cli_opts *o) {
     const char *path = o->model ? o->model : cli_default_model();
     frugal_model_params mp = frugal_model_default_params();
     mp.use_mmap = !o->no_mmap;
+    if (o->no_mmap) fprintf(stderr, "frugal: %s: reading the weights into memory ...\n", path);
     if (frugal_model_load_params(path, &mp, &s->model)) return -1;
     frugal_model_get_info(s->model, &s->info);
     if (fr_tokenizer_load(path, &s->tok)) return -1;
