@@ -33,9 +33,14 @@ static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, co
         __m512bh b[4];
         if (pf)
             for (int j = 0; j < 4; j++) _mm_prefetch((const char *)(pf + j * ldb + c), _MM_HINT_T0);
-        for (int j = 0; j < NB; j++) b[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, B + j * ldb + c);
+        const int full = k - c >= 32; /* plain loads but in a row's last partial step: masked 16-bit
+                                       * loads cost about 10 % of the scores here (bench/attn_bench.c) */
+        for (int j = 0; j < NB; j++)
+            b[j] = (__m512bh)(full ? _mm512_loadu_si512(B + j * ldb + c)
+                                   : _mm512_maskz_loadu_epi16(m, B + j * ldb + c));
         for (int i = 0; i < MA; i++) {
-            const __m512bh a = (__m512bh)_mm512_maskz_loadu_epi16(m, A + i * lda + c);
+            const __m512bh a =
+                (__m512bh)(full ? _mm512_loadu_si512(A + i * lda + c) : _mm512_maskz_loadu_epi16(m, A + i * lda + c));
             for (int j = 0; j < NB; j++) acc[i * 4 + j] = _mm512_dpbf16_ps(acc[i * 4 + j], a, b[j]);
         }
     }
@@ -86,8 +91,11 @@ static inline __attribute__((always_inline)) void abf_wsum_cols(const int MA, co
         acc[i][1] = _mm512_maskz_loadu_ps(m1, C + i * ldc + 16);
     }
     for (int jp = 0; jp < np; jp++) {
-        const __m512i a = _mm512_maskz_loadu_epi16(m, B + 2 * jp * ldb + c);
-        const __m512i b = 2 * jp + 1 < n ? _mm512_maskz_loadu_epi16(m, B + (2 * jp + 1) * ldb + c) : _mm512_setzero_si512();
+        const __m512i a = m == ~(__mmask32)0 ? _mm512_loadu_si512(B + 2 * jp * ldb + c)
+                                             : _mm512_maskz_loadu_epi16(m, B + 2 * jp * ldb + c);
+        const __m512i b = 2 * jp + 1 >= n          ? _mm512_setzero_si512()
+                          : m == ~(__mmask32)0 ? _mm512_loadu_si512(B + (2 * jp + 1) * ldb + c)
+                                               : _mm512_maskz_loadu_epi16(m, B + (2 * jp + 1) * ldb + c);
         const __m512bh v0 = (__m512bh)_mm512_permutex2var_epi16(a, i0, b), v1 = (__m512bh)_mm512_permutex2var_epi16(a, i1, b);
         for (int i = 0; i < MA; i++) {
             const __m512bh w = (__m512bh)_mm512_set1_epi32((int)pp[i][jp]);
