@@ -20,16 +20,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/timer.h"
 #include "cli/cli.h"
 #include "frugal.h"
 
 #define MAXL 16
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void help(FILE *f) {
     fprintf(f,
@@ -89,12 +84,6 @@ typedef struct row {
     double cpu;                /* process CPU time / (wall time x threads) in the timed runs */
 } row;
 
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 static int32_t rand_tok(int nv) {
     g_rng ^= g_rng << 13;
@@ -117,17 +106,17 @@ static int fill_depth(frugal_context *c, int depth, int nv, int32_t *toks) {
 static int run_once(frugal_context *c, int n_prompt, int n_gen, int depth, int nv, int32_t *toks, double *sec) {
     if (n_prompt > 0) {
         for (int i = 0; i < n_prompt; i++) toks[i] = rand_tok(nv);
-        double t0 = now_s();
+        double t0 = fr_now();
         if (frugal_eval(c, toks, n_prompt, depth, 0)) return -1;
-        *sec = now_s() - t0;
+        *sec = fr_now() - t0;
         return 0;
     }
-    double t0 = now_s();
+    double t0 = fr_now();
     for (int i = 0; i < n_gen; i++) {
         int32_t t = rand_tok(nv);
         if (frugal_eval(c, &t, 1, depth + i, 0)) return -1;
     }
-    *sec = now_s() - t0;
+    *sec = fr_now() - t0;
     return 0;
 }
 
@@ -268,7 +257,7 @@ int cmd_bench(int argc, char **argv) {
                     fprintf(stderr, "error: %s\n", frugal_last_error());
                     rc = 1;
                 }
-                double wall = 0, c0 = cpu_s();
+                double wall = 0, c0 = fr_clock_s(CLOCK_PROCESS_CPUTIME_ID);
                 for (int k = 0; k < reps && !rc; k++) {
                     if (run_once(c, n_prompt, n_gen, depth, in.n_vocab, toks, &sec)) {
                         fprintf(stderr, "error: %s\n", frugal_last_error());
@@ -279,7 +268,7 @@ int cmd_bench(int argc, char **argv) {
                     r->samples[r->ns++] = (n_prompt + n_gen) / sec;
                 }
                 if (rc) break;
-                r->cpu = wall > 0 ? (cpu_s() - c0) / (wall * (double)threads) : 0;
+                r->cpu = wall > 0 ? (fr_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / (wall * (double)threads) : 0;
                 double s = 0, ss = 0;
                 for (int k = 0; k < r->ns; k++) s += r->samples[k];
                 r->avg = s / r->ns;

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "base/timer.h"
 #include "frugal.h"
 
 typedef uint64_t bw_vec __attribute__((vector_size(64), aligned(64)));
@@ -34,12 +35,6 @@ static void bw_sum(const bw_vec *p, size_t n, bw_vec *out) {
     *out = s0 + s1;
 }
 
-static double clock_s(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct bw_job {
     const bw_vec *p;
     size_t n;   /* vectors */
@@ -50,11 +45,11 @@ static _Atomic uint64_t bw_sink; /* the threads' sums, used so the compiler keep
 
 static void *bw_read(void *arg) {
     bw_job *j = arg;
-    const double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    const double c0 = fr_clock_s(CLOCK_THREAD_CPUTIME_ID);
     bw_vec s;
     bw_sum(j->p, j->n, &s);
     atomic_fetch_add_explicit(&bw_sink, s[0] + s[7], memory_order_relaxed);
-    j->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    j->cpu = fr_clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     return NULL;
 }
 
@@ -72,7 +67,7 @@ int frugal_read_bandwidth(int threads, int passes, double *gbps, double *cpu_gbp
         pthread_t th[64];
         bw_job jobs[64];
         int ok[64] = {0};
-        const double t0 = clock_s(CLOCK_MONOTONIC);
+        const double t0 = fr_now();
         for (int t = 0; t < threads; t++) {
             jobs[t] = (bw_job){buf + per * (size_t)t, per, 0};
             if (t > 0) ok[t] = pthread_create(&th[t], NULL, bw_read, &jobs[t]) == 0;
@@ -82,7 +77,7 @@ int frugal_read_bandwidth(int threads, int passes, double *gbps, double *cpu_gbp
             if (ok[t]) pthread_join(th[t], NULL);
             else bw_read(&jobs[t]); /* no thread: read it here */
         }
-        const double g = (double)(per * (size_t)threads * sizeof(bw_vec)) / (clock_s(CLOCK_MONOTONIC) - t0) / 1e9;
+        const double g = (double)(per * (size_t)threads * sizeof(bw_vec)) / (fr_now() - t0) / 1e9;
         double gc = 0;
         for (int t = 0; t < threads; t++) gc += (double)(per * sizeof(bw_vec)) / jobs[t].cpu / 1e9;
         if (g > best) best = g;
