@@ -19,6 +19,13 @@
 
 /* the first min(left, 32) of 32 lanes (left > 0): a row's last k % 32 values by masked loads */
 static inline __mmask32 abf_mask32(int left) { return left >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << left) - 1); }
+/* 32 bfloat16 at p, those of mask m (the rest 0; nothing outside m is read): a plain load when
+ * full (m all ones), as in all but a row's last partial step; masked 16-bit loads cost about 10 %
+ * of the scores and values here (bench/attn_bench.c). The caller says full from its loop bounds,
+ * so the compiler splits its loop on it (a test of m in here measured as slow as masked loads) */
+static inline __attribute__((always_inline)) __m512i abf_load32(int full, __mmask32 m, const uint16_t *p) {
+    return full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(m, p);
+}
 
 /* C[i*ldc + j] = A_i . B_j for a tile of MA <= 4 rows of A and NB <= 4 rows of
  * B; pf (or NULL): 4 rows at stride ldb to prefetch, a cache line of each per
@@ -33,14 +40,10 @@ static inline __attribute__((always_inline)) void abf_dots_tile(const int MA, co
         __m512bh b[4];
         if (pf)
             for (int j = 0; j < 4; j++) _mm_prefetch((const char *)(pf + j * ldb + c), _MM_HINT_T0);
-        const int full = k - c >= 32; /* plain loads but in a row's last partial step: masked 16-bit
-                                       * loads cost about 10 % of the scores here (bench/attn_bench.c) */
-        for (int j = 0; j < NB; j++)
-            b[j] = (__m512bh)(full ? _mm512_loadu_si512(B + j * ldb + c)
-                                   : _mm512_maskz_loadu_epi16(m, B + j * ldb + c));
+        const int full = k - c >= 32;
+        for (int j = 0; j < NB; j++) b[j] = (__m512bh)abf_load32(full, m, B + j * ldb + c);
         for (int i = 0; i < MA; i++) {
-            const __m512bh a =
-                (__m512bh)(full ? _mm512_loadu_si512(A + i * lda + c) : _mm512_maskz_loadu_epi16(m, A + i * lda + c));
+            const __m512bh a = (__m512bh)abf_load32(full, m, A + i * lda + c);
             for (int j = 0; j < NB; j++) acc[i * 4 + j] = _mm512_dpbf16_ps(acc[i * 4 + j], a, b[j]);
         }
     }
@@ -85,17 +88,15 @@ static inline __attribute__((always_inline)) void abf_wsum_cols(const int MA, co
                                         5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0); /* columns 0-15; bit 5: row j+1 */
     const __m512i i1 = _mm512_add_epi16(i0, _mm512_set1_epi16(16));             /* columns 16-31 */
     const __mmask16 m0 = (__mmask16)m, m1 = (__mmask16)(m >> 16);
+    const int full = m == ~(__mmask32)0;
     __m512 acc[8][2];
     for (int i = 0; i < MA; i++) {
         acc[i][0] = _mm512_maskz_loadu_ps(m0, C + i * ldc);
         acc[i][1] = _mm512_maskz_loadu_ps(m1, C + i * ldc + 16);
     }
     for (int jp = 0; jp < np; jp++) {
-        const __m512i a = m == ~(__mmask32)0 ? _mm512_loadu_si512(B + 2 * jp * ldb + c)
-                                             : _mm512_maskz_loadu_epi16(m, B + 2 * jp * ldb + c);
-        const __m512i b = 2 * jp + 1 >= n          ? _mm512_setzero_si512()
-                          : m == ~(__mmask32)0 ? _mm512_loadu_si512(B + (2 * jp + 1) * ldb + c)
-                                               : _mm512_maskz_loadu_epi16(m, B + (2 * jp + 1) * ldb + c);
+        const __m512i a = abf_load32(full, m, B + 2 * jp * ldb + c);
+        const __m512i b = 2 * jp + 1 < n ? abf_load32(full, m, B + (2 * jp + 1) * ldb + c) : _mm512_setzero_si512();
         const __m512bh v0 = (__m512bh)_mm512_permutex2var_epi16(a, i0, b), v1 = (__m512bh)_mm512_permutex2var_epi16(a, i1, b);
         for (int i = 0; i < MA; i++) {
             const __m512bh w = (__m512bh)_mm512_set1_epi32((int)pp[i][jp]);
