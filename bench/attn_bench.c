@@ -6,8 +6,9 @@
  * f32: a float32 cache on fr_dots / fr_wsum (rope keys apart); bf16->f32: a
  * bfloat16 cache decoded per block (the exact path); bf16: dots_bf16 over the
  * whole rows / wsum_bf16 (not exact); i8: an I8 cache (int8, groups of 4 rows
- * interleaved) on i8_dots / i8_wsum (not exact). GFLOP counts 2 x H x (576 +
- * 512) per row. */
+ * interleaved) on i8_dots / i8_wsum (not exact); " scores" and " values":
+ * dots_bf16 and wsum_bf16 alone. GFLOP counts 2 x H x (576 + 512) per row
+ * (576 or 512 alone). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ int main(int argc, char **argv) {
     float *cf = malloc(sizeof(float) * N * R), *pe = malloc(sizeof(float) * N * DR), *q = malloc(sizeof(float) * H * L);
     float *u = calloc((size_t)H * R, 4), *sc = malloc(sizeof(float) * H * BLK), *tmp = malloc(sizeof(float) * H * BLK);
     float *lat = malloc(sizeof(float) * BLK * L);
-    uint16_t *cb = malloc(2u * N * L), *qb = malloc(2u * H * L);
+    uint16_t *cb = aligned_alloc(64, 2u * N * L), *qb = malloc(2u * H * L), *qp = malloc(2u * (size_t)fr_bf16_pack_len(H, L));
     /* i8: [N/4][L][4] bytes, [N/4][2][4] scales; queries int8 with scales and sums */
     uint8_t *ci = malloc((size_t)N * L);
     float *kd = malloc(sizeof(float) * 2 * N), *qd = malloc(sizeof(float) * 2 * H);
@@ -44,8 +45,9 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 4; k++) {
         const fr_kernel_table *t = fr_kernels_isa(isas[k]);
         if (!t) continue;
-        for (int mode = 0; mode < 4; mode++) {
-            if (mode == 2 && !t->dots_bf16) continue;
+        for (int mode = 0; mode < 6; mode++) {
+            if ((mode == 2 || mode >= 4) && !t->dots_bf16) continue;
+            if (mode == 2 || mode == 4) t->pack_bf16(qb, L, H, L, qp);
             if (mode == 3 && !t->i8_dots) continue;
             double best = 1e9;
             for (int rep = 0; rep < 5; rep++) {
@@ -65,17 +67,18 @@ int main(int argc, char **argv) {
                         t->i8_dots(qi, qd, qs, H, ci + (size_t)b * L, kd + (size_t)b * 2, R, DR, BLK, sc, BLK);
                         t->i8_wsum(sc, BLK, H, ci + (size_t)b * L, kd + (size_t)b * 2, R, DR, BLK, u, R);
                     } else {
-                        t->dots_bf16(qb, L, cb + (size_t)b * L, L, sc, BLK, H, BLK, L);
-                        t->wsum_bf16(sc, BLK, cb + (size_t)b * L, L, u, R, H, BLK, R);
+                        if (mode != 5) t->dots_bf16(qp, cb + (size_t)b * L, L, sc, BLK, H, BLK, L);
+                        if (mode != 4) t->wsum_bf16(sc, BLK, cb + (size_t)b * L, L, u, R, H, BLK, R);
                     }
                     for (int i = 0; i < H * BLK; i++) sc[i] = 1.0f / BLK; /* as softmax weights */
                 }
                 double d = cpu() - t0;
                 best = d < best ? d : best;
             }
-            static const char *mn[] = {"f32", "bf16->f32", "bf16", "i8"};
+            static const char *mn[] = {"f32", "bf16->f32", "bf16", "i8", " scores", " values"};
+            const int w = mode == 4 ? L : mode == 5 ? R : L + R; /* the products a row and head */
             printf("%-11s %-10s H=%d rows=%d: %7.3f ms, %6.1f GFLOP/s per thread\n", isas[k], mn[mode], H, N, best * 1e3,
-                   2.0 * H * (L + R) * N / best / 1e9);
+                   2.0 * H * w * N / best / 1e9);
         }
     }
     return 0;

@@ -417,15 +417,17 @@ static void test_f32_bf16(const fr_kernel_table *k) {
 
 /* dots_bf16 / wsum_bf16 (attention over a bfloat16 cache) vs double sums of
  * the bfloat16 values: the queries come rounded, the weights P are rounded
- * inside (error <= 2^-8 sum|p c|), products exact, float32 sums. Edges: m past
- * 16 heads and not a multiple of 4, n odd, k not a multiple of 16 or 32
- * (masked: nothing past k is read or written), strides larger than the rows. */
+ * inside (error <= 2^-8 sum|p c|), products exact, float32 sums; the queries
+ * packed by pack_bf16 first. Edges: m past 16 heads and not a multiple of 4,
+ * n odd or past 16, k below 8 and not a multiple of 8, 16 or 32 (masked:
+ * nothing past k is read or written), strides larger than the rows. */
 static void test_attn_bf16(const fr_kernel_table *k) {
-    if (!k->dots_bf16 || !k->wsum_bf16) return;
+    if (!k->dots_bf16 || !k->wsum_bf16 || !k->pack_bf16) return;
     enum { LD = 544 };
-    static const int ms[] = {1, 3, 4, 16, 21}, ns[] = {1, 2, 5, 64, 255}, ks[] = {24, 32, 80, 512, 530};
+    static const int ms[] = {1, 3, 4, 16, 21}, ns[] = {1, 2, 5, 64, 255}, ks[] = {5, 24, 32, 80, 512, 530};
     uint16_t *A = malloc(sizeof(uint16_t) * 21 * LD), *B = malloc(sizeof(uint16_t) * 256 * LD);
     float *P = malloc(sizeof(float) * 21 * 256), *C = malloc(sizeof(float) * 21 * LD), *C0 = malloc(sizeof(float) * 21 * LD);
+    uint16_t *Ap = malloc(sizeof(uint16_t) * (size_t)fr_bf16_pack_len(21, LD));
     for (int i = 0; i < 21 * LD; i++) A[i] = fr_f32_to_bf16(nrand());
     for (int i = 0; i < 256 * LD; i++) B[i] = fr_f32_to_bf16(nrand());
     for (int i = 0; i < 21 * 256; i++) P[i] = (float)urand() * (i % 7 == 0 ? 1e-3f : 1.0f);
@@ -436,7 +438,8 @@ static void test_attn_bf16(const fr_kernel_table *k) {
             for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++) {
                 const int m = ms[im], n = ns[in], kk = ks[ik];
                 for (int i = 0; i < 21 * LD; i++) C[i] = -7.0f;
-                k->dots_bf16(A, LD, B, LD, C, LD, m, n, kk);
+                k->pack_bf16(A, LD, m, kk, Ap);
+                k->dots_bf16(Ap, B, LD, C, LD, m, n, kk);
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < LD; j++) {
                         if (j >= n) { bad += C[i * LD + j] != -7.0f; continue; }
@@ -465,7 +468,7 @@ static void test_attn_bf16(const fr_kernel_table *k) {
     CHECK(bad == 0, "%s dots_bf16/wsum_bf16: %d values wrong", k->name, bad);
     CHECK(worst > 1e-6, "%s wsum_bf16 rounds the weights (worst %.3g)", k->name, worst);
     printf("%s dots_bf16/wsum_bf16: worst wsum error %.3g of sum|p c|\n", k->name, worst);
-    free(A), free(B), free(P), free(C), free(C0);
+    free(A), free(B), free(P), free(C), free(C0), free(Ap);
 }
 
 /* i8_dots / i8_wsum (attention over an I8 cache, kernels.h): the generic

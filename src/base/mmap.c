@@ -45,6 +45,19 @@ static void *read_whole(int fd, size_t size, const char *path) {
     return p;
 }
 
+void *fr_anon_zalloc(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, n, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void fr_anon_free(void *p, size_t n) {
+    if (p) munmap(p, n);
+}
+
 int fr_mmap_open(fr_mmap *m, const char *path) { return fr_mmap_open_mode(m, path, 0); }
 
 int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory) {

@@ -19,6 +19,12 @@ int fr_mmap_open(fr_mmap *m, const char *path);
 int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory);
 void fr_mmap_close(fr_mmap *m);
 
+/* n > 0 zeroed bytes of anonymous memory: page-aligned, the pages mapped as
+ * they are first touched, transparent huge pages asked for (a cache read
+ * whole every token). NULL when out of memory. fr_anon_free(p, n) releases. */
+void *fr_anon_zalloc(size_t n);
+void fr_anon_free(void *p, size_t n);
+
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer, refusing files
  * larger than max_size. */
 int fr_read_file(const char *path, size_t max_size, char **out, size_t *len);

@@ -60,6 +60,10 @@ void fr_qx_quantize_mt(const float *X, int n, int64_t cols, int blk, void *buf, 
 /* Rows [t0, t1) only, into buf laid out for n rows. */
 void fr_qx_quantize_rows(const float *X, int n, int64_t cols, int blk, void *buf, int t0, int t1);
 
+/* bfloat16 values of m query rows of k values packed by pack_bf16: whole
+ * groups of 16 rows, whole steps of 8 values */
+static inline int64_t fr_bf16_pack_len(int m, int k) { return (int64_t)(m + 15) / 16 * 16 * ((k + 7) / 8 * 8); }
+
 /* One instruction set's kernels. A NULL matmul entry (a weight type the ISA
  * has no kernel for yet) falls back to the generic one. */
 typedef struct fr_kernel_table {
@@ -86,9 +90,10 @@ typedef struct fr_kernel_table {
                            const double *G, int nj, int K, float *sa, float *sq);
     /* attention over a bfloat16 cache, not exact (NULL: the caller decodes the
      * rows to float32 for dots/wsum): A queries and B cache rows bfloat16;
+     * dots_bf16 takes A as pack_bf16 wrote it (fr_bf16_pack_len(m, k) values);
      * wsum_bf16 rounds P to bfloat16, n <= 256 (avx512/attn_bf16.h) */
-    void (*dots_bf16)(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m,
-                      int n, int k);
+    void (*pack_bf16)(const uint16_t *A, int64_t lda, int m, int k, uint16_t *dst); /* A for dots_bf16 */
+    void (*dots_bf16)(const uint16_t *Ap, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m, int n, int k);
     void (*wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
                       int k);
     /* n rows of a Q8_0 cache (k values, src rows lds bytes apart) as bfloat16

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/mmap.h"
 #include "tensor/ggml_quants.h"
 #include "base/pool.h"
 #include "kernels/kernels.h"
@@ -86,17 +87,20 @@ int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, 
     if (type == FR_DT_I8) { /* whole groups of 4 positions, each chunk of 64 bytes on a cache line */
         const size_t groups = ((size_t)n_ctx + 3) / 4, bytes = (groups * 4 * (size_t)(kv_lora + d_rope) + 63) / 64 * 64;
         kc->row = (size_t)(kv_lora + d_rope);
-        kc->lat = aligned_alloc(64, bytes ? bytes : 64);
+        kc->lat_bytes = bytes ? bytes : 64;
+        kc->lat = fr_anon_zalloc(kc->lat_bytes); /* zeroed: unwritten positions of a group are read (weight 0) */
         kc->kd = calloc(groups * 8, sizeof(float));
         if (!kc->lat || !kc->kd) {
             fr_mla_cache_free(kc);
             return fr_err("out of memory allocating the latent cache for %d positions", n_ctx);
         }
-        memset(kc->lat, 0, bytes); /* unwritten positions of a group are read (their weight 0) */
         return 0;
     }
+    /* rows on whole cache lines from a page boundary when row is a multiple of 64 (bf16 at 576 values: the
+     * attention kernels' 64-byte loads; from calloc, 16 bytes past a page, each load of a row spans two lines) */
     kc->row = fr_dtype_bytes(type, (int64_t)kv_lora + (kc->pe_in_row ? d_rope : 0));
-    kc->lat = calloc((size_t)n_ctx, kc->row);
+    kc->lat_bytes = n_ctx > 0 ? (size_t)n_ctx * kc->row : 64;
+    kc->lat = fr_anon_zalloc(kc->lat_bytes);
     if (!kc->pe_in_row) kc->pe = calloc((size_t)n_ctx * (size_t)(d_rope ? d_rope : 1), sizeof(float));
     if (!kc->lat || (!kc->pe_in_row && !kc->pe)) {
         fr_mla_cache_free(kc);
@@ -106,7 +110,7 @@ int fr_mla_cache_alloc(fr_mla_cache *kc, fr_dtype type, int n_ctx, int kv_lora, 
 }
 
 void fr_mla_cache_free(fr_mla_cache *kc) {
-    free(kc->lat);
+    fr_anon_free(kc->lat, kc->lat_bytes);
     free(kc->pe);
     free(kc->kd);
     kc->lat = NULL;
@@ -177,17 +181,19 @@ typedef struct mla_job {
     fr_qx qq;
     fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
     /* bfloat16 attention over a BF16 cache (not exact, avx512bf16 kernels):
-     * (qabs, q_rope) rounded to bfloat16 [n][H][r + dr] and the table with
-     * dots_bf16 / wsum_bf16 */
+     * (qabs, q_rope) rounded to bfloat16 and packed for dots_bf16, qbl values
+     * a token [n][qbl], and the table with dots_bf16 / wsum_bf16 */
     uint16_t *qb16;
+    int64_t qbl;
     const fr_kernel_table *kt;
     /* the values over a Q8_0 cache on wsum_bf16 (not exact): each block of
      * rows decoded to bfloat16 in [threads][ROWBLK][r] (the scores stay on the
      * int8 kernel) */
     uint16_t *lat16;
-    /* and its rope scores on dots_bf16: q_rope rounded [n][H][dr], each
-     * block's rope keys rounded in [threads][ROWBLK][dr] */
+    /* and its rope scores on dots_bf16: q_rope rounded and packed [n][qrl],
+     * each block's rope keys rounded in [threads][ROWBLK][dr] */
     uint16_t *qr16, *pe16;
+    int64_t qrl;
     int exact;      /* the caller's fr_kernels_exact() */
     /* the per-head matmuls (absorb, expand) on the integer path: [threads] scratch of qsz bytes */
     void *qbuf;
@@ -294,8 +300,8 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
         v.data = j->kv->lat + (size_t)b * j->kv->row;
         fr_matmul_q_kernel(FR_DT_Q8_0)(&v, &qt, out, 0, nr); /* out[h*ldo + i] */
     } else if (j->qb16) { /* bfloat16 rows (latent, rope keys) x bfloat16 queries (q~, q_rope), read in place */
-        j->kt->dots_bf16(j->qb16 + (size_t)t * H * ld, ld, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row),
-                         ld, out, ldo, H, nr, ld);
+        j->kt->dots_bf16(j->qb16 + t * j->qbl, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), ld,
+                         out, ldo, H, nr, ld);
     } else {
         lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * ld);
         fr_dots(qa, r, lat, ld, out, ldo, H, nr, r); /* [H][nr] */
@@ -304,7 +310,7 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
         if (j->qr16) { /* apart (q8_0), both sides rounded to bfloat16 */
             uint16_t *pb = j->pe16 + (size_t)ith * ROWBLK * dr;
             j->kt->f32_bf16(j->kv->pe + (size_t)b * dr, pb, (int64_t)nr * dr);
-            j->kt->dots_bf16(j->qr16 + (size_t)t * H * dr, dr, pb, dr, tmp, ROWBLK, H, nr, dr);
+            j->kt->dots_bf16(j->qr16 + t * j->qrl, pb, dr, tmp, ROWBLK, H, nr, dr);
         } else if (j->kv->pe_in_row) fr_dots(q + dn, dq, lat + r, ld, tmp, ROWBLK, H, nr, dr);
         else fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr);
     }
@@ -378,6 +384,15 @@ static int quant_rows(const float *x, size_t ldx, int nh, int k, float scale, in
 static void rows_bf16(const fr_kernel_table *kt, const float *x, size_t ldx, uint16_t *d, size_t ldd, size_t rows,
                       int k) {
     for (size_t i = 0; i < rows; i++) kt->f32_bf16(x + i * ldx, d + i * ldd, k);
+}
+
+/* n tokens' H rows of bfloat16 queries (rows k apart) packed for dots_bf16,
+ * len values a token: [n][len] (NULL without scratch) */
+static uint16_t *pack_queries(const fr_kernel_table *kt, const uint16_t *rows, int n, int H, int k, int64_t len,
+                              fr_arena *a) {
+    uint16_t *p = fr_arena_alloc(a, (size_t)n * (size_t)len * sizeof *p);
+    for (int t = 0; p && t < n; t++) kt->pack_bf16(rows + (size_t)t * H * k, k, H, k, p + t * len);
+    return p;
 }
 
 /* prefill: whole tokens [t0, t1), each reading its keys once for all heads */
@@ -509,11 +524,14 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     fr_parallel_for(H, 1, absorb_q, &j);
     j.kt = fr_kernels();
     if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16 && j.kt->f32_bf16) {
-        /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) rounded once   [n][H][r + dr] */
-        j.qb16 = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *j.qb16);
-        if (j.qb16) {
-            rows_bf16(j.kt, j.qabs, r, j.qb16, r + dr, (size_t)n * H, r);
-            rows_bf16(j.kt, q + dn, dq, j.qb16 + r, r + dr, (size_t)n * H, dr);
+        /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) rounded once   [n][H][r + dr],
+         * then packed */
+        uint16_t *qr = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *qr);
+        if (qr) {
+            rows_bf16(j.kt, j.qabs, r, qr, r + dr, (size_t)n * H, r);
+            rows_bf16(j.kt, q + dn, dq, qr + r, r + dr, (size_t)n * H, dr);
+            j.qbl = fr_bf16_pack_len(H, r + dr);
+            j.qb16 = pack_queries(j.kt, qr, n, H, r + dr, j.qbl, a);
         }
     }
     if (kv->type == FR_DT_I8 && !j.exact) {
@@ -539,10 +557,13 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         }
         if (j.kt->wsum_bf16 && j.kt->q8_0_bf16) j.lat16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * r * sizeof *j.lat16);
         if (dr && j.kt->dots_bf16 && j.kt->f32_bf16) { /* the rope scores on dots_bf16 too */
-            j.qr16 = fr_arena_alloc(a, (size_t)n * H * dr * sizeof *j.qr16);
+            uint16_t *qr = fr_arena_alloc(a, (size_t)n * H * dr * sizeof *qr);
             j.pe16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * dr * sizeof *j.pe16);
-            if (!j.pe16) j.qr16 = NULL;
-            if (j.qr16) rows_bf16(j.kt, q + dn, dq, j.qr16, dr, (size_t)n * H, dr);
+            if (qr && j.pe16) {
+                rows_bf16(j.kt, q + dn, dq, qr, dr, (size_t)n * H, dr);
+                j.qrl = fr_bf16_pack_len(H, dr);
+                j.qr16 = pack_queries(j.kt, qr, n, H, dr, j.qrl, a);
+            }
         }
     }
 

@@ -49,7 +49,8 @@ typedef struct fr_mla_cache {
     int kv_lora, d_rope;
     int pe_in_row;  /* F16/BF16/I8: the rope keys follow the latent in each position */
     size_t row;     /* bytes per position in lat */
-    uint8_t *lat;   /* [n_ctx][row] */
+    uint8_t *lat;   /* [n_ctx][row], page-aligned anonymous memory of lat_bytes */
+    size_t lat_bytes;
     float *pe;      /* [n_ctx][d_rope] when not pe_in_row, else NULL */
     float *kd;      /* I8: [n_ctx/4][2][4] the scales (else NULL) */
 } fr_mla_cache;
