@@ -181,7 +181,8 @@ typedef struct mla_job {
     fr_qx qq;
     fr_tensor lat8; /* the cache as a Q8_0 matrix [n_keys][r] */
     /* bfloat16 attention over a BF16 cache (not exact, avx512bf16 kernels):
-     * (qabs, q_rope) rounded to bfloat16 and packed for dots_bf16, qbl values
+     * (qabs, q_rope) times the softmax scale, rounded to bfloat16 and packed
+     * for dots_bf16 (which takes the rope keys in its rows), qbl values
      * a token [n][qbl], and the table with dots_bf16 / wsum_bf16 */
     uint16_t *qb16;
     int64_t qbl;
@@ -283,7 +284,7 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
     const float *qa = j->qabs + (size_t)t * H * r, *q = j->q + (size_t)t * H * dq;
     float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
     const float *lat = NULL;
-    const int ld = lat_ld(j->kv), rope = dr && !j->qb16; /* the bfloat16 kernel takes the rope keys in its rows */
+    const int ld = lat_ld(j->kv), rope = dr;
     if (j->qi8) { /* int8 queries x the I8 cache's groups from b (a multiple of 4), scale folded into the queries */
         fr_i8_dots(j->qi8 + (size_t)t * H * ld, j->qi8d + (size_t)t * H * 2, j->qi8s + (size_t)t * H * 2, H,
                    j->kv->lat + (size_t)b * ld, j->kv->kd + (size_t)b * 2, r, dr, nr, out, ldo);
@@ -299,9 +300,10 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
         v.ne[0] = ldo;
         v.data = j->kv->lat + (size_t)b * j->kv->row;
         fr_matmul_q_kernel(FR_DT_Q8_0)(&v, &qt, out, 0, nr); /* out[h*ldo + i] */
-    } else if (j->qb16) { /* bfloat16 rows (latent, rope keys) x bfloat16 queries (q~, q_rope), read in place */
+    } else if (j->qb16) { /* bfloat16 rows (latent, rope keys) x bfloat16 queries (q~, q_rope) times the scale */
         j->kt->dots_bf16(j->qb16 + t * j->qbl, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), ld,
                          out, ldo, H, nr, ld);
+        return NULL;
     } else {
         lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * ld);
         fr_dots(qa, r, lat, ld, out, ldo, H, nr, r); /* [H][nr] */
@@ -379,11 +381,14 @@ static int quant_rows(const float *x, size_t ldx, int nh, int k, float scale, in
     return 0;
 }
 
-/* rows x k floats (x rows ldx apart) rounded to bfloat16 rows (ldd apart):
- * the queries of the bfloat16 kernels */
-static void rows_bf16(const fr_kernel_table *kt, const float *x, size_t ldx, uint16_t *d, size_t ldd, size_t rows,
-                      int k) {
-    for (size_t i = 0; i < rows; i++) kt->f32_bf16(x + i * ldx, d + i * ldd, k);
+/* rows x k floats (x rows ldx apart) times s rounded to bfloat16 rows (ldd
+ * apart): the queries of the bfloat16 kernels; tmp: k floats */
+static void rows_bf16(const fr_kernel_table *kt, const float *x, size_t ldx, float s, uint16_t *d, size_t ldd,
+                      size_t rows, int k, float *tmp) {
+    for (size_t i = 0; i < rows; i++) {
+        for (int c = 0; c < k; c++) tmp[c] = x[i * ldx + c] * s;
+        kt->f32_bf16(tmp, d + i * ldd, k);
+    }
 }
 
 /* n tokens' H rows of bfloat16 queries (rows k apart) packed for dots_bf16,
@@ -524,12 +529,13 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     fr_parallel_for(H, 1, absorb_q, &j);
     j.kt = fr_kernels();
     if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16 && j.kt->f32_bf16) {
-        /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) rounded once   [n][H][r + dr],
-         * then packed */
+        /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) times the softmax scale rounded
+         * once   [n][H][r + dr], then packed */
         uint16_t *qr = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *qr);
-        if (qr) {
-            rows_bf16(j.kt, j.qabs, r, qr, r + dr, (size_t)n * H, r);
-            rows_bf16(j.kt, q + dn, dq, qr + r, r + dr, (size_t)n * H, dr);
+        float *tmp = fr_arena_f32(a, (size_t)(r + dr));
+        if (qr && tmp) {
+            rows_bf16(j.kt, j.qabs, r, c->scale, qr, r + dr, (size_t)n * H, r, tmp);
+            rows_bf16(j.kt, q + dn, dq, c->scale, qr + r, r + dr, (size_t)n * H, dr, tmp);
             j.qbl = fr_bf16_pack_len(H, r + dr);
             j.qb16 = pack_queries(j.kt, qr, n, H, r + dr, j.qbl, a);
         }
@@ -558,9 +564,10 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         if (j.kt->wsum_bf16 && j.kt->q8_0_bf16) j.lat16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * r * sizeof *j.lat16);
         if (dr && j.kt->dots_bf16 && j.kt->f32_bf16) { /* the rope scores on dots_bf16 too */
             uint16_t *qr = fr_arena_alloc(a, (size_t)n * H * dr * sizeof *qr);
+            float *tmp = fr_arena_f32(a, (size_t)dr);
             j.pe16 = fr_arena_alloc(a, (size_t)nth * ROWBLK * dr * sizeof *j.pe16);
-            if (qr && j.pe16) {
-                rows_bf16(j.kt, q + dn, dq, qr, dr, (size_t)n * H, dr);
+            if (qr && tmp && j.pe16) {
+                rows_bf16(j.kt, q + dn, dq, 1.0f, qr, dr, (size_t)n * H, dr, tmp);
                 j.qrl = fr_bf16_pack_len(H, dr);
                 j.qr16 = pack_queries(j.kt, qr, n, H, dr, j.qrl, a);
             }
