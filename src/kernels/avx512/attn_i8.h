@@ -59,68 +59,117 @@ static inline __attribute__((always_inline)) void ai8_dp8(__m512i *acc, __m512i 
 #endif
 }
 
-/* Scores, integer part: 16 heads (queries qt: [chunk][4][16 heads], each
- * head's 4 bytes of columns 4l..4l+3 of the chunk as one dword) x 16 positions (the
- * G <= 4 groups from kg, gs bytes apart; missing groups read as zero) over
- * the chunks [c0, c1): acc[h] lane e = position e's sum. Per chunk each
- * group's 64 bytes are shuffled (ai8_shuf: lane L = its 4 positions x
- * columns 4L..4L+3), and the 4 groups' lanes transposed (i8k_t4lanes): v[L]
- * = the 16 positions x columns 4L..4L+3, met by each head's 4 query bytes
- * broadcast. 16 instructions per 64 bytes of cache and 4 of query, no sums
- * across lanes at the end. The groups AI8_PFD ahead are prefetched. */
+/* Scores, integer part, the heads in the lanes: 16 heads (queries qt:
+ * [chunk][4][16 heads], each head's 4 bytes of columns 4l..4l+3 of the chunk
+ * as one dword) x the 16 positions of the G <= 4 groups from kg (gs bytes
+ * apart) over the chunks [c0, c1). For columns 4l..4l+3 of a chunk, one
+ * vpermb puts a group's 4 positions in the 4 128-bit lanes, each position's 4
+ * bytes in every dword of its lane; 4 heads' query dwords (one 128-bit
+ * broadcast load) meet it: acc[4G + g] lane 4e + j = position 4G + e x head
+ * 4g + j. 16 vpdpbusd per 4 vpermb and 4 query loads per group, against a
+ * 32-bit broadcast per vpdpbusd when the positions were the lanes (a third
+ * slower here, bench/attn_bench.c). The groups AI8_PFD ahead are prefetched. */
 #define AI8_PFD 8
+/* columns 4l..4l+3 of a chunk's 4 positions: byte 16e + 4j + k = column 4l + k of position e (chunk byte
+ * 16l + 4k + e): one vpermb with VBMI (the avx512bf16 table; ix[l] its indices), else the chunk's lane l
+ * to all lanes and a vpshufb (ix[l]: the indices within the lane) */
+static inline __attribute__((always_inline)) __m512i ai8_lanes(__m512i v, const int l, __m512i ix) {
+#ifdef FR_BF16
+    return _mm512_permutexvar_epi8(ix, v);
+#else
+    return _mm512_shuffle_epi8(_mm512_shuffle_i32x4(v, v, l * 0x55), ix);
+#endif
+}
+
 static inline __attribute__((always_inline)) void ai8_scores16(const int G, const int32_t *qt, const uint8_t *kg,
                                                                size_t gs, int c0, int c1, __m512i acc[16]) {
+    __m512i ix[4]; /* ai8_lanes' indices */
+    for (int l = 0; l < 4; l++) {
+        uint8_t b[64];
+#ifdef FR_BF16
+        for (int i = 0; i < 64; i++) b[i] = (uint8_t)(16 * l + 4 * (i % 4) + i / 16);
+#else
+        for (int i = 0; i < 64; i++) b[i] = (uint8_t)(4 * (i % 4) + i / 16);
+#endif
+        ix[l] = _mm512_loadu_si512((const void *)b);
+    }
 #pragma GCC unroll 16
-    for (int h = 0; h < 16; h++) acc[h] = _mm512_setzero_si512();
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
     for (int c = c0; c < c1; c++) {
         __m512i v[4];
 #pragma GCC unroll 4
-        for (int g = 0; g < 4; g++) {
-            v[g] = g < G ? ai8_shuf(kg + g * gs + (size_t)c * 64) : _mm512_setzero_si512();
+        for (int g = 0; g < G; g++) {
+            v[g] = _mm512_loadu_si512((const void *)(kg + g * gs + (size_t)c * 64));
             _mm_prefetch((const char *)(kg + (AI8_PFD + g) * gs + (size_t)c * 64), _MM_HINT_T0);
         }
-        i8k_t4lanes(&v[0], &v[1], &v[2], &v[3]);
 #pragma GCC unroll 4
-        for (int l = 0; l < 4; l++)
-#pragma GCC unroll 2
-            for (int h = 0; h < 16; h += 8) {
-                __m512i q[8];
-#pragma GCC unroll 8
-                for (int k = 0; k < 8; k++) q[k] = _mm512_set1_epi32(qt[((size_t)c * 4 + l) * 16 + h + k]);
-                ai8_dp8(acc + h, v[l], q);
+        for (int l = 0; l < 4; l++) {
+            __m512i q[4];
+#pragma GCC unroll 4
+            for (int h = 0; h < 4; h++)
+                q[h] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(qt + ((size_t)c * 4 + l) * 16 + 4 * h)));
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++) {
+                const __m512i u = ai8_lanes(v[g], l, ix[l]);
+#pragma GCC unroll 4
+                for (int h = 0; h < 4; h++) acc[4 * g + h] = _mm512_dpbusd_epi32(acc[4 * g + h], u, q[h]);
             }
+        }
     }
 }
 
 /* the scores of 16 heads from hh for the 16 positions of groups g0.. (G of
- * them): latent and rope sums (ai8_scores16), scaled, stored (past n masked) */
+ * them): latent and rope sums (ai8_scores16), scaled lane by lane with the
+ * generic kernel's float steps, then per 4 heads a 4 x 4 transpose in each
+ * 128-bit lane and one vpermps so a head's 16 positions are one store (past n
+ * masked) */
 static inline __attribute__((always_inline)) void ai8_scores(const int G, const int32_t *qt, const float *qd,
                                                              const int32_t *qs, int hh, const uint8_t *K,
                                                              const float *kd, int w, int ncl, int nch, int n, int g0,
                                                              float *S, int64_t lds) {
     const size_t gs = (size_t)4 * w;
-    __m512i acc[16];
-    int32_t lat[16][16];
+    __m512i acc[16], lat[16];
     ai8_scores16(G, qt, K + g0 * gs, gs, 0, ncl, acc);
-    for (int h = 0; h < 16; h++) _mm512_storeu_si512((void *)lat[h], acc[h]);
+    for (int i = 0; i < 16; i++) lat[i] = acc[i];
     if (nch > ncl) ai8_scores16(G, qt, K + g0 * gs, gs, ncl, nch, acc);
     else
-        for (int h = 0; h < 16; h++) acc[h] = _mm512_setzero_si512();
-    /* lanes e: position 4 g0 + e's latent and rope scales (kd [g][2][4]) */
-    const int nk = 8 * G; /* scales there: no read past the last group */
-    const __mmask16 m0 = fr_tail16(nk), m1 = fr_tail16(nk - 16);
-    const __m512 k0 = _mm512_maskz_loadu_ps(m0, kd + (size_t)g0 * 8), k1 = _mm512_maskz_loadu_ps(m1, kd + (size_t)g0 * 8 + 16);
-    const __m512i il = _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0);
-    const __m512 kl = _mm512_permutex2var_ps(k0, il, k1), kr = _mm512_permutex2var_ps(k0, _mm512_add_epi32(il, _mm512_set1_epi32(4)), k1);
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+    /* lane 4e + j: position 4G + e's scales (kd [g][2][4]), head 4g + j's (qd, qs [h][2]) */
+    const __m512i pe = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i hj = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
+    __m512 f[16];
+    for (int g = 0; g < 4; g++) {
+        const __m512i h2 = _mm512_slli_epi32(_mm512_add_epi32(hj, _mm512_set1_epi32(hh + 4 * g)), 1); /* 2h */
+        const __m512 qdl = _mm512_i32gather_ps(h2, qd, 4), qdr = _mm512_i32gather_ps(h2, qd + 1, 4);
+        const __m512i qsl = _mm512_slli_epi32(_mm512_i32gather_epi32(h2, qs, 4), 7);
+        const __m512i qsr = _mm512_slli_epi32(_mm512_i32gather_epi32(h2, qs + 1, 4), 7);
+        for (int e = 0; e < 4; e++) {
+            if (e >= G) {
+                f[4 * e + g] = _mm512_setzero_ps();
+                continue;
+            }
+            const float *k = kd + (size_t)(g0 + e) * 8;
+            const __m512 kl = _mm512_permutexvar_ps(pe, _mm512_castps128_ps512(_mm_loadu_ps(k)));
+            const __m512 kr = _mm512_permutexvar_ps(pe, _mm512_castps128_ps512(_mm_loadu_ps(k + 4)));
+            const __m512 a = _mm512_mul_ps(qdl, kl), b = _mm512_mul_ps(qdr, kr);
+            const __m512 fl = _mm512_cvtepi32_ps(_mm512_sub_epi32(lat[4 * e + g], qsl));
+            const __m512 fr = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[4 * e + g], qsr));
+            f[4 * e + g] = _mm512_add_ps(_mm512_mul_ps(a, fl), _mm512_mul_ps(b, fr));
+        }
+    }
     const int nv = n - 4 * g0 < 16 ? n - 4 * g0 : 16;
     const __mmask16 mk = (__mmask16)((1u << nv) - 1);
-    for (int h = 0; h < 16; h++) {
-        const int hg = hh + h;
-        const __m512 a = _mm512_mul_ps(_mm512_set1_ps(qd[2 * hg]), kl), b = _mm512_mul_ps(_mm512_set1_ps(qd[2 * hg + 1]), kr);
-        const __m512 fl = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512((const void *)lat[h]), _mm512_set1_epi32(128 * qs[2 * hg])));
-        const __m512 fr = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[h], _mm512_set1_epi32(128 * qs[2 * hg + 1])));
-        _mm512_mask_storeu_ps(S + (size_t)hg * lds + 4 * g0, mk, _mm512_add_ps(_mm512_mul_ps(a, fl), _mm512_mul_ps(b, fr)));
+    const __m512i pos = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0); /* lane 4G + e <- 4e + G */
+    for (int g = 0; g < 4; g++) { /* f[4G + g] lane 4e + j -> c[j] lane 4e + G -> lane 4G + e */
+        const __m512 t0 = _mm512_unpacklo_ps(f[g], f[4 + g]), t1 = _mm512_unpackhi_ps(f[g], f[4 + g]);
+        const __m512 t2 = _mm512_unpacklo_ps(f[8 + g], f[12 + g]), t3 = _mm512_unpackhi_ps(f[8 + g], f[12 + g]);
+        __m512 c[4];
+        c[0] = (__m512)_mm512_unpacklo_pd((__m512d)t0, (__m512d)t2);
+        c[1] = (__m512)_mm512_unpackhi_pd((__m512d)t0, (__m512d)t2);
+        c[2] = (__m512)_mm512_unpacklo_pd((__m512d)t1, (__m512d)t3);
+        c[3] = (__m512)_mm512_unpackhi_pd((__m512d)t1, (__m512d)t3);
+        for (int j = 0; j < 4; j++)
+            _mm512_mask_storeu_ps(S + (size_t)(hh + 4 * g + j) * lds + 4 * g0, mk, _mm512_permutexvar_ps(pos, c[j]));
     }
 }
 
