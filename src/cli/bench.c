@@ -4,9 +4,11 @@
  *                [-o md|csv|json] [--bandwidth GBPS]
  *
  * pp N: one eval of N tokens at position DEPTH; tg N: N evals of one token
- * from position DEPTH. The DEPTH tokens before are evaluated once, untimed.
- * Token ids are random (speed does not depend on them). Each test runs once
- * untimed (warm-up), then -r times; t/s is the mean and stddev of the runs.
+ * from position DEPTH. The DEPTH tokens before are evaluated once, untimed,
+ * in a context of their own (all of them held at once). Token ids are random
+ * (speed does not depend on them). Each test runs once untimed (warm-up),
+ * then -r times, the depths taking turns run by run; t/s is the mean and
+ * stddev of the runs.
  * Generation rows also show the bytes read per token (weights of one token +
  * the latent cache at that depth) and the share of the roofline: memory
  * bandwidth / bytes per token. The bandwidth is --bandwidth or measured here:
@@ -226,64 +228,81 @@ int cmd_bench(int argc, char **argv) {
     int nr = 0, rc = 0;
     if (!toks || !rows) { fprintf(stderr, "error: out of memory\n"); rc = 1; goto out; }
 
+    frugal_context *ctx[MAXL] = {0};
     for (int ki = 0; ki < nk && !rc; ki++) {
         frugal_set_kernels(kl[ki]);
+        int maxn = 0;
+        for (int i = 0; i < nn; i++) maxn = ln[i] > maxn ? (int)ln[i] : maxn;
+        /* one context per depth, each filled once; the tests rewind to it */
         for (int di = 0; di < nd && !rc; di++) {
-            int depth = (int)ld[di], maxn = 0;
-            for (int i = 0; i < nn; i++) maxn = ln[i] > maxn ? (int)ln[i] : maxn;
-            /* one context per depth: the depth is filled once, the tests rewind to it */
+            const int depth = (int)ld[di];
             frugal_context_params cp = {.n_ctx = depth + (maxp > maxn ? maxp : maxn) + 1, .n_threads = (int)threads,
                                         .cache_type = (frugal_cache_type)ctk, .exact = exact};
-            frugal_context *c;
-            if (frugal_context_create(m, &cp, &c)) {
+            if (frugal_context_create(m, &cp, &ctx[di])) {
                 fprintf(stderr, "error: %s\n", frugal_last_error());
                 rc = 1;
                 break;
             }
             if (depth > 0) fprintf(stderr, "bench: %s filling depth %d ...\n", kl[ki], depth);
-            if (fill_depth(c, depth, in.n_vocab, toks)) {
+            if (fill_depth(ctx[di], depth, in.n_vocab, toks)) {
                 fprintf(stderr, "error: %s\n", frugal_last_error());
                 rc = 1;
             }
-            for (int ti = 0; ti < np + nn && !rc; ti++) {
-                int n_prompt = ti < np ? (int)lp[ti] : 0, n_gen = ti < np ? 0 : (int)ln[ti - np];
-                if (n_prompt + n_gen == 0) continue;
-                row *r = &rows[nr];
-                *r = (row){.kernels = kl[ki], .n_prompt = n_prompt, .n_gen = n_gen, .depth = depth, .threads = (int)threads};
-                char name[64];
-                fprintf(stderr, "bench: %s %s ...\n", kl[ki], test_name(r, name, sizeof name));
-                double sec;
-                if (run_once(c, n_prompt, n_gen, depth, in.n_vocab, toks, &sec)) { /* warm-up */
-                    fprintf(stderr, "error: %s\n", frugal_last_error());
-                    rc = 1;
-                }
-                double wall = 0, c0 = fr_clock_s(CLOCK_PROCESS_CPUTIME_ID);
-                for (int k = 0; k < reps && !rc; k++) {
-                    if (run_once(c, n_prompt, n_gen, depth, in.n_vocab, toks, &sec)) {
+        }
+        /* each test at every depth, the depths taking turns run by run: the machine's speed drifts over a
+         * run (other tenants, memory bandwidth), and a depth's rows measured minutes apart from depth 0's
+         * would carry that drift into their ratio */
+        row *base = rows + nr; /* [depth][test] */
+        for (int ti = 0; ti < np + nn && !rc; ti++) {
+            const int n_prompt = ti < np ? (int)lp[ti] : 0, n_gen = ti < np ? 0 : (int)ln[ti - np];
+            if (n_prompt + n_gen == 0) continue;
+            double wall[MAXL] = {0}, cpu[MAXL] = {0};
+            for (int di = 0; di < nd; di++) {
+                row *r = &base[di * (np + nn) + ti];
+                *r = (row){.kernels = kl[ki], .n_prompt = n_prompt, .n_gen = n_gen, .depth = (int)ld[di],
+                           .threads = (int)threads};
+            }
+            for (int k = -1; k < reps && !rc; k++) /* k = -1: the warm-up */
+                for (int di = 0; di < nd && !rc; di++) {
+                    row *r = &base[di * (np + nn) + ti];
+                    char name[64];
+                    if (k < 0) fprintf(stderr, "bench: %s %s ...\n", kl[ki], test_name(r, name, sizeof name));
+                    double sec, c0 = fr_clock_s(CLOCK_PROCESS_CPUTIME_ID);
+                    if (run_once(ctx[di], n_prompt, n_gen, r->depth, in.n_vocab, toks, &sec)) {
                         fprintf(stderr, "error: %s\n", frugal_last_error());
                         rc = 1;
                         break;
                     }
-                    wall += sec;
+                    if (k < 0) continue;
+                    cpu[di] += fr_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+                    wall[di] += sec;
                     r->samples[r->ns++] = (n_prompt + n_gen) / sec;
                 }
-                if (rc) break;
-                r->cpu = wall > 0 ? (fr_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / (wall * (double)threads) : 0;
-                double s = 0, ss = 0;
-                for (int k = 0; k < r->ns; k++) s += r->samples[k];
-                r->avg = s / r->ns;
+            for (int di = 0; di < nd && !rc; di++) {
+                row *r = &base[di * (np + nn) + ti];
+                r->cpu = wall[di] > 0 ? cpu[di] / (wall[di] * (double)threads) : 0;
+                double sm = 0, ss = 0;
+                for (int k = 0; k < r->ns; k++) sm += r->samples[k];
+                r->avg = sm / r->ns;
                 for (int k = 0; k < r->ns; k++) ss += (r->samples[k] - r->avg) * (r->samples[k] - r->avg);
                 r->sd = r->ns > 1 ? sqrt(ss / (r->ns - 1)) : 0;
                 if (n_gen) {
                     /* token i reads depth + i + 1 cache rows: on average depth + (n+1)/2 */
                     r->bytes_tok = (double)in.bytes_per_token + (double)in.cache_bytes_fixed +
-                                   (double)frugal_cache_bytes_per_token(&in, frugal_context_cache_type(c)) *
-                                       (depth + (n_gen + 1) / 2.0);
+                                   (double)frugal_cache_bytes_per_token(&in, frugal_context_cache_type(ctx[di])) *
+                                       (r->depth + (n_gen + 1) / 2.0);
                     r->roof_ts = bw * 1e9 / r->bytes_tok;
                 }
-                nr++;
             }
-            frugal_context_free(c);
+        }
+        /* the rows in llama-bench's order, depth by depth; tests of no tokens left out */
+        for (int di = 0; di < nd && !rc; di++)
+            for (int ti = 0; ti < np + nn; ti++)
+                if (base[di * (np + nn) + ti].n_prompt + base[di * (np + nn) + ti].n_gen > 0)
+                    rows[nr++] = base[di * (np + nn) + ti];
+        for (int di = 0; di < nd; di++) {
+            frugal_context_free(ctx[di]);
+            ctx[di] = NULL;
         }
     }
 
