@@ -10,21 +10,20 @@
  *   - values: a chunk is already what vpdpbusd wants (4 positions' bytes of
  *     one column in each dword), times a head's 4 weights broadcast; tiles of
  *     4 heads x 4 chunks in registers (ai8_vtile);
- *   - scores: the chunks of 4 groups are shuffled (each 128-bit lane from 4
- *     columns x 4 positions to 4 positions x 4 columns) and their lanes
- *     transposed, so that a vector holds 16 positions x 4 columns and meets
- *     a head's 4 query bytes broadcast: lane e sums position e, 16 heads in
- *     registers (ai8_scores16), one pass over the block.
+ *   - scores: per 4 columns of a chunk, one permute puts a group's 4
+ *     positions in the 4 128-bit lanes (each position's 4 bytes in every
+ *     dword of its lane) and meets 4 heads' query dwords, one 128-bit
+ *     broadcast load: the heads and positions in the lanes (ai8_scores16),
+ *     4 x 4 positions x 16 heads in registers, one pass over the block.
  * Per position and head 576 products over V2-Lite's 512 latent + 64 rope
  * columns and 512 for the values, 64 per instruction: half the instructions
  * of vdpbf16ps on a bfloat16 cache, over half the bytes.
  *
  * Measured on the Zen 5 VM (AVX512-VNNI, no AMX; bench/attn_bench.c, 16
- * heads x 8192 rows per thread, blocks of 64): 0.47 ms for both passes
- * against 0.69-0.70 on the bfloat16 cache (600 against 410 GFLOP/s). Two
- * things shaped the code there: 64-byte loads from beyond a few KiB run at
- * about 200 GB/s a core (so each loaded vector serves 4 to 16 instructions),
- * and the form of vpdpbusd (ai8_dp8). */
+ * heads x 8192 rows per thread, blocks of 256): scores 0.26 ms, values 0.22
+ * (570 and 600 GFLOP/s). Two things shaped the code there: 64-byte loads
+ * from beyond a few KiB run at about 200 GB/s a core (so each loaded vector
+ * serves 4 to 16 instructions), and the form of vpdpbusd (ai8_dp4x4). */
 
 #include <stdint.h>
 #include <string.h>
@@ -32,30 +31,29 @@
 #define AI8_MAXCH 40 /* 16-column chunks a position may have here (w <= 640, queries
                       * laid out in 10 KiB); beyond: generic */
 
-/* a cache chunk, each 128-bit lane [4 columns][4 positions] -> [4 positions][4 columns] */
-static inline __m512i ai8_shuf(const uint8_t *k) {
-    const __m512i ctl = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-    return _mm512_shuffle_epi8(_mm512_loadu_si512((const void *)k), ctl);
-}
-
-/* acc[k] += vpdpbusd(u, s[k]) for k < 8. gcc 12 compiles the intrinsic in
- * these loops with a copy of each accumulator into another register and
- * back per step (and spills when 16 are live), so optimized gcc builds take
- * one asm block; it also keeps loads out of vpdpbusd, which on this Zen 5
- * retires at a third of the register form's rate with a memory operand (2.8
- * against 8.5 G/s a core). */
-static inline __attribute__((always_inline)) void ai8_dp8(__m512i *acc, __m512i u, const __m512i s[8]) {
+/* acc[4i + k] += vpdpbusd(u[i], s[k]) for i, k < 4: a 4 x 4 register tile.
+ * gcc 12 compiled the intrinsic in such loops with a copy of each
+ * accumulator into another register and back per step (and spills when 16
+ * are live), so optimized gcc builds take asm blocks (two of 8 accumulators:
+ * an asm takes at most 30 operands, and an in-out one counts twice); they
+ * also keep loads out of vpdpbusd, which on this Zen 5 retires at a third of
+ * the register form's rate with a memory operand (2.8 against 8.5 G/s a core).
+ * (The scores below keep the intrinsic: with this tile they measured 0.30
+ * ms against 0.26-0.28, bench/attn_bench.c.) */
+static inline __attribute__((always_inline)) void ai8_dp4x4(__m512i acc[16], const __m512i u[4], const __m512i s[4]) {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
-    __asm__("vpdpbusd %[s0], %[u], %[a0]\n\tvpdpbusd %[s1], %[u], %[a1]\n\t"
-            "vpdpbusd %[s2], %[u], %[a2]\n\tvpdpbusd %[s3], %[u], %[a3]\n\t"
-            "vpdpbusd %[s4], %[u], %[a4]\n\tvpdpbusd %[s5], %[u], %[a5]\n\t"
-            "vpdpbusd %[s6], %[u], %[a6]\n\tvpdpbusd %[s7], %[u], %[a7]"
-            : [a0] "+v"(acc[0]), [a1] "+v"(acc[1]), [a2] "+v"(acc[2]), [a3] "+v"(acc[3]), [a4] "+v"(acc[4]),
-              [a5] "+v"(acc[5]), [a6] "+v"(acc[6]), [a7] "+v"(acc[7])
-            : [u] "v"(u), [s0] "v"(s[0]), [s1] "v"(s[1]), [s2] "v"(s[2]), [s3] "v"(s[3]), [s4] "v"(s[4]),
-              [s5] "v"(s[5]), [s6] "v"(s[6]), [s7] "v"(s[7]));
+    for (int i = 0; i < 4; i += 2)
+        __asm__("vpdpbusd %[s0], %[u0], %[a0]\n\tvpdpbusd %[s1], %[u0], %[a1]\n\t"
+                "vpdpbusd %[s2], %[u0], %[a2]\n\tvpdpbusd %[s3], %[u0], %[a3]\n\t"
+                "vpdpbusd %[s0], %[u1], %[a4]\n\tvpdpbusd %[s1], %[u1], %[a5]\n\t"
+                "vpdpbusd %[s2], %[u1], %[a6]\n\tvpdpbusd %[s3], %[u1], %[a7]"
+                : [a0] "+v"(acc[4 * i]), [a1] "+v"(acc[4 * i + 1]), [a2] "+v"(acc[4 * i + 2]),
+                  [a3] "+v"(acc[4 * i + 3]), [a4] "+v"(acc[4 * i + 4]), [a5] "+v"(acc[4 * i + 5]),
+                  [a6] "+v"(acc[4 * i + 6]), [a7] "+v"(acc[4 * i + 7])
+                : [u0] "v"(u[i]), [u1] "v"(u[i + 1]), [s0] "v"(s[0]), [s1] "v"(s[1]), [s2] "v"(s[2]), [s3] "v"(s[3]));
 #else
-    for (int k = 0; k < 8; k++) acc[k] = _mm512_dpbusd_epi32(acc[k], u, s[k]);
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 4; k++) acc[4 * i + k] = _mm512_dpbusd_epi32(acc[4 * i + k], u[i], s[k]);
 #endif
 }
 
@@ -192,26 +190,6 @@ static void PFX(i8_dots)(const int8_t *Q, const float *qd, const int32_t *qs, in
     if (h0 < m) /* heads past the last 16, or a shape this kernel does not take */
         fr_i8_dots_generic(Q + (size_t)h0 * w, qd + 2 * h0, qs + 2 * h0, m - h0, K, kd, r, dr, n, S + (size_t)h0 * lds,
                            lds);
-}
-
-/* acc[4i + k] += vpdpbusd(u[i], s[k]) for i, k < 4: a 4 x 4 register tile
- * (two asm blocks of 8 accumulators under gcc: an asm takes at most 30
- * operands, and an in-out one counts twice) */
-static inline __attribute__((always_inline)) void ai8_dp4x4(__m512i acc[16], const __m512i u[4], const __m512i s[4]) {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
-    for (int i = 0; i < 4; i += 2)
-        __asm__("vpdpbusd %[s0], %[u0], %[a0]\n\tvpdpbusd %[s1], %[u0], %[a1]\n\t"
-                "vpdpbusd %[s2], %[u0], %[a2]\n\tvpdpbusd %[s3], %[u0], %[a3]\n\t"
-                "vpdpbusd %[s0], %[u1], %[a4]\n\tvpdpbusd %[s1], %[u1], %[a5]\n\t"
-                "vpdpbusd %[s2], %[u1], %[a6]\n\tvpdpbusd %[s3], %[u1], %[a7]"
-                : [a0] "+v"(acc[4 * i]), [a1] "+v"(acc[4 * i + 1]), [a2] "+v"(acc[4 * i + 2]),
-                  [a3] "+v"(acc[4 * i + 3]), [a4] "+v"(acc[4 * i + 4]), [a5] "+v"(acc[4 * i + 5]),
-                  [a6] "+v"(acc[4 * i + 6]), [a7] "+v"(acc[4 * i + 7])
-                : [u0] "v"(u[i]), [u1] "v"(u[i + 1]), [s0] "v"(s[0]), [s1] "v"(s[1]), [s2] "v"(s[2]), [s3] "v"(s[3]));
-#else
-    for (int i = 0; i < 4; i++)
-        for (int k = 0; k < 4; k++) acc[4 * i + k] = _mm512_dpbusd_epi32(acc[4 * i + k], u[i], s[k]);
-#endif
 }
 
 /* P kd of one head quantized to 8 bits (max -> 255) into pq (4 ng bytes,
