@@ -10,7 +10,8 @@
  *   frugal_speed bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 3] [-t 2] [--mmap 0|1]
  *       (--mmap 0: the weights read into memory, frugal_model_params.use_mmap = 0.)
  *       ppN: one frugal_eval of N random tokens at position DEPTH; tgN: N evals of one token.
- *       The DEPTH tokens are evaluated once (untimed, 512 at a time); each run rewinds to them.
+ *       The DEPTH tokens are evaluated once (untimed, 512 at a time) in a context per depth; each run
+ *       rewinds to them, and the depths take turns run by run (one drift of the machine for all).
  *       One untimed warm-up run per test. Prints "RESULT ..." lines with t/s mean and stddev,
  *       and the bytes one decoded token reads (weights + latent cache at that depth).
  */
@@ -76,20 +77,30 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
     }
     frugal_model_info in;
     frugal_model_get_info(m, &in);
-    uint64_t state = 0x9E3779B97F4A7C15ull;
-    int rc = 0;
-    const char *d = depths;
-    while (rc == 0 && *d) {
+    enum { MAXD = 16 };
+    long dep[MAXD];
+    int nd = 0, rc = 0;
+    for (const char *d = depths; *d;) {
         char *end;
         long depth = strtol(d, &end, 10);
-        if (end == d || depth < 0 || depth > 1 << 20) {
-            fprintf(stderr, "error: -d: bad depth list '%s'\n", depths);
-            rc = -1;
-            break;
+        if (end == d || depth < 0 || depth > 1 << 20 || nd == MAXD) {
+            fprintf(stderr, "error: -d: bad depth list '%s' (at most %d)\n", depths, MAXD);
+            frugal_model_free(m);
+            return -1;
         }
+        dep[nd++] = depth;
         d = *end == ',' ? end + 1 : end;
+    }
+    /* a context per depth, all filled first; then each test at every depth, the depths taking turns
+     * run by run, so the ratio of a depth's speed to depth 0's does not carry the machine's drift
+     * between two phases minutes apart */
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    frugal_context *ctx[MAXD] = {0};
+    int32_t *toks[MAXD] = {0};
+    for (int di = 0; di < nd && rc == 0; di++) {
+        const long depth = dep[di];
         int ntok = (int)depth + (pp > tg ? pp : tg);
-        int32_t *tok = malloc((size_t)ntok * sizeof *tok);
+        int32_t *tok = toks[di] = malloc((size_t)ntok * sizeof *tok);
         for (int i = 0; tok && i < ntok; i++) {
             state = state * 6364136223846793005ull + 1442695040888963407ull;
             tok[i] = (int32_t)((state >> 33) % (uint64_t)in.n_vocab);
@@ -100,47 +111,54 @@ static int run_bench(const char *path, int pp, int tg, const char *depths, int r
         const char *ctk = getenv("FRUGAL_CTK"); /* latent cache type: f32, f16, bf16, q8_0, i8 (default: bf16) */
         const int cti = ctk && *ctk ? frugal_cache_type_from_name(ctk) : -1;
         if (cti >= 0) cp.cache_type = (frugal_cache_type)cti;
-        frugal_context *c = NULL;
-        if (!tok || frugal_context_create(m, &cp, &c) || (depth > 0 && fill(c, tok, (int)depth))) {
+        if (!tok || frugal_context_create(m, &cp, &ctx[di]) || (depth > 0 && fill(ctx[di], tok, (int)depth))) {
             fprintf(stderr, "error: %s\n", frugal_last_error());
             rc = -1;
         }
-        for (int test = 0; rc == 0 && test < 2; test++) {
-            int n = test == 0 ? pp : tg;
-            if (n <= 0) continue;
-            double *ts = calloc((size_t)reps + 1, sizeof *ts), wall = 0, cpu = 0;
-            for (int r = 0; ts && rc == 0 && r <= reps; r++) { /* r == 0: warm-up */
+    }
+    for (int test = 0; rc == 0 && test < 2; test++) {
+        int n = test == 0 ? pp : tg;
+        if (n <= 0) continue;
+        double *ts = calloc((size_t)nd * (size_t)reps, sizeof *ts), wall[MAXD] = {0}, cpu[MAXD] = {0};
+        for (int r = 0; ts && rc == 0 && r <= reps; r++) /* r == 0: warm-up */
+            for (int di = 0; di < nd && rc == 0; di++) {
+                frugal_context *c = ctx[di];
+                const int32_t *tok = toks[di];
+                const long depth = dep[di];
                 double t0 = now_s(), c0 = cpu_s();
                 if (test == 0) rc = frugal_eval(c, tok + depth, n, (int)depth, 0);
                 else
                     for (int i = 0; i < (r ? n : 1) && rc == 0; i++) rc = frugal_eval(c, tok + depth + i, 1, (int)depth + i, 0);
                 if (r) {
-                    ts[r - 1] = n / (now_s() - t0);
-                    wall += now_s() - t0;
-                    cpu += cpu_s() - c0;
+                    ts[(size_t)di * reps + r - 1] = n / (now_s() - t0);
+                    wall[di] += now_s() - t0;
+                    cpu[di] += cpu_s() - c0;
                 }
             }
-            if (!ts || rc) {
-                fprintf(stderr, "error: %s\n", frugal_last_error());
-                rc = -1;
-            } else {
-                double mean, sd;
-                stats(ts, reps, &mean, &sd);
-                /* a decoded token at depth+i reads depth+i+1 cache rows: on average depth+(n+1)/2 */
-                double bytes = test == 1 ? (double)in.bytes_per_token +
-                                               (double)frugal_cache_bytes_per_token(&in, frugal_context_cache_type(c)) *
-                                                   ((double)depth + (n + 1) / 2.0)
-                                         : 0;
-                printf("RESULT engine=frugal file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f "
-                       "bytes_per_token=%.0f cpu_share=%.3f mmap=%d\n",
-                       path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, bytes, cpu / (wall * threads),
-                       use_mmap);
-                fflush(stdout);
-            }
-            free(ts);
+        if (!ts || rc) {
+            fprintf(stderr, "error: %s\n", frugal_last_error());
+            rc = -1;
         }
-        if (c) frugal_context_free(c);
-        free(tok);
+        for (int di = 0; di < nd && rc == 0; di++) {
+            const long depth = dep[di];
+            double mean, sd;
+            stats(ts + (size_t)di * reps, reps, &mean, &sd);
+            /* a decoded token at depth+i reads depth+i+1 cache rows: on average depth+(n+1)/2 */
+            double bytes = test == 1 ? (double)in.bytes_per_token +
+                                           (double)frugal_cache_bytes_per_token(&in, frugal_context_cache_type(ctx[di])) *
+                                               ((double)depth + (n + 1) / 2.0)
+                                     : 0;
+            printf("RESULT engine=frugal file=%s test=%s%d depth=%ld threads=%d reps=%d tps=%.4f sd=%.4f "
+                   "bytes_per_token=%.0f cpu_share=%.3f mmap=%d\n",
+                   path, test == 0 ? "pp" : "tg", n, depth, threads, reps, mean, sd, bytes,
+                   cpu[di] / (wall[di] * threads), use_mmap);
+            fflush(stdout);
+        }
+        free(ts);
+    }
+    for (int di = 0; di < nd; di++) {
+        frugal_context_free(ctx[di]);
+        free(toks[di]);
     }
     frugal_model_free(m);
     return rc;
