@@ -35,8 +35,8 @@ static inline __attribute__((always_inline)) __m512i abf_load32(int full, __mmas
  * vdpbf16ps then adds 2 products for 16 (head, pair) lanes, the 4 pairs' sums
  * of a head are added at the end of the row, and no operand needs a shuffle:
  * one broadcast load per 4 vdpbf16ps (a 32-bit broadcast per instruction, or
- * the horizontal sums of rows of products, cost about a third more here;
- * bench/attn_bench.c).
+ * the horizontal sums of rows of products, cost about a third more here:
+ * bench/RESULTS.md Run 17).
  * Packed: for each group G of 16 heads and step s of 8 values, 4 vectors of
  * 32 bfloat16: dst[((G*S + s)*4 + g)*32 + 8j + 2ph + e] = A[16G + 4j + g][8s + 2ph + e]
  * (S = ceil(k / 8) steps; zero past m heads and past k values). */
