@@ -75,7 +75,14 @@ static inline __attribute__((always_inline)) __m512i ai8_lanes(__m512i v, const 
 #ifdef FR_BF16
     return _mm512_permutexvar_epi8(ix, v);
 #else
-    return _mm512_shuffle_epi8(_mm512_shuffle_i32x4(v, v, l * 0x55), ix);
+    __m512i b; /* lane l everywhere (the immediate a literal: -O0 does not fold l * 0x55) */
+    switch (l) {
+    case 0: b = _mm512_shuffle_i32x4(v, v, 0x00); break;
+    case 1: b = _mm512_shuffle_i32x4(v, v, 0x55); break;
+    case 2: b = _mm512_shuffle_i32x4(v, v, 0xaa); break;
+    default: b = _mm512_shuffle_i32x4(v, v, 0xff); break;
+    }
+    return _mm512_shuffle_epi8(b, ix);
 #endif
 }
 
