@@ -1,7 +1,8 @@
 /* frugal bench on the tiny DeepSeek fixture: -o json is an array of objects
  * with llama-bench's fields, one per (depth, test); bytes per generated token
  * = weights per token + the cache read at that depth; -mmp 0 (weights read into
- * memory) shows as "use_mmap": false; bad flags exit 2. */
+ * memory) shows as "use_mmap": false; with two kernel tables and no pp test
+ * one tg row each; bad flags exit 2. */
 #include <jansson.h>
 
 #include "frugal.h"
@@ -50,6 +51,18 @@ int main(int argc, char **argv) {
         }
     }
     frugal_model_free(m);
+    json_decref(a);
+    /* two kernel tables, no pp: one tg row each (the second table's rows once were followed by a
+     * stale copy of the first's in the skipped pp slot) */
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -p 0 -n 2 -r 1 -k generic,generic --bandwidth 10 -o json 2>/dev/null",
+             argv[1], model);
+    p = popen(cmd, "r");
+    a = p ? json_loadf(p, 0, &je) : NULL;
+    rc = p ? pclose(p) : -1;
+    CHECK(rc == 0 && a && json_array_size(a) == 2, "-p 0 -k generic,generic: %zu rows, want 2",
+          a ? json_array_size(a) : 0);
+    for (size_t i = 0; a && i < json_array_size(a); i++)
+        CHECK(json_integer_value(json_object_get(json_array_get(a, i), "n_gen")) == 2, "row %zu: a tg row", i);
     json_decref(a);
     /* bad flags */
     snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -o xml >/dev/null 2>&1", argv[1], model);

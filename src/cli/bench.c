@@ -252,7 +252,8 @@ int cmd_bench(int argc, char **argv) {
         /* each test at every depth, the depths taking turns run by run: the machine's speed drifts over a
          * run (other tenants, memory bandwidth), and a depth's rows measured minutes apart from depth 0's
          * would carry that drift into their ratio */
-        row *base = rows + nr; /* [depth][test] */
+        row *base = rows + nr; /* [depth][test]; a test of no tokens keeps its zeroed row and is left out below */
+        memset(base, 0, sizeof *base * (size_t)(nd * (np + nn)));
         for (int ti = 0; ti < np + nn && !rc; ti++) {
             const int n_prompt = ti < np ? (int)lp[ti] : 0, n_gen = ti < np ? 0 : (int)ln[ti - np];
             if (n_prompt + n_gen == 0) continue;
