@@ -123,15 +123,30 @@ static inline __attribute__((always_inline)) void ai8_scores16(const int G, cons
     }
 }
 
-/* the scores of 16 heads from hh for the 16 positions of groups g0.. (G of
- * them): latent and rope sums (ai8_scores16), scaled lane by lane with the
- * generic kernel's float steps, then per 4 heads a 4 x 4 transpose in each
- * 128-bit lane and one vpermps so a head's 16 positions are one store (past n
- * masked) */
-static inline __attribute__((always_inline)) void ai8_scores(const int G, const int32_t *qt, const float *qd,
-                                                             const int32_t *qs, int hh, const uint8_t *K,
-                                                             const float *kd, int w, int ncl, int nch, int n, int g0,
-                                                             float *S, int64_t lds) {
+/* the per-head factors of 16 heads from hh in ai8_scores16's lanes: lane
+ * 4e + j of [g] = head hh + 4g + j's (qd, qs [h][2]; the sums times 128) */
+typedef struct ai8_heads {
+    __m512 qdl[4], qdr[4];
+    __m512i qsl[4], qsr[4];
+} ai8_heads;
+static inline void ai8_head_factors(const float *qd, const int32_t *qs, int hh, ai8_heads *f) {
+    const __m512i hj = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
+    for (int g = 0; g < 4; g++) {
+        const __m512i h2 = _mm512_slli_epi32(_mm512_add_epi32(hj, _mm512_set1_epi32(hh + 4 * g)), 1); /* 2h */
+        f->qdl[g] = _mm512_i32gather_ps(h2, qd, 4), f->qdr[g] = _mm512_i32gather_ps(h2, qd + 1, 4);
+        f->qsl[g] = _mm512_slli_epi32(_mm512_i32gather_epi32(h2, qs, 4), 7);
+        f->qsr[g] = _mm512_slli_epi32(_mm512_i32gather_epi32(h2, qs + 1, 4), 7);
+    }
+}
+
+/* the scores of 16 heads from hh (their factors hf) for the 16 positions of
+ * groups g0.. (G of them): latent and rope sums (ai8_scores16), scaled lane
+ * by lane with the generic kernel's float steps, then per 4 heads a 4 x 4
+ * transpose in each 128-bit lane and one vpermps so a head's 16 positions are
+ * one store (past n masked) */
+static inline __attribute__((always_inline)) void ai8_scores(const int G, const int32_t *qt, const ai8_heads *hf,
+                                                             int hh, const uint8_t *K, const float *kd, int w,
+                                                             int ncl, int nch, int n, int g0, float *S, int64_t lds) {
     const size_t gs = (size_t)4 * w;
     __m512i acc[16], lat[16];
     ai8_scores16(G, qt, K + g0 * gs, gs, 0, ncl, acc);
@@ -139,15 +154,12 @@ static inline __attribute__((always_inline)) void ai8_scores(const int G, const 
     if (nch > ncl) ai8_scores16(G, qt, K + g0 * gs, gs, ncl, nch, acc);
     else
         for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
-    /* lane 4e + j: position 4G + e's scales (kd [g][2][4]), head 4g + j's (qd, qs [h][2]) */
+    /* lane 4e + j: position 4G + e's scales (kd [g][2][4]), head 4g + j's factors (hf) */
     const __m512i pe = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m512i hj = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
     __m512 f[16];
     for (int g = 0; g < 4; g++) {
-        const __m512i h2 = _mm512_slli_epi32(_mm512_add_epi32(hj, _mm512_set1_epi32(hh + 4 * g)), 1); /* 2h */
-        const __m512 qdl = _mm512_i32gather_ps(h2, qd, 4), qdr = _mm512_i32gather_ps(h2, qd + 1, 4);
-        const __m512i qsl = _mm512_slli_epi32(_mm512_i32gather_epi32(h2, qs, 4), 7);
-        const __m512i qsr = _mm512_slli_epi32(_mm512_i32gather_epi32(h2, qs + 1, 4), 7);
+        const __m512 qdl = hf->qdl[g], qdr = hf->qdr[g];
+        const __m512i qsl = hf->qsl[g], qsr = hf->qsr[g];
         for (int e = 0; e < 4; e++) {
             if (e >= G) {
                 f[4 * e + g] = _mm512_setzero_ps();
@@ -188,10 +200,12 @@ static void PFX(i8_dots)(const int8_t *Q, const float *qd, const int32_t *qs, in
             for (int h = 0; h < 16; h++)
                 for (int d = 0; d < nch * 4; d++) memcpy(&qt[d * 16 + h], Q + (size_t)(h0 + h) * w + 4 * d, 4);
             int g = 0;
-            for (; g + 4 <= ng; g += 4) ai8_scores(4, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
-            if (ng - g == 3) ai8_scores(3, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
-            else if (ng - g == 2) ai8_scores(2, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
-            else if (ng - g == 1) ai8_scores(1, qt, qd, qs, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            ai8_heads hf; /* once per 16 heads, not per 16 positions: 16 gathers */
+            ai8_head_factors(qd, qs, h0, &hf);
+            for (; g + 4 <= ng; g += 4) ai8_scores(4, qt, &hf, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            if (ng - g == 3) ai8_scores(3, qt, &hf, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            else if (ng - g == 2) ai8_scores(2, qt, &hf, h0, K, kd, w, ncl, nch, n, g, S, lds);
+            else if (ng - g == 1) ai8_scores(1, qt, &hf, h0, K, kd, w, ncl, nch, n, g, S, lds);
         }
     }
     if (h0 < m) /* heads past the last 16, or a shape this kernel does not take */
