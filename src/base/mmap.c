@@ -12,39 +12,6 @@
 
 #include "base/err.h"
 
-/* The file's bytes in anonymous memory, read-only once read. Transparent huge
- * pages are asked for (MADV_HUGEPAGE; a kernel without them ignores it): a
- * decode step reads its weights from all over the model, and with 4 KiB pages
- * nearly every 4 KiB of them costs a TLB miss and a page walk. */
-static void *read_whole(int fd, size_t size, const char *path) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        fr_err("%s: cannot allocate %zu bytes to read it into: %s", path, size, strerror(errno));
-        return NULL;
-    }
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, size, MADV_HUGEPAGE);
-#endif
-    for (size_t off = 0; off < size;) {
-        const size_t want = size - off < ((size_t)1 << 30) ? size - off : (size_t)1 << 30;
-        const ssize_t r = pread(fd, (char *)p + off, want, (off_t)off);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR) continue;
-            fr_err("%s: read failed at offset %zu of %zu: %s", path, off, size,
-                   r < 0 ? strerror(errno) : "end of file");
-            munmap(p, size);
-            return NULL;
-        }
-        off += (size_t)r;
-    }
-    if (mprotect(p, size, PROT_READ) != 0) { /* the weights stay read-only, as when mapped */
-        fr_err("%s: mprotect failed: %s", path, strerror(errno));
-        munmap(p, size);
-        return NULL;
-    }
-    return p;
-}
-
 void *fr_anon_zalloc(size_t n) {
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
@@ -56,6 +23,36 @@ void *fr_anon_zalloc(size_t n) {
 
 void fr_anon_free(void *p, size_t n) {
     if (p) munmap(p, n);
+}
+
+/* The file's bytes in anonymous memory, read-only once read. Transparent huge
+ * pages are asked for (MADV_HUGEPAGE; a kernel without them ignores it): a
+ * decode step reads its weights from all over the model, and with 4 KiB pages
+ * nearly every 4 KiB of them costs a TLB miss and a page walk. */
+static void *read_whole(int fd, size_t size, const char *path) {
+    void *p = fr_anon_zalloc(size);
+    if (!p) {
+        fr_err("%s: cannot allocate %zu bytes to read it into: %s", path, size, strerror(errno));
+        return NULL;
+    }
+    for (size_t off = 0; off < size;) {
+        const size_t want = size - off < ((size_t)1 << 30) ? size - off : (size_t)1 << 30;
+        const ssize_t r = pread(fd, (char *)p + off, want, (off_t)off);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            fr_err("%s: read failed at offset %zu of %zu: %s", path, off, size,
+                   r < 0 ? strerror(errno) : "end of file");
+            fr_anon_free(p, size);
+            return NULL;
+        }
+        off += (size_t)r;
+    }
+    if (mprotect(p, size, PROT_READ) != 0) { /* the weights stay read-only, as when mapped */
+        fr_err("%s: mprotect failed: %s", path, strerror(errno));
+        fr_anon_free(p, size);
+        return NULL;
+    }
+    return p;
 }
 
 int fr_mmap_open(fr_mmap *m, const char *path) { return fr_mmap_open_mode(m, path, 0); }
