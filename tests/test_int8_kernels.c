@@ -251,6 +251,23 @@ static void test_isa(const fr_kernel_table *k) {
             free(buf), free(x), free(y), free(ref);
             free((void *)w.data);
         }
+        { /* one token over a long row: 259 blocks, more than the decode kernels' chunks of
+           * reordered activations (avx512/q0_row_vbmi.h 256 blocks, avx512/int8_k.h 128) */
+            const int64_t rows = 5, cols = 259 * fr_dtype_get(dt)->block;
+            fr_tensor w;
+            CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
+            float *x = malloc(sizeof(float) * (size_t)cols), y[5], ref[5];
+            make_x(x, cols);
+            void *buf;
+            fr_qx q = quantize(x, 1, cols, fr_qx_blk(dt), &buf);
+            fr_matmul_q_generic(&w, &q, ref, 0, rows);
+            f(&w, &q, y, 0, rows);
+            double e = mag_err(&w, &q, y, ref);
+            if (!(e <= worst)) worst = e;
+            CHECK(e < 1e-6, "%s %s rows %lld cols %lld n 1: error / sum|w x| %.3g", k->name, dn, (long long)rows,
+                  (long long)cols, e);
+            free(buf), free(x), free((void *)w.data);
+        }
         printf("%s %-5s integer kernel, worst error / sum|w x| vs generic: %.3g\n", k->name, dn, worst);
     }
 }

@@ -1,0 +1,120 @@
+/* Decode (n = 1) of Q4_0 and Q5_0 weights with VBMI (the avx512bf16 table and
+ * up; included by avx512/int8_q0.h, which calls q0_decode_vbmi): four blocks
+ * per step in whole zmm, where q0_row takes one block per ymm.
+ *
+ * Per step the 4 blocks (72 or 88 bytes) come in with two 64-byte loads A, B,
+ * at the first and the last byte of the 4 blocks (so never a byte past them;
+ * masked loads instead ran at a quarter of the speed from DRAM here), and
+ * vpermt2b gathers from them
+ *     qs   lane i (16 bytes) = block i's 16 bytes of nibbles
+ *     hd   bytes 0..7: the low halves of the 4 qh, 8..15 the high halves
+ *          (Q5_0: the masks of the 5th bits of elements 0..15 and 16..31 of
+ *          the 4 blocks), words 16..31: d_i in words 16 + 4i .. 16 + 4i + 3
+ * so lo = qs & 15 (elements 0..15 of the 4 blocks), hi = qs >> 4 (16..31),
+ * + 16 under the qh masks, met by the activations reordered once per call
+ * (xr: per 4 blocks the 4 x 16 first values, then the 4 x 16 last):
+ *     p = -C S + dpbusd(lo, xlo) + dpbusd(hi, xhi)   lanes 4i..4i+3: block i
+ *     acc += float(p) * (d_w d_x)                     (d_x per lane: xd)
+ * with C S (q0_c, the activations' block sums) in lane 4i of a vector made
+ * once per call. The 16 lanes are summed at the end of the row: a different
+ * float order from the generic kernel, as q0_row's (within 1e-6 of sum|w x|,
+ * tests/test_int8_kernels.c). The last 1..3 blocks of a row take the same
+ * step from a copy with the missing blocks' bytes, activations and factors
+ * zero. */
+#ifndef FR_AVX512_Q0_ROW_VBMI_H
+#define FR_AVX512_Q0_ROW_VBMI_H
+
+#define Q0V_XCH 256 /* blocks of reordered activations per chunk (24 KiB on the stack) */
+#ifndef Q0V_PD
+#define Q0V_PD 4096 /* prefetch the row's weights this many bytes ahead (two lines per 4 blocks). One
+                     * thread, 96 Q5_0 matrices of 2048 x 1408 from DRAM in random order, 256 rows a call
+                     * (throwaway harness): none 15.5-17.8 GB/s, 256 22.0-23.9, 1024 21.4-23.4, 2048
+                     * 21.7-25.5, 4096 24.5, 8192 22.2-24.5; two such processes at once: none 30.6-34.9
+                     * in all, 4096 43.1-44.5. (The hardware prefetcher alone fell behind this kernel.) */
+#endif
+
+/* the vpermt2b indices over A (0..63) | B (64..127): iq the 4 blocks' qs, ihd the qh halves
+ * (bytes 0..15) and the d_i (words 16 + 4i .. 16 + 4i + 3) */
+static Q0AI void q0v_index(const int dt, __m512i *iq, __m512i *ihd) {
+    const int bb = (int)q0_bb(dt), qo = dt == FR_DT_Q5_0 ? 6 : 2;
+    _Alignas(64) uint8_t q[64], h[64];
+    memset(h, 0, sizeof h);
+    for (int i = 0; i < 4; i++) {
+        const int o = i < 2 ? i * bb : 64 + i * bb - (4 * bb - 64); /* block i's first byte in A | B */
+        for (int j = 0; j < 16; j++) q[16 * i + j] = (uint8_t)(o + qo + j);
+        h[2 * i] = (uint8_t)(o + 2), h[2 * i + 1] = (uint8_t)(o + 3);
+        h[8 + 2 * i] = (uint8_t)(o + 4), h[8 + 2 * i + 1] = (uint8_t)(o + 5);
+        for (int k = 0; k < 4; k++) h[32 + 8 * i + 2 * k] = (uint8_t)o, h[32 + 8 * i + 2 * k + 1] = (uint8_t)(o + 1);
+    }
+    *iq = _mm512_load_si512(q);
+    *ihd = _mm512_load_si512(h);
+}
+
+/* the 4 blocks at w (4 bb bytes) into acc; pf: prefetch the row Q0V_PD bytes ahead */
+static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const __m512i iq, const __m512i ihd,
+                            const int8_t *xr, const int32_t *cs, const float *xd, __m512 acc) {
+    const int bb = (int)q0_bb(dt);
+    if (pf) { /* past the tensor: no fault */
+        _mm_prefetch((const char *)w + Q0V_PD, _MM_HINT_T0);
+        _mm_prefetch((const char *)w + Q0V_PD + 64, _MM_HINT_T0);
+    }
+    const __m512i a = _mm512_loadu_si512(w), b = _mm512_loadu_si512(w + 4 * bb - 64);
+    const __m512i qs = _mm512_permutex2var_epi8(a, iq, b), hd = _mm512_permutex2var_epi8(a, ihd, b);
+    const __m512i m15 = _mm512_set1_epi8(15);
+    __m512i lo = _mm512_and_si512(qs, m15), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15);
+    if (dt == FR_DT_Q5_0) {
+        const __m128i h = _mm512_castsi512_si128(hd);
+        const __m512i s16 = _mm512_set1_epi8(16);
+        lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64((uint64_t)_mm_cvtsi128_si64(h)), lo, s16);
+        hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(h, 1)), hi, s16);
+    }
+    __m512i p = _mm512_dpbusd_epi32(_mm512_load_si512(cs), lo, _mm512_load_si512(xr));
+    p = _mm512_dpbusd_epi32(p, hi, _mm512_load_si512(xr + 64));
+    const __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(hd, 1)), _mm512_load_ps(xd));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc);
+}
+
+static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    const int bb = (int)q0_bb(dt), C = q0_c(dt);
+    const int64_t nb = X->cols / 32;
+    const size_t rb = fr_row_bytes(W);
+    _Alignas(64) int8_t xr[Q0V_XCH * 32];
+    _Alignas(64) int32_t cs[Q0V_XCH * 4];
+    _Alignas(64) float xd[Q0V_XCH * 4];
+    __m512i iq, ihd;
+    q0v_index(dt, &iq, &ihd);
+    for (int64_t c0 = 0; c0 < nb; c0 += Q0V_XCH) {
+        const int64_t cnt = nb - c0 < Q0V_XCH ? nb - c0 : Q0V_XCH, ng = (cnt + 3) / 4, nf = cnt / 4;
+        /* step g, block i = c0 + 4g + i: xr [g][half][i][16], cs [g][4i] = -C S, xd [g][4i + k] = d_x */
+        memset(xr, 0, (size_t)ng * 128);
+        memset(cs, 0, sizeof(int32_t) * (size_t)ng * 16);
+        memset(xd, 0, sizeof(float) * (size_t)ng * 16);
+        for (int64_t k = 0; k < cnt; k++) {
+            const int64_t g = k / 4, i = k % 4, b = c0 + k;
+            memcpy(xr + 128 * g + 16 * i, X->q + 32 * b, 16);
+            memcpy(xr + 128 * g + 64 + 16 * i, X->q + 32 * b + 16, 16);
+            cs[16 * g + 4 * i] = -C * (X->s[2 * b] + X->s[2 * b + 1]);
+            for (int j = 0; j < 4; j++) xd[16 * g + 4 * i + j] = X->d[b];
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *w = (const uint8_t *)W->data + (size_t)r * rb + (size_t)c0 * (size_t)bb;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+            int64_t g = 0;
+            for (; g + 2 <= nf; g += 2) {
+                a0 = q0v_step(dt, w + 4 * bb * g, 1, iq, ihd, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
+                a1 = q0v_step(dt, w + 4 * bb * (g + 1), 1, iq, ihd, xr + 128 * (g + 1), cs + 16 * (g + 1),
+                              xd + 16 * (g + 1), a1);
+            }
+            if (g < nf) a0 = q0v_step(dt, w + 4 * bb * g, 1, iq, ihd, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0), g++;
+            if (g < ng) { /* the last cnt % 4 blocks */
+                _Alignas(64) uint8_t t[4 * 22] = {0};
+                memcpy(t, w + 4 * bb * g, (size_t)(cnt - 4 * g) * (size_t)bb);
+                a0 = q0v_step(dt, t, 0, iq, ihd, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
+            }
+            const float v = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+            Y[r] = c0 ? Y[r] + v : v;
+        }
+    }
+}
+
+#endif
