@@ -24,7 +24,7 @@
 #ifndef FR_AVX512_Q0_ROW_VBMI_H
 #define FR_AVX512_Q0_ROW_VBMI_H
 
-#define Q0V_XCH 256 /* blocks of reordered activations per chunk (24 KiB on the stack) */
+#define Q0V_XCH 256 /* blocks of reordered activations per chunk (16 KiB on the stack) */
 #ifndef Q0V_PD
 #define Q0V_PD 4096 /* prefetch the row's weights this many bytes ahead (two lines per 4 blocks). One
                      * thread, 96 Q5_0 matrices of 2048 x 1408 from DRAM in random order, 256 rows a call
