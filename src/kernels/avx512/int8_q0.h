@@ -472,13 +472,13 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
 
 static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
-#ifdef FR_BF16
-    if (n == 1 && (dt == FR_DT_Q4_0 || dt == FR_DT_Q5_0)) {
-        q0_decode_vbmi(dt, W, X, Y, r0, r1);
-        return;
-    }
-#endif
     if (n == 1) {
+#ifdef FR_BF16 /* VBMI: four blocks per step (avx512/q0_row_vbmi.h) */
+        if (dt == FR_DT_Q4_0 || dt == FR_DT_Q5_0) {
+            q0_decode_vbmi(dt, W, X, Y, r0, r1);
+            return;
+        }
+#endif
         for (int64_t r = r0; r < r1; r++) q0_row(dt, W, X, Y, r);
         return;
     }

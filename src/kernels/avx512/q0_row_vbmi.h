@@ -93,7 +93,7 @@ static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X
             const int64_t g = k / 4, i = k % 4, b = c0 + k;
             memcpy(xr + 128 * g + 16 * i, X->q + 32 * b, 16);
             memcpy(xr + 128 * g + 64 + 16 * i, X->q + 32 * b + 16, 16);
-            cs[16 * g + 4 * i] = -C * (X->s[2 * b] + X->s[2 * b + 1]);
+            cs[16 * g + 4 * i] = -C * q0_s(X, 0, b);
             for (int j = 0; j < 4; j++) xd[16 * g + 4 * i + j] = X->d[b];
         }
         for (int64_t r = r0; r < r1; r++) {
