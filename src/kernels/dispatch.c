@@ -328,6 +328,82 @@ void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
     split_rows(fr_rows(W), fr_cols(W), n, mm_range, &j);
 }
 
+typedef struct mmm_job {
+    int nw, n;
+    const fr_tensor *const *W;
+    float *const *Y;
+    const float *X;
+    fr_matmul_q_fn fq[FR_MATMUL_MULTI]; /* NULL: the float kernel ff */
+    fr_matmul_fn ff[FR_MATMUL_MULTI];
+    fr_qx qx[FR_MATMUL_MULTI];
+    int64_t grain[FR_MATMUL_MULTI], off[FR_MATMUL_MULTI + 1]; /* rows per item; first item of each weight */
+} mmm_job;
+
+static void mmm_range(void *arg, int64_t i0, int64_t i1, int ith) {
+    const mmm_job *j = arg;
+    (void)ith;
+    for (int64_t i = i0; i < i1; i++) {
+        int w = 0;
+        while (j->off[w + 1] <= i) w++;
+        const int64_t r0 = (i - j->off[w]) * j->grain[w], rows = fr_rows(j->W[w]);
+        const int64_t r1 = r0 + j->grain[w] < rows ? r0 + j->grain[w] : rows;
+        if (j->fq[w]) j->fq[w](j->W[w], &j->qx[w], j->Y[w], r0, r1);
+        else j->ff[w](j->W[w], j->X, j->Y[w], j->n, r0, r1);
+    }
+}
+
+void fr_matmul_multi(const fr_tensor *const *W, int nw, const float *X, float *const *Y, int n) {
+    mmm_job j = {.nw = nw, .n = n, .W = W, .Y = Y, .X = X};
+    int same = nw >= 1 && nw <= FR_MATMUL_MULTI;
+    for (int w = 1; same && w < nw; w++) same = fr_cols(W[w]) == fr_cols(W[0]);
+    if (!same) {
+        for (int w = 0; w < nw; w++) fr_matmul(W[w], X, Y[w], n);
+        return;
+    }
+    /* the activation blocks the weights ask for (32 and/or 256), one buffer each */
+    const int64_t cols = fr_cols(W[0]);
+    int blks[FR_MATMUL_MULTI], nb = 0;
+    size_t at[FR_MATMUL_MULTI], bytes = 0;
+    for (int w = 0; w < nw; w++) {
+        const int blk = fr_matmul_uses_q(W[w]) ? fr_qx_blk(W[w]->dtype) : 0;
+        j.fq[w] = blk && cols % blk == 0 ? fr_matmul_q_kernel(W[w]->dtype) : NULL;
+        j.ff[w] = fr_matmul_kernel(W[w]->dtype, fr_kernels_exact());
+        int b = 0;
+        while (b < nb && blks[b] != blk) b++;
+        if (j.fq[w] && b == nb) {
+            blks[nb] = blk;
+            at[nb++] = bytes;
+            bytes += (fr_qx_bytes(n, cols, blk) + 63) & ~(size_t)63;
+        }
+    }
+    void *buf = NULL, *own = NULL;
+    if (bytes) {
+        buf = fr_pool_scratch(bytes);
+        if (!buf) buf = own = aligned_alloc(64, bytes);
+        if (!buf) { /* no scratch: one weight at a time */
+            for (int w = 0; w < nw; w++) fr_matmul(W[w], X, Y[w], n);
+            return;
+        }
+        fr_qx q[FR_MATMUL_MULTI];
+        for (int b = 0; b < nb; b++) fr_qx_quantize_mt(X, n, cols, blks[b], (char *)buf + at[b], &q[b]);
+        for (int w = 0; w < nw; w++)
+            for (int b = 0; j.fq[w] && b < nb; b++)
+                if (blks[b] == fr_qx_blk(W[w]->dtype)) j.qx[w] = q[b];
+    }
+    const int th = fr_parallel_threads();
+    int64_t work = 0;
+    j.off[0] = 0;
+    for (int w = 0; w < nw; w++) {
+        const int64_t rows = fr_rows(W[w]);
+        j.grain[w] = fr_matmul_grain(rows, n, th);
+        j.off[w + 1] = j.off[w] + (rows + j.grain[w] - 1) / j.grain[w];
+        work += rows * cols * (int64_t)n;
+    }
+    if (work < 32768) mmm_range(&j, 0, j.off[nw], 0);
+    else fr_parallel_for(j.off[nw], 1, mmm_range, &j);
+    free(own);
+}
+
 float fr_exp_shift(float *x, int n, float m) {
     const fr_kernel_table *t = fr_kernels();
     return (t->exp_shift ? t->exp_shift : fr_exp_shift_generic)(x, n, m);

@@ -10,6 +10,11 @@
 /* Y[n][rows] = X[n][cols] . W^T  (W: [rows, cols], any weight dtype).
  * Threads split the rows. */
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n);
+/* Y[i] = X . W[i]^T for nw (at most FR_MATMUL_MULTI) weights of the same
+ * columns, as fr_matmul gives each of them: X quantized once per activation
+ * block, every weight's rows in one pass over the threads (one barrier, not nw). */
+#define FR_MATMUL_MULTI 4
+void fr_matmul_multi(const fr_tensor *const *W, int nw, const float *X, float *const *Y, int n);
 
 /* The same for rows [r0, r1) of W only, single-threaded; Y keeps the full row
  * stride (rows of W). */
@@ -59,6 +64,12 @@ void fr_qx_quantize(const float *X, int n, int64_t cols, int blk, void *buf, fr_
 void fr_qx_quantize_mt(const float *X, int n, int64_t cols, int blk, void *buf, fr_qx *out);
 /* Rows [t0, t1) only, into buf laid out for n rows. */
 void fr_qx_quantize_rows(const float *X, int n, int64_t cols, int blk, void *buf, int t0, int t1);
+/* Blocks [b0, b1) only, counted over the n rows in turn (row t holds blocks
+ * t * cols / blk onwards), into buf laid out for n rows; every block is
+ * quantized on its own, so disjoint ranges may run on different threads. */
+void fr_qx_quantize_blocks(const float *X, int n, int64_t cols, int blk, void *buf, size_t b0, size_t b1);
+/* The view fr_qx_quantize fills, of buf laid out for n rows, quantizing nothing. */
+fr_qx fr_qx_view(int n, int64_t cols, int blk, void *buf);
 
 /* bfloat16 values of m query rows of k values packed by pack_bf16: whole
  * groups of 16 rows, whole steps of 8 values */

@@ -43,12 +43,13 @@ static fr_qx views(int n, int64_t cols, int blk, void *buf) {
     return (fr_qx){.n = n, .blk = blk, .cols = cols, .q = q, .d = d, .s = s};
 }
 
-void fr_qx_quantize_rows(const float *X, int n, int64_t cols, int blk, void *buf, int t0, int t1) {
+fr_qx fr_qx_view(int n, int64_t cols, int blk, void *buf) { return views(n, cols, blk, buf); }
+
+void fr_qx_quantize_blocks(const float *X, int n, int64_t cols, int blk, void *buf, size_t b0, size_t b1) {
     fr_qx vw = views(n, cols, blk, buf);
     int8_t *q = (int8_t *)vw.q;
     float *d = (float *)vw.d;
     int16_t *s = (int16_t *)vw.s;
-    const size_t b0 = (size_t)t0 * (size_t)(cols / blk), b1 = (size_t)t1 * (size_t)(cols / blk);
     const fr_kernel_table *k = fr_kernels();
     if (k->qx_rows && blk % 16 == 0) {
         k->qx_rows(X, blk, q, d, s, b0, b1);
@@ -66,11 +67,16 @@ void fr_qx_quantize_rows(const float *X, int n, int64_t cols, int blk, void *buf
             qb[j] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? (int)v : 0);
         }
     }
-    for (size_t g = (size_t)t0 * (size_t)(cols / 16); g < (size_t)t1 * (size_t)(cols / 16); g++) {
+    for (size_t g = b0 * (size_t)blk / 16; g < b1 * (size_t)blk / 16; g++) {
         int sum = 0;
         for (int j = 0; j < 16; j++) sum += q[g * 16 + (size_t)j];
         s[g] = (int16_t)sum;
     }
+}
+
+void fr_qx_quantize_rows(const float *X, int n, int64_t cols, int blk, void *buf, int t0, int t1) {
+    const size_t nb = (size_t)(cols / blk);
+    fr_qx_quantize_blocks(X, n, cols, blk, buf, (size_t)t0 * nb, (size_t)t1 * nb);
 }
 
 void fr_qx_quantize(const float *X, int n, int64_t cols, int blk, void *buf, fr_qx *out) {

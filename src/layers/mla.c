@@ -488,20 +488,24 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     const int n_keys = pos0 + n;
     fr_arena_mark mk = fr_arena_save(a);
 
-    /* queries: q [n][H][dn + dr] */
+    /* queries q [n][H][dn + dr], and the latent and rope key of the new tokens
+     * kva [n][r + dr]: both from x, in one pass over the threads */
     float *q = fr_arena_f32(a, (size_t)n * H * dq);
+    float *kva = fr_arena_f32(a, (size_t)n * (r + dr));
     if (c->q_lora > 0) {
         float *qa = fr_arena_f32(a, (size_t)n * c->q_lora);
-        fr_matmul(&m->wq_a, x, qa, n);
+        const fr_tensor *w2[2] = {&m->wq_a, &m->wkv_a};
+        float *y2[2] = {qa, kva};
+        fr_matmul_multi(w2, 2, x, y2, n);
         for (int t = 0; t < n; t++) fr_rmsnorm(qa + (size_t)t * c->q_lora, qa + (size_t)t * c->q_lora, m->q_norm, c->eps_q, c->q_lora);
         fr_matmul(&m->wq_b, qa, q, n);
     } else {
-        fr_matmul(&m->wq, x, q, n);
+        const fr_tensor *w2[2] = {&m->wq, &m->wkv_a};
+        float *y2[2] = {q, kva};
+        fr_matmul_multi(w2, 2, x, y2, n);
     }
 
-    /* latent and rope key of the new tokens go to the cache */
-    float *kva = fr_arena_f32(a, (size_t)n * (r + dr));
-    fr_matmul(&m->wkv_a, x, kva, n);
+    /* the latent and rope key go to the cache */
     float *latn = fr_arena_f32(a, (size_t)(r + dr)); /* [r] latent, [dr] rope key */
     for (int t = 0; t < n; t++) {
         int p = pos0 + t;

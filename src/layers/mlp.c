@@ -67,6 +67,15 @@ static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
         }
         for (int t = 0; t < n; t++)
             fr_silu_mul(j->g[e] + (size_t)t * m->ff + r0, j->u[e] + (size_t)t * m->ff + r0, r1 - r0, j->exact);
+        /* g to int8 for the down projection here, block by block (r0 and r1 are
+         * multiples of its block: CHUNK is, and ff is), so no pass of its own */
+        if (j->gbuf[e]) {
+            const int blk = j->gq[e].blk;
+            const size_t nb = (size_t)(m->ff / blk);
+            for (int t = 0; t < n; t++)
+                fr_qx_quantize_blocks(j->g[e], n, m->ff, blk, j->gbuf[e], (size_t)t * nb + (size_t)(r0 / blk),
+                                      (size_t)t * nb + (size_t)(r1 / blk));
+        }
     }
 }
 
@@ -88,14 +97,6 @@ static int q_gate_up(const fr_mlp *m) {
            fr_qx_blk(m->gate.dtype) == fr_qx_blk(m->up.dtype);
 }
 
-static void pass_quant_g(void *arg, int64_t e0, int64_t e1, int ith) {
-    const mlp_job *j = arg;
-    (void)ith;
-    for (int64_t e = e0; e < e1; e++)
-        if (j->gbuf[e])
-            fr_qx_quantize(j->g[e], j->cnt[e], j->m[e]->ff, fr_qx_blk(j->m[e]->down.dtype), j->gbuf[e], &j->gq[e]);
-}
-
 void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x, const int *cnt, float *const *y,
                           fr_arena *a) {
     if (ne <= 0) return;
@@ -109,7 +110,6 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
     j.gq = fr_arena_alloc(a, sizeof(fr_qx) * (size_t)ne);
     j.gbuf = fr_arena_alloc(a, sizeof(void *) * (size_t)ne);
     j.off1[0] = j.off2[0] = 0;
-    int any_gq = 0;
     for (int e = 0; e < ne; e++) {
         memset(&j.xq[e], 0, sizeof j.xq[e]);
         memset(&j.gq[e], 0, sizeof j.gq[e]);
@@ -127,8 +127,11 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
             if (b) fr_qx_quantize(x[e], cnt[e], m[e]->d, blk, b, &j.xq[e]);
         }
         if (cnt[e] && fr_matmul_uses_q(&m[e]->down)) {
-            j.gbuf[e] = fr_arena_alloc(a, fr_qx_bytes(cnt[e], m[e]->ff, fr_qx_blk(m[e]->down.dtype)));
-            any_gq |= j.gbuf[e] != NULL;
+            const int blk = fr_qx_blk(m[e]->down.dtype);
+            if (CHUNK % blk == 0 && m[e]->ff % blk == 0) {
+                j.gbuf[e] = fr_arena_alloc(a, fr_qx_bytes(cnt[e], m[e]->ff, blk));
+                if (j.gbuf[e]) j.gq[e] = fr_qx_view(cnt[e], m[e]->ff, blk, j.gbuf[e]);
+            }
         }
         j.g[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
         j.u[e] = fr_arena_f32(a, (size_t)cnt[e] * m[e]->ff);
@@ -136,7 +139,6 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
         j.off2[e + 1] = j.off2[e] + (cnt[e] ? (m[e]->d + CHUNK - 1) / CHUNK : 0);
     }
     fr_parallel_for(j.off1[ne], 1, pass_gate_up, &j);
-    if (any_gq) fr_parallel_for(ne, 1, pass_quant_g, &j);
     fr_parallel_for(j.off2[ne], 1, pass_down, &j);
     fr_arena_restore(a, mk);
 }
