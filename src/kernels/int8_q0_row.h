@@ -3,6 +3,12 @@
  * and q0_c, and kernels/int8_q0_blocks.h; AVX2 + FMA + F16C intrinsics only). */
 #ifndef FR_INT8_Q0_ROW_H
 #define FR_INT8_Q0_ROW_H
+#ifndef Q0_PD
+/* bytes of the row prefetched ahead (0: off). Nothing measurable on the Zen 5 class VM (its
+ * hardware prefetcher kept up with this kernel); on the Xeon with AMX, single thread from DRAM
+ * (bench/int8_bench.c Q8_0 1 300000), off 8.4-8.7 GB/s, 2048 10.8-12.0, 4096 11.9-12.2 */
+#define Q0_PD 4096
+#endif
 
 /* ---- decode: one row at a time ----
  * n = 1 reads the weights as one sequential stream per thread: a row's blocks in
@@ -25,6 +31,9 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         const uint8_t *p = w + b * bb;
+#if Q0_PD
+        for (int64_t l = 0; l < 8 * bb; l += 64) _mm_prefetch((const char *)p + Q0_PD + l, _MM_HINT_T0);
+#endif
         __m256i d[8];
         uint16_t dh[8];
         for (int i = 0; i < 8; i++) {

@@ -86,8 +86,16 @@ static I8K_AI size_t i8k_bb(const int dt) {
 #define I8K_PD 4096 /* n = 1, Q4_K/Q5_K: prefetch the row's weights this many bytes ahead; 0: off.
                       * Single thread from DRAM, rows of 2048 (bench/int8_bench.c Q4_K 1 32768 2048,
                       * three alternations): off 21.0-22.4 GB/s, 2048 22.3-23.8, 4096 23.0-25.3.
-                      * The same in the Q6_K rows measured 20-21 -> 17.5-20: not there. On the
-                      * 27-layer V2-Lite Q4_K_M, 2 threads: no measurable change (RESULTS.md). */
+                      * The same in the Q6_K rows measured 20-21 -> 17.5-20 there (Zen 5), but see
+                      * I8K_PD6. On the 27-layer V2-Lite Q4_K_M, 2 threads: no measurable change
+                      * (RESULTS.md). */
+#endif
+#ifndef I8K_PD6
+#define I8K_PD6 4096 /* the same in the Q6_K rows (i8k_row_q6). On the Zen 5 class VM it changed
+                      * nothing measurable (two processes at once); on the Xeon with AMX, single thread
+                      * from DRAM (int8_bench Q6_K 1 300000), off 6.9-7.8 GB/s, 2048 10.1-12.2, 4096
+                      * 9.5-12.4; with Q0_PD (int8_q0_row.h) the 27-layer V2-Lite Q4_K_M decode
+                      * 9.6-10.2 -> 10.5-11.2 t/s (RESULTS.md Run 19) */
 #endif
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
@@ -533,6 +541,9 @@ static I8K_AI float i8k_row_q6(const uint8_t *w, const fr_qx *X, int64_t nb) {
         const uint8_t *h[4];
         int64_t bi[4];
         for (int i = 0; i < 4; i++) bi[i] = b + (i < nv ? i : nv - 1), h[i] = w + (size_t)bi[i] * bb;
+#if I8K_PD6
+        for (size_t l = 0; l < 4 * bb; l += 64) _mm_prefetch((const char *)(w + (size_t)b * bb + I8K_PD6 + l), _MM_HINT_T0);
+#endif
         __m512i p[4];
 #pragma GCC unroll 8
         for (int i = 0; i < 4; i++) {
