@@ -72,8 +72,9 @@ void fr_qx_quantize_blocks(const float *X, int n, int64_t cols, int blk, void *b
 fr_qx fr_qx_view(int n, int64_t cols, int blk, void *buf);
 
 /* bfloat16 values of m query rows of k values packed by pack_bf16: whole
- * groups of 16 rows, whole steps of 8 values */
-static inline int64_t fr_bf16_pack_len(int m, int k) { return (int64_t)(m + 15) / 16 * 16 * ((k + 7) / 8 * 8); }
+ * groups of 16 rows, whole steps of 32 values (the vdpbf16ps layout uses
+ * steps of 8, the AMX one of 32: avx512/attn_bf16.h, attn_amx.h) */
+static inline int64_t fr_bf16_pack_len(int m, int k) { return (int64_t)(m + 15) / 16 * 16 * ((k + 31) / 32 * 32); }
 
 /* One instruction set's kernels. A NULL matmul entry (a weight type the ISA
  * has no kernel for yet) falls back to the generic one. */

@@ -40,6 +40,7 @@ static inline __attribute__((always_inline)) __m512i abf_load32(int full, __mmas
  * Packed: for each group G of 16 heads and step s of 8 values, 4 vectors of
  * 32 bfloat16: dst[((G*S + s)*4 + g)*32 + 8j + 2ph + e] = A[16G + 4j + g][8s + 2ph + e]
  * (S = ceil(k / 8) steps; zero past m heads and past k values). */
+#ifndef FR_AMX /* the amx tables pack for tiles (attn_amx.h) */
 static void PFX(pack_bf16)(const uint16_t *A, int64_t lda, int m, int k, uint16_t *dst) {
     const int S = (k + 7) / 8;
     for (int G = 0; G < (m + 15) / 16; G++)
@@ -53,6 +54,8 @@ static void PFX(pack_bf16)(const uint16_t *A, int64_t lda, int m, int k, uint16_
                         for (int e = 0; e < 8; e++) o[e] = h < m && c + e < k ? A[h * lda + c + e] : 0;
                 }
 }
+
+#endif
 
 /* step s of abf_scores_tile: 8 values of RB rows (those of mask mk unless full) */
 static inline __attribute__((always_inline)) void abf_scores_step(const int RB, const int full, const uint16_t *Q, int s,
@@ -118,6 +121,7 @@ static inline void abf_transpose16(__m512 t[16]) {
  * transpose so each head's 16 scores are one store. B streams from memory
  * (the cache rows, read once per token): the rows 8 ahead are prefetched (a
  * prefetch past the block, even past the cache, does not fault). */
+#ifndef FR_AMX
 static void PFX(dots_bf16)(const uint16_t *Ap, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
                            int k) {
     const int S = (k + 7) / 8;
@@ -142,6 +146,7 @@ static void PFX(dots_bf16)(const uint16_t *Ap, const uint16_t *B, int64_t ldb, f
         }
     }
 }
+#endif
 
 #define ABF_MAXN 256 /* cache rows per fr_wsum_bf16 call (the weights' pairs on the stack) */
 
@@ -194,6 +199,7 @@ static inline __attribute__((always_inline)) void abf_wsum_cols(const int MA, co
  * bf16 P_i[2jp+1] in the high half), so a pair's 16 heads are one cache line;
  * then heads in groups of 8, two accumulators each for 32 columns, the rows
  * interleaved in pairs, so vdpbf16ps adds B_j[c] P_i[j] + B_j+1[c] P_i[j+1]. */
+#ifndef FR_AMX
 static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m,
                            int n, int k) {
     _Alignas(64) uint32_t pp[ABF_MAXN / 2][16];
@@ -224,6 +230,7 @@ static void PFX(wsum_bf16)(const float *P, int64_t ldp, const uint16_t *B, int64
         }
     }
 }
+#endif
 /* Rows of a Q8_0 latent cache as bfloat16 for wsum_bf16: dst[i][c] =
  * bf16(q * d), the generic decoder's float product rounded to nearest even
  * (bitwise fr_f32_to_bf16 of it: the products of a finite scale are never

@@ -126,6 +126,9 @@ static void PFX(matmul_bf16)(const fr_tensor *W, const float *X, float *Y, int n
 static void PFX(f32_bf16)(const float *x, uint16_t *dst, int64_t n);
 #include "kernels/avx512/dpbf16.h"
 #include "kernels/avx512/attn_bf16.h"
+#ifdef FR_AMX
+#include "kernels/avx512/attn_amx.h" /* the scores and values on tiles */
+#endif
 #endif
 #define DECODE_LINES_H "kernels/avx512/decode_lines.h"
 #include "kernels/simd_template.h"
