@@ -22,9 +22,9 @@
  * 4..7 = C (A0 B0, A0 B1, A1 B0, A1 B1): per 32 columns 4 tile loads and 4
  * tdpbf16ps. At the end of a 32-row block acc goes to Y, transposed.
  * The error bound is dpbf_gemm's (the same bfloat16 products, exact in
- * float32, summed in another order). Not measured for speed: no machine of
- * this project has AMX; correctness is tested through "amxemu", and dispatch.c
- * checks the real tiles against the avx512bf16 table at start-up. */
+ * float32, summed in another order). Correctness is tested through "amxemu"
+ * and, on a CPU with AMX, the real table; dispatch.c checks the real tiles
+ * against the avx512bf16 table at start-up. */
 #ifndef FR_AVX512_AMX_BF16_H
 #define FR_AVX512_AMX_BF16_H
 
