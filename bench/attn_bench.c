@@ -42,8 +42,8 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < H * L; i++) q[i] = (float)((i * 31) % 100) * 1e-2f, qb[i] = fr_f32_to_bf16(q[i]);
     fr_tensor v = {.name = "cache", .dtype = FR_DT_BF16, .ndim = 2, .ne = {BMAX, L}};
-    const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16"};
-    for (int k = 0; k < 4; k++) {
+    const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16", "amx"}; /* amx: AMX-BF16 tiles */
+    for (int k = 0; k < 5; k++) {
         const fr_kernel_table *t = fr_kernels_isa(isas[k]);
         if (!t) continue;
         for (int mode = 0; mode < 8; mode++) {

@@ -119,6 +119,7 @@ bool llama_memory_seq_rm(void *mem, int32_t seq_id, int32_t p0, int32_t p1);
 void llama_synchronize(struct llama_context *c);
 const char *llama_print_system_info(void);
 void ggml_backend_load_all_from_path(const char *dir);
+void *ggml_backend_load(const char *path);
 void llama_attach_threadpool(struct llama_context *c, void *threadpool, void *threadpool_batch);
 
 /* ggml_threadpool_params (ggml.h, GGML_MAX_N_THREADS 512); defaults from libggml-base, the pool
@@ -188,7 +189,9 @@ static int find_cpu_variant(struct dl_phdr_info *info, size_t size, void *out) {
 }
 
 /* The CPU backend is a separate variant library per ISA level (libggml-cpu-<arch>.so) next to
- * libllama; ggml scores them against this CPU and loads the best one. */
+ * libllama; ggml scores them against this CPU and loads the best one, or LLAMA_CPU_VARIANT=<arch>
+ * (icelake, zen4, ...) names the one to load (bench/RESULTS.md Run 19: the sapphirerapids one
+ * stopped on an assertion of its own). */
 static int load_backends(void) {
     Dl_info di;
     if (!dladdr((void *)llama_backend_init, &di) || !di.dli_fname) {
@@ -200,7 +203,17 @@ static int load_backends(void) {
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     else snprintf(dir, sizeof dir, ".");
-    ggml_backend_load_all_from_path(dir);
+    const char *want = getenv("LLAMA_CPU_VARIANT");
+    if (want && *want) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/libggml-cpu-%s.so", dir, want);
+        if (!ggml_backend_load(path)) {
+            fprintf(stderr, "error: LLAMA_CPU_VARIANT=%s: cannot load %s\n", want, path);
+            return -1;
+        }
+    } else {
+        ggml_backend_load_all_from_path(dir);
+    }
     char variant[256] = "";
     dl_iterate_phdr(find_cpu_variant, variant);
     snprintf(g_variant_dir, sizeof g_variant_dir, "%s/%s", dir, variant);

@@ -10,7 +10,11 @@
 #        as in llama-bench, and with 0, idle threads sleeping, which a shared machine needs),
 #        MMAP ("0": frugal reads the weights into memory, --no-mmap, with transparent huge pages;
 #        "1": memory-mapped, its default), LLAMA_MMAP ("1": llama.cpp maps them, its default and
-#        its faster mode here, bench/RESULTS.md Run 16; "0": load_mode none, --no-mmap).
+#        its faster mode here, bench/RESULTS.md Run 16; "0": load_mode none, --no-mmap),
+#        LLAMA_CPU_VARIANT ("": the CPU backend ggml picks for this CPU; e.g. "icelake": that
+#        libggml-cpu-<name>.so), LLAMA_FALLBACK ("cooperlake"; "": none): when llama.cpp stops
+#        with an error, its runs are repeated on this backend (AVX-512 with VNNI and BF16, no AMX:
+#        on a Xeon with AMX ggml's sapphirerapids backend asserts on these files, Run 19).
 #        Each is a list: "0 1" runs both; the table keeps each engine's best.
 #   Without arguments: writes a random-weight model of SHAPE (v2-lite; moonlight, v3, v2,
 #   kimi-k2: see tools/gen_random_model.py; GEN_ARGS: more of its arguments, e.g.
@@ -50,6 +54,7 @@ polls=${POLLS:-"50 0"}
 mmaps=${MMAP:-0}
 llama_mmaps=${LLAMA_MMAP:-1}
 layers=${LAYERS:-4}
+llama_fallback=${LLAMA_FALLBACK-cooperlake}
 types=${TYPES:-"Q8_0 Q4_K_M"}
 py=/usr/bin/python3
 . "$here/llama_setup.sh"
@@ -148,11 +153,19 @@ for m in $models; do
     done
     for mm in $llama_mmaps; do
         for poll in $polls; do
-            "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" -r "$reps" -t "$threads" --poll "$poll" \
-                --mmap "$mm" 2>"$here/out/llama_bench.log" | grep '^RESULT' | tee -a "$log" >&2
+            for variant in "${LLAMA_CPU_VARIANT:-}" "$llama_fallback"; do
+                { rc=0; LLAMA_CPU_VARIANT=$variant "$driver" bench -m "$m" -p "$pp" -n "$tg" -d "$depths" \
+                    -r "$reps" -t "$threads" --poll "$poll" --mmap "$mm" 2>"$here/out/llama_bench.log" || rc=$?
+                  echo "$rc" >"$here/out/llama_bench.rc"; } | grep '^RESULT' | tee -a "$log" >&2
+                sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
+                [ "$(cat "$here/out/llama_bench.rc")" != 0 ] || break
+                echo "llama.cpp stopped (exit $(cat "$here/out/llama_bench.rc")):" \
+                    "$(grep -m1 -E 'GGML_ASSERT|error' "$here/out/llama_bench.log" || true)" >&2
+                [ -n "$llama_fallback" ] && [ "$variant" != "$llama_fallback" ] || break
+                echo "running llama.cpp again on its $llama_fallback CPU backend (LLAMA_FALLBACK)" >&2
+            done
         done
     done
-    sed -n 's/^llama.cpp: //p' "$here/out/llama_bench.log" >&2
     uncache "$m"
     measure_bw "after $(basename "$m")"
 done
