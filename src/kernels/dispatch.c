@@ -265,67 +265,11 @@ int64_t fr_matmul_grain(int64_t rows, int n, int threads) {
     return 16;
 }
 
-/* fn over the rows of a [rows, cols] x n-token product: split over the pool,
- * or on the calling thread when it is small */
-static void split_rows(int64_t rows, int64_t cols, int n, fr_range_fn fn, void *job) {
-    if (rows * cols * (int64_t)n < 32768) fn(job, 0, rows, 0);
-    else fr_parallel_for(rows, fr_matmul_grain(rows, n, fr_parallel_threads()), fn, job);
-}
-
-typedef struct mmq_job {
-    fr_matmul_q_fn f;
-    const fr_tensor *W;
-    const fr_qx *X;
-    float *Y;
-} mmq_job;
-
-static void mmq_range(void *arg, int64_t r0, int64_t r1, int ith) {
-    const mmq_job *j = arg;
-    (void)ith;
-    j->f(j->W, j->X, j->Y, r0, r1);
-}
-
-/* The integer path: X quantized once on this thread, rows split over the pool.
- * Returns 0 when it could not run (no scratch memory): the caller falls back. */
-static int matmul_q(const fr_tensor *W, const float *X, float *Y, int n) {
-    const int64_t rows = fr_rows(W), cols = fr_cols(W);
-    const int blk = fr_qx_blk(W->dtype);
-    size_t bytes = fr_qx_bytes(n, cols, blk);
-    void *buf = fr_pool_scratch(bytes), *own = NULL;
-    if (!buf) buf = own = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!buf) return 0;
-    fr_qx qx;
-    fr_qx_quantize_mt(X, n, cols, blk, buf, &qx);
-    mmq_job j = {fr_matmul_q_kernel(W->dtype), W, &qx, Y};
-    split_rows(rows, cols, n, mmq_range, &j);
-    free(own);
-    return 1;
-}
-
-typedef struct mm_job {
-    fr_matmul_fn f;
-    const fr_tensor *W;
-    const float *X;
-    float *Y;
-    int n;
-} mm_job;
-
-static void mm_range(void *arg, int64_t r0, int64_t r1, int ith) {
-    const mm_job *j = arg;
-    j->f(j->W, j->X, j->Y, j->n, r0, r1);
-}
-
 fr_matmul_fn fr_matmul_kernel(fr_dtype dt, int exact) {
     const fr_kernel_table *t = fr_kernels();
     if (t->matmul_fast[dt] && !exact) return t->matmul_fast[dt];
     fr_matmul_fn f = t->matmul[dt];
     return f ? f : g_generic.matmul[dt] ? g_generic.matmul[dt] : fr_matmul_generic;
-}
-
-void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) {
-    if (fr_matmul_uses_q(W) && fr_cols(W) % fr_qx_blk(W->dtype) == 0 && matmul_q(W, X, Y, n)) return;
-    mm_job j = {fr_matmul_kernel(W->dtype, fr_kernels_exact()), W, X, Y, n};
-    split_rows(fr_rows(W), fr_cols(W), n, mm_range, &j);
 }
 
 typedef struct mmm_job {
@@ -352,6 +296,10 @@ static void mmm_range(void *arg, int64_t i0, int64_t i1, int ith) {
     }
 }
 
+/* Every weight's rows as work items of fr_matmul_grain rows, all in one pass over the pool; the
+ * integer path where the weight has it (X quantized once per activation block, on this thread),
+ * the float kernel otherwise or when there is no scratch memory. A small product (under 32768
+ * multiply-adds in all) runs on the calling thread, one call per weight. */
 void fr_matmul_multi(const fr_tensor *const *W, int nw, const float *X, float *const *Y, int n) {
     mmm_job j = {.nw = nw, .n = n, .W = W, .Y = Y, .X = X};
     int same = nw >= 1 && nw <= FR_MATMUL_MULTI;
@@ -380,10 +328,10 @@ void fr_matmul_multi(const fr_tensor *const *W, int nw, const float *X, float *c
     if (bytes) {
         buf = fr_pool_scratch(bytes);
         if (!buf) buf = own = aligned_alloc(64, bytes);
-        if (!buf) { /* no scratch: one weight at a time */
-            for (int w = 0; w < nw; w++) fr_matmul(W[w], X, Y[w], n);
-            return;
-        }
+        if (!buf) /* no scratch: the float kernels */
+            for (int w = 0; w < nw; w++) j.fq[w] = NULL;
+    }
+    if (buf) {
         fr_qx q[FR_MATMUL_MULTI];
         for (int b = 0; b < nb; b++) fr_qx_quantize_mt(X, n, cols, blks[b], (char *)buf + at[b], &q[b]);
         for (int w = 0; w < nw; w++)
@@ -392,17 +340,19 @@ void fr_matmul_multi(const fr_tensor *const *W, int nw, const float *X, float *c
     }
     const int th = fr_parallel_threads();
     int64_t work = 0;
+    for (int w = 0; w < nw; w++) work += fr_rows(W[w]) * cols * (int64_t)n;
     j.off[0] = 0;
     for (int w = 0; w < nw; w++) {
         const int64_t rows = fr_rows(W[w]);
-        j.grain[w] = fr_matmul_grain(rows, n, th);
+        j.grain[w] = work < 32768 ? (rows > 0 ? rows : 1) : fr_matmul_grain(rows, n, th);
         j.off[w + 1] = j.off[w] + (rows + j.grain[w] - 1) / j.grain[w];
-        work += rows * cols * (int64_t)n;
     }
     if (work < 32768) mmm_range(&j, 0, j.off[nw], 0);
     else fr_parallel_for(j.off[nw], 1, mmm_range, &j);
     free(own);
 }
+
+void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) { fr_matmul_multi(&W, 1, X, &Y, n); }
 
 float fr_exp_shift(float *x, int n, float m) {
     const fr_kernel_table *t = fr_kernels();
