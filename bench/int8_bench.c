@@ -1,15 +1,17 @@
 /* Integer-path vs float-path matmul throughput per thread, in CPU time (robust
  * to a shared machine), for one ggml weight type:
- *   cc -O2 -std=c17 -D_POSIX_C_SOURCE=200809L -Isrc bench/int8_bench.c build/libfrugal.a -lpthread -lm -o /tmp/ib
- *   [GRAIN=R] /tmp/ib Q8_0|Q4_0|Q5_0|Q4_K|Q5_K|Q6_K N_TOKENS ROWS [COLS=2048]
+ *   cc -O2 -std=c17 -Isrc bench/int8_bench.c build/libfrugal.a -lpthread -lm -o /tmp/ib
+ *   [GRAIN=R] [ISA=amx] /tmp/ib Q8_0|Q4_0|Q5_0|Q4_K|Q5_K|Q6_K N_TOKENS ROWS [COLS=2048]
  * Weights [ROWS, COLS] with random values; ROWS=128 keeps them in L2 (the
  * kernel's compute speed); weights well past the L3 (32 MiB here) stream
  * from memory, as a model's do (Q4_K 32768 x 7168: 132 MB). Prints weight
  * bytes read per CPU second and GFLOP/s for every table this CPU has: the float
  * kernel (matmul) and the integer kernel (matmul_q; activation quantization
  * not included, it is done once per matmul). */
+#define _DEFAULT_SOURCE /* madvise */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,7 +41,10 @@ int main(int argc, char **argv) {
     fr_tensor W = {.dtype = dt, .ndim = 2, .ne = {rows, cols}};
     W.nbytes = fr_dtype_bytes(dt, rows * cols);
     float *f = malloc(sizeof(float) * (size_t)cols);
-    void *wd = aligned_alloc(64, (W.nbytes + 63) & ~(size_t)63);
+    /* in transparent huge pages where the system gives them on request, as frugal's --no-mmap weights */
+    const size_t huge = (size_t)2 << 20, wn = (W.nbytes + huge - 1) & ~(huge - 1);
+    void *wd = aligned_alloc(huge, wn);
+    if (wd) madvise(wd, wn, MADV_HUGEPAGE);
     srand(1);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < cols; c++) f[c] = (float)rand() / RAND_MAX - 0.5f;
@@ -61,7 +66,7 @@ int main(int argc, char **argv) {
     double gb = (double)W.nbytes / 1e9, gf = 2.0 * (double)rows * (double)cols * n / 1e9;
     for (int k = 0; k < 6; k++) {
         const fr_kernel_table *t = fr_kernels_isa(isas[k]);
-        if (!t) continue;
+        if (!t || (getenv("ISA") && strcmp(getenv("ISA"), isas[k]))) continue;
         for (int path = 0; path < 2; path++) {
             if (path == 0 && (!t->matmul[dt] || (k == 0 && n > 4))) continue;
             if (path == 1 && (!t->matmul_q[dt] || (k > 0 && t->matmul_q[dt] == fr_kernels_generic()->matmul_q[dt])))
