@@ -32,7 +32,10 @@ static Q0AI void q0_row(const int dt, const fr_tensor *W, const fr_qx *X, float 
     for (; b + 8 <= nb; b += 8) {
         const uint8_t *p = w + b * bb;
 #if Q0_PD
-        for (int64_t l = 0; l < 8 * bb; l += 64) _mm_prefetch((const char *)p + Q0_PD + l, _MM_HINT_T0);
+        for (int64_t l = 0; l < 8 * bb; l += 64) {
+            _mm_prefetch((const char *)p + Q0_PD + l, _MM_HINT_T0);
+            if (FR_PF_L2) _mm_prefetch((const char *)p + FR_PF_L2 + l, _MM_HINT_T1); /* kernels.h */
+        }
 #endif
         __m256i d[8];
         uint16_t dh[8];

@@ -7,6 +7,19 @@
 
 #include "tensor/tensor.h"
 
+/* The integer decode rows (n = 1: int8_q0_row.h, avx512/int8_k.h) stream their
+ * weights: besides the prefetch into L1 a few KiB ahead (Q0_PD, I8K_PD, I8K_PD6),
+ * the lines FR_PF_L2 bytes ahead are asked into L2 (prefetcht1), so that more
+ * misses are in flight per core than the L1 fill buffers hold. On the Xeon with
+ * AMX, frugal bench tg32, builds alternating (bench/RESULTS.md Run 20): 27-layer
+ * V2-Lite Q8_0 +6 to +13 % (3 of 3 pairs), 4-layer Q8_0 +3 to +39 % (9 of 9
+ * pairs), 4-layer Q4_K_M within the noise. Not in the FP8 and BF16 rows (their
+ * conversion costs more instructions per byte): 27-layer FP8 -9, +1, -16 % in 3
+ * pairs, where two runs of the same build differ by up to 10 %. 0: off. */
+#ifndef FR_PF_L2
+#define FR_PF_L2 8192
+#endif
+
 /* Y[n][rows] = X[n][cols] . W^T  (W: [rows, cols], any weight dtype).
  * Threads split the rows. */
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n);

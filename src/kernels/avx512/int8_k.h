@@ -468,7 +468,10 @@ static I8K_AI void i8k_row4(const int dt, const uint8_t *w, const int8_t *xr, co
     int bi[4];
     for (int i = 0; i < 4; i++) bi[i] = i < nv ? i : nv - 1, h[i] = w + (size_t)bi[i] * bb;
 #if I8K_PD
-    for (size_t l = 0; l < 4 * bb; l += 64) _mm_prefetch((const char *)(w + I8K_PD + l), _MM_HINT_T0);
+    for (size_t l = 0; l < 4 * bb; l += 64) {
+        _mm_prefetch((const char *)(w + I8K_PD + l), _MM_HINT_T0);
+        if (FR_PF_L2) _mm_prefetch((const char *)(w + FR_PF_L2 + l), _MM_HINT_T1); /* kernels.h */
+    }
 #endif
     const __m128 dx = _mm_maskz_loadu_ps(mk, xd);
     __m512 fd; /* lanes 0..3: d * d_x per block */
@@ -542,7 +545,10 @@ static I8K_AI float i8k_row_q6(const uint8_t *w, const fr_qx *X, int64_t nb) {
         int64_t bi[4];
         for (int i = 0; i < 4; i++) bi[i] = b + (i < nv ? i : nv - 1), h[i] = w + (size_t)bi[i] * bb;
 #if I8K_PD6
-        for (size_t l = 0; l < 4 * bb; l += 64) _mm_prefetch((const char *)(w + (size_t)b * bb + I8K_PD6 + l), _MM_HINT_T0);
+        for (size_t l = 0; l < 4 * bb; l += 64) {
+            _mm_prefetch((const char *)(w + (size_t)b * bb + I8K_PD6 + l), _MM_HINT_T0);
+            if (FR_PF_L2) _mm_prefetch((const char *)(w + (size_t)b * bb + FR_PF_L2 + l), _MM_HINT_T1);
+        }
 #endif
         __m512i p[4];
 #pragma GCC unroll 8
