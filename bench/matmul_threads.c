@@ -1,0 +1,69 @@
+/* Decode matmuls (one token) as the model runs them: fr_matmul on the thread
+ * pool, wall time, weights in transparent huge pages. NMATS matrices of ROWS x
+ * COLS one after another, ten rounds a measurement, seven measurements:
+ *   cc -O2 -std=c17 -Isrc bench/matmul_threads.c build/libfrugal.a -lpthread -lm -o /tmp/mt
+ *   [R=7] [T=2] /tmp/mt Q6_K|Q4_K|Q8_0|... ROWS [COLS=2048] [NMATS=1]
+ * Pick NMATS so that NMATS x the matrix is well past the L3 (300 MiB on the
+ * Xeon of Run 19): the lm_head of V2-Lite in Q6_K alone (102400 x 2048, 172
+ * MB) partly stays there and reads faster than memory (bench/RESULTS.md Run 20).
+ * Prints GB/s of weights per wall second. */
+#define _DEFAULT_SOURCE /* madvise */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "base/pool.h"
+#include "kernels/kernels.h"
+#include "tensor/ggml_quants.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s TYPE ROWS [COLS] [NMATS]\n", argv[0]);
+        return 2;
+    }
+    fr_dtype dt = FR_DT_COUNT;
+    for (int d = 0; d < FR_DT_COUNT; d++)
+        if (fr_dtype_get(d) && fr_dtype_get(d)->name && !strcmp(fr_dtype_get(d)->name, argv[1])) dt = d;
+    const int64_t rows = atoll(argv[2]), cols = argc > 3 ? atoll(argv[3]) : 2048;
+    const int nm = argc > 4 ? atoi(argv[4]) : 1, reps = getenv("R") ? atoi(getenv("R")) : 7;
+    const int threads = getenv("T") ? atoi(getenv("T")) : 2;
+    if (dt == FR_DT_COUNT || rows < 1 || cols < 256 || cols % 256 || nm < 1) {
+        fprintf(stderr, "%s: bad type or sizes\n", argv[1]);
+        return 2;
+    }
+    fr_tensor t0 = {.dtype = dt, .ndim = 2, .ne = {rows, cols}};
+    t0.nbytes = fr_dtype_bytes(dt, rows * cols);
+    const size_t huge = (size_t)2 << 20, rb = fr_row_bytes(&t0), all = t0.nbytes * (size_t)nm;
+    const size_t wn = (all + huge - 1) & ~(huge - 1);
+    char *wd = aligned_alloc(huge, wn);
+    float *x = malloc(sizeof(float) * (size_t)cols), *y = malloc(sizeof(float) * (size_t)rows);
+    fr_tensor *W = calloc((size_t)nm, sizeof *W);
+    if (!wd || !x || !y || !W) return 1;
+    madvise(wd, wn, MADV_HUGEPAGE);
+    srand(1);
+    for (int64_t c = 0; c < cols; c++) x[c] = (float)rand() / RAND_MAX - 0.5f;
+    fr_ggml_quantize(dt, x, wd, cols); /* one row, copied: the values do not change the speed */
+    for (size_t o = rb; o < all; o += rb) memcpy(wd + o, wd, rb);
+    for (int i = 0; i < nm; i++) W[i] = t0, W[i].data = wd + t0.nbytes * (size_t)i;
+    fr_pool *p = fr_pool_create(threads);
+    fr_pool_set_current(p);
+    for (int r = 0; r < reps; r++) {
+        const double t = now();
+        for (int k = 0; k < 10; k++)
+            for (int i = 0; i < nm; i++) fr_matmul(&W[i], x, y, 1);
+        printf("%s %lld x %lld x %d matrices, %d threads: %.2f GB/s\n", argv[1], (long long)rows, (long long)cols, nm,
+               threads, 10.0 * (double)all / (now() - t) / 1e9);
+    }
+    fr_pool_set_current(NULL);
+    fr_pool_free(p);
+    free(W), free(x), free(y), free(wd);
+    return 0;
+}
