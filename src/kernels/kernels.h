@@ -13,9 +13,10 @@
  * misses are in flight per core than the L1 fill buffers hold. On the Xeon with
  * AMX, frugal bench tg32, builds alternating (bench/RESULTS.md Run 20): 27-layer
  * V2-Lite Q8_0 +6 to +13 % (3 of 3 pairs), 4-layer Q8_0 +3 to +39 % (9 of 9
- * pairs), 4-layer Q4_K_M within the noise. Not in the FP8 and BF16 rows (their
- * conversion costs more instructions per byte): 27-layer FP8 -9, +1, -16 % in 3
- * pairs, where two runs of the same build differ by up to 10 %. 0: off. */
+ * pairs), 4-layer Q4_K_M within the noise. Not in the FP8 and BF16 rows, where
+ * it showed no gain beyond the noise: 27-layer FP8 -9, +1, -16 % in 3 pairs, and
+ * in fp8f_decode alone +3 % on average in 4, where two runs of the same build
+ * differ by up to 10 %. 0: off. */
 #ifndef FR_PF_L2
 #define FR_PF_L2 8192
 #endif
