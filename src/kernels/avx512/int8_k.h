@@ -720,37 +720,42 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
 }
 
 #ifdef FR_AMX
-/* i8k_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens: per block, each
- * sub-block's sums for the M tokens and NH halves come from one tdpbsud per
- * half (A: the M tokens' 32 bytes of the sub-block, 16 for Q6_K; B: the 8 or
- * 4 ut vectors of the sub-block) into cb; then per (half, token) the float
- * steps of i8k_ptile in its order, so the outputs are its outputs bit for bit. */
+/* i8k_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens, Q4_K and Q5_K: per
+ * block, each sub-block's sums for the M tokens and NH halves come from one
+ * tdpbsud per half (A: the M tokens' 32 bytes of the sub-block; B: the 8 ut
+ * vectors of the sub-block) into cb; then per (half, token) the float steps of
+ * i8k_ptile in its order, so the outputs are its outputs bit for bit.
+ * (Q6_K, whose sub-blocks of 16 fill a quarter of a tile per instruction,
+ * ran slower on tiles than i8k_ptile on this machine and takes that:
+ * bench/RESULTS.md Run 21.) */
+static I8K_AI void i8k_amx_block(const int NH, const __m512i (*const ut[2])[8][8], const int8_t *xa, int64_t cols,
+                                 int k, int32_t (*cb)[2][16][16]) {
+    for (int s = 0; s < 8; s++) {
+        if (NH == 2) amx_mul(2, xa + 32 * s, cols, &ut[0][k][s][0], &ut[1][k][s][0], cb[s][0][0], cb[s][1][0]);
+        else amx_mul(1, xa + 32 * s, cols, &ut[0][k][s][0], NULL, cb[s][0][0], NULL);
+    }
+}
+
 static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8][8],
                                  const float (*const D[2])[16][I8K_PR], const __m512i (*const mm[2])[8],
                                  const float (*const dmin[2])[I8K_PR], const int32_t (*sp)[I8K_PKC][4], int cnt,
                                  int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m,
                                  int t, int first, fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 256, pq = (8 * pf->per * M + cnt - 1) / cnt;
-    const int q6 = i8k_s16(dt), ns = q6 ? 16 : 8; /* sub-blocks of 16 or 32 values */
-    _Alignas(64) int32_t cb[16][2][16][16];           /* sub-block, half, token, row */
-    amx_cfg(as, M, q6 ? 16 : 32);
+    _Alignas(64) int32_t c[8][2][16][16]; /* sub-block, half, token, row */
+    const int8_t *xa = X->q + (int64_t)t * cols + 256 * b0;
+    amx_cfg(as, M, 32);
     for (int k = 0; k < cnt; k++) {
         const int64_t b = b0 + k;
         fr_pf_some(pf, pq);
-        const int8_t *xa = X->q + (int64_t)t * cols + 256 * b;
-        for (int s = 0; s < ns; s++) { /* Q6_K: sub-block s = 2g + hs is ut[..][g][4hs .. 4hs + 3] */
-            const int g = q6 ? s / 2 : s, c = q6 ? 4 * (s % 2) : 0;
-            const int8_t *xs = xa + (q6 ? 16 : 32) * s;
-            if (NH == 2) amx_mul(2, xs, cols, &ut[0][k][g][c], &ut[1][k][g][c], cb[s][0][0], cb[s][1][0]);
-            else amx_mul(1, xs, cols, &ut[0][k][g][c], NULL, cb[s][0][0], NULL);
-        }
+        i8k_amx_block(NH, ut, xa + 256 * k, cols, k, c);
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
             const __m512 dm = _mm512_load_ps(dmin[h][k]);
             for (int j = 0; j < M; j++) {
                 __m512 B = _mm512_setzero_ps();
-                for (int s = 0; s < ns; s++)
-                    B = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)cb[s][h][j])),
+                for (int s = 0; s < 8; s++)
+                    B = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)c[s][h][j])),
                                         _mm512_load_ps(D[h][k][s]), B);
                 const __m512i mt = i8k_offsets(dt, mm[h][k], X->s + (int64_t)(t + j) * (cols / 16) + 16 * b, sp[j][k]);
                 B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B);
@@ -1037,8 +1042,8 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
             int t = t0;
             fr_pf pf;
             fr_pf_init(&pf, (const uint8_t *)W->data, rb, r, r0, r1, 2 * I8K_PR, b0, I8K_PKC, nb, bb, t1 - t0);
-#ifdef FR_AMX /* tiles of up to 16 tokens */
-            for (; t < t1; t += 16) {
+#ifdef FR_AMX /* tiles of up to 16 tokens (but Q6_K: i8k_ptile_amx) */
+            for (; !i8k_s16(dt) && t < t1; t += 16) {
                 const int mt = t1 - t < 16 ? t1 - t : 16;
 #define I8K_PTILE_AMX(NH)                                                                                    \
     i8k_ptile_amx(dt, NH, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as)
@@ -1046,12 +1051,11 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
                 else I8K_PTILE_AMX(1);
 #undef I8K_PTILE_AMX
             }
-#else
+#endif
 #define I8K_PTILE(NH, TB)                                                                                    \
     i8k_ptile(dt, NH, TB, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf)
             FR_PTILE_TOKENS(nh, I8K_PTB, t, t1, I8K_PTILE);
 #undef I8K_PTILE
-#endif
         }
     }
 #ifdef FR_AMX

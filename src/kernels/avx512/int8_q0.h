@@ -356,45 +356,55 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
  * the M tokens and NH halves come from one tdpbsud per half (A: the M tokens'
  * 32 bytes of the block; B: the block's 8 ut vectors) into cb; then per (half,
  * token) the offset and the float steps of q0_ptile in its order, so the
- * outputs are its outputs bit for bit. */
+ * outputs are its outputs bit for bit. Block by block: the sums of one block
+ * (cb, 2 KiB a half) and the running sums (acc) stay in L1, where the 16
+ * blocks' sums at once (32 KiB) did not (bench/RESULTS.md Run 21). */
+static Q0AI void q0_amx_block(const int NH, const __m512i (*const ut[2])[8], const int8_t *xa, int64_t cols, int k,
+                              int32_t (*cb)[16][16]) {
+    if (NH == 2) amx_mul(2, xa, cols, &ut[0][k][0], &ut[1][k][0], cb[0][0], cb[1][0]);
+    else amx_mul(1, xa, cols, &ut[0][k][0], NULL, cb[0][0], NULL);
+}
+
 static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8],
                               const float (*const dw[2])[Q0PR], const float (*const mw[2])[Q0PR], int cnt, int64_t b0,
                               const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first,
                               fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * M + cnt - 1) / cnt;
     const int C = q0_c(dt);
-    _Alignas(64) int32_t cb[Q0KC][2][16][16]; /* block, half, token, row */
+    _Alignas(64) int32_t c[2][16][16];     /* the block's sums: half, token, row */
+    _Alignas(64) float acc[2][16][16];     /* half, token: the 16 rows' sums so far */
+    _Alignas(64) int32_t cr[16][Q0KC];     /* token, block: -C * (s[2b] + s[2b + 1]) */
+    const int8_t *xa = X->q + (int64_t)t * cols + 32 * b0;
     amx_cfg(as, M, 32);
-    for (int k = 0; k < cnt; k++) {
-        fr_pf_some(pf, pq);
-        const int8_t *xa = X->q + (int64_t)t * cols + 32 * (b0 + k);
-        if (NH == 2) amx_mul(2, xa, cols, &ut[0][k][0], &ut[1][k][0], cb[k][0][0], cb[k][1][0]);
-        else amx_mul(1, xa, cols, &ut[0][k][0], NULL, cb[k][0][0], NULL);
-    }
     for (int j = 0; j < M; j++) {
-        _Alignas(64) int32_t cr[Q0KC]; /* block k: -C * (s[2b] + s[2b + 1]) */
         const __m512i sx = _mm512_maskz_loadu_epi16((__mmask32)(cnt == 16 ? 0xffffffffu : (1u << 2 * cnt) - 1),
                                                     X->s + (int64_t)(t + j) * (cols / 16) + 2 * b0);
-        _mm512_store_si512((void *)cr, _mm512_madd_epi16(sx, _mm512_set1_epi16((short)-C)));
-        const float *dx = X->d + (int64_t)(t + j) * nb + b0;
+        _mm512_store_si512((void *)cr[j], _mm512_madd_epi16(sx, _mm512_set1_epi16((short)-C)));
+        for (int h = 0; h < NH; h++)
+            _mm512_store_ps(acc[h][j], first ? _mm512_setzero_ps()
+                                             : _mm512_maskz_loadu_ps(m[h], Y + (int64_t)(t + j) * rows + r + 16 * h));
+    }
+    for (int k = 0; k < cnt; k++) {
+        fr_pf_some(pf, pq);
+        q0_amx_block(NH, ut, xa + 32 * k, cols, k, c);
+        const float *dx = X->d + (int64_t)t * nb + b0 + k;
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
-            float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
-            __m512 acc = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
-            for (int k = 0; k < cnt; k++) {
-                const __m512i a =
-                    _mm512_add_epi32(_mm512_set1_epi32(cr[k]), _mm512_load_si512((const void *)cb[k][h][j]));
-                const __m512 dxk = _mm512_set1_ps(dx[k]);
-                const __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw[h][k]), dxk); /* d_w * d_x */
+            const __m512 d = _mm512_loadu_ps(dw[h][k]);
+            for (int j = 0; j < M; j++) {
+                const __m512i a = _mm512_add_epi32(_mm512_set1_epi32(cr[j][k]), _mm512_load_si512((const void *)c[h][j]));
+                const __m512 dxk = _mm512_set1_ps(dx[(int64_t)j * nb]);
+                const __m512 sc = _mm512_mul_ps(d, dxk); /* d_w * d_x */
                 __m512 v = _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a));
                 if (q0_min(dt))
                     v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(mw[h][k]), dxk),
                                                        _mm512_set1_ps((float)q0_s(X, t + j, b0 + k))));
-                acc = _mm512_add_ps(acc, v);
+                _mm512_store_ps(acc[h][j], _mm512_add_ps(_mm512_load_ps(acc[h][j]), v));
             }
-            _mm512_mask_storeu_ps(y, m[h], acc);
         }
     }
+    for (int j = 0; j < M; j++)
+        for (int h = 0; h < NH; h++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r + 16 * h, m[h], _mm512_load_ps(acc[h][j]));
 }
 #endif
 
