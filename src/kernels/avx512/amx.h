@@ -20,6 +20,7 @@
  *                               c[m][n] += sum_k sum_i a[m][4k + i] * b[k][4n + i]
  *                               (M = rows[c], N = colsb[c] / 4, K = colsb[a] / 4,
  *                               int32 sums wrap, as vpdpbusd's)
+ *   tdpbssd    c, a, b          the same with b signed bytes too
  *   tdpbf16ps  c, a, b          c: M x N float32, a: M x 2K bfloat16, b: K x 2N
  *                               bfloat16 (row k: the pair 2k, 2k+1 of each
  *                               column): per row m the products go into 2N
@@ -35,7 +36,9 @@
  * exactly the ut[..][c] vectors of the vpdpbusd path, lane i = row i), 3 and
  * 4 = C (M x 16 int32). tdpbsud multiplies signed activations by the
  * unsigned weight bytes of ut, so the offsets and the float steps after it
- * are those of the vpdpbusd path, and so are the outputs, bit for bit.
+ * are those of the vpdpbusd path, and so are the outputs, bit for bit. Q8_0
+ * keeps its signed bytes in ut and takes tdpbssd: the same exact sums with no
+ * offset to take off.
  *
  * The tile state is per thread: each prefill call loads its config
  * (amx_cfg, again only when the token count of a tile changes) and ends
@@ -107,9 +110,10 @@ static inline void amx_emu_shapes(const char *what, int c, int a, int b, int *M,
         amx_emu_fault(msg, c);
     }
 }
-static inline void amx_emu_dpbsud(int c, int a, int b) {
+/* tdpbsud (bs = 0: b unsigned) or tdpbssd (bs = 1: b signed) */
+static inline void amx_emu_dpbs(int c, int a, int b, int bs) {
     int M, N, K;
-    amx_emu_shapes("tdpbsud", c, a, b, &M, &N, &K);
+    amx_emu_shapes(bs ? "tdpbssd" : "tdpbsud", c, a, b, &M, &N, &K);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             int32_t v;
@@ -117,7 +121,8 @@ static inline void amx_emu_dpbsud(int c, int a, int b) {
             uint32_t s = (uint32_t)v; /* wraps */
             for (int k = 0; k < K; k++)
                 for (int i = 0; i < 4; i++)
-                    s += (uint32_t)((int32_t)(int8_t)amx_emu.t[a][m][4 * k + i] * (int32_t)amx_emu.t[b][k][4 * n + i]);
+                    s += (uint32_t)((int32_t)(int8_t)amx_emu.t[a][m][4 * k + i] *
+                                    (bs ? (int32_t)(int8_t)amx_emu.t[b][k][4 * n + i] : (int32_t)amx_emu.t[b][k][4 * n + i]));
             memcpy(amx_emu.t[c][m] + 4 * n, &s, 4);
         }
 }
@@ -150,7 +155,8 @@ static inline void amx_emu_dpbf16ps(int c, int a, int b) {
 #define AMX_LOAD(t, p, stride) amx_emu_load(t, p, stride)
 #define AMX_STORE(t, p, stride) amx_emu_store(t, p, stride)
 #define AMX_ZERO(t) amx_emu_zero(t)
-#define AMX_DPBSUD(c, a, b) amx_emu_dpbsud(c, a, b)
+#define AMX_DPBSUD(c, a, b) amx_emu_dpbs(c, a, b, 0)
+#define AMX_DPBSSD(c, a, b) amx_emu_dpbs(c, a, b, 1)
 #define AMX_DPBF16PS(c, a, b) amx_emu_dpbf16ps(c, a, b)
 #else
 /* AT&T operand order: tdpbsud B, A, C */
@@ -162,6 +168,7 @@ static inline void amx_emu_dpbf16ps(int c, int a, int b) {
     __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"((void *)(p)), "r"((int64_t)(stride)) : "memory")
 #define AMX_ZERO(t) __asm__ volatile("tilezero %%tmm" #t ::)
 #define AMX_DPBSUD(c, a, b) __asm__ volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+#define AMX_DPBSSD(c, a, b) __asm__ volatile("tdpbssd %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
 #define AMX_DPBF16PS(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
 #endif
 
@@ -190,17 +197,20 @@ static inline void amx_done(amx_state *s) {
 
 /* C tiles of NH halves: c[h] (M x 16 int32, rows 64 bytes apart) = the
  * activations at a (M rows, stride bytes apart) times the weights b[h] (rows
- * 64 bytes apart), from zero */
-static inline __attribute__((always_inline)) void amx_mul(const int NH, const int8_t *a, int64_t stride,
-                                                           const void *b0, const void *b1, int32_t *c0, int32_t *c1) {
+ * 64 bytes apart, unsigned bytes, or signed ones where ws), from zero */
+static inline __attribute__((always_inline)) void amx_mul(const int NH, const int ws, const int8_t *a,
+                                                           int64_t stride, const void *b0, const void *b1, int32_t *c0,
+                                                           int32_t *c1) {
     AMX_LOAD(0, a, stride);
     AMX_LOAD(1, b0, 64);
     AMX_ZERO(3);
-    AMX_DPBSUD(3, 0, 1);
+    if (ws) AMX_DPBSSD(3, 0, 1);
+    else AMX_DPBSUD(3, 0, 1);
     if (NH == 2) {
         AMX_LOAD(2, b1, 64);
         AMX_ZERO(4);
-        AMX_DPBSUD(4, 0, 2);
+        if (ws) AMX_DPBSSD(4, 0, 2);
+        else AMX_DPBSUD(4, 0, 2);
     }
     AMX_STORE(3, c0, 64);
     if (NH == 2) AMX_STORE(4, c1, 64);

@@ -731,8 +731,8 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
 static I8K_AI void i8k_amx_block(const int NH, const __m512i (*const ut[2])[8][8], const int8_t *xa, int64_t cols,
                                  int k, int32_t (*cb)[2][16][16]) {
     for (int s = 0; s < 8; s++) {
-        if (NH == 2) amx_mul(2, xa + 32 * s, cols, &ut[0][k][s][0], &ut[1][k][s][0], cb[s][0][0], cb[s][1][0]);
-        else amx_mul(1, xa + 32 * s, cols, &ut[0][k][s][0], NULL, cb[s][0][0], NULL);
+        if (NH == 2) amx_mul(2, 0, xa + 32 * s, cols, &ut[0][k][s][0], &ut[1][k][s][0], cb[s][0][0], cb[s][1][0]);
+        else amx_mul(1, 0, xa + 32 * s, cols, &ut[0][k][s][0], NULL, cb[s][0][0], NULL);
     }
 }
 

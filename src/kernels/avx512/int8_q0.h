@@ -73,13 +73,16 @@ static Q0AI __m512 q0_d16(const int dt, const uint16_t *h) {
 }
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
- * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0 without VNNI:
- * the raw q8 (q0_dot makes |w| and the signs). */
-static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
+ * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0 without VNNI,
+ * or raw (the AMX prefill's tdpbssd): the raw q8 (q0_dot makes |w| and the
+ * signs). */
+static Q0AI __m256i q0_unpack_x(const int dt, const uint8_t *p, const int raw) {
     if (dt == FR_DT_Q8_0) {
         __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
 #ifdef FR_VNNI
-        w = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+        if (!raw) w = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+#else
+        (void)raw;
 #endif
         return w;
     }
@@ -94,6 +97,18 @@ static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) {
         v = _mm256_mask_add_epi8(v, (__mmask32)qh, v, _mm256_set1_epi8(16));
     }
     return v;
+}
+static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) { return q0_unpack_x(dt, p, 0); }
+
+/* the prefill panels' weights are signed (q0_unpack_x raw, C = 0): Q8_0 on
+ * AMX tiles (tdpbssd) */
+static Q0AI int q0_psigned(const int dt) {
+#ifdef FR_AMX
+    return dt == FR_DT_Q8_0;
+#else
+    (void)dt;
+    return 0;
+#endif
 }
 
 /* 8 int32 lanes of partial sums of the weights u (q0_unpack) times the 32
@@ -359,10 +374,10 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
  * outputs are its outputs bit for bit. Block by block: the sums of one block
  * (cb, 2 KiB a half) and the running sums (acc) stay in L1, where the 16
  * blocks' sums at once (32 KiB) did not (bench/RESULTS.md Run 21). */
-static Q0AI void q0_amx_block(const int NH, const __m512i (*const ut[2])[8], const int8_t *xa, int64_t cols, int k,
+static Q0AI void q0_amx_block(const int NH, const int ws, const __m512i (*const ut[2])[8], const int8_t *xa, int64_t cols, int k,
                               int32_t (*cb)[16][16]) {
-    if (NH == 2) amx_mul(2, xa, cols, &ut[0][k][0], &ut[1][k][0], cb[0][0], cb[1][0]);
-    else amx_mul(1, xa, cols, &ut[0][k][0], NULL, cb[0][0], NULL);
+    if (NH == 2) amx_mul(2, ws, xa, cols, &ut[0][k][0], &ut[1][k][0], cb[0][0], cb[1][0]);
+    else amx_mul(1, ws, xa, cols, &ut[0][k][0], NULL, cb[0][0], NULL);
 }
 
 static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8],
@@ -370,29 +385,32 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
                               const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first,
                               fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * M + cnt - 1) / cnt;
-    const int C = q0_c(dt);
+    const int C = q0_psigned(dt) ? 0 : q0_c(dt);
     _Alignas(64) int32_t c[2][16][16];     /* the block's sums: half, token, row */
     _Alignas(64) float acc[2][16][16];     /* half, token: the 16 rows' sums so far */
-    _Alignas(64) int32_t cr[16][Q0KC];     /* token, block: -C * (s[2b] + s[2b + 1]) */
+    _Alignas(64) int32_t cr[16][Q0KC];     /* token, block: -C * (s[2b] + s[2b + 1]), where C */
     const int8_t *xa = X->q + (int64_t)t * cols + 32 * b0;
     amx_cfg(as, M, 32);
     for (int j = 0; j < M; j++) {
-        const __m512i sx = _mm512_maskz_loadu_epi16((__mmask32)(cnt == 16 ? 0xffffffffu : (1u << 2 * cnt) - 1),
-                                                    X->s + (int64_t)(t + j) * (cols / 16) + 2 * b0);
-        _mm512_store_si512((void *)cr[j], _mm512_madd_epi16(sx, _mm512_set1_epi16((short)-C)));
+        if (C) {
+            const __m512i sx = _mm512_maskz_loadu_epi16((__mmask32)(cnt == 16 ? 0xffffffffu : (1u << 2 * cnt) - 1),
+                                                        X->s + (int64_t)(t + j) * (cols / 16) + 2 * b0);
+            _mm512_store_si512((void *)cr[j], _mm512_madd_epi16(sx, _mm512_set1_epi16((short)-C)));
+        }
         for (int h = 0; h < NH; h++)
             _mm512_store_ps(acc[h][j], first ? _mm512_setzero_ps()
                                              : _mm512_maskz_loadu_ps(m[h], Y + (int64_t)(t + j) * rows + r + 16 * h));
     }
     for (int k = 0; k < cnt; k++) {
         fr_pf_some(pf, pq);
-        q0_amx_block(NH, ut, xa + 32 * k, cols, k, c);
+        q0_amx_block(NH, q0_psigned(dt), ut, xa + 32 * k, cols, k, c);
         const float *dx = X->d + (int64_t)t * nb + b0 + k;
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
             const __m512 d = _mm512_loadu_ps(dw[h][k]);
             for (int j = 0; j < M; j++) {
-                const __m512i a = _mm512_add_epi32(_mm512_set1_epi32(cr[j][k]), _mm512_load_si512((const void *)c[h][j]));
+                __m512i a = _mm512_load_si512((const void *)c[h][j]);
+                if (C) a = _mm512_add_epi32(_mm512_set1_epi32(cr[j][k]), a);
                 const __m512 dxk = _mm512_set1_ps(dx[(int64_t)j * nb]);
                 const __m512 sc = _mm512_mul_ps(d, dxk); /* d_w * d_x */
                 __m512 v = _mm512_mul_ps(sc, _mm512_cvtepi32_ps(a));
@@ -441,7 +459,7 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
                     __m256i u[Q0PR], lo[8], hi[8];
                     uint16_t dh[Q0PR];
                     for (int i = 0; i < Q0PR; i++) {
-                        u[i] = q0_unpack(dt, wr[i] + (b0 + k) * bb);
+                        u[i] = q0_unpack_x(dt, wr[i] + (b0 + k) * bb, q0_psigned(dt));
                         memcpy(&dh[i], wr[i] + (b0 + k) * bb, 2);
                     }
                     q0_transpose(u, lo), q0_transpose(u + 8, hi);
