@@ -725,9 +725,9 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
  * tdpbsud per half (A: the M tokens' 32 bytes of the sub-block; B: the 8 ut
  * vectors of the sub-block) into cb; then per (half, token) the float steps of
  * i8k_ptile in its order, so the outputs are its outputs bit for bit.
- * (Q6_K, whose sub-blocks of 16 fill a quarter of a tile per instruction,
- * ran slower on tiles than i8k_ptile on this machine and takes that:
- * bench/RESULTS.md Run 21.) */
+ * (The types of 16-value sub-blocks, Q2_K, Q3_K and Q6_K, fill a quarter of
+ * a tile per instruction; with a store per sub-block they ran slower on tiles
+ * than on i8k_ptile's vpdpbusd and take that: bench/RESULTS.md Run 21.) */
 static I8K_AI void i8k_amx_block(const int NH, const __m512i (*const ut[2])[8][8], const int8_t *xa, int64_t cols,
                                  int k, int32_t (*cb)[2][16][16]) {
     for (int s = 0; s < 8; s++) {
@@ -1042,7 +1042,7 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
             int t = t0;
             fr_pf pf;
             fr_pf_init(&pf, (const uint8_t *)W->data, rb, r, r0, r1, 2 * I8K_PR, b0, I8K_PKC, nb, bb, t1 - t0);
-#ifdef FR_AMX /* tiles of up to 16 tokens (but Q6_K: i8k_ptile_amx) */
+#ifdef FR_AMX /* tiles of up to 16 tokens (not the 16-value sub-blocks: i8k_ptile_amx) */
             for (; !i8k_s16(dt) && t < t1; t += 16) {
                 const int mt = t1 - t < 16 ? t1 - t : 16;
 #define I8K_PTILE_AMX(NH)                                                                                    \
