@@ -195,6 +195,28 @@ static inline void amx_done(amx_state *s) {
     s->m = 0;
 }
 
+/* amx_mul in two steps: the products into C tiles 3 and 4 (amx_prod), and
+ * their store (amx_store), so that other work can go between the two: a
+ * tilestored holds back the loads after it until it is done. */
+static inline __attribute__((always_inline)) void amx_prod(const int NH, const int ws, const int8_t *a,
+                                                            int64_t stride, const void *b0, const void *b1) {
+    AMX_LOAD(0, a, stride);
+    AMX_LOAD(1, b0, 64);
+    AMX_ZERO(3);
+    if (ws) AMX_DPBSSD(3, 0, 1);
+    else AMX_DPBSUD(3, 0, 1);
+    if (NH == 2) {
+        AMX_LOAD(2, b1, 64);
+        AMX_ZERO(4);
+        if (ws) AMX_DPBSSD(4, 0, 2);
+        else AMX_DPBSUD(4, 0, 2);
+    }
+}
+static inline __attribute__((always_inline)) void amx_store(const int NH, int32_t *c0, int32_t *c1) {
+    AMX_STORE(3, c0, 64);
+    if (NH == 2) AMX_STORE(4, c1, 64);
+}
+
 /* C tiles of NH halves: c[h] (M x 16 int32, rows 64 bytes apart) = the
  * activations at a (M rows, stride bytes apart) times the weights b[h] (rows
  * 64 bytes apart, unsigned bytes, or signed ones where ws), from zero */

@@ -374,19 +374,13 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
  * outputs are its outputs bit for bit. Block by block: the sums of one block
  * (cb, 2 KiB a half) and the running sums (acc) stay in L1, where the 16
  * blocks' sums at once (32 KiB) did not (bench/RESULTS.md Run 21). */
-static Q0AI void q0_amx_block(const int NH, const int ws, const __m512i (*const ut[2])[8], const int8_t *xa, int64_t cols, int k,
-                              int32_t (*cb)[16][16]) {
-    if (NH == 2) amx_mul(2, ws, xa, cols, &ut[0][k][0], &ut[1][k][0], cb[0][0], cb[1][0]);
-    else amx_mul(1, ws, xa, cols, &ut[0][k][0], NULL, cb[0][0], NULL);
-}
-
 static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8],
                               const float (*const dw[2])[Q0PR], const float (*const mw[2])[Q0PR], int cnt, int64_t b0,
                               const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first,
                               fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 32, pq = (8 * pf->per * M + cnt - 1) / cnt;
     const int C = q0_psigned(dt) ? 0 : q0_c(dt);
-    _Alignas(64) int32_t c[2][16][16];     /* the block's sums: half, token, row */
+    _Alignas(64) int32_t cb[2][2][16][16]; /* block k's sums in cb[k % 2]: half, token, row */
     _Alignas(64) float acc[2][16][16];     /* half, token: the 16 rows' sums so far */
     _Alignas(64) int32_t cr[16][Q0KC];     /* token, block: -C * (s[2b] + s[2b + 1]), where C */
     const int8_t *xa = X->q + (int64_t)t * cols + 32 * b0;
@@ -401,9 +395,14 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
             _mm512_store_ps(acc[h][j], first ? _mm512_setzero_ps()
                                              : _mm512_maskz_loadu_ps(m[h], Y + (int64_t)(t + j) * rows + r + 16 * h));
     }
+    const int ws = q0_psigned(dt);
+    amx_prod(NH, ws, xa, cols, &ut[0][0][0], &ut[1][0][0]);
+    amx_store(NH, cb[0][0][0], cb[0][1][0]);
     for (int k = 0; k < cnt; k++) {
         fr_pf_some(pf, pq);
-        q0_amx_block(NH, q0_psigned(dt), ut, xa + 32 * k, cols, k, c);
+        /* block k + 1's products run on the tiles during block k's float steps */
+        if (k + 1 < cnt) amx_prod(NH, ws, xa + 32 * (k + 1), cols, &ut[0][k + 1][0], &ut[1][k + 1][0]);
+        const int32_t(*const c)[16][16] = cb[k % 2];
         const float *dx = X->d + (int64_t)t * nb + b0 + k;
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
@@ -420,6 +419,7 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
                 _mm512_store_ps(acc[h][j], _mm512_add_ps(_mm512_load_ps(acc[h][j]), v));
             }
         }
+        if (k + 1 < cnt) amx_store(NH, cb[(k + 1) % 2][0][0], cb[(k + 1) % 2][1][0]);
     }
     for (int j = 0; j < M; j++)
         for (int h = 0; h < NH; h++) _mm512_mask_storeu_ps(Y + (int64_t)(t + j) * rows + r + 16 * h, m[h], _mm512_load_ps(acc[h][j]));
