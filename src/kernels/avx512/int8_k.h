@@ -720,7 +720,7 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
 }
 
 #ifdef FR_AMX
-/* i8k_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens, Q4_K and Q5_K: per
+/* i8k_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens, Q4_K, Q5_K, IQ4_XS: per
  * block, each sub-block's sums for the M tokens and NH halves come from one
  * tdpbsud per half (A: the M tokens' 32 bytes of the sub-block; B: the 8 ut
  * vectors of the sub-block) into cb; then per (half, token) the float steps of
