@@ -223,19 +223,8 @@ static inline __attribute__((always_inline)) void amx_store(const int NH, int32_
 static inline __attribute__((always_inline)) void amx_mul(const int NH, const int ws, const int8_t *a,
                                                            int64_t stride, const void *b0, const void *b1, int32_t *c0,
                                                            int32_t *c1) {
-    AMX_LOAD(0, a, stride);
-    AMX_LOAD(1, b0, 64);
-    AMX_ZERO(3);
-    if (ws) AMX_DPBSSD(3, 0, 1);
-    else AMX_DPBSUD(3, 0, 1);
-    if (NH == 2) {
-        AMX_LOAD(2, b1, 64);
-        AMX_ZERO(4);
-        if (ws) AMX_DPBSSD(4, 0, 2);
-        else AMX_DPBSUD(4, 0, 2);
-    }
-    AMX_STORE(3, c0, 64);
-    if (NH == 2) AMX_STORE(4, c1, 64);
+    amx_prod(NH, ws, a, stride, b0, b1);
+    amx_store(NH, c0, c1);
 }
 
 #endif

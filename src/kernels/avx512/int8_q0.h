@@ -373,7 +373,10 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
  * token) the offset and the float steps of q0_ptile in its order, so the
  * outputs are its outputs bit for bit. Block by block: the sums of one block
  * (cb, 2 KiB a half) and the running sums (acc) stay in L1, where the 16
- * blocks' sums at once (32 KiB) did not (bench/RESULTS.md Run 21). */
+ * blocks' sums at once (32 KiB) did not; and software-pipelined: the tile
+ * unit runs its instructions one after another, and a tilestored holds back
+ * the loads after it, so block k + 1's products are issued before block k's
+ * float steps and stored after them (bench/RESULTS.md Run 21). */
 static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8],
                               const float (*const dw[2])[Q0PR], const float (*const mw[2])[Q0PR], int cnt, int64_t b0,
                               const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m, int t, int first,
@@ -382,7 +385,7 @@ static Q0AI void q0_ptile_amx(const int dt, const int NH, const int M, const __m
     const int C = q0_psigned(dt) ? 0 : q0_c(dt);
     _Alignas(64) int32_t cb[2][2][16][16]; /* block k's sums in cb[k % 2]: half, token, row */
     _Alignas(64) float acc[2][16][16];     /* half, token: the 16 rows' sums so far */
-    _Alignas(64) int32_t cr[16][Q0KC];     /* token, block: -C * (s[2b] + s[2b + 1]), where C */
+    _Alignas(64) int32_t cr[16][Q0KC];     /* token, block: -C * (s[2b] + s[2b + 1]) (C != 0) */
     const int8_t *xa = X->q + (int64_t)t * cols + 32 * b0;
     amx_cfg(as, M, 32);
     for (int j = 0; j < M; j++) {
