@@ -73,9 +73,9 @@ static Q0AI __m512 q0_d16(const int dt, const uint16_t *h) {
 }
 
 /* The 32 weights of block p as the unsigned operand (see the top), ymm lane
- * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0 without VNNI,
- * or raw (the AMX prefill's tdpbssd): the raw q8 (q0_dot makes |w| and the
- * signs). */
+ * 0 = elements 0..15, lane 1 = 16..31, as the activations. Q8_0 without VNNI:
+ * the raw q8 (q0_dot makes |w| and the signs). raw (the AMX prefill's
+ * tdpbssd, Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4): the signed weights w, no offset. */
 static Q0AI __m256i q0_unpack_x(const int dt, const uint8_t *p, const int raw) {
     if (dt == FR_DT_Q8_0) {
         __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
@@ -87,7 +87,7 @@ static Q0AI __m256i q0_unpack_x(const int dt, const uint8_t *p, const int raw) {
         return w;
     }
 #ifdef FR_VNNI
-    __m256i v = q0_nibbles(dt, p, 1); /* IQ4_NL, MXFP4: the levels + 128 */
+    __m256i v = q0_nibbles(dt, p, !raw); /* IQ4_NL, MXFP4: the levels + 128, or raw */
 #else
     __m256i v = q0_nibbles(dt, p, 0); /* the levels, signed */
 #endif
@@ -96,15 +96,18 @@ static Q0AI __m256i q0_unpack_x(const int dt, const uint8_t *p, const int raw) {
         memcpy(&qh, p + (dt == FR_DT_Q5_0 ? 2 : 4), 4);
         v = _mm256_mask_add_epi8(v, (__mmask32)qh, v, _mm256_set1_epi8(16));
     }
+    if (raw && (dt == FR_DT_Q4_0 || dt == FR_DT_Q5_0)) /* the signed values nibble - 8, q5 - 16 */
+        v = _mm256_sub_epi8(v, _mm256_set1_epi8(dt == FR_DT_Q4_0 ? 8 : 16));
     return v;
 }
 static Q0AI __m256i q0_unpack(const int dt, const uint8_t *p) { return q0_unpack_x(dt, p, 0); }
 
-/* the prefill panels' weights are signed (q0_unpack_x raw, C = 0): Q8_0 on
- * AMX tiles (tdpbssd) */
+/* the prefill panels' weights are signed (q0_unpack_x raw, C = 0) on AMX
+ * tiles (tdpbssd): the types whose offset C is only there for vpdpbusd's
+ * unsigned operand (Q4_1/Q5_1 are unsigned with C = 0 already) */
 static Q0AI int q0_psigned(const int dt) {
 #ifdef FR_AMX
-    return dt == FR_DT_Q8_0;
+    return dt == FR_DT_Q8_0 || dt == FR_DT_Q4_0 || dt == FR_DT_Q5_0 || dt == FR_DT_IQ4_NL || dt == FR_DT_MXFP4;
 #else
     (void)dt;
     return 0;
