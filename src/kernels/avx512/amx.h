@@ -36,9 +36,9 @@
  * exactly the ut[..][c] vectors of the vpdpbusd path, lane i = row i), 3 and
  * 4 = C (M x 16 int32). tdpbsud multiplies signed activations by the
  * unsigned weight bytes of ut, so the offsets and the float steps after it
- * are those of the vpdpbusd path, and so are the outputs, bit for bit. Q8_0
- * keeps its signed bytes in ut and takes tdpbssd: the same exact sums with no
- * offset to take off.
+ * are those of the vpdpbusd path, and so are the outputs, bit for bit. Q8_0,
+ * Q4_0, Q5_0, IQ4_NL and MXFP4 keep their values signed in ut and take
+ * tdpbssd: the same exact sums with no offset to take off.
  *
  * The tile state is per thread: each prefill call loads its config
  * (amx_cfg, again only when the token count of a tile changes) and ends
