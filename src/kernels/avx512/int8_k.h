@@ -728,34 +728,27 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
  * (The types of 16-value sub-blocks, Q2_K, Q3_K and Q6_K, fill a quarter of
  * a tile per instruction; with a store per sub-block they ran slower on tiles
  * than on i8k_ptile's vpdpbusd and take that: bench/RESULTS.md Run 21.) */
-static I8K_AI void i8k_amx_block(const int NH, const __m512i (*const ut[2])[8][8], const int8_t *xa, int64_t cols,
-                                 int k, int32_t (*cb)[2][16][16]) {
-    for (int s = 0; s < 8; s++) {
-        if (NH == 2) amx_mul(2, 0, xa + 32 * s, cols, &ut[0][k][s][0], &ut[1][k][s][0], cb[s][0][0], cb[s][1][0]);
-        else amx_mul(1, 0, xa + 32 * s, cols, &ut[0][k][s][0], NULL, cb[s][0][0], NULL);
-    }
-}
-
 static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const __m512i (*const ut[2])[8][8],
                                  const float (*const D[2])[16][I8K_PR], const __m512i (*const mm[2])[8],
                                  const float (*const dmin[2])[I8K_PR], const int32_t (*sp)[I8K_PKC][4], int cnt,
                                  int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, const __mmask16 *m,
                                  int t, int first, fr_pf *pf, amx_state *as) {
     const int64_t cols = X->cols, nb = cols / 256, pq = (8 * pf->per * M + cnt - 1) / cnt;
-    _Alignas(64) int32_t c[8][2][16][16]; /* sub-block, half, token, row */
+    _Alignas(64) int32_t cb[8][2][16][16]; /* sub-block, half, token, row */
     const int8_t *xa = X->q + (int64_t)t * cols + 256 * b0;
     amx_cfg(as, M, 32);
     for (int k = 0; k < cnt; k++) {
         const int64_t b = b0 + k;
         fr_pf_some(pf, pq);
-        i8k_amx_block(NH, ut, xa + 256 * k, cols, k, c);
+        for (int s = 0; s < 8; s++) /* (NH = 1: the second half's pointers go unused) */
+            amx_mul(NH, 0, xa + 256 * k + 32 * s, cols, &ut[0][k][s][0], &ut[1][k][s][0], cb[s][0][0], cb[s][1][0]);
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
             const __m512 dm = _mm512_load_ps(dmin[h][k]);
             for (int j = 0; j < M; j++) {
                 __m512 B = _mm512_setzero_ps();
                 for (int s = 0; s < 8; s++)
-                    B = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)c[s][h][j])),
+                    B = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)cb[s][h][j])),
                                         _mm512_load_ps(D[h][k][s]), B);
                 const __m512i mt = i8k_offsets(dt, mm[h][k], X->s + (int64_t)(t + j) * (cols / 16) + 16 * b, sp[j][k]);
                 B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B);

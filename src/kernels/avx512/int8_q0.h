@@ -371,9 +371,10 @@ static Q0AI void q0_ptile(const int dt, const int NH, const int TB, const __m512
 
 #ifdef FR_AMX
 /* q0_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens: each block's sums for
- * the M tokens and NH halves come from one tdpbsud per half (A: the M tokens'
- * 32 bytes of the block; B: the block's 8 ut vectors) into cb; then per (half,
- * token) the offset and the float steps of q0_ptile in its order, so the
+ * the M tokens and NH halves come from one tdpbsud per half (tdpbssd where
+ * q0_psigned; A: the M tokens' 32 bytes of the block; B: the block's 8 ut
+ * vectors) into cb; then per (half, token) the offset (if any) and the float
+ * steps of q0_ptile in its order, so the
  * outputs are its outputs bit for bit. Block by block: the sums of one block
  * (cb, 2 KiB a half) and the running sums (acc) stay in L1, where the 16
  * blocks' sums at once (32 KiB) did not; and software-pipelined: the tile
