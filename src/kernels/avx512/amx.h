@@ -173,7 +173,7 @@ static inline void amx_emu_dpbf16ps(int c, int a, int b) {
 #endif
 
 /* The tiles of a panel: A (tile 0) m rows of kb bytes, B (1, 2) kb / 4 rows of
- * 64 bytes, C (3, 4) m rows of 64 bytes. s->m = 0: none loaded yet. */
+ * 64 bytes, C (3 to 6) m rows of 64 bytes. s->m = 0: none loaded yet. */
 typedef struct amx_state {
     int m, kb;
 } amx_state;
@@ -185,7 +185,7 @@ static inline void amx_cfg(amx_state *s, int m, int kb) {
     c.palette = 1;
     c.rows[0] = (uint8_t)m, c.colsb[0] = (uint16_t)kb;
     for (int t = 1; t <= 2; t++) c.rows[t] = (uint8_t)(kb / 4), c.colsb[t] = 64;
-    for (int t = 3; t <= 4; t++) c.rows[t] = (uint8_t)m, c.colsb[t] = 64;
+    for (int t = 3; t <= 6; t++) c.rows[t] = (uint8_t)m, c.colsb[t] = 64;
     AMX_LDTILECFG(&c);
     s->m = m, s->kb = kb;
 }

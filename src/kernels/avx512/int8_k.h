@@ -760,6 +760,100 @@ static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const 
         }
     }
 }
+
+/* Q4_K and Q5_K on tiles with the 6-bit scales in the weights (i8k_ptrans with
+ * split): sc_j = 8 sh_j + sl_j (sh, sl <= 7), ut[2k] holds u sh and ut[2k + 1]
+ * u sl (bytes <= 31 x 7), so per block and half two C tiles sum over all 256
+ * values, four K = 64 products each:
+ *     H = sum_i (u_i sh_j(i)) q_i,  L = sum_i (u_i sl_j(i)) q_i,  8 H + L = sum_j sc_j a_j  (exact)
+ *     B = d float(8 H + L) - dmin float(sum_j m_j S_j),  acc += d_x B
+ * the generic kernel's integer sums, not i8k_ptile's float ones (the same to
+ * 1e-6 of sum|w x|). One store per C tile and block, where the sub-block
+ * panel stores one per sub-block of 32 (the tile unit runs a store as long
+ * as a product: bench/RESULTS.md Run 21); twice the weight tiles to load
+ * instead, 32 KiB a chunk of 2 blocks. Pipelined as the Q8_0 panel: block
+ * k + 1's products go to the tiles before block k's float steps, their
+ * stores after them. Tiles: 0 = A (M tokens x 64 bytes), 1, 2 = B, 3 + 2h
+ * = H and 4 + 2h = L of half h. */
+static I8K_AI void i8k_split_prod(const int NH, const int8_t *a, int64_t stride, const __m512i (*const ut[2])[8][8],
+                                  int k) {
+    AMX_ZERO(3);
+    AMX_ZERO(4);
+    if (NH == 2) {
+        AMX_ZERO(5);
+        AMX_ZERO(6);
+    }
+    for (int p = 0; p < 4; p++) {
+        AMX_LOAD(0, a + 64 * p, stride);
+        AMX_LOAD(1, &ut[0][2 * k][2 * p][0], 64);
+        AMX_DPBSUD(3, 0, 1);
+        AMX_LOAD(2, &ut[0][2 * k + 1][2 * p][0], 64);
+        AMX_DPBSUD(4, 0, 2);
+        if (NH == 2) {
+            AMX_LOAD(1, &ut[1][2 * k][2 * p][0], 64);
+            AMX_DPBSUD(5, 0, 1);
+            AMX_LOAD(2, &ut[1][2 * k + 1][2 * p][0], 64);
+            AMX_DPBSUD(6, 0, 2);
+        }
+    }
+}
+static I8K_AI void i8k_split_store(const int NH, int32_t (*cb)[2][16][16]) {
+    AMX_STORE(3, cb[0][0][0], 64);
+    AMX_STORE(4, cb[0][1][0], 64);
+    if (NH == 2) {
+        AMX_STORE(5, cb[1][0][0], 64);
+        AMX_STORE(6, cb[1][1][0], 64);
+    }
+}
+
+static I8K_AI void i8k_ptile_amx_split(const int NH, int t, const int t1, const __m512i (*const ut[2])[8][8],
+                                       const float (*const D[2])[16][I8K_PR], const __m512i (*const mm[2])[8],
+                                       const float (*const dmin[2])[I8K_PR], const int32_t (*sp)[I8K_PKC][4], int cnt,
+                                       int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r,
+                                       const __mmask16 *m, int first, fr_pf *pf, amx_state *as) {
+    const int64_t cols = X->cols, nb = cols / 256;
+    _Alignas(64) int32_t cb[2][2][2][16][16]; /* item i & 1, half, H | L, token, row */
+    /* items i = (tile of 16 tokens from t, block k): the next item's products are issued before
+     * this one's float steps across the tiles too, but not across a change of M (ldtilecfg
+     * clears the tiles) */
+    const int t0 = t, items = (t1 - t + 15) / 16 * cnt;
+#define I8K_SPLIT_M(i) (t1 - (t0 + 16 * ((i) / cnt)) < 16 ? t1 - (t0 + 16 * ((i) / cnt)) : 16)
+#define I8K_SPLIT_A(i) (X->q + (int64_t)(t0 + 16 * ((i) / cnt)) * cols + 256 * (b0 + (i) % cnt))
+    amx_cfg(as, I8K_SPLIT_M(0), 64);
+    i8k_split_prod(NH, I8K_SPLIT_A(0), cols, ut, 0);
+    i8k_split_store(NH, cb[0]);
+    for (int i = 0; i < items; i++) {
+        const int k = i % cnt, M = I8K_SPLIT_M(i), ahead = i + 1 < items && I8K_SPLIT_M(i + 1) == M;
+        const int64_t b = b0 + k;
+        t = t0 + 16 * (i / cnt);
+        fr_pf_some(pf, (8 * pf->per * M + cnt - 1) / cnt);
+        if (ahead) i8k_split_prod(NH, I8K_SPLIT_A(i + 1), cols, ut, (i + 1) % cnt);
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            const __m512 dm = _mm512_load_ps(dmin[h][k]), d = _mm512_load_ps(D[h][k][0]);
+            for (int j = 0; j < M; j++) {
+                const __m512i hs = _mm512_load_si512((const void *)cb[i & 1][h][0][j]);
+                const __m512i ls = _mm512_load_si512((const void *)cb[i & 1][h][1][j]);
+                __m512 B = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(hs, 3), ls)), d);
+                const __m512i mt = i8k_offsets(FR_DT_Q4_K, mm[h][k], X->s + (int64_t)(t + j) * (cols / 16) + 16 * b,
+                                               sp[t - t0 + j][k]);
+                B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B);
+                float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
+                const __m512 acc = first && k == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
+                const __m512 dx = _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
+                _mm512_mask_storeu_ps(y, m[h], _mm512_fmadd_ps(B, dx, acc));
+            }
+        }
+        if (ahead) i8k_split_store(NH, cb[(i + 1) & 1]);
+        else if (i + 1 < items) { /* the last, shorter tile */
+            amx_cfg(as, I8K_SPLIT_M(i + 1), 64);
+            i8k_split_prod(NH, I8K_SPLIT_A(i + 1), cols, ut, (i + 1) % cnt);
+            i8k_split_store(NH, cb[(i + 1) & 1]);
+        }
+    }
+#undef I8K_SPLIT_M
+#undef I8K_SPLIT_A
+}
 #endif
 
 /* The 128-bit lanes of a, b, c, d transposed in place as a 4 x 4 matrix:
@@ -821,8 +915,8 @@ static I8K_AI void i8k_t16x16(const uint8_t *const *p, size_t o, __m512i *w) {
  *   Q6_K  ut[4h+k][c]  = nibble (k >= 2) of Q[16h + 8(k & 1) + c] | bits 2k, 2k + 1 of H[8h + c] << 4
  * (i8k_unpack's element order). The scales are decoded from their transposed
  * dwords the same way, 16 rows per operation. */
-static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
-                              __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
+static I8K_AI void i8k_ptrans(const int dt, const int split, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0,
+                              int cnt, __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
                               __m512i (*mm)[8]) {
     const size_t bb = i8k_bb(dt);
     const size_t rb = fr_row_bytes(W);
@@ -950,11 +1044,12 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
          * scales 4..7 the low nibbles of u2 | the top 2 bits of u0's bytes << 4, mins 4..7 the
          * high nibbles of u2 | the top 2 bits of u1's bytes << 4 (as i8k_scmin) */
         const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15), m48 = _mm512_set1_epi32(48);
-        __m512i mn[8];
+        __m512i mn[8], scs[8];
         for (int j = 0; j < 4; j++) {
             const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(w[1], 8 * j), m63);
             const __m512i sc4 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w[3], 8 * j), m15),
                                                           _mm512_srli_epi32(w[1], 8 * j + 2), m48, 0xF8);
+            scs[j] = sc, scs[4 + j] = sc4;
             _mm512_store_ps(D[k][j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
             _mm512_store_ps(D[k][4 + j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc4)));
             mn[j] = _mm512_and_si512(_mm512_srli_epi32(w[2], 8 * j), m63);
@@ -970,7 +1065,12 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
             i8k_t16(H);
         }
         for (int cp = 0; cp < 4; cp++)
-            for (int e = 0; e < 2; e++)
+            for (int e = 0; e < 2; e++) {
+                /* split: sc = 8 sh + sl, sh and sl in both 16-bit halves of each lane */
+                const __m512i sc = scs[2 * cp + e], sh1 = _mm512_srli_epi32(sc, 3),
+                              sl1 = _mm512_and_si512(sc, _mm512_set1_epi32(7));
+                const __m512i sh = _mm512_or_si512(sh1, _mm512_slli_epi32(sh1, 16)),
+                              sl = _mm512_or_si512(sl1, _mm512_slli_epi32(sl1, 16));
                 for (int c = 0; c < 8; c++) {
                     const __m512i q = Q[8 * cp + c];
                     __m512i u = _mm512_and_si512(e ? _mm512_srli_epi16(q, 4) : q, m4);
@@ -981,8 +1081,14 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                                                    : H[c];
                         u = _mm512_ternarylogic_epi32(u, qh, _mm512_set1_epi8(0x10), 0xF8);
                     }
-                    ut[k][2 * cp + e][c] = u;
+                    if (!split) ut[k][2 * cp + e][c] = u;
+                    else { /* u sh and u sl: each byte <= 31 x 7, so vpmullw carries nothing across */
+                        ut[2 * k][2 * cp + e][c] = _mm512_mullo_epi16(u, sh);
+                        ut[2 * k + 1][2 * cp + e][c] = _mm512_mullo_epi16(u, sl);
+                    }
                 }
+            }
+        if (split) _mm512_store_ps(D[k][0], d);
     }
 }
 
@@ -1013,8 +1119,14 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
 #ifdef FR_AMX
     amx_state as = {0, 0};
 #endif
-    for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
-        const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
+#ifdef FR_AMX /* Q4_K, Q5_K: the scales in the weights, two blocks a chunk (i8k_ptile_amx_split) */
+    const int split = dt == FR_DT_Q4_K || dt == FR_DT_Q5_K;
+#else
+    const int split = 0;
+#endif
+    const int pkc = split ? I8K_PKC / 2 : I8K_PKC;
+    for (int64_t b0 = 0; b0 < nb; b0 += pkc) {
+        const int cnt = nb - b0 < pkc ? (int)(nb - b0) : pkc;
         if (!i8k_s16(dt))
             for (int t = t0; t < t1; t++)
                 for (int k = 0; k < cnt; k++) { /* S_j = s_2j + s_2j+1 as int16 pairs: |S| <= 32 * 128 */
@@ -1029,7 +1141,7 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
             __mmask16 m[2] = {0, 0};
             for (int h = 0; h < nh; h++) {
                 const int64_t rh = r + I8K_PR * h;
-                i8k_ptrans(dt, W, rh, r1, b0, cnt, ut[h], D[h], dmin[h], mm[h]);
+                i8k_ptrans(dt, split, W, rh, r1, b0, cnt, ut[h], D[h], dmin[h], mm[h]);
                 m[h] = fr_tail16(r1 - rh);
             }
             int t = t0;
@@ -1038,10 +1150,16 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
 #ifdef FR_AMX /* tiles of up to 16 tokens (not the 16-value sub-blocks: i8k_ptile_amx) */
             for (; !i8k_s16(dt) && t < t1; t += 16) {
                 const int mt = t1 - t < 16 ? t1 - t : 16;
-#define I8K_PTILE_AMX(NH)                                                                                    \
-    i8k_ptile_amx(dt, NH, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as)
-                if (nh == 2) I8K_PTILE_AMX(2);
-                else I8K_PTILE_AMX(1);
+#define I8K_PTILE_AMX(F, ...)                                                                                \
+    F(__VA_ARGS__, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as)
+                if (split) {
+                    if (nh == 2) i8k_ptile_amx_split(2, t, t1, cut, cD, cmm, cdm, csp, cnt, b0, X, Y, rows, r, m, b0 == 0, &pf, &as);
+                    else i8k_ptile_amx_split(1, t, t1, cut, cD, cmm, cdm, csp, cnt, b0, X, Y, rows, r, m, b0 == 0, &pf, &as);
+                    t = t1;
+                    break;
+                }
+                if (nh == 2) I8K_PTILE_AMX(i8k_ptile_amx, dt, 2);
+                else I8K_PTILE_AMX(i8k_ptile_amx, dt, 1);
 #undef I8K_PTILE_AMX
             }
 #endif
