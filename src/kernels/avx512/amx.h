@@ -38,7 +38,10 @@
  * unsigned weight bytes of ut, so the offsets and the float steps after it
  * are those of the vpdpbusd path, and so are the outputs, bit for bit. Q8_0,
  * Q4_0, Q5_0, IQ4_NL and MXFP4 keep their values signed in ut and take
- * tdpbssd: the same exact sums with no offset to take off.
+ * tdpbssd: the same exact sums with no offset to take off. Q4_K and Q5_K fold
+ * their sub-block scales into two weight tiles and sum whole blocks in C tiles
+ * 3 to 6 (avx512/int8_k.h, i8k_ptile_amx_split): the generic kernel's integer
+ * sums, within 1e-6 of sum|w x| of the vpdpbusd path, not bit for bit.
  *
  * The tile state is per thread: each prefill call loads its config
  * (amx_cfg, again only when the token count of a tile changes) and ends

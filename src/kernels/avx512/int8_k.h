@@ -720,7 +720,8 @@ static I8K_AI void i8k_ptile(const int dt, const int NH, const int TB, const __m
 }
 
 #ifdef FR_AMX
-/* i8k_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens, Q4_K, Q5_K, IQ4_XS: per
+/* i8k_ptile on AMX tiles (avx512/amx.h), M <= 16 tokens, IQ4_XS (Q4_K and Q5_K:
+ * i8k_ptile_amx_split below, the same before Run 22): per
  * block, each sub-block's sums for the M tokens and NH halves come from one
  * tdpbsud per half (A: the M tokens' 32 bytes of the sub-block; B: the 8 ut
  * vectors of the sub-block) into cb; then per (half, token) the float steps of
@@ -914,7 +915,9 @@ static I8K_AI void i8k_t16x16(const uint8_t *const *p, size_t o, __m512i *w) {
  *   Q5_K  ut[2c'+e][c] = nibble e of Q[8c' + c] | bit 2c' + e of H[c] << 4
  *   Q6_K  ut[4h+k][c]  = nibble (k >= 2) of Q[16h + 8(k & 1) + c] | bits 2k, 2k + 1 of H[8h + c] << 4
  * (i8k_unpack's element order). The scales are decoded from their transposed
- * dwords the same way, 16 rows per operation. */
+ * dwords the same way, 16 rows per operation. split (Q4_K, Q5_K on tiles, at
+ * most I8K_PKC / 2 blocks): block k's u sh_j in ut[2k], u sl_j in ut[2k + 1]
+ * (sc_j = 8 sh_j + sl_j) and D[k][0] = d, for i8k_ptile_amx_split. */
 static I8K_AI void i8k_ptrans(const int dt, const int split, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0,
                               int cnt, __m512i (*ut)[8][8], float (*D)[16][I8K_PR], float (*dmin)[I8K_PR],
                               __m512i (*mm)[8]) {
