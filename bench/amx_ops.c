@@ -12,6 +12,7 @@
  *   dp+store tdpbsud, tilestored, twice
  *   load+dp  the three loads and the two tdpbsud, no zero, no store
  *   zero+dp  tilezero and tdpbsud, twice
+ * Then the K types' block of 256 values, two ways (run_k below).
  * Needs AMX (Linux grants the tile state on request); elsewhere it says so. */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -80,6 +81,57 @@ static void run(int mode, const int8_t *x, int64_t stride) {
             }
 }
 
+/* The K types' block of 256 values (16 tokens x 32 rows, two blocks in turn):
+ *   K sub-blocks  the sub-block panel (i8k_ptile_amx, Q4_K before Run 22): per
+ *                 sub-block of 32 load A (K = 32), B0, B1; zero, tdpbsud, twice;
+ *                 store C0, C1
+ *   K split       i8k_ptile_amx_split: zero 4 C tiles; per 64 values load A
+ *                 (K = 64) and 4 B tiles (u sh, u sl of each half), 4 tdpbsud;
+ *                 store the 4 C tiles once */
+static _Alignas(64) uint8_t g_kut[2][2][8][512];
+static _Alignas(64) uint8_t g_khl[2][2][2][4][1024]; /* half, block, sh | sl, 64 values */
+static _Alignas(64) int32_t g_kc[8][2][16][16];
+
+static void run_k(int mode, const int8_t *x, int64_t stride) {
+    for (int it = 0; it < ITERS; it++)
+        for (int k = 0; k < 2; k++) {
+            const int8_t *a = x + 256 * k;
+            if (mode == 0)
+                for (int s = 0; s < 8; s++) {
+                    AMX_LOAD(0, a + 32 * s, stride);
+                    AMX_LOAD(1, g_kut[0][k][s], 64);
+                    AMX_ZERO(3);
+                    AMX_DPBSUD(3, 0, 1);
+                    AMX_LOAD(2, g_kut[1][k][s], 64);
+                    AMX_ZERO(4);
+                    AMX_DPBSUD(4, 0, 2);
+                    AMX_STORE(3, g_kc[s][0], 64);
+                    AMX_STORE(4, g_kc[s][1], 64);
+                }
+            else {
+                AMX_ZERO(3);
+                AMX_ZERO(4);
+                AMX_ZERO(5);
+                AMX_ZERO(6);
+                for (int p = 0; p < 4; p++) {
+                    AMX_LOAD(0, a + 64 * p, stride);
+                    AMX_LOAD(1, g_khl[0][k][0][p], 64);
+                    AMX_DPBSUD(3, 0, 1);
+                    AMX_LOAD(2, g_khl[0][k][1][p], 64);
+                    AMX_DPBSUD(4, 0, 2);
+                    AMX_LOAD(1, g_khl[1][k][0][p], 64);
+                    AMX_DPBSUD(5, 0, 1);
+                    AMX_LOAD(2, g_khl[1][k][1][p], 64);
+                    AMX_DPBSUD(6, 0, 2);
+                }
+                AMX_STORE(3, g_kc[0][0], 64);
+                AMX_STORE(4, g_kc[0][1], 64);
+                AMX_STORE(5, g_kc[1][0], 64);
+                AMX_STORE(6, g_kc[1][1], 64);
+            }
+        }
+}
+
 int main(int argc, char **argv) {
     const int64_t stride = argc > 1 ? atoll(argv[1]) : 7168;
     if (stride < 32 || stride > (1 << 20)) {
@@ -108,7 +160,19 @@ int main(int argc, char **argv) {
         }
         printf("%-9s %7.2f ns per block (stride %lld)\n", names[mode], best, (long long)stride);
     }
+    static const char *knames[] = {"K sub-blocks", "K split"};
+    for (int mode = 0; mode < 2; mode++) {
+        amx_cfg(&as, 16, mode ? 64 : 32);
+        double best = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+            const double t0 = cpu();
+            run_k(mode, x, stride);
+            const double t = (cpu() - t0) / ITERS / 2 * 1e9;
+            if (t < best) best = t;
+        }
+        printf("%-12s %7.2f ns per block of 256 (stride %lld)\n", knames[mode], best, (long long)stride);
+    }
     amx_done(&as);
     free(x);
-    return g_c[1][1][2][3] == 12345; /* keeps the stores */
+    return g_c[1][1][2][3] == 12345 || g_kc[1][1][2][3] == 12345; /* keeps the stores */
 }
