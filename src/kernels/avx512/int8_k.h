@@ -772,10 +772,11 @@ static I8K_AI void i8k_ptile_amx(const int dt, const int NH, const int M, const 
  * 1e-6 of sum|w x|). One store per C tile and block, where the sub-block
  * panel stores one per sub-block of 32 (the tile unit runs a store as long
  * as a product: bench/RESULTS.md Run 21); twice the weight tiles to load
- * instead, 32 KiB a chunk of 2 blocks. Pipelined as the Q8_0 panel: block
- * k + 1's products go to the tiles before block k's float steps, their
- * stores after them. Tiles: 0 = A (M tokens x 64 bytes), 1, 2 = B, 3 + 2h
- * = H and 4 + 2h = L of half h. */
+ * instead, 32 KiB a chunk of 2 blocks. Pipelined as the Q8_0 panel: the next
+ * block's (or the next token tile's) products go to the tiles before a
+ * block's float steps, their stores after them. Tokens [t, t1) of the pass
+ * in tiles of 16 (sp from t). Tiles: 0 = A (M tokens x 64 bytes), 1, 2 = B,
+ * 3 + 2h = H and 4 + 2h = L of half h. */
 static I8K_AI void i8k_split_prod(const int NH, const int8_t *a, int64_t stride, const __m512i (*const ut[2])[8][8],
                                   int k) {
     AMX_ZERO(3);
@@ -1151,18 +1152,20 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
             fr_pf pf;
             fr_pf_init(&pf, (const uint8_t *)W->data, rb, r, r0, r1, 2 * I8K_PR, b0, I8K_PKC, nb, bb, t1 - t0);
 #ifdef FR_AMX /* tiles of up to 16 tokens (not the 16-value sub-blocks: i8k_ptile_amx) */
+#define I8K_PTILE_SPLIT(NH)                                                                                  \
+    i8k_ptile_amx_split(NH, t0, t1, cut, cD, cmm, cdm, csp, cnt, b0, X, Y, rows, r, m, b0 == 0, &pf, &as)
+            if (split) { /* all the pass's tokens */
+                if (nh == 2) I8K_PTILE_SPLIT(2);
+                else I8K_PTILE_SPLIT(1);
+                t = t1;
+            }
+#undef I8K_PTILE_SPLIT
             for (; !i8k_s16(dt) && t < t1; t += 16) {
                 const int mt = t1 - t < 16 ? t1 - t : 16;
-#define I8K_PTILE_AMX(F, ...)                                                                                \
-    F(__VA_ARGS__, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as)
-                if (split) {
-                    if (nh == 2) i8k_ptile_amx_split(2, t, t1, cut, cD, cmm, cdm, csp, cnt, b0, X, Y, rows, r, m, b0 == 0, &pf, &as);
-                    else i8k_ptile_amx_split(1, t, t1, cut, cD, cmm, cdm, csp, cnt, b0, X, Y, rows, r, m, b0 == 0, &pf, &as);
-                    t = t1;
-                    break;
-                }
-                if (nh == 2) I8K_PTILE_AMX(i8k_ptile_amx, dt, 2);
-                else I8K_PTILE_AMX(i8k_ptile_amx, dt, 1);
+#define I8K_PTILE_AMX(NH)                                                                                    \
+    i8k_ptile_amx(dt, NH, mt, cut, cD, cmm, cdm, csp + (t - t0), cnt, b0, X, Y, rows, r, m, t, b0 == 0, &pf, &as)
+                if (nh == 2) I8K_PTILE_AMX(2);
+                else I8K_PTILE_AMX(1);
 #undef I8K_PTILE_AMX
             }
 #endif
