@@ -830,19 +830,25 @@ static I8K_AI void i8k_ptile_amx_split(const int NH, int t, const int t1, const 
         t = t0 + 16 * (i / cnt);
         fr_pf_some(pf, (8 * pf->per * M + cnt - 1) / cnt);
         if (ahead) i8k_split_prod(NH, I8K_SPLIT_A(i + 1), cols, ut, (i + 1) % cnt);
+        for (int j = 0; j < M; j++) { /* per token both halves: the broadcasts once */
+            const __m512 dx = _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
+            const int32_t *spj = sp[t - t0 + j][k];
+            const __m512i s0 = _mm512_set1_epi32(spj[0]), s1 = _mm512_set1_epi32(spj[1]),
+                          s2 = _mm512_set1_epi32(spj[2]), s3 = _mm512_set1_epi32(spj[3]);
 #pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) {
-            const __m512 dm = _mm512_load_ps(dmin[h][k]), d = _mm512_load_ps(D[h][k][0]);
-            for (int j = 0; j < M; j++) {
+            for (int h = 0; h < NH; h++) {
                 const __m512i hs = _mm512_load_si512((const void *)cb[i & 1][h][0][j]);
                 const __m512i ls = _mm512_load_si512((const void *)cb[i & 1][h][1][j]);
-                __m512 B = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(hs, 3), ls)), d);
-                const __m512i mt = i8k_offsets(FR_DT_Q4_K, mm[h][k], X->s + (int64_t)(t + j) * (cols / 16) + 16 * b,
-                                               sp[t - t0 + j][k]);
-                B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), dm, B);
+                __m512 B = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(hs, 3), ls)),
+                                         _mm512_load_ps(D[h][k][0]));
+                /* the offsets sum_j m_j S_j (i8k_offsets) */
+                __m512i mt = i8k_dpwssd(_mm512_setzero_si512(), mm[h][k][0], s0);
+                mt = i8k_dpwssd(mt, mm[h][k][1], s1);
+                mt = i8k_dpwssd(mt, mm[h][k][2], s2);
+                mt = i8k_dpwssd(mt, mm[h][k][3], s3);
+                B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_load_ps(dmin[h][k]), B);
                 float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
                 const __m512 acc = first && k == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
-                const __m512 dx = _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
                 _mm512_mask_storeu_ps(y, m[h], _mm512_fmadd_ps(B, dx, acc));
             }
         }
