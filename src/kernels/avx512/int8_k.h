@@ -1102,6 +1102,16 @@ static I8K_AI void i8k_ptrans(const int dt, const int split, const fr_tensor *W,
     }
 }
 
+/* Q4_K, Q5_K on AMX: the scales in the weights, two blocks a chunk (i8k_ptile_amx_split) */
+static I8K_AI int i8k_split(const int dt) {
+#ifdef FR_AMX
+    return dt == FR_DT_Q4_K || dt == FR_DT_Q5_K;
+#else
+    (void)dt;
+    return 0;
+#endif
+}
+
 /* tokens [t0, t1) x rows [r0, r1): per chunk of I8K_PKC blocks, each 16-row
  * tile is transposed once and meets all the tokens, so the chunk's
  * activations (t1 - t0 tokens x I8K_PKC x 256 bytes) stay in L2 across the
@@ -1129,11 +1139,7 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
 #ifdef FR_AMX
     amx_state as = {0, 0};
 #endif
-#ifdef FR_AMX /* Q4_K, Q5_K: the scales in the weights, two blocks a chunk (i8k_ptile_amx_split) */
-    const int split = dt == FR_DT_Q4_K || dt == FR_DT_Q5_K;
-#else
-    const int split = 0;
-#endif
+    const int split = i8k_split(dt);
     const int pkc = split ? I8K_PKC / 2 : I8K_PKC;
     for (int64_t b0 = 0; b0 < nb; b0 += pkc) {
         const int cnt = nb - b0 < pkc ? (int)(nb - b0) : pkc;
@@ -1192,12 +1198,17 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     float out[I8K_TBMAX];
-    /* tokens per pass: transposed, fr_prefill_pass_tokens; the other tiles take the tokens in
-     * passes whose whole activations (about 1.1 bytes per value) fill about 512 KiB of L2
-     * while the weight rows stream once */
+    /* tokens per pass: transposed, fr_prefill_pass_tokens (the split tiles, whose
+     * transposition costs more and whose float steps run per block: the most, 256; int8_bench,
+     * one thread, 512 tokens, GFLOP/s for passes of 64 / 128 / 256 tokens: 1024 x 7168 502 /
+     * 558 / 599, 12288 x 1536 482 / 534 / 554, 3584 x 16384 522 / 580 / 575; 128 tokens,
+     * 1024 x 7168: 509 / 597); the other tiles take the tokens in passes whose whole
+     * activations (about 1.1 bytes per value) fill about 512 KiB of L2 while the weight rows
+     * stream once */
     const int64_t tc = (512 * 1024) / X->cols;
-    const int tchunk = n >= I8K_PMIN(dt) ? fr_prefill_pass_tokens(r0, r1, I8K_PTB)
-                                     : (tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX));
+    const int tchunk = n < I8K_PMIN(dt) ? (tc < I8K_TBMAX ? I8K_TBMAX : tc > 512 ? 512 : (int)(tc / I8K_TBMAX * I8K_TBMAX))
+                       : i8k_split(dt) ? FR_PREFILL_PASS_MAX
+                                       : fr_prefill_pass_tokens(r0, r1, I8K_PTB);
     for (int t0 = 0; t0 < n; t0 += tchunk) {
         const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
         if (t1 - t0 >= I8K_PMIN(dt)) {
