@@ -2,7 +2,7 @@
  * pool, wall time, weights in transparent huge pages. NMATS matrices of ROWS x
  * COLS one after another, ten rounds a measurement, seven measurements:
  *   cc -O2 -std=c17 -Isrc bench/matmul_threads.c build/libfrugal.a -lpthread -lm -o /tmp/mt
- *   [R=7] [T=2] /tmp/mt Q6_K|Q4_K|Q8_0|... ROWS [COLS=2048] [NMATS=1]
+ *   [R=7] [T=2] /tmp/mt Q6_K|Q4_K|Q8_0|BF16|F8_E4M3|... ROWS [COLS=2048] [NMATS=1]
  * Pick NMATS so that NMATS x the matrix is well past the L3 (300 MiB on the
  * Xeon of Run 19): the lm_head of V2-Lite in Q6_K alone (102400 x 2048, 172
  * MB) partly stays there and reads faster than memory (bench/RESULTS.md Run 20).
@@ -50,9 +50,18 @@ int main(int argc, char **argv) {
     madvise(wd, wn, MADV_HUGEPAGE);
     srand(1);
     for (int64_t c = 0; c < cols; c++) x[c] = (float)rand() / RAND_MAX - 0.5f;
-    fr_ggml_quantize(dt, x, wd, cols); /* one row, copied: the values do not change the speed */
+    /* one row, copied: the values do not change the speed; F8_E4M3 (FP8 checkpoints): random
+     * codes but NaN, every 128 x 128 block scale 1 */
+    float *sc = NULL;
+    if (dt == FR_DT_F8_E4M3) {
+        for (int64_t c = 0; c < cols; c++) wd[c] = (char)((rand() & 0x7f) == 0x7f ? 0 : rand() & 0xff);
+        const size_t ns = (size_t)((rows + 127) / 128) * (size_t)((cols + 127) / 128);
+        if (!(sc = malloc(sizeof(float) * ns))) return 1;
+        for (size_t i = 0; i < ns; i++) sc[i] = 1.0f;
+    } else
+        fr_ggml_quantize(dt, x, wd, cols);
     for (size_t o = rb; o < all; o += rb) memcpy(wd + o, wd, rb);
-    for (int i = 0; i < nm; i++) W[i] = t0, W[i].data = wd + t0.nbytes * (size_t)i;
+    for (int i = 0; i < nm; i++) W[i] = t0, W[i].data = wd + t0.nbytes * (size_t)i, W[i].scale = sc;
     fr_pool *p = fr_pool_create(threads);
     fr_pool_set_current(p);
     for (int r = 0; r < reps; r++) {
@@ -64,6 +73,6 @@ int main(int argc, char **argv) {
     }
     fr_pool_set_current(NULL);
     fr_pool_free(p);
-    free(W), free(x), free(y), free(wd);
+    free(W), free(x), free(y), free(wd), free(sc);
     return 0;
 }

@@ -1118,7 +1118,8 @@ static I8K_AI int i8k_split(const int dt) {
  * tiles and every block is transposed once per pass, whatever the row length
  * (tokens outside, rows inside transposed each block once per L2-sized token
  * chunk: rows of 18432 took 18 chunks of 28 tokens for n = 512, 40 % of the
- * time of rows of 1408) */
+ * time of rows of 1408). The split tiles (i8k_split) take chunks of
+ * I8K_PKC / 2 blocks: their panel is twice the bytes. */
 static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
                                int t0, int t1) {
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
