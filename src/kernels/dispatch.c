@@ -129,16 +129,6 @@ static int fast_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
     return ok;
 }
 
-/* The AMX table is chosen automatically only when its integer kernels give
- * the avx512bf16 table's outputs on a small problem of each panel layout
- * (sub-blocks of 32, of 16, blocks of 32): Q6_K and Q8_0 bit for bit (they
- * should: avx512/amx.h), Q4_K within 1e-6 of sum|w x| (its tiles sum the
- * sub-blocks in the integers, the vpdpbusd panels in float: avx512/int8_k.h;
- * two outputs swapped are far off), and its BF16 and FP8 prefill agree with
- * it (fast_agree). The project's
- * machines have no AMX, so its tests run the same code with the tiles
- * emulated ("amxemu"); this guards the one thing they cannot reach, the real
- * instructions. */
 /* y1 within 1e-6 of sum|w x| of y0 for every output (W [rows, cols], X's n tokens) */
 static int q_close(const fr_tensor *W, const fr_qx *X, const float *y0, const float *y1) {
     const int64_t rows = fr_rows(W), cols = X->cols;
@@ -157,6 +147,15 @@ static int q_close(const fr_tensor *W, const fr_qx *X, const float *y0, const fl
     return ok;
 }
 
+/* The AMX table is chosen automatically only when its integer kernels give
+ * the avx512bf16 table's outputs on a small problem of each panel layout
+ * (sub-blocks of 32, of 16, blocks of 32): Q6_K and Q8_0 bit for bit (they
+ * should: avx512/amx.h), Q4_K within 1e-6 of sum|w x| (its tiles sum the
+ * sub-blocks in the integers, the vpdpbusd panels in float: avx512/int8_k.h;
+ * two outputs swapped are far off), and its BF16 and FP8 prefill agree with
+ * it (fast_agree). On machines without AMX the tests run the same code with
+ * the tiles emulated ("amxemu"); this guards the one thing they cannot
+ * reach, the real instructions. */
 int fr_kernels_agree(const fr_kernel_table *a, const fr_kernel_table *b) {
     static const fr_dtype dts[] = {FR_DT_Q4_K, FR_DT_Q6_K, FR_DT_Q8_0};
     enum { ROWS = 40, COLS = 512, N = 21 }; /* two 16-row halves and a tail of 8; tiles of 16 and 5 tokens */
