@@ -634,6 +634,13 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
  * (mm: the pairs of m_j; sp: the token's pairs of sums of 32), the 16-value
  * sub-block types sum_j sc_j s_j (the pairs of sums of 16 as they lie in X->s at
  * s): |sum| < 2^31 */
+/* the 32-value sub-block types' part: sum_p dpwssd(mm[p], spb[p]), spb the pairs broadcast */
+static I8K_AI __m512i i8k_offsets32(const __m512i *mm, const __m512i *spb) {
+    __m512i mt = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[p], spb[p]);
+    return mt;
+}
 static I8K_AI __m512i i8k_offsets(const int dt, const __m512i *mm, const int16_t *s, const int32_t *sp) {
     __m512i mt = _mm512_setzero_si512();
     if (i8k_s16(dt)) {
@@ -644,8 +651,9 @@ static I8K_AI __m512i i8k_offsets(const int dt, const __m512i *mm, const int16_t
             mt = i8k_dpwssd(mt, mm[p], _mm512_set1_epi32(s2));
         }
     } else {
-#pragma GCC unroll 4
-        for (int p = 0; p < 4; p++) mt = i8k_dpwssd(mt, mm[p], _mm512_set1_epi32(sp[p]));
+        __m512i spb[4];
+        for (int p = 0; p < 4; p++) spb[p] = _mm512_set1_epi32(sp[p]);
+        mt = i8k_offsets32(mm, spb);
     }
     return mt;
 }
@@ -808,7 +816,7 @@ static I8K_AI void i8k_split_store(const int NH, int32_t (*cb)[2][16][16]) {
     }
 }
 
-static I8K_AI void i8k_ptile_amx_split(const int NH, int t, const int t1, const __m512i (*const ut[2])[8][8],
+static I8K_AI void i8k_ptile_amx_split(const int NH, const int t0, const int t1, const __m512i (*const ut[2])[8][8],
                                        const float (*const D[2])[16][I8K_PR], const __m512i (*const mm[2])[8],
                                        const float (*const dmin[2])[I8K_PR], const int32_t (*sp)[I8K_PKC][4], int cnt,
                                        int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r,
@@ -818,7 +826,7 @@ static I8K_AI void i8k_ptile_amx_split(const int NH, int t, const int t1, const 
     /* items i = (tile of 16 tokens from t, block k): the next item's products are issued before
      * this one's float steps across the tiles too, but not across a change of M (ldtilecfg
      * clears the tiles) */
-    const int t0 = t, items = (t1 - t + 15) / 16 * cnt;
+    const int items = (t1 - t0 + 15) / 16 * cnt;
 #define I8K_SPLIT_M(i) (t1 - (t0 + 16 * ((i) / cnt)) < 16 ? t1 - (t0 + 16 * ((i) / cnt)) : 16)
 #define I8K_SPLIT_A(i) (X->q + (int64_t)(t0 + 16 * ((i) / cnt)) * cols + 256 * (b0 + (i) % cnt))
     amx_cfg(as, I8K_SPLIT_M(0), 64);
@@ -827,25 +835,20 @@ static I8K_AI void i8k_ptile_amx_split(const int NH, int t, const int t1, const 
     for (int i = 0; i < items; i++) {
         const int k = i % cnt, M = I8K_SPLIT_M(i), ahead = i + 1 < items && I8K_SPLIT_M(i + 1) == M;
         const int64_t b = b0 + k;
-        t = t0 + 16 * (i / cnt);
+        const int t = t0 + 16 * (i / cnt);
         fr_pf_some(pf, (8 * pf->per * M + cnt - 1) / cnt);
         if (ahead) i8k_split_prod(NH, I8K_SPLIT_A(i + 1), cols, ut, (i + 1) % cnt);
         for (int j = 0; j < M; j++) { /* per token both halves: the broadcasts once */
             const __m512 dx = _mm512_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
-            const int32_t *spj = sp[t - t0 + j][k];
-            const __m512i s0 = _mm512_set1_epi32(spj[0]), s1 = _mm512_set1_epi32(spj[1]),
-                          s2 = _mm512_set1_epi32(spj[2]), s3 = _mm512_set1_epi32(spj[3]);
+            __m512i spb[4]; /* the token's pairs of sums of 32 (i8k_offsets) */
+            for (int p = 0; p < 4; p++) spb[p] = _mm512_set1_epi32(sp[t - t0 + j][k][p]);
 #pragma GCC unroll 2
             for (int h = 0; h < NH; h++) {
                 const __m512i hs = _mm512_load_si512((const void *)cb[i & 1][h][0][j]);
                 const __m512i ls = _mm512_load_si512((const void *)cb[i & 1][h][1][j]);
                 __m512 B = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(hs, 3), ls)),
                                          _mm512_load_ps(D[h][k][0]));
-                /* the offsets sum_j m_j S_j (i8k_offsets) */
-                __m512i mt = i8k_dpwssd(_mm512_setzero_si512(), mm[h][k][0], s0);
-                mt = i8k_dpwssd(mt, mm[h][k][1], s1);
-                mt = i8k_dpwssd(mt, mm[h][k][2], s2);
-                mt = i8k_dpwssd(mt, mm[h][k][3], s3);
+                const __m512i mt = i8k_offsets32(mm[h][k], spb); /* sum_j m_j S_j */
                 B = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_load_ps(dmin[h][k]), B);
                 float *y = Y + (int64_t)(t + j) * rows + r + 16 * h;
                 const __m512 acc = first && k == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], y);
