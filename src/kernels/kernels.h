@@ -13,10 +13,12 @@
  * misses are in flight per core than the L1 fill buffers hold. On the Xeon with
  * AMX, frugal bench tg32, builds alternating (bench/RESULTS.md Run 20): 27-layer
  * V2-Lite Q8_0 +6 to +13 % (3 of 3 pairs), 4-layer Q8_0 +3 to +39 % (9 of 9
- * pairs), 4-layer Q4_K_M within the noise. Not in the FP8 and BF16 rows, where
- * it showed no gain beyond the noise: 27-layer FP8 -9, +1, -16 % in 3 pairs, and
- * in fp8f_decode alone +3 % on average in 4, where two runs of the same build
- * differ by up to 10 %. 0: off. */
+ * pairs), 4-layer Q4_K_M within the noise. The BF16 rows take it too
+ * (avx512/decode_lines.h; Run 23): the 4-layer V2-Lite BF16 directory +19 to
+ * +23 % (3 of 3 pairs), its FP8 directory, whose lm_head is BF16, +8 to +16 %.
+ * Not the FP8 rows, where it showed no gain beyond the noise: 27-layer FP8 -9,
+ * +1, -16 % in 3 pairs (Run 20), the 4-layer FP8 directory +8, -21, +8 %
+ * (Run 23). 0: off. */
 #ifndef FR_PF_L2
 #define FR_PF_L2 8192
 #endif
