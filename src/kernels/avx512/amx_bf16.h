@@ -116,8 +116,7 @@ static void dpba_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
     if (fp8) fp8f_tab_init(&tb);
     dpba_state st = {0, 0, 0, 0};
     for (int64_t rb0 = r0; rb0 < r1;) { /* FP8: rows of one 128-row block share the scales */
-        int64_t rb1 = r1;
-        if (fp8 && (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK < r1) rb1 = (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK;
+        const int64_t rb1 = fp8 ? fp8f_rows_end(rb0, r1) : r1;
         for (int t0 = 0; t0 < n; t0 += tc) {
             const int nt = t0 + tc < n ? tc : n - t0, ng = (nt + G - 1) / G;
             for (int t = 0; t < nt; t++) { /* x' of token t, its pairs down column t % G of group t / G */

@@ -125,6 +125,12 @@ static inline __attribute__((always_inline)) __m512i fp8f_chunk(const unsigned c
     return b;
 }
 
+/* the end of row r's 128-row block, whose rows share the block scales; at most r1 */
+static inline int64_t fp8f_rows_end(int64_t r, int64_t r1) {
+    const int64_t e = (r / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK;
+    return e < r1 ? e : r1;
+}
+
 /* The block scales go into x (x'_c = bf16(x_c s_c/128), fp8f_x once per
  * 128-row block, as dpbf_gemm does), so a row is one sum over its columns, in
  * four accumulators: no per-block multiply-add, and no chain of two
@@ -138,7 +144,7 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
     const int mis = (int)((uintptr_t)W->data & 63); /* the same for every row: cols % 64 == 0 */
     const __m512i join = _mm512_add_epi8(_mm512_loadu_si512(fp8f_iota), _mm512_set1_epi8((char)mis));
     for (int64_t rb0 = r0, rb1; rb0 < r1; rb0 = rb1) { /* rows of one 128-row block share the scales */
-        rb1 = (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK < r1 ? (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK : r1;
+        rb1 = fp8f_rows_end(rb0, r1);
         fp8f_x(x, W->scale + (rb0 / FR_FP8_BLOCK) * nb, cols, xh);
         for (int64_t r = rb0; r < rb1; r++) {
             const unsigned char *w = (const unsigned char *)W->data + r * cols, *wa = w - mis;
@@ -248,8 +254,7 @@ static void dpbf_gemm(const fr_tensor *W, const float *X, float *Y, int n, int64
                   * GFLOP/s (bench/kernel_bench.c bf16 64 512) */
     fp8f_tab_init(&tb);
     for (int64_t rb0 = r0; rb0 < r1;) { /* FP8: rows of one 128-row block share the scales */
-        int64_t rb1 = r1;
-        if (fp8 && (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK < r1) rb1 = (rb0 / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK;
+        const int64_t rb1 = fp8 ? fp8f_rows_end(rb0, r1) : r1;
         for (int t0 = 0; t0 < n; t0 += tc) {
             const int nt = t0 + tc < n ? tc : n - t0;
             for (int t = 0; t < nt; t++) {
