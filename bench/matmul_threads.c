@@ -54,7 +54,10 @@ int main(int argc, char **argv) {
      * codes but NaN, every 128 x 128 block scale 1 */
     float *sc = NULL;
     if (dt == FR_DT_F8_E4M3) {
-        for (int64_t c = 0; c < cols; c++) wd[c] = (char)((rand() & 0x7f) == 0x7f ? 0 : rand() & 0xff);
+        for (int64_t c = 0; c < cols; c++) {
+            const int v = rand() & 0xff;
+            wd[c] = (char)((v & 0x7f) == 0x7f ? 0 : v);
+        }
         const size_t ns = (size_t)((rows + 127) / 128) * (size_t)((cols + 127) / 128);
         if (!(sc = malloc(sizeof(float) * ns))) return 1;
         for (size_t i = 0; i < ns; i++) sc[i] = 1.0f;
