@@ -26,6 +26,10 @@ typedef struct wmat {
     float *scale;
 } wmat;
 
+/* FP8 codes of make_w: 0 any but NaN (1 in 16 subnormal or zero), 1 normal
+ * ones only (exponent field >= 1), as nearly all of a block-scaled checkpoint's */
+static int g_fp8_normal;
+
 /* random weights [rows, cols] of dtype dt (FP8: random non-NaN codes and scales) */
 static void make_w(wmat *m, fr_dtype dt, int64_t rows, int64_t cols) {
     memset(m, 0, sizeof *m);
@@ -44,6 +48,7 @@ static void make_w(wmat *m, fr_dtype dt, int64_t rows, int64_t cols) {
         case FR_DT_BF16: ((uint16_t *)m->data)[i] = fr_f32_to_bf16(v); break;
         default: {
             uint8_t c = (uint8_t)(urand() * 256);
+            if (g_fp8_normal && !(c & 0x78)) c |= 0x08;
             if ((c & 0x7f) == 0x7f) c ^= 1; /* not NaN */
             ((uint8_t *)m->data)[i] = c;
         }
@@ -181,36 +186,46 @@ static void test_matmul_fast(const fr_kernel_table *k) {
         if (!f) continue;
         double worst = 0, sum = 0;
         long cnt = 0;
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-            const int64_t rows = shapes[s][0], cols = shapes[s][1];
-            wmat m;
-            make_w(&m, g_dts[d], rows, cols);
-            static const int ns[] = {1, 3, 6, 17}; /* 17: tiles of 4 + 1, and two chunks at 7168 columns */
-            for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
-                const int n = ns[in];
-                float *x = malloc(sizeof(float) * (size_t)(cols * n)), *y = malloc(sizeof(float) * (size_t)(rows * n)),
-                      *row = malloc(sizeof(float) * (size_t)cols);
-                /* activations over several binades, as a hidden state has */
-                for (int64_t i = 0; i < cols * n; i++) x[i] = nrand() * (float)pow(2.0, (double)(i % 11) - 5);
-                int64_t mid = rows / 2 + 1 < rows ? rows / 2 + 1 : rows;
-                f(&m.t, x, y, n, 0, mid);
-                if (mid < rows) f(&m.t, x, y, n, mid, rows);
-                for (int64_t r = 0; r < rows; r++) {
-                    fr_tensor_row_f32(&m.t, r, row);
-                    for (int t = 0; t < n; t++) {
-                        double ref = 0, mag = 0;
-                        for (int64_t c = 0; c < cols; c++) {
-                            ref += (double)row[c] * x[t * cols + c];
-                            mag += fabs((double)row[c] * x[t * cols + c]);
+        /* FP8 three times: any codes (nearly every 64 of a decode row hold a
+         * subnormal or zero: fp8f_fix), normal codes only (none does), and
+         * those with x 2^14 larger (|x s| >= 2^7: the decode's rows take the
+         * exact kernel, as x' 2^120 could overflow) */
+        const int vars = g_dts[d] == FR_DT_F8_E4M3 ? 3 : 1;
+        for (int var = 0; var < vars; var++) {
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+                const int64_t rows = shapes[s][0], cols = shapes[s][1];
+                wmat m;
+                g_fp8_normal = var > 0;
+                make_w(&m, g_dts[d], rows, cols);
+                g_fp8_normal = 0;
+                static const int ns[] = {1, 3, 6, 17}; /* 17: tiles of 4 + 1, and two chunks at 7168 columns */
+                for (size_t in = 0; in < sizeof ns / sizeof *ns; in++) {
+                    const int n = ns[in];
+                    float *x = malloc(sizeof(float) * (size_t)(cols * n)),
+                          *y = malloc(sizeof(float) * (size_t)(rows * n)), *row = malloc(sizeof(float) * (size_t)cols);
+                    /* activations over several binades, as a hidden state has */
+                    const double e0 = var == 2 ? 9 : -5;
+                    for (int64_t i = 0; i < cols * n; i++) x[i] = nrand() * (float)pow(2.0, (double)(i % 11) + e0);
+                    int64_t mid = rows / 2 + 1 < rows ? rows / 2 + 1 : rows;
+                    f(&m.t, x, y, n, 0, mid);
+                    if (mid < rows) f(&m.t, x, y, n, mid, rows);
+                    for (int64_t r = 0; r < rows; r++) {
+                        fr_tensor_row_f32(&m.t, r, row);
+                        for (int t = 0; t < n; t++) {
+                            double ref = 0, mag = 0;
+                            for (int64_t c = 0; c < cols; c++) {
+                                ref += (double)row[c] * x[t * cols + c];
+                                mag += fabs((double)row[c] * x[t * cols + c]);
+                            }
+                            double e = fabs(y[t * rows + r] - ref) / (mag + 1e-30);
+                            if (!(e <= worst)) worst = e;
+                            sum += e, cnt++;
                         }
-                        double e = fabs(y[t * rows + r] - ref) / (mag + 1e-30);
-                        if (!(e <= worst)) worst = e;
-                        sum += e, cnt++;
                     }
+                    free(x), free(y), free(row);
                 }
-                free(x), free(y), free(row);
+                free_w(&m);
             }
-            free_w(&m);
         }
         printf("%s fast %-8s error / sum|w x|: worst %.3g, mean %.3g\n", k->name, fr_dtype_get(g_dts[d])->name, worst,
                sum / (double)cnt);
@@ -242,6 +257,26 @@ static void test_matmul_fast(const fr_kernel_table *k) {
             }
             free_w(&e);
         }
+        /* every code filling its row, times x = 1 and scales that are powers of
+         * 2 (so every partial sum is exact): y is exactly 192 e4m3(code) scale,
+         * NaN for NaN. The rows of a normal code (exponent field >= 1) take the
+         * decode's conversion by shifts, the others its table (dpbf16.h). */
+        if (g_dts[d] == FR_DT_F8_E4M3) {
+            wmat e;
+            make_w(&e, FR_DT_F8_E4M3, 256, 192);
+            for (int r = 0; r < 256; r++) memset((uint8_t *)e.data + r * 192, r, 192);
+            for (int i = 0; i < 4; i++) e.scale[i] = ldexpf(1.0f, -3 - 2 * (i / 2)); /* per 128 rows */
+            float x[192], y[256];
+            for (int i = 0; i < 192; i++) x[i] = 1;
+            f(&e.t, x, y, 1, 0, 256);
+            int bad = -1;
+            for (int r = 0; r < 256 && bad < 0; r++) {
+                const float want = 192 * fr_e4m3_to_f32((uint8_t)r) * e.scale[(r / 128) * 2];
+                if ((r & 0x7f) == 0x7f ? !isnan(y[r]) : y[r] != want) bad = r;
+            }
+            CHECK(bad < 0, "%s fast: FP8 rows of code 0x%02x wrong", k->name, bad);
+            free_w(&e);
+        }
         /* NaN codes (0x7f, 0xff) give NaN, in any 64-column position */
         wmat m;
         make_w(&m, g_dts[d], 2, 128);
@@ -270,10 +305,14 @@ static void test_decode_offsets(const fr_kernel_table *k) {
         for (int fast = 0; fast < 2; fast++) {
             fr_matmul_fn f = fast ? k->matmul_fast[g_dts[d]] : k->matmul[g_dts[d]];
             if (!f) continue;
-            for (size_t ic = 0; ic < sizeof colss / sizeof *colss; ic++) {
-                const int64_t rows = 5, cols = colss[ic];
+            const size_t nc = sizeof colss / sizeof *colss;
+            for (size_t ic = 0; ic < 2 * nc; ic++) { /* FP8 twice: any codes (fp8f_fix), normal ones only */
+                const int64_t rows = 5, cols = colss[ic % nc];
+                if (ic >= nc && g_dts[d] != FR_DT_F8_E4M3) break;
                 wmat m;
+                g_fp8_normal = ic >= nc;
                 make_w(&m, g_dts[d], rows, cols);
+                g_fp8_normal = 0;
                 float x[2112], y0[5], y1[5];
                 for (int64_t c = 0; c < cols; c++) x[c] = nrand();
                 unsigned char *buf = aligned_alloc(64, m.t.nbytes + 128);

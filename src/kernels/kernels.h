@@ -16,9 +16,10 @@
  * pairs), 4-layer Q4_K_M within the noise. The BF16 rows take it too
  * (avx512/decode_lines.h; Run 23): the 4-layer V2-Lite BF16 directory +19 to
  * +23 % (3 of 3 pairs), its FP8 directory, whose lm_head is BF16, +8 to +16 %.
- * Not the FP8 rows, where it showed no gain beyond the noise: 27-layer FP8 -9,
- * +1, -16 % in 3 pairs (Run 20), the 4-layer FP8 directory +8, -21, +8 %
- * (Run 23). 0: off. */
+ * The FP8 rows (avx512/dpbf16.h) since their conversion by shifts (Run 24):
+ * bench/matmul_threads.c from DRAM +16 to +19 % (6 of 6 rounds); before, while
+ * they were bound by their instructions, it showed no gain beyond the noise
+ * (Runs 20, 23). 0: off. */
 #ifndef FR_PF_L2
 #define FR_PF_L2 8192
 #endif

@@ -1,5 +1,5 @@
 /* FP8 (e4m3fn) weights, and BF16 weights in prefill, on vdpbf16ps: the not-exact path (included by
- * avx512/kernels.c when FR_BF16: the "avx512bf16" table, AVX512-BF16 + VBMI).
+ * avx512/kernels.c when FR_BF16: the "avx512bf16" table, AVX512-BF16 + VBMI + GFNI).
  * BF16 weights take the same prefill GEMM (dpbf_gemm, below): llama.cpp too
  * rounds the activations to bfloat16 for BF16 weights; their decode stays on
  * the exact kernel, which streams faster than memory.
@@ -10,7 +10,9 @@
  *   - every e4m3 value is exactly a bfloat16 (3 mantissa bits, exponents
  *     2^-9..2^8), so a weight widens by a 128-entry table lookup (vpermi2b on
  *     the low 7 bits: one lookup for the high byte, one for the low byte; the
- *     sign bit is or-ed into the high byte); S.1111.111 (NaN) maps to NaN;
+ *     sign bit is or-ed into the high byte); S.1111.111 (NaN) maps to NaN.
+ *     The decode (fp8f_decode) widens the normal codes by shifts instead, with
+ *     2^-120 moved into x, and takes the table for the rest (see there);
  *   - x times the block scales is rounded to bfloat16 (to nearest even) once
  *     per 128-row block, the precision of the official DeepSeek-V3 inference,
  *     which runs its linear layers on bfloat16 activations (or coarser: FP8
@@ -33,13 +35,15 @@
 
 #include "tensor/tensor.h"
 
-#define FP8F_MAXC 32768 /* x as bfloat16 on the stack: 64 KiB (and 2 tokens of dpbf_gemm's chunk) */
+#define FP8F_MAXC 32768 /* x as bfloat16 on the stack: 64 KiB (twice in fp8f_decode; 2 tokens of dpbf_gemm's chunk) */
 
-/* bf16 bits of the e4m3 magnitude m (0..127) */
+/* bf16 bits of the e4m3 magnitude m (0..127), as fr_e4m3_to_f32 (test_kernels: every code) */
 static inline unsigned fp8f_bf16_bits(unsigned m) {
-    float f = fr_e4m3_to_f32((uint8_t)m);
+    if (m == 0x7f) return 0x7fc0;         /* NaN */
+    if (m >= 8) return (m << 4) + 0x3c00; /* 2^(e-7) (1 + f/8): exponent field e + 120 */
+    const float v = (float)m * 0x1p-9f;   /* subnormal: m 2^-9 */
     uint32_t u;
-    memcpy(&u, &f, 4);
+    memcpy(&u, &v, 4);
     return u >> 16; /* exact: 3 mantissa bits */
 }
 
@@ -96,76 +100,170 @@ static inline __attribute__((always_inline)) void fp8f_cvt64(const unsigned char
     fp8f_cvt(_mm512_loadu_si512(w), t, e0, e1);
 }
 
-/* Decode reads each row by whole 64-byte lines, one line ahead of its use
- * (which helps aligned rows too: 55-58 -> 61-70 GB/s on 2 threads), also where
- * the tensor's data is not aligned (safetensors places tensors at any offset:
- * those of a file the generator wrote start 56 bytes past a line): a load
- * across two cache lines had slowed the row stream to 48-50 GB/s, so the chunk
- * at c joins the lines at w - mis + c and w - mis + c + 64 with one vpermt2b
- * (bytes mis..mis + 63 of the pair). The first and last chunks of a row load
- * unaligned, so no byte outside the row is read. */
-static const uint8_t fp8f_iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
-                                      16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
-                                      32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
-                                      48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
-
-#define FP8F_PD 4096 /* bytes of the row stream prefetched ahead */
-
-/* the 64 weights of the chunk at column c of a row (w, its line wa = w - mis,
- * *line the line at wa + c), read in order c = 0, 64, ... */
-static inline __attribute__((always_inline)) __m512i fp8f_chunk(const unsigned char *w, const unsigned char *wa,
-                                                                 int mis, __m512i join, __m512i *line, int64_t c,
-                                                                 int64_t cols) {
-    _mm_prefetch((const char *)(w + c + FP8F_PD), _MM_HINT_T0); /* past r1: no fault */
-    if (c == 0) return _mm512_loadu_si512(w);
-    if (c + 64 == cols) return mis ? _mm512_loadu_si512(w + c) : *line;
-    const __m512i next = _mm512_load_si512(wa + c + 64);
-    const __m512i b = mis ? _mm512_permutex2var_epi8(*line, join, next) : *line;
-    *line = next;
-    return b;
-}
-
 /* the end of row r's 128-row block, whose rows share the block scales; at most r1 */
 static inline int64_t fp8f_rows_end(int64_t r, int64_t r1) {
     const int64_t e = (r / FR_FP8_BLOCK + 1) * FR_FP8_BLOCK;
     return e < r1 ? e : r1;
 }
 
-/* The block scales go into x (x'_c = bf16(x_c s_c/128), fp8f_x once per
- * 128-row block, as dpbf_gemm does), so a row is one sum over its columns, in
- * four accumulators: no per-block multiply-add, and no chain of two
- * vdpbf16ps per block (Run 23: 7.9 against 8.4 reference cycles per 64
- * weights in L2). */
+/* ---- one token: FP8 rows without the table (fp8f_decode) ----
+ * The e4m3 byte s.eeee.mmm put at bits 15 (s) and 10..4 (eeee.mmm) of a
+ * 16-bit word is the bfloat16 of its value times 2^-120 (exponent field e, not
+ * e + 120) for every code with e >= 1, and for zero. So with
+ *   x'_c = bf16(x_c s_c 2^120) = 2^120 bf16(x_c s_c)
+ * (exact while |x s| < 2^7, which fp8f_xd checks; otherwise the block's rows
+ * take the exact kernel) each product is w bf16(x s), the same as the table's
+ * (fp8f_cvt), and the conversion is three shifts and two ands per 64 weights
+ * of a 64-byte chunk v, seen as 32 words:
+ *   odd bytes  O = (v >>a 4) & 0x87f0,   even bytes  E = ((v << 8) >>a 4) & 0x87f0.
+ * Those run on port 0, beside vdpbf16ps, which on this core holds port 5 for
+ * two cycles; the table's two vpermi2b and two unpacks are port 5 too.
+ * The codes the words get wrong are the subnormals (e = 0, m > 0: a bfloat16
+ * denormal, which vdpbf16ps reads as zero) and NaN (a finite word). One
+ * vgf2p8affineqb per 64 weights finds them: y = A b over GF(2), with
+ *   y6..y4 = e3^e2, e2^e1, e1^e0,  y3 = e0,  y2..y0 = m ^ (e0 e0 e0),  y7 = 0,
+ * is <= 8 exactly for e = 0 (y = m) and for NaN (y = 8). 128 weights holding
+ * one take the table instead (exact for every code) against x'' = bf16(x s):
+ * the same products. In a block-scaled checkpoint (the block's largest weight
+ * 448) about 1e-4 of the weights fall below 2^-6, so about 1 % of the chunks
+ * take that branch; a file full of them runs at about the table's speed. */
+
+#define FP8F_PD 4096 /* bytes of the row stream prefetched ahead */
+
+/* x'_c = bf16(x_c s_c 2^120) (s_c = sc[c / 128]) into xh and x''_c = bf16(x_c
+ * s_c) into xp, in fp8f_row's order: per 64 columns the 32 even ones, then the
+ * 32 odd ones; cols a multiple of 64. Returns 0 where some |x s| >= 2^7 or is
+ * NaN: x' could overflow. */
+static int fp8f_xd(const float *x, const float *sc, int64_t cols, uint16_t *xh, uint16_t *xp) {
+    uint16_t ie[32], io[32];
+    for (int k = 0; k < 32; k++) ie[k] = (uint16_t)(2 * k), io[k] = (uint16_t)(2 * k + 1);
+    const __m512i pe = _mm512_loadu_si512(ie), po = _mm512_loadu_si512(io); /* index bit 5 selects b */
+    const __m512 lim = _mm512_set1_ps(128.0f), up = _mm512_set1_ps(0x1p120f);
+    __mmask16 big = 0;
+    for (int64_t c = 0; c < cols; c += 64) {
+        const __m512 s = _mm512_set1_ps(sc[c / FR_FP8_BLOCK]);
+        __m512 v[4], u[4];
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm512_mul_ps(_mm512_loadu_ps(x + c + 16 * k), s);
+            big |= _mm512_cmp_ps_mask(_mm512_abs_ps(v[k]), lim, _CMP_NLT_UQ);
+            u[k] = _mm512_mul_ps(v[k], up); /* exact */
+        }
+        /* natural order: a = columns 0-31, b = 32-63 (cvtne2ps: the high half from the first operand) */
+        __m512i a = (__m512i)_mm512_cvtne2ps_pbh(u[1], u[0]), b = (__m512i)_mm512_cvtne2ps_pbh(u[3], u[2]);
+        _mm512_storeu_si512(xh + c, _mm512_permutex2var_epi16(a, pe, b));
+        _mm512_storeu_si512(xh + c + 32, _mm512_permutex2var_epi16(a, po, b));
+        a = (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]), b = (__m512i)_mm512_cvtne2ps_pbh(v[3], v[2]);
+        _mm512_storeu_si512(xp + c, _mm512_permutex2var_epi16(a, pe, b));
+        _mm512_storeu_si512(xp + c + 32, _mm512_permutex2var_epi16(a, po, b));
+    }
+    return big == 0;
+}
+
+/* 64 e4m3 weights b as bfloat16 by the table (fp8f_cvt), in fp8f_row's order:
+ * e the even bytes, o the odd ones */
+static inline __attribute__((always_inline)) void fp8f_cvt_eo(const __m512i b, const fp8f_tab *t, __m512bh *e,
+                                                               __m512bh *o) {
+    __m512i hi = _mm512_permutex2var_epi8(t->th0, b, t->th1);
+    const __m512i lo = _mm512_permutex2var_epi8(t->tl0, b, t->tl1);
+    hi = _mm512_ternarylogic_epi32(hi, b, t->sign, 0xF8); /* hi | (b & 0x80) */
+    const __m512i lw = _mm512_set1_epi16(0xff);
+    *e = (__m512bh)_mm512_or_si512(_mm512_and_si512(lo, lw), _mm512_slli_epi16(hi, 8));
+    *o = (__m512bh)_mm512_or_si512(_mm512_srli_epi16(lo, 8), _mm512_andnot_si512(lw, hi));
+}
+
+/* The 64 bytes at column c of row w, read in order c = 0, 64, ... by whole
+ * 64-byte lines one ahead of their use (which helps aligned rows too: 55-58 ->
+ * 61-70 GB/s on 2 threads with the table), also where the tensor's data is not
+ * aligned: a load across two cache lines had slowed the row stream to 48-50
+ * GB/s, and safetensors places tensors at any offset (those of a file the
+ * generator wrote start 56 bytes past a line). wa = w - mis is the row's line,
+ * *line the line at wa + c. J: 0 the row is aligned; 1 mis % 4 == 0, the
+ * lines joined by vpermt2d (one cycle); 2 by vpermt2b (two). The first and
+ * last chunks load unaligned, so no byte outside the row is read. */
+static inline __attribute__((always_inline)) __m512i fp8f_load(const unsigned char *w, const unsigned char *wa, int J,
+                                                                __m512i join, __m512i *line, int64_t c, int64_t cols) {
+    _mm_prefetch((const char *)(w + c + FP8F_PD), _MM_HINT_T0); /* past the tensor: no fault */
+    if (FR_PF_L2) _mm_prefetch((const char *)(w + c + FR_PF_L2), _MM_HINT_T1); /* kernels.h */
+    if (c == 0) return _mm512_loadu_si512(w);
+    if (c + 64 == cols) return J ? _mm512_loadu_si512(w + c) : *line;
+    const __m512i next = _mm512_load_si512(wa + c + 64);
+    const __m512i b = J == 0   ? *line
+                      : J == 1 ? _mm512_permutex2var_epi32(*line, join, next)
+                               : _mm512_permutex2var_epi8(*line, join, next);
+    *line = next;
+    return b;
+}
+
+#define FP8F_E(v) (__m512bh) _mm512_and_si512(_mm512_srai_epi16(_mm512_slli_epi16(v, 8), 4), m) /* even bytes */
+#define FP8F_O(v) (__m512bh) _mm512_and_si512(_mm512_srai_epi16(v, 4), m)                        /* odd bytes */
+
+/* one row w (mis bytes past a line): sum_c w_c x'_c in four accumulators */
+static inline __attribute__((always_inline)) float fp8f_row(const unsigned char *w, int mis, int J, __m512i join,
+                                                             const uint16_t *xh, const uint16_t *xp,
+                                                             const fp8f_tab *tb, int64_t cols) {
+    const __m512i m = _mm512_set1_epi16((short)0x87f0), A = _mm512_set1_epi64(0x090A0C0818306000LL),
+                  e8 = _mm512_set1_epi8(8);
+    const unsigned char *wa = w - mis;
+    __m512i line = cols > 64 ? _mm512_load_si512(wa + 64) : _mm512_setzero_si512(); /* at wa + c */
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    __m512bh e0, o0, e1, o1;
+    int64_t c = 0;
+    for (; c + 128 <= cols; c += 128) {
+        const __m512i v = fp8f_load(w, wa, J, join, &line, c, cols);
+        const __m512i u = fp8f_load(w, wa, J, join, &line, c + 64, cols);
+        const __m512i y =
+            _mm512_min_epu8(_mm512_gf2p8affine_epi64_epi8(v, A, 0), _mm512_gf2p8affine_epi64_epi8(u, A, 0));
+        const uint16_t *xc = xh + c;
+        if (__builtin_expect(_mm512_cmple_epu8_mask(y, e8) != 0, 0)) { /* the table, against x'' */
+            fp8f_cvt_eo(v, tb, &e0, &o0), fp8f_cvt_eo(u, tb, &e1, &o1);
+            xc = xp + c;
+        } else
+            e0 = FP8F_E(v), o0 = FP8F_O(v), e1 = FP8F_E(u), o1 = FP8F_O(u);
+        s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xc));
+        s1 = _mm512_dpbf16_ps(s1, o0, (__m512bh)_mm512_load_si512(xc + 32));
+        s2 = _mm512_dpbf16_ps(s2, e1, (__m512bh)_mm512_load_si512(xc + 64));
+        s3 = _mm512_dpbf16_ps(s3, o1, (__m512bh)_mm512_load_si512(xc + 96));
+    }
+    if (c < cols) { /* a last 64 */
+        const __m512i v = fp8f_load(w, wa, J, join, &line, c, cols);
+        const uint16_t *xc = xh + c;
+        if (_mm512_cmple_epu8_mask(_mm512_gf2p8affine_epi64_epi8(v, A, 0), e8))
+            fp8f_cvt_eo(v, tb, &e0, &o0), xc = xp + c;
+        else
+            e0 = FP8F_E(v), o0 = FP8F_O(v);
+        s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xc));
+        s1 = _mm512_dpbf16_ps(s1, o0, (__m512bh)_mm512_load_si512(xc + 32));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+#undef FP8F_E
+#undef FP8F_O
+
+/* W [rows, cols] e4m3 bytes, scale [rows/128][cols/128]; x [cols]; Y[r] for r
+ * in [r0, r1). x' once per 128-row block (its rows share the scales), so a
+ * row is one sum over its columns. */
 static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
     const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
-    uint16_t xh[FP8F_MAXC] __attribute__((aligned(64)));
+    uint16_t xh[FP8F_MAXC] __attribute__((aligned(64))), xp[FP8F_MAXC] __attribute__((aligned(64)));
     fp8f_tab tb;
     fp8f_tab_init(&tb);
     const int mis = (int)((uintptr_t)W->data & 63); /* the same for every row: cols % 64 == 0 */
-    const __m512i join = _mm512_add_epi8(_mm512_loadu_si512(fp8f_iota), _mm512_set1_epi8((char)mis));
-    for (int64_t rb0 = r0, rb1; rb0 < r1; rb0 = rb1) { /* rows of one 128-row block share the scales */
+    uint8_t jb[64];
+    uint32_t jd[16];
+    for (int i = 0; i < 64; i++) jb[i] = (uint8_t)(i + mis);
+    for (int i = 0; i < 16; i++) jd[i] = (uint32_t)(i + mis / 4);
+    const __m512i joinb = _mm512_loadu_si512(jb), joind = _mm512_loadu_si512(jd);
+    for (int64_t rb0 = r0, rb1; rb0 < r1; rb0 = rb1) {
         rb1 = fp8f_rows_end(rb0, r1);
-        fp8f_x(x, W->scale + (rb0 / FR_FP8_BLOCK) * nb, cols, xh);
+        if (!fp8f_xd(x, W->scale + (rb0 / FR_FP8_BLOCK) * nb, cols, xh, xp)) {
+            PFX(matmul_e4m3)(W, x, Y, 1, rb0, rb1); /* |x s| >= 2^7: x' could overflow */
+            continue;
+        }
         for (int64_t r = rb0; r < rb1; r++) {
-            const unsigned char *w = (const unsigned char *)W->data + r * cols, *wa = w - mis;
-            __m512i line = cols > 64 ? _mm512_load_si512(wa + 64) : _mm512_setzero_si512(); /* at wa + c */
-            __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-            __m512bh e0, e1, e2, e3;
-            int64_t c = 0;
-            for (; c + 128 <= cols; c += 128) {
-                fp8f_cvt(fp8f_chunk(w, wa, mis, join, &line, c, cols), &tb, &e0, &e1);
-                fp8f_cvt(fp8f_chunk(w, wa, mis, join, &line, c + 64, cols), &tb, &e2, &e3);
-                s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xh + c));
-                s1 = _mm512_dpbf16_ps(s1, e1, (__m512bh)_mm512_load_si512(xh + c + 32));
-                s2 = _mm512_dpbf16_ps(s2, e2, (__m512bh)_mm512_load_si512(xh + c + 64));
-                s3 = _mm512_dpbf16_ps(s3, e3, (__m512bh)_mm512_load_si512(xh + c + 96));
-            }
-            if (c < cols) { /* a last 64 */
-                fp8f_cvt(fp8f_chunk(w, wa, mis, join, &line, c, cols), &tb, &e0, &e1);
-                s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xh + c));
-                s1 = _mm512_dpbf16_ps(s1, e1, (__m512bh)_mm512_load_si512(xh + c + 32));
-            }
-            Y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+            const unsigned char *w = (const unsigned char *)W->data + r * cols;
+            Y[r] = !mis           ? fp8f_row(w, 0, 0, joinb, xh, xp, &tb, cols)
+                   : mis % 4 == 0 ? fp8f_row(w, mis, 1, joind, xh, xp, &tb, cols)
+                                  : fp8f_row(w, mis, 2, joinb, xh, xp, &tb, cols);
         }
     }
 }
