@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Write a random-weight DeepSeek model of a real shape in the Hugging Face
 layout (config.json + model.safetensors), for speed measurements: speed does
-not depend on the weight values.
+not depend on the weight values, except that FP8 weights are drawn as a
+block-scaled checkpoint holds them (frugal's FP8 decode takes a slower path
+for the rare subnormal codes).
 
   /usr/bin/python3 tools/gen_random_model.py --shape v2-lite --layers 4 --dtype bf16 OUT_DIR
   /usr/bin/python3 tools/gen_random_model.py --shape v2-lite --layers 4 --dtype fp8 OUT_DIR
@@ -213,11 +215,24 @@ def to_bf16(x):
     return (u >> 16).astype(np.uint16)
 
 
-# e4m3fn codes with |value| <= 2: exponent field <= 8 (bias 7), not NaN
+FP8_SD = 448 / 4.5  # the codes' spread: a 128 x 128 block's largest value near 448
+
+
+def e4m3_value(c):  # the magnitude of e4m3fn code c (0..126)
+    e, m = c >> 3, c & 7
+    return m * 2.0**-9 if e == 0 else 2.0**(e - 7) * (1 + m / 8)
+
+
+# e4m3fn codes as a block-scaled checkpoint (DeepSeek-V3's weight_scale_inv =
+# block amax / 448) holds them: N(0, FP8_SD^2) rounded to the nearest code, at
+# most 448, not NaN; about 1.3e-4 of them subnormal (exponent field 0)
 def fp8_codes(rng, n):
-    mag = rng.integers(0, 8 * 8 + 8, size=n, dtype=np.uint8)  # exponent 0..8, any mantissa
-    sign = (rng.integers(0, 2, size=n, dtype=np.uint8) << 7).astype(np.uint8)
-    return (mag | sign).astype(np.uint8)
+    mags = np.array([e4m3_value(c) for c in range(127)])  # increasing
+    g = rng.standard_normal(n, dtype=np.float32) * FP8_SD
+    a = np.minimum(np.abs(g), 448.0)
+    i = np.clip(np.searchsorted(mags, a), 1, 126)  # mags[i - 1] < a <= mags[i]
+    code = np.where(a - mags[i - 1] <= mags[i] - a, i - 1, i).astype(np.uint8)
+    return code | ((g < 0).astype(np.uint8) << 7)
 
 
 def write_tensor(f, rng, dt, shape, kind, pool):
@@ -230,8 +245,8 @@ def write_tensor(f, rng, dt, shape, kind, pool):
         f.write(np.zeros(shape, np.float32).tobytes())
         return
     if kind == "scale":
-        # e4m3 values up to ~2 times this give weights of about 1/sqrt(cols)
-        s = np.full(shape, 0.5 / np.sqrt(shape[1] * 128.0), np.float32)
+        # codes of sd FP8_SD times this give weights of about N(0, 1/cols)
+        s = np.full(shape, 1.0 / (FP8_SD * np.sqrt(shape[1] * 128.0)), np.float32)
         f.write(s.tobytes())
         return
     # rows written in slabs, cut from a pool of random values (fast; speed does
