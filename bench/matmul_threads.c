@@ -2,12 +2,13 @@
  * pool, wall time, weights in transparent huge pages. NMATS matrices of ROWS x
  * COLS one after another, ten rounds a measurement, seven measurements:
  *   cc -O2 -std=c17 -Isrc bench/matmul_threads.c build/libfrugal.a -lpthread -lm -o /tmp/mt
- *   [R=7] [T=2] /tmp/mt Q6_K|Q4_K|Q8_0|BF16|F8_E4M3|... ROWS [COLS=2048] [NMATS=1]
+ *   [R=7] [T=2] [OFF=0] [F8=real|any] /tmp/mt Q6_K|Q4_K|Q8_0|BF16|F8_E4M3|... ROWS [COLS=2048] [NMATS=1]
  * Pick NMATS so that NMATS x the matrix is well past the L3 (300 MiB on the
  * Xeon of Run 19): the lm_head of V2-Lite in Q6_K alone (102400 x 2048, 172
  * MB) partly stays there and reads faster than memory (bench/RESULTS.md Run 20).
  * Prints GB/s of weights per wall second. */
 #define _DEFAULT_SOURCE /* madvise */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,21 +43,38 @@ int main(int argc, char **argv) {
     fr_tensor t0 = {.dtype = dt, .ndim = 2, .ne = {rows, cols}};
     t0.nbytes = fr_dtype_bytes(dt, rows * cols);
     const size_t huge = (size_t)2 << 20, rb = fr_row_bytes(&t0), all = t0.nbytes * (size_t)nm;
-    const size_t wn = (all + huge - 1) & ~(huge - 1);
-    char *wd = aligned_alloc(huge, wn);
+    /* OFF=n: the matrices start n bytes past a cache line (0-63), as a safetensors file places them */
+    const size_t off = getenv("OFF") ? (size_t)atoi(getenv("OFF")) % 64 : 0, wn = (all + off + huge - 1) & ~(huge - 1);
+    char *wa = aligned_alloc(huge, wn), *wd = wa + off;
     float *x = malloc(sizeof(float) * (size_t)cols), *y = malloc(sizeof(float) * (size_t)rows);
     fr_tensor *W = calloc((size_t)nm, sizeof *W);
-    if (!wd || !x || !y || !W) return 1;
-    madvise(wd, wn, MADV_HUGEPAGE);
+    if (!wa || !x || !y || !W) return 1;
+    madvise(wa, wn, MADV_HUGEPAGE);
     srand(1);
     for (int64_t c = 0; c < cols; c++) x[c] = (float)rand() / RAND_MAX - 0.5f;
-    /* one row, copied: the values do not change the speed; F8_E4M3 (FP8 checkpoints): random
-     * codes but NaN, every 128 x 128 block scale 1 */
+    /* one row, copied: the values do not change the speed, except F8_E4M3's (FP8 checkpoints):
+     * the decode handles codes with exponent field 0 (subnormals, zero) and NaN aside (dpbf16.h).
+     * F8=real (default): normal values of sd 448/4.5 rounded to the nearest code, as a
+     * block-scaled checkpoint's (largest ~448); F8=any: any code but NaN (1 in 16 has e = 0).
+     * Every 128 x 128 block scale 1. */
     float *sc = NULL;
     if (dt == FR_DT_F8_E4M3) {
+        const char *f8 = getenv("F8");
+        const int any = f8 && !strcmp(f8, "any");
         for (int64_t c = 0; c < cols; c++) {
-            const int v = rand() & 0xff;
-            wd[c] = (char)((v & 0x7f) == 0x7f ? 0 : v);
+            if (any) {
+                const int v = rand() & 0xff;
+                wd[c] = (char)((v & 0x7f) == 0x7f ? 0 : v);
+                continue;
+            }
+            double g = 0; /* Irwin-Hall: about normal, sd 1 */
+            for (int k = 0; k < 12; k++) g += (double)rand() / RAND_MAX;
+            const double want = (g - 6) * 448 / 4.5;
+            int best = 0;
+            for (int v = 0; v < 256; v++) /* the nearest code (not NaN) */
+                if ((v & 0x7f) != 0x7f && fabs(fr_e4m3_to_f32((uint8_t)v) - want) < fabs(fr_e4m3_to_f32((uint8_t)best) - want))
+                    best = v;
+            wd[c] = (char)best;
         }
         const size_t ns = (size_t)((rows + 127) / 128) * (size_t)((cols + 127) / 128);
         if (!(sc = malloc(sizeof(float) * ns))) return 1;
@@ -76,6 +94,6 @@ int main(int argc, char **argv) {
     }
     fr_pool_set_current(NULL);
     fr_pool_free(p);
-    free(W), free(x), free(y), free(wd), free(sc);
+    free(W), free(x), free(y), free(wa), free(sc);
     return 0;
 }
