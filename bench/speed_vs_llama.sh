@@ -58,10 +58,15 @@ llama_fallback=${LLAMA_FALLBACK-cooperlake}
 types=${TYPES:-"Q8_0 Q4_K_M"}
 py=/usr/bin/python3
 . "$here/llama_setup.sh"
-if [ ! -f "$build/libfrugal.a" ] || [ ! -x "$build/frugal" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$build" -j2 >/dev/null
+# configure a Release build if there is none, and always bring it up to date with the sources
+# (Run 23 measured a build older than its tree); refuse a build of another type
+[ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
+if [ "$btype" != Release ]; then
+    echo "speed_vs_llama.sh: $build is a '$btype' build; measure a Release one (BUILD=DIR)" >&2
+    exit 1
 fi
+cmake --build "$build" -j2 >/dev/null
 fs=$here/out/frugal_speed
 ${CC:-cc} -O2 -std=c17 -Wall -Wextra -Werror -I"$root/include" "$here/frugal_speed.c" "$build/libfrugal.a" \
     $(pkg-config --libs jansson libpcre2-8) -lpthread -lm -o "$fs"
