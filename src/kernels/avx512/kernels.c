@@ -2,7 +2,7 @@
  * (CMakeLists.txt); used only when the CPU and OS support them (dispatch.c).
  * avx512vnni/kernels.c compiles this file again with VNNI (FR_VNNI): the
  * "avx512vnni" table, whose integer kernels use vpdpbusd; avx512bf16/kernels.c
- * a third time with VNNI, BF16 and VBMI (FR_BF16): the "avx512bf16" table,
+ * a third time with VNNI, BF16, VBMI and GFNI (FR_BF16): the "avx512bf16" table,
  * which adds the not-exact FP8 kernels on vdpbf16ps (avx512/dpbf16.h);
  * amx/kernels.c a fourth time with those and FR_AMX: the "amx" table, whose
  * integer prefill panels multiply on AMX tiles (avx512/amx.h), and
