@@ -186,8 +186,8 @@ static void test_matmul_fast(const fr_kernel_table *k) {
         if (!f) continue;
         double worst = 0, sum = 0;
         long cnt = 0;
-        /* FP8 three times: any codes (nearly every 64 of a decode row hold a
-         * subnormal or zero: fp8f_fix), normal codes only (none does), and
+        /* FP8 three times: any codes (nearly every 128 weights of a decode row
+         * hold a subnormal or zero: the table), normal codes only (none do), and
          * those with x 2^14 larger (|x s| >= 2^7: the decode's rows take the
          * exact kernel, as x' 2^120 could overflow) */
         const int vars = g_dts[d] == FR_DT_F8_E4M3 ? 3 : 1;
@@ -306,7 +306,7 @@ static void test_decode_offsets(const fr_kernel_table *k) {
             fr_matmul_fn f = fast ? k->matmul_fast[g_dts[d]] : k->matmul[g_dts[d]];
             if (!f) continue;
             const size_t nc = sizeof colss / sizeof *colss;
-            for (size_t ic = 0; ic < 2 * nc; ic++) { /* FP8 twice: any codes (fp8f_fix), normal ones only */
+            for (size_t ic = 0; ic < 2 * nc; ic++) { /* FP8 twice: any codes (the table), normal ones only */
                 const int64_t rows = 5, cols = colss[ic % nc];
                 if (ic >= nc && g_dts[d] != FR_DT_F8_E4M3) break;
                 wmat m;
