@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "frugal.h"
+#include "layers/mla.h"
 #include "runtime/model.h"
 #include "testutil.h"
 
@@ -230,7 +231,50 @@ static void run_prompt(const ref *r, frugal_model *m, int p) {
     frugal_context_free(ctx);
 }
 
+/* fr_mla_wk_b: the transposed W_UK of every head (k_b, made from a fused
+ * kv_b at load) holds kv_b's values exactly, FP8 with its block scales, BF16;
+ * FP8 of heads not made of whole 128 x 128 blocks, and Q8_0, are refused */
+static void test_wk_b(void) {
+    const int H = 2, dn = 128, dv = 128, r = 256, rows = H * (dn + dv);
+    unsigned char *q = malloc((size_t)rows * r * 2);
+    float sc[4 * 2], a[256], b[256];
+    for (size_t i = 0; i < (size_t)rows * r * 2; i++) q[i] = (unsigned char)((i * 37 + i / 7) % 255) & 0xf7;
+    for (int i = 0; i < 8; i++) sc[i] = 0.01f * (float)(i + 1);
+    for (int bf = 0; bf < 2; bf++) {
+        const fr_dtype dt = bf ? FR_DT_BF16 : FR_DT_F8_E4M3;
+        const fr_tensor kvb = {.name = "kv_b", .dtype = dt, .ndim = 2, .ne = {rows, r}, .data = q,
+                               .nbytes = fr_dtype_bytes(dt, (int64_t)rows * r), .scale = bf ? NULL : sc};
+        fr_tensor kb;
+        void *d = NULL;
+        float *s = NULL;
+        CHECK(fr_mla_wk_b(&kvb, H, dn, dv, r, &kb, &d, &s) == 1, "wk_b %s: not made", bf ? "BF16" : "FP8");
+        fr_tensor k2 = kb;
+        k2.ndim = 2, k2.ne[0] = (int64_t)H * r, k2.ne[1] = dn;
+        int bad = 0;
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < dn; i++) {
+                fr_tensor_row_f32(&kvb, h * (dn + dv) + i, a); /* row i of head h: W_UK_h[i][.] */
+                for (int j = 0; j < r; j++) {
+                    fr_tensor_row_f32(&k2, (int64_t)h * r + j, b);
+                    if (memcmp(&a[j], &b[i], sizeof(float))) bad++;
+                }
+            }
+        CHECK(!bad, "wk_b %s: %d values differ from kv_b's", bf ? "BF16" : "FP8", bad);
+        free(d), free(s);
+    }
+    fr_tensor odd = {.name = "kv_b", .dtype = FR_DT_F8_E4M3, .ndim = 2, .ne = {H * (32 + 32), 64}, .data = q,
+                     .nbytes = (size_t)H * 64 * 64, .scale = sc};
+    fr_tensor kb;
+    void *d = NULL;
+    float *s = NULL;
+    CHECK(fr_mla_wk_b(&odd, H, 32, 32, 64, &kb, &d, &s) == 0, "wk_b: FP8 heads of 32 rows not refused");
+    odd.dtype = FR_DT_Q8_0;
+    CHECK(fr_mla_wk_b(&odd, H, 32, 32, 64, &kb, &d, &s) == 0, "wk_b: Q8_0 not refused");
+    free(q);
+}
+
 int main(int argc, char **argv) {
+    if (argc <= 1) test_wk_b();
     const char *dirs[] = {"v2lite_tiny", "v3_tiny", "v3_fp8_tiny", "v3_yarn_tiny"};
     for (size_t f = 0; f < sizeof dirs / sizeof *dirs; f++) {
         if (argc > 1 && strcmp(argv[1], dirs[f]) != 0) continue;

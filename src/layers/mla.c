@@ -40,6 +40,8 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
     snprintf(name, sizeof name, "%skv_b_proj.weight", p);
     if (fr_weights_find(w, name) || !fr_weights_find(w, kbname)) {
         if (fr_weights_bind(w, name, 2, kvb, &m->wkv_b)) return -1;
+        if (fr_mla_wk_b(&m->wkv_b, (int)H, c->d_nope, c->d_v, c->kv_lora, &m->wk_b, &m->kb_own, &m->kb_own_scale) < 0)
+            return fr_err("%s: out of memory for its transposed k_b", name);
     } else {
         int64_t kb[3] = {H, c->kv_lora, c->d_nope}, vb[3] = {H, c->d_v, c->kv_lora};
         snprintf(name, sizeof name, "%sk_b_proj.weight", p);
@@ -52,15 +54,62 @@ int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *p, const fr_mla_c
 }
 
 void fr_mla_stats(const fr_mla *m, fr_wstats *s) {
-    const fr_tensor *ts[] = {&m->wq_a, &m->wq_b, &m->wq, &m->wkv_a, &m->wkv_b, &m->wk_b, &m->wv_b, &m->wo};
+    const fr_tensor *ts[] = {&m->wq_a, &m->wq_b, &m->wq, &m->wkv_a, &m->wkv_b, &m->wv_b, &m->wo};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) fr_wstats_dense(s, ts[i]);
+    if (m->kb_own) s->bytes += (int64_t)m->wk_b.nbytes; /* a copy: read instead of wkv_b's W_UK rows */
+    else fr_wstats_dense(s, &m->wk_b);
     fr_wstats_vec(s, (m->q_norm ? m->c.q_lora : 0) + m->c.kv_lora);
 }
 
 void fr_mla_free(fr_mla *m) {
     free(m->q_norm);
     free(m->kv_norm);
+    free(m->kb_own);
+    free(m->kb_own_scale);
     m->q_norm = m->kv_norm = NULL;
+    m->kb_own = NULL, m->kb_own_scale = NULL;
+}
+
+int fr_mla_wk_b(const fr_tensor *kvb, int H, int dn, int dv, int r, fr_tensor *kb, void **data, float **scale) {
+    const int fp8 = kvb->dtype == FR_DT_F8_E4M3, B = FR_FP8_BLOCK;
+    size_t es;
+    switch (kvb->dtype) {
+    case FR_DT_F32: es = 4; break;
+    case FR_DT_F16:
+    case FR_DT_BF16: es = 2; break;
+    case FR_DT_F8_E4M3: es = 1; break;
+    default: return 0;
+    }
+    if (fp8 && (dn % B || (dn + dv) % B || r % B || !kvb->scale)) return 0;
+    const size_t n = (size_t)H * (size_t)r * (size_t)dn;
+    unsigned char *d = malloc(n * es);
+    float *sc = fp8 ? malloc(sizeof(float) * (n / ((size_t)B * B))) : NULL;
+    if (!d || (fp8 && !sc)) return free(d), free(sc), -1;
+    /* kb[h][j][i] = kvb[h (dn + dv) + i][j] */
+#define KB_T(T)                                                                                                    \
+    for (int h = 0; h < H; h++)                                                                                    \
+        for (int i = 0; i < dn; i++) {                                                                             \
+            const T *s = (const T *)kvb->data + ((size_t)h * (dn + dv) + i) * r;                                   \
+            for (int j = 0; j < r; j++) ((T *)(void *)d)[((size_t)h * r + j) * dn + i] = s[j];                     \
+        }
+    if (es == 4) {
+        KB_T(uint32_t)
+    } else if (es == 2) {
+        KB_T(uint16_t)
+    } else {
+        KB_T(uint8_t)
+    }
+#undef KB_T
+    if (fp8) /* block (h r + j) / B, i / B of kb is block (h (dn + dv) + i) / B, j / B of kvb */
+        for (int h = 0; h < H; h++)
+            for (int jb = 0; jb < r / B; jb++)
+                for (int ib = 0; ib < dn / B; ib++)
+                    sc[((size_t)h * r / B + jb) * (dn / B) + ib] =
+                        kvb->scale[((size_t)h * (dn + dv) / B + ib) * (r / B) + jb];
+    *kb = (fr_tensor){.name = kvb->name, .dtype = kvb->dtype, .ndim = 3, .ne = {H, r, dn}, .data = d,
+                      .nbytes = n * es, .scale = sc};
+    *data = d, *scale = sc;
+    return 1;
 }
 
 static int pe_in_row(fr_dtype type) { return type == FR_DT_F16 || type == FR_DT_BF16 || type == FR_DT_I8; }
@@ -239,7 +288,10 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
     const int H = c->n_head, dn = c->d_nope, dv = c->d_v, r = c->kv_lora, dq = dn + c->d_rope, n = j->n;
     float *buf = j->hbuf + (size_t)ith * j->hb;
     for (int64_t h = h0; h < h1; h++) {
-        if (j->m->wk_b.data) { /* split layout: rows [h*r, (h+1)*r) of k_b [H*r][dn] write qabs[.][h] */
+        /* split layout (GGUF's k_b; or fr_mla_wk_b's copy of a fused kv_b, in decode only: in prefill the
+         * copy's matmul would round q to bfloat16 on the not-exact path, and the rows below are read once
+         * for all the tokens anyway): rows [h*r, (h+1)*r) of k_b [H*r][dn] write qabs[.][h] */
+        if (j->m->wk_b.data && (n == 1 || !j->m->kb_own)) {
             const fr_tensor kb = as_2d(&j->m->wk_b);
             for (int t = 0; t < n; t++) memcpy(buf + (size_t)t * dn, j->q + ((size_t)t * H + h) * dq, (size_t)dn * sizeof *buf);
             head_matmul(j, &kb, buf, j->qabs, n, h * r, (h + 1) * r, ith);

@@ -30,9 +30,11 @@ typedef struct fr_mla {
     fr_tensor wkv_a;          /* [kv_lora + dr, d] */
     float *kv_norm;           /* [kv_lora] (owned) */
     fr_tensor wkv_b;          /* [H*(dn+dv), kv_lora]; or, split (GGUF's absorbed layout): */
-    fr_tensor wk_b;           /* [H, kv_lora, dn]: W_UK_h transposed (used when wkv_b is absent) */
+    fr_tensor wk_b;           /* [H, kv_lora, dn]: W_UK_h transposed (GGUF's, or made from wkv_b: kb_own) */
     fr_tensor wv_b;           /* [H, dv, kv_lora]: W_UV_h */
     fr_tensor wo;             /* [d, H*dv] */
+    void *kb_own;             /* wk_b's data when fr_mla_wk_b made it from wkv_b (owned) */
+    float *kb_own_scale;      /* and its FP8 block scales (owned) */
 } fr_mla;
 
 /* The latent cache of one layer: per position kv_lora latent values and d_rope
@@ -67,6 +69,14 @@ void fr_mla_cache_free(fr_mla_cache *kc);
  * [H, dv, kv_lora] (GGUF attn_k_b / attn_v_b) are bound instead. */
 int fr_mla_bind_hf(fr_mla *m, const fr_weights *w, const char *prefix, const fr_mla_cfg *c);
 void fr_mla_free(fr_mla *m);
+/* W_UK_h^T of every head, kb [H, r, dn], copied from kvb [H*(dn+dv), r] in its
+ * type (F32, F16, BF16; FP8 when dn, dn + dv and r are multiples of 128, so
+ * that each 128 x 128 block of the copy is one block of kvb, scale included):
+ * the decode's query absorption then runs on the matmul kernels, as GGUF's
+ * split k_b does, instead of decoding those rows to float32 every token.
+ * Returns 1 with kb, *data and *scale (FP8; else NULL) set and owned by the
+ * caller, 0 where the type or shape does not allow it, -1 out of memory. */
+int fr_mla_wk_b(const fr_tensor *kvb, int H, int dn, int dv, int r, fr_tensor *kb, void **data, float **scale);
 void fr_mla_stats(const fr_mla *m, fr_wstats *s);
 
 /* y[n][d] = MLA(x[n][d]) for positions pos0..pos0+n-1; writes the cache there.
