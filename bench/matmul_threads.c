@@ -71,9 +71,10 @@ int main(int argc, char **argv) {
             for (int k = 0; k < 12; k++) g += (double)rand() / RAND_MAX;
             const double want = (g - 6) * 448 / 4.5;
             int best = 0;
-            for (int v = 0; v < 256; v++) /* the nearest code (not NaN) */
-                if ((v & 0x7f) != 0x7f && fabs(fr_e4m3_to_f32((uint8_t)v) - want) < fabs(fr_e4m3_to_f32((uint8_t)best) - want))
-                    best = v;
+            for (int v = 0; v < 256; v++) { /* the nearest code (not NaN) */
+                const double dv = fabs(fr_e4m3_to_f32((uint8_t)v) - want);
+                if ((v & 0x7f) != 0x7f && dv < fabs(fr_e4m3_to_f32((uint8_t)best) - want)) best = v;
+            }
             wd[c] = (char)best;
         }
         const size_t ns = (size_t)((rows + 127) / 128) * (size_t)((cols + 127) / 128);

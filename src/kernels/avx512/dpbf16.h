@@ -85,12 +85,18 @@ static void fp8f_tab_init(fp8f_tab *t) {
     t->sign = _mm512_set1_epi8((char)0x80);
 }
 
+/* the high and low bytes of bf16(e4m3 b) for 64 weights b, byte for byte */
+static inline __attribute__((always_inline)) void fp8f_lut(const __m512i b, const fp8f_tab *t, __m512i *hi,
+                                                            __m512i *lo) {
+    *lo = _mm512_permutex2var_epi8(t->tl0, b, t->tl1);
+    *hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(t->th0, b, t->th1), b, t->sign, 0xF8); /* | b & 0x80 */
+}
+
 /* 64 e4m3 weights b as 2 x 32 bfloat16 in the order of fp8f_x */
 static inline __attribute__((always_inline)) void fp8f_cvt(const __m512i b, const fp8f_tab *t, __m512bh *e0,
                                                             __m512bh *e1) {
-    __m512i hi = _mm512_permutex2var_epi8(t->th0, b, t->th1);
-    const __m512i lo = _mm512_permutex2var_epi8(t->tl0, b, t->tl1);
-    hi = _mm512_ternarylogic_epi32(hi, b, t->sign, 0xF8); /* hi | (b & 0x80) */
+    __m512i hi, lo;
+    fp8f_lut(b, t, &hi, &lo);
     *e0 = (__m512bh)_mm512_unpacklo_epi8(lo, hi);
     *e1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
 }
@@ -163,9 +169,8 @@ static int fp8f_xd(const float *x, const float *sc, int64_t cols, uint16_t *xh, 
  * e the even bytes, o the odd ones */
 static inline __attribute__((always_inline)) void fp8f_cvt_eo(const __m512i b, const fp8f_tab *t, __m512bh *e,
                                                                __m512bh *o) {
-    __m512i hi = _mm512_permutex2var_epi8(t->th0, b, t->th1);
-    const __m512i lo = _mm512_permutex2var_epi8(t->tl0, b, t->tl1);
-    hi = _mm512_ternarylogic_epi32(hi, b, t->sign, 0xF8); /* hi | (b & 0x80) */
+    __m512i hi, lo;
+    fp8f_lut(b, t, &hi, &lo);
     const __m512i lw = _mm512_set1_epi16(0xff);
     *e = (__m512bh)_mm512_or_si512(_mm512_and_si512(lo, lw), _mm512_slli_epi16(hi, 8));
     *o = (__m512bh)_mm512_or_si512(_mm512_srli_epi16(lo, 8), _mm512_andnot_si512(lw, hi));
