@@ -340,6 +340,56 @@ static void test_decode_offsets(const fr_kernel_table *k) {
           bad, runs);
 }
 
+/* The one-token FP8 kernel notes per row (W->f8rows) whether the row holds a
+ * code the shifts get wrong (subnormal, NaN) and afterwards reads a row of
+ * normal codes without the test (dpbf16.h fp8f_decode). Rows of normal codes,
+ * with a subnormal at the start, in the last 64 columns (2112 = 33 x 64) or in
+ * the middle, a NaN: the notes are right, later calls give the outputs of a
+ * call without notes bit for bit, and a row noted "normal" does skip the test
+ * (a subnormal then reads as zero: a changed output). */
+static void test_fp8_rows_seen(const fr_kernel_table *k) {
+    fr_matmul_fn f = k->matmul_fast[FR_DT_F8_E4M3];
+    if (!f) return;
+    static const int64_t colss[] = {256, 2112};
+    for (size_t ic = 0; ic < sizeof colss / sizeof *colss; ic++) {
+        const int64_t rows = 6, cols = colss[ic];
+        wmat m;
+        g_fp8_normal = 1;
+        make_w(&m, FR_DT_F8_E4M3, rows, cols);
+        g_fp8_normal = 0;
+        uint8_t *w = m.data;
+        w[1 * cols + 5] = 0x03;        /* subnormal, first chunk */
+        w[2 * cols + cols - 3] = 0x81; /* negative subnormal, last 64 */
+        w[3 * cols + cols / 2] = 0x7f; /* NaN */
+        w[4 * cols + 77] = 0x85;
+        static const unsigned char want[6] = {FR_F8ROW_NORMAL, FR_F8ROW_OTHER, FR_F8ROW_OTHER,
+                                              FR_F8ROW_OTHER,  FR_F8ROW_OTHER, FR_F8ROW_NORMAL};
+        float x[2112], y0[6], y1[6];
+        for (int64_t c = 0; c < cols; c++) x[c] = nrand();
+        f(&m.t, x, y0, 1, 0, rows); /* no notes: every row tested */
+        unsigned char seen[6] = {0};
+        fr_tensor t = m.t;
+        t.f8rows = seen;
+        int bad = 0;
+        for (int pass = 0; pass < 3; pass++) {
+            f(&t, x, y1, 1, 0, 3), f(&t, x, y1, 1, 3, rows);
+            bad += memcmp(y0, y1, sizeof y0) != 0;
+        }
+        int wrong = -1;
+        for (int r = 0; r < rows; r++)
+            if (seen[r] != want[r]) wrong = r;
+        CHECK(wrong < 0, "%s: FP8 row %d noted %d, expected %d (cols %lld)", k->name, wrong, wrong < 0 ? 0 : seen[wrong],
+              wrong < 0 ? 0 : want[wrong], (long long)cols);
+        CHECK(!bad, "%s: FP8 decode with row notes differs from without (%d of 3 passes, cols %lld)", k->name, bad,
+              (long long)cols);
+        seen[1] = FR_F8ROW_NORMAL; /* a false note: the test is skipped, the subnormal reads as zero */
+        f(&t, x, y1, 1, 0, rows);
+        CHECK(y1[1] != y0[1] && !memcmp(y1 + 2, y0 + 2, 4 * sizeof *y0) && y1[0] == y0[0],
+              "%s: FP8 row noted normal did not skip the test (%g %g)", k->name, y0[1], y1[1]);
+        free_w(&m);
+    }
+}
+
 static void test_vec(const fr_kernel_table *k) {
     float a[200], b[200], y1[200], y2[200];
     for (int i = 0; i < 200; i++) a[i] = nrand(), b[i] = nrand();
@@ -889,6 +939,7 @@ int main(void) {
         test_matmul(k);
         test_matmul_fast(k);
         test_decode_offsets(k);
+        test_fp8_rows_seen(k);
         test_vec(k);
         test_attn_blocks(k);
         test_attn_bf16(k);
@@ -911,6 +962,7 @@ int main(void) {
         }
         tested++;
         test_matmul_fast(k);
+        test_fp8_rows_seen(k);
         test_attn_bf16(k);
     }
     test_threaded();

@@ -69,7 +69,14 @@ typedef struct fr_tensor {
     /* FP8 only: "<name>_scale_inv" float32 [ceil(rows/128)][ceil(cols/128)];
      * W[i][j] = e4m3(q[i][j]) * scale[i/128][j/128]. */
     const float *scale;
+    /* FP8 only, may be NULL: one byte a row, what the one-token kernel has
+     * seen of the row's codes (FR_F8ROW_*), so that a row of normal codes only
+     * is later read without looking for the others. Zeroed memory owned by the
+     * table the tensor came from (fr_weights_add); the kernel writes it. */
+    unsigned char *f8rows;
 } fr_tensor;
+
+enum { FR_F8ROW_UNSEEN = 0, FR_F8ROW_NORMAL = 1, FR_F8ROW_OTHER = 2 };
 
 static inline int64_t fr_tensor_nelem(const fr_tensor *t) {
     int64_t n = 1;

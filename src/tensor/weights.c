@@ -19,6 +19,7 @@ void fr_weights_init(fr_weights *w, const char *source) {
 
 void fr_weights_free(fr_weights *w) {
     if (w->release) w->release(w->owner);
+    for (int i = 0; i < w->n; i++) free(w->t[i].f8rows);
     free(w->t);
     free(w->slot);
     memset(w, 0, sizeof *w);
@@ -42,7 +43,10 @@ int fr_weights_add(fr_weights *w, const fr_tensor *t) {
         w->t = nt;
         w->cap = cap;
     }
-    w->t[w->n++] = *t;
+    fr_tensor c = *t;
+    if (c.dtype == FR_DT_F8_E4M3 && c.ndim == 2 && c.ne[0] > 0 && !(c.f8rows = calloc((size_t)c.ne[0], 1)))
+        return fr_err("out of memory");
+    w->t[w->n++] = c;
     if (2 * w->n > w->nslot) {
         int ns = w->nslot ? 2 * w->nslot : 512;
         while (2 * w->n > ns) ns *= 2;

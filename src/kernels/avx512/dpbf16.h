@@ -202,10 +202,13 @@ static inline __attribute__((always_inline)) __m512i fp8f_load(const unsigned ch
 #define FP8F_E(v) (__m512bh) _mm512_and_si512(_mm512_srai_epi16(_mm512_slli_epi16(v, 8), 4), m) /* even bytes */
 #define FP8F_O(v) (__m512bh) _mm512_and_si512(_mm512_srai_epi16(v, 4), m)                        /* odd bytes */
 
-/* one row w (mis bytes past a line): sum_c w_c x'_c in four accumulators */
-static inline __attribute__((always_inline)) float fp8f_row(const unsigned char *w, int mis, int J, __m512i join,
-                                                             const uint16_t *xh, const uint16_t *xp,
-                                                             const fp8f_tab *tb, int64_t cols) {
+/* one row w (mis bytes past a line): sum_c w_c x'_c in four accumulators.
+ * CHK: look for the codes the shifts get wrong, and set *other where some
+ * chunk held one; 0: the row is known to hold none (W->f8rows). The products
+ * and their order are the same either way. */
+static inline __attribute__((always_inline)) float fp8f_row(const int CHK, const unsigned char *w, int mis, int J,
+                                                             __m512i join, const uint16_t *xh, const uint16_t *xp,
+                                                             const fp8f_tab *tb, int64_t cols, int *other) {
     const __m512i m = _mm512_set1_epi16((short)0x87f0), A = _mm512_set1_epi64(0x090A0C0818306000LL),
                   e8 = _mm512_set1_epi8(8);
     const unsigned char *wa = w - mis;
@@ -216,12 +219,13 @@ static inline __attribute__((always_inline)) float fp8f_row(const unsigned char 
     for (; c + 128 <= cols; c += 128) {
         const __m512i v = fp8f_load(w, wa, J, join, &line, c, cols);
         const __m512i u = fp8f_load(w, wa, J, join, &line, c + 64, cols);
-        const __m512i y =
-            _mm512_min_epu8(_mm512_gf2p8affine_epi64_epi8(v, A, 0), _mm512_gf2p8affine_epi64_epi8(u, A, 0));
         const uint16_t *xc = xh + c;
-        if (__builtin_expect(_mm512_cmple_epu8_mask(y, e8) != 0, 0)) { /* the table, against x'' */
+        if (CHK && __builtin_expect(_mm512_cmple_epu8_mask(_mm512_min_epu8(_mm512_gf2p8affine_epi64_epi8(v, A, 0),
+                                                                           _mm512_gf2p8affine_epi64_epi8(u, A, 0)),
+                                                           e8) != 0,
+                                    0)) { /* the table, against x'' */
             fp8f_cvt_eo(v, tb, &e0, &o0), fp8f_cvt_eo(u, tb, &e1, &o1);
-            xc = xp + c;
+            xc = xp + c, *other = 1;
         } else
             e0 = FP8F_E(v), o0 = FP8F_O(v), e1 = FP8F_E(u), o1 = FP8F_O(u);
         s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xc));
@@ -232,8 +236,8 @@ static inline __attribute__((always_inline)) float fp8f_row(const unsigned char 
     if (c < cols) { /* a last 64 */
         const __m512i v = fp8f_load(w, wa, J, join, &line, c, cols);
         const uint16_t *xc = xh + c;
-        if (_mm512_cmple_epu8_mask(_mm512_gf2p8affine_epi64_epi8(v, A, 0), e8))
-            fp8f_cvt_eo(v, tb, &e0, &o0), xc = xp + c;
+        if (CHK && _mm512_cmple_epu8_mask(_mm512_gf2p8affine_epi64_epi8(v, A, 0), e8))
+            fp8f_cvt_eo(v, tb, &e0, &o0), xc = xp + c, *other = 1;
         else
             e0 = FP8F_E(v), o0 = FP8F_O(v);
         s0 = _mm512_dpbf16_ps(s0, e0, (__m512bh)_mm512_load_si512(xc));
@@ -246,7 +250,13 @@ static inline __attribute__((always_inline)) float fp8f_row(const unsigned char 
 
 /* W [rows, cols] e4m3 bytes, scale [rows/128][cols/128]; x [cols]; Y[r] for r
  * in [r0, r1). x' once per 128-row block (its rows share the scales), so a
- * row is one sum over its columns. */
+ * row is one sum over its columns. A row's first pass looks for the codes the
+ * shifts get wrong and notes in W->f8rows whether it found any; a row of
+ * normal codes is then read without the test (the weights are read-only): in
+ * a block-scaled checkpoint about 4 rows in 5 of 2048 columns. The test had
+ * cost 6-8 % of the 27-layer V2-Lite's FP8 decode (bench/RESULTS.md Run 25).
+ * Each row is one thread's in a call and calls are ordered by the pool's
+ * barrier; the byte is read and written as a relaxed atomic all the same. */
 static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
     const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
     uint16_t xh[FP8F_MAXC] __attribute__((aligned(64))), xp[FP8F_MAXC] __attribute__((aligned(64)));
@@ -266,9 +276,19 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
         }
         for (int64_t r = rb0; r < rb1; r++) {
             const unsigned char *w = (const unsigned char *)W->data + r * cols;
-            Y[r] = !mis           ? fp8f_row(w, 0, 0, joinb, xh, xp, &tb, cols)
-                   : mis % 4 == 0 ? fp8f_row(w, mis, 1, joind, xh, xp, &tb, cols)
-                                  : fp8f_row(w, mis, 2, joinb, xh, xp, &tb, cols);
+            const int seen = W->f8rows ? __atomic_load_n(W->f8rows + r, __ATOMIC_RELAXED) : FR_F8ROW_UNSEEN;
+            int other = 0;
+            if (seen == FR_F8ROW_NORMAL)
+                Y[r] = !mis           ? fp8f_row(0, w, 0, 0, joinb, xh, xp, &tb, cols, &other)
+                       : mis % 4 == 0 ? fp8f_row(0, w, mis, 1, joind, xh, xp, &tb, cols, &other)
+                                      : fp8f_row(0, w, mis, 2, joinb, xh, xp, &tb, cols, &other);
+            else
+                Y[r] = !mis           ? fp8f_row(1, w, 0, 0, joinb, xh, xp, &tb, cols, &other)
+                       : mis % 4 == 0 ? fp8f_row(1, w, mis, 1, joind, xh, xp, &tb, cols, &other)
+                                      : fp8f_row(1, w, mis, 2, joinb, xh, xp, &tb, cols, &other);
+            if (seen == FR_F8ROW_UNSEEN && W->f8rows)
+                __atomic_store_n(W->f8rows + r, (unsigned char)(other ? FR_F8ROW_OTHER : FR_F8ROW_NORMAL),
+                                 __ATOMIC_RELAXED);
         }
     }
 }
