@@ -29,12 +29,13 @@ void fr_anon_free(void *p, size_t n) {
  * pages are asked for (MADV_HUGEPAGE; a kernel without them ignores it): a
  * decode step reads its weights from all over the model, and with 4 KiB pages
  * nearly every 4 KiB of them costs a TLB miss and a page walk. */
-static void *read_whole(int fd, size_t size, const char *path) {
-    void *p = fr_anon_zalloc(size);
-    if (!p) {
+static void *read_whole(int fd, size_t size, const char *path, size_t lead) {
+    void *base = fr_anon_zalloc(lead + size);
+    if (!base) {
         fr_err("%s: cannot allocate %zu bytes to read it into: %s", path, size, strerror(errno));
         return NULL;
     }
+    void *p = (char *)base + lead;
     for (size_t off = 0; off < size;) {
         const size_t want = size - off < ((size_t)1 << 30) ? size - off : (size_t)1 << 30;
         const ssize_t r = pread(fd, (char *)p + off, want, (off_t)off);
@@ -42,14 +43,14 @@ static void *read_whole(int fd, size_t size, const char *path) {
             if (r < 0 && errno == EINTR) continue;
             fr_err("%s: read failed at offset %zu of %zu: %s", path, off, size,
                    r < 0 ? strerror(errno) : "end of file");
-            fr_anon_free(p, size);
+            fr_anon_free(base, lead + size);
             return NULL;
         }
         off += (size_t)r;
     }
-    if (mprotect(p, size, PROT_READ) != 0) { /* the weights stay read-only, as when mapped */
+    if (mprotect(base, lead + size, PROT_READ) != 0) { /* the weights stay read-only, as when mapped */
         fr_err("%s: mprotect failed: %s", path, strerror(errno));
-        fr_anon_free(p, size);
+        fr_anon_free(base, lead + size);
         return NULL;
     }
     return p;
@@ -57,7 +58,9 @@ static void *read_whole(int fd, size_t size, const char *path) {
 
 int fr_mmap_open(fr_mmap *m, const char *path) { return fr_mmap_open_mode(m, path, 0); }
 
-int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory) {
+int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory) { return fr_mmap_open_at(m, path, in_memory, 0); }
+
+int fr_mmap_open_at(fr_mmap *m, const char *path, int in_memory, uint64_t align_at) {
     memset(m, 0, sizeof *m);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fr_err("%s: cannot open: %s", path, strerror(errno));
@@ -70,7 +73,8 @@ int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory) {
     if (m->size > 0) {
         void *p;
         if (in_memory) {
-            if (!(p = read_whole(fd, m->size, path))) {
+            m->lead = (size_t)((64 - align_at % 64) % 64);
+            if (!(p = read_whole(fd, m->size, path, m->lead))) {
                 close(fd);
                 return -1;
             }
@@ -86,7 +90,7 @@ int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory) {
 }
 
 void fr_mmap_close(fr_mmap *m) {
-    if (m->data) munmap((void *)m->data, m->size);
+    if (m->data) munmap((void *)(m->data - m->lead), m->lead + m->size);
     free(m->path);
     memset(m, 0, sizeof *m);
 }

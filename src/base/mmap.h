@@ -8,6 +8,7 @@
 typedef struct fr_mmap {
     const uint8_t *data;
     size_t size;
+    size_t lead; /* read into memory: bytes of the allocation before data (fr_mmap_open_at) */
     char *path;
 } fr_mmap;
 
@@ -17,6 +18,9 @@ int fr_mmap_open(fr_mmap *m, const char *path);
  * (transparent huge pages asked for), read-only once read, as llama.cpp's
  * --no-mmap. fr_mmap_close releases either. */
 int fr_mmap_open_mode(fr_mmap *m, const char *path, int in_memory);
+/* The same; read into memory, the file's byte at offset align_at lands on a
+ * 64-byte boundary (a mapping keeps the file's offsets modulo the page). */
+int fr_mmap_open_at(fr_mmap *m, const char *path, int in_memory, uint64_t align_at);
 void fr_mmap_close(fr_mmap *m);
 
 /* n > 0 zeroed bytes of anonymous memory: page-aligned, the pages mapped as
