@@ -2,7 +2,7 @@
  * pool, wall time, weights in transparent huge pages. NMATS matrices of ROWS x
  * COLS one after another, ten rounds a measurement, seven measurements:
  *   cc -O2 -std=c17 -Isrc bench/matmul_threads.c build/libfrugal.a -lpthread -lm -o /tmp/mt
- *   [R=7] [T=2] [OFF=0] [F8=real|any] /tmp/mt Q6_K|Q4_K|Q8_0|BF16|F8_E4M3|... ROWS [COLS=2048] [NMATS=1]
+ *   [R=7] [T=2] [OFF=0] [F8=real|any] [NOTES=1|0] /tmp/mt Q6_K|Q4_K|Q8_0|BF16|F8_E4M3|... ROWS [COLS=2048] [NMATS=1]
  * Pick NMATS so that NMATS x the matrix is well past the L3 (300 MiB on the
  * Xeon of Run 19): the lm_head of V2-Lite in Q6_K alone (102400 x 2048, 172
  * MB) partly stays there and reads faster than memory (bench/RESULTS.md Run 20).
@@ -83,7 +83,15 @@ int main(int argc, char **argv) {
     } else
         fr_ggml_quantize(dt, x, wd, cols);
     for (size_t o = rb; o < all; o += rb) memcpy(wd + o, wd, rb);
-    for (int i = 0; i < nm; i++) W[i] = t0, W[i].data = wd + t0.nbytes * (size_t)i, W[i].scale = sc;
+    /* FP8: the rows' notes (tensor.h f8rows), as a model's weight table gives them; NOTES=0: none */
+    unsigned char *notes = NULL;
+    if (dt == FR_DT_F8_E4M3 && !(getenv("NOTES") && !strcmp(getenv("NOTES"), "0")) &&
+        !(notes = calloc((size_t)(rows * nm), 1)))
+        return 1;
+    for (int i = 0; i < nm; i++) {
+        W[i] = t0, W[i].data = wd + t0.nbytes * (size_t)i, W[i].scale = sc;
+        if (notes) W[i].f8rows = notes + (size_t)rows * (size_t)i;
+    }
     fr_pool *p = fr_pool_create(threads);
     fr_pool_set_current(p);
     for (int r = 0; r < reps; r++) {
@@ -95,6 +103,6 @@ int main(int argc, char **argv) {
     }
     fr_pool_set_current(NULL);
     fr_pool_free(p);
-    free(W), free(x), free(y), free(wa), free(sc);
+    free(W), free(x), free(y), free(wa), free(sc), free(notes);
     return 0;
 }
