@@ -180,8 +180,9 @@ static inline __attribute__((always_inline)) void fp8f_cvt_eo(const __m512i b, c
  * 64-byte lines one ahead of their use (which helps aligned rows too: 55-58 ->
  * 61-70 GB/s on 2 threads with the table), also where the tensor's data is not
  * aligned: a load across two cache lines had slowed the row stream to 48-50
- * GB/s, and safetensors places tensors at any offset (those of a file the
- * generator wrote start 56 bytes past a line). wa = w - mis is the row's line,
+ * GB/s, and a mapped safetensors file places tensors at any offset (those of
+ * a file the generator wrote start 56 bytes past a line; read into memory the
+ * data section starts on a line, safetensors.c). wa = w - mis is the row's line,
  * *line the line at wa + c. J: 0 the row is aligned; 1 mis % 4 == 0, the
  * lines joined by vpermt2d (one cycle); 2 by vpermt2b (two). The first and
  * last chunks load unaligned, so no byte outside the row is read. */
@@ -253,8 +254,9 @@ static inline __attribute__((always_inline)) float fp8f_row(const int CHK, const
  * row is one sum over its columns. A row's first pass looks for the codes the
  * shifts get wrong and notes in W->f8rows whether it found any; a row of
  * normal codes is then read without the test (the weights are read-only): in
- * a block-scaled checkpoint about 4 rows in 5 of 2048 columns. The test had
- * cost 6-8 % of the 27-layer V2-Lite's FP8 decode (bench/RESULTS.md Run 25).
+ * a block-scaled checkpoint about 4 rows in 5 of 2048 columns. Skipping the
+ * test sped the 27-layer V2-Lite's FP8 decode up by 4-22 % (bench/RESULTS.md
+ * Run 25).
  * Each row is one thread's in a call and calls are ordered by the pool's
  * barrier; the byte is read and written as a relaxed atomic all the same. */
 static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
