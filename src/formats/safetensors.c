@@ -144,9 +144,10 @@ static uint64_t data_offset(const char *path) {
 
 int fr_st_open_mode(fr_st_file *f, const char *path, int in_memory) {
     memset(f, 0, sizeof *f);
-    /* read into memory, the data section starts on a 64-byte boundary: tensors
-     * whose sizes are multiples of 64 bytes (an FP8 or BF16 matrix, its scales)
-     * are then all aligned, and the decode rows need no join of their lines */
+    /* read into memory, the data section starts on a 64-byte boundary, so a
+     * tensor a multiple of 64 bytes into it is aligned (all of them in a file
+     * whose tensor sizes are multiples of 64, as FP8 and BF16 matrices and most
+     * scale grids are), and its decode rows need no join of their lines */
     if (fr_mmap_open_at(&f->map, path, in_memory, in_memory ? data_offset(path) : 0) != 0) return -1;
     if (fr_st_parse(f->map.data, f->map.size, path, &f->h) != 0) {
         fr_mmap_close(&f->map);

@@ -257,8 +257,10 @@ static inline __attribute__((always_inline)) float fp8f_row(const int CHK, const
  * a block-scaled checkpoint about 4 rows in 5 of 2048 columns. Skipping the
  * test sped the 27-layer V2-Lite's FP8 decode up by 4-22 % (bench/RESULTS.md
  * Run 25).
- * Each row is one thread's in a call and calls are ordered by the pool's
- * barrier; the byte is read and written as a relaxed atomic all the same. */
+ * Each row is one thread's in a call, and calls are ordered by the pool's
+ * barrier; the byte is a relaxed atomic all the same, so that two decodes on
+ * one model at once (which could both test a row, and note the same) do not
+ * race. */
 static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
     const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
     uint16_t xh[FP8F_MAXC] __attribute__((aligned(64))), xp[FP8F_MAXC] __attribute__((aligned(64)));
