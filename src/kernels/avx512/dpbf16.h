@@ -249,6 +249,16 @@ static inline __attribute__((always_inline)) float fp8f_row(const int CHK, const
 #undef FP8F_E
 #undef FP8F_O
 
+/* fp8f_row with the join the row's offset in its line asks for (fp8f_load's J) */
+static inline __attribute__((always_inline)) float fp8f_row_at(const int CHK, const unsigned char *w, int mis,
+                                                                __m512i joinb, __m512i joind, const uint16_t *xh,
+                                                                const uint16_t *xp, const fp8f_tab *tb, int64_t cols,
+                                                                int *other) {
+    return !mis           ? fp8f_row(CHK, w, 0, 0, joinb, xh, xp, tb, cols, other)
+           : mis % 4 == 0 ? fp8f_row(CHK, w, mis, 1, joind, xh, xp, tb, cols, other)
+                          : fp8f_row(CHK, w, mis, 2, joinb, xh, xp, tb, cols, other);
+}
+
 /* W [rows, cols] e4m3 bytes, scale [rows/128][cols/128]; x [cols]; Y[r] for r
  * in [r0, r1). x' once per 128-row block (its rows share the scales), so a
  * row is one sum over its columns. A row's first pass looks for the codes the
@@ -282,14 +292,8 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
             const unsigned char *w = (const unsigned char *)W->data + r * cols;
             const int seen = W->f8rows ? __atomic_load_n(W->f8rows + r, __ATOMIC_RELAXED) : FR_F8ROW_UNSEEN;
             int other = 0;
-            if (seen == FR_F8ROW_NORMAL)
-                Y[r] = !mis           ? fp8f_row(0, w, 0, 0, joinb, xh, xp, &tb, cols, &other)
-                       : mis % 4 == 0 ? fp8f_row(0, w, mis, 1, joind, xh, xp, &tb, cols, &other)
-                                      : fp8f_row(0, w, mis, 2, joinb, xh, xp, &tb, cols, &other);
-            else
-                Y[r] = !mis           ? fp8f_row(1, w, 0, 0, joinb, xh, xp, &tb, cols, &other)
-                       : mis % 4 == 0 ? fp8f_row(1, w, mis, 1, joind, xh, xp, &tb, cols, &other)
-                                      : fp8f_row(1, w, mis, 2, joinb, xh, xp, &tb, cols, &other);
+            Y[r] = seen == FR_F8ROW_NORMAL ? fp8f_row_at(0, w, mis, joinb, joind, xh, xp, &tb, cols, &other)
+                                           : fp8f_row_at(1, w, mis, joinb, joind, xh, xp, &tb, cols, &other);
             if (seen == FR_F8ROW_UNSEEN && W->f8rows)
                 __atomic_store_n(W->f8rows + r, (unsigned char)(other ? FR_F8ROW_OTHER : FR_F8ROW_NORMAL),
                                  __ATOMIC_RELAXED);
