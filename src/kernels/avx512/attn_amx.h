@@ -22,12 +22,28 @@
  *   b = 16 pairs of rows x 16 columns: rows j, j + 1 interleaved per column
  *       (one vpermt2w for 16 columns, as attn_bf16.h's pairs), written to
  *       the stack;
- *   Tiles 0, 1 = c (columns c..c+15, c+16..c+31, from C and back), 4 = a,
- *   5, 6 = b.
+ *   Tiles 0, 1 = c (columns c..c+15, c+16..c+31, from C and back: straight
+ *   when 16 heads and 32 columns are whole, else through a zero-padded copy),
+ *   4 = a, 5, 6 = b.
  * Partial blocks (rows past n, values past k) go through zeroed copies, so
- * nothing past k in a row and no row past n is read. */
+ * nothing past k in a row and no row past n is read (the prefetches of the
+ * rows after the block, aax_prefetch, are hints: they neither fault nor
+ * change a result). */
 #ifndef FR_AVX512_ATTN_AMX_H
 #define FR_AVX512_ATTN_AMX_H
+
+/* Step i of steps over the bytes [p, p + bytes): its share of whole lines asked into L2 (prefetcht1).
+ * Both kernels below ask for the n rows after their block over their loops, the scores for the first
+ * half of those bytes and the values for the second: mla.c's next block of cache rows. The values run
+ * from L2 and leave the memory idle otherwise; the scores' tile loads wait on it. In one process,
+ * alternating (bench/RESULTS.md Run 26), 16 heads from memory, 2 threads: 66-74 ns a cache row
+ * without, 56 with (the read alone 36-39). A prefetch past the cache does not fault; the address is
+ * an integer, as no pointer may be formed past the end of the cache. */
+static inline void aax_prefetch(uintptr_t p, int64_t bytes, int64_t i, int64_t steps) {
+    const int64_t per = (bytes + steps * 64 - 1) / (steps * 64) * 64;
+    for (int64_t o = i * per; o < (i + 1) * per && o < bytes; o += 64)
+        _mm_prefetch((const char *)(p + (uintptr_t)o), _MM_HINT_T1);
+}
 
 /* every tile 16 rows x 64 bytes */
 static inline void aax_cfg(void) {
@@ -78,6 +94,7 @@ static inline __attribute__((always_inline)) void aax_store(int b, float *p) {
 static void PFX(dots_bf16_amx)(const uint16_t *Ap, const uint16_t *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
                                int k) {
     const int S = (k + 31) / 32;
+    const int64_t half = (int64_t)n * ldb, steps = (int64_t)(n + 63) / 64 * S; /* bytes: half the next n rows */
     _Alignas(64) uint16_t tb[16][32]; /* a partial block of rows or values, zero-padded */
     _Alignas(64) float ct[16][16];
     aax_cfg();
@@ -91,6 +108,7 @@ static void PFX(dots_bf16_amx)(const uint16_t *Ap, const uint16_t *B, int64_t ld
             AMX_ZERO(2);
             AMX_ZERO(3);
             for (int s = 0; s < S; s++) {
+                if (G == 0) aax_prefetch((uintptr_t)B + 2 * (uintptr_t)half, half, j0 / 64 * S + s, steps);
                 AMX_LOAD(5, Q + (int64_t)s * 512, 64);
                 const int kc = k - 32 * s < 32 ? k - 32 * s : 32;
                 for (int b = 0; b < nb; b++) {
@@ -130,6 +148,9 @@ static void PFX(wsum_bf16_amx)(const float *P, int64_t ldp, const uint16_t *B, i
                                         5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0); /* columns 0-15; bit 5: row j+1 */
     const __m512i i1 = _mm512_add_epi16(i0, _mm512_set1_epi16(16));             /* columns 16-31 */
     const int np = (n + 31) / 32 * 32;
+    /* the second half of the next n rows' bytes (dots_bf16_amx asks for the first) */
+    const int64_t half = (int64_t)n * ldb, steps = (int64_t)(k + 31) / 32 * (np / 32);
+    const uintptr_t pf = (uintptr_t)B + 3 * (uintptr_t)half;
     aax_cfg();
     for (int h0 = 0; h0 < m; h0 += 16) {
         const int ma = m - h0 < 16 ? m - h0 : 16;
@@ -143,14 +164,26 @@ static void PFX(wsum_bf16_amx)(const float *P, int64_t ldp, const uint16_t *B, i
         for (int c = 0; c < k; c += 32) {
             const __mmask32 mk = abf_mask32(k - c);
             const __mmask16 m0 = (__mmask16)mk, m1 = (__mmask16)(mk >> 16);
-            for (int h = 0; h < 16; h++) {
-                const float *q = C + (h0 + h) * ldc + c;
-                _mm512_store_ps(ct[h], h < ma ? _mm512_maskz_loadu_ps(m0, q) : _mm512_setzero_ps());
-                _mm512_store_ps(ct[h] + 16, h < ma ? _mm512_maskz_loadu_ps(m1, q + 16) : _mm512_setzero_ps());
+            /* 16 heads x 32 columns whole: c straight from C and back (rows ldc apart); else through ct,
+             * zero past m heads and k columns. The copy cost a fifth of the values in L2 (bench/RESULTS.md
+             * Run 26): a tile load waits for the vector stores before it to reach L1, and the loads after a
+             * tile store wait for it. */
+            const int whole = ma == 16 && k - c >= 32;
+            float *cw = C + h0 * ldc + c;
+            if (whole) {
+                AMX_LOAD(0, cw, 4 * ldc);
+                AMX_LOAD(1, cw + 16, 4 * ldc);
+            } else {
+                for (int h = 0; h < 16; h++) {
+                    const float *q = C + (h0 + h) * ldc + c;
+                    _mm512_store_ps(ct[h], h < ma ? _mm512_maskz_loadu_ps(m0, q) : _mm512_setzero_ps());
+                    _mm512_store_ps(ct[h] + 16, h < ma ? _mm512_maskz_loadu_ps(m1, q + 16) : _mm512_setzero_ps());
+                }
+                AMX_LOAD(0, &ct[0][0], 128);
+                AMX_LOAD(1, &ct[0][16], 128);
             }
-            AMX_LOAD(0, &ct[0][0], 128);
-            AMX_LOAD(1, &ct[0][16], 128);
             for (int j0 = 0; j0 < n; j0 += 32) {
+                if (h0 == 0) aax_prefetch(pf, half, c / 32 * (np / 32) + j0 / 32, steps);
                 for (int kk = 0; kk < 16; kk++) { /* rows j0 + 2kk and j0 + 2kk + 1 (zero past n) */
                     const int ja = j0 + 2 * kk;
                     const __m512i a = ja < n ? abf_load32(k - c >= 32, mk, B + (int64_t)ja * ldb + c) : _mm512_setzero_si512();
@@ -164,6 +197,11 @@ static void PFX(wsum_bf16_amx)(const float *P, int64_t ldp, const uint16_t *B, i
                 AMX_DPBF16PS(0, 4, 5);
                 AMX_LOAD(6, bt[1], 64);
                 AMX_DPBF16PS(1, 4, 6);
+            }
+            if (whole) {
+                AMX_STORE(0, cw, 4 * ldc);
+                AMX_STORE(1, cw + 16, 4 * ldc);
+                continue;
             }
             AMX_STORE(0, &ct[0][0], 128);
             AMX_STORE(1, &ct[0][16], 128);
