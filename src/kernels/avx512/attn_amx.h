@@ -37,7 +37,8 @@
  * half of those bytes and the values for the second: mla.c's next block of cache rows. The values run
  * from L2 and leave the memory idle otherwise; the scores' tile loads wait on it. In one process,
  * alternating (bench/RESULTS.md Run 26), 16 heads from memory, 2 threads: 66-74 ns a cache row
- * without, 56 with (the read alone 36-39). A prefetch past the cache does not fault; the address is
+ * without, 56 with (the read alone 36-39); in the model at depth 8192 within the noise (+0.3 %).
+ * A prefetch past the cache does not fault; the address is
  * an integer, as no pointer may be formed past the end of the cache. */
 static inline void aax_prefetch(uintptr_t p, int64_t bytes, int64_t i, int64_t steps) {
     const int64_t per = (bytes + steps * 64 - 1) / (steps * 64) * 64;
@@ -166,8 +167,8 @@ static void PFX(wsum_bf16_amx)(const float *P, int64_t ldp, const uint16_t *B, i
             const __mmask16 m0 = (__mmask16)mk, m1 = (__mmask16)(mk >> 16);
             /* 16 heads x 32 columns whole: c straight from C and back (rows ldc apart); else through ct,
              * zero past m heads and k columns. The copy cost a fifth of the values in L2 (bench/RESULTS.md
-             * Run 26): a tile load waits for the vector stores before it to reach L1, and the loads after a
-             * tile store wait for it. */
+             * Run 26), presumably as a tile load waits for the vector stores before it to reach L1, and the
+             * loads after a tile store wait for it. */
             const int whole = ma == 16 && k - c >= 32;
             float *cw = C + h0 * ldc + c;
             if (whole) {
