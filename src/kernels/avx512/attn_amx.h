@@ -38,8 +38,8 @@
  * from L2 and leave the memory idle otherwise; the scores' tile loads wait on it. In one process,
  * alternating (bench/RESULTS.md Run 26), 16 heads from memory, 2 threads: 66-74 ns a cache row
  * without, 56 with (the read alone 36-39); in the model at depth 8192 within the noise (+0.3 %).
- * A prefetch past the cache does not fault; the address is
- * an integer, as no pointer may be formed past the end of the cache. */
+ * A prefetch past the cache does not fault; the address is an integer, as no pointer may be formed
+ * past the end of the cache. */
 static inline void aax_prefetch(uintptr_t p, int64_t bytes, int64_t i, int64_t steps) {
     const int64_t per = (bytes + steps * 64 - 1) / (steps * 64) * 64;
     for (int64_t o = i * per; o < (i + 1) * per && o < bytes; o += 64)
