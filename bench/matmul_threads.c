@@ -6,7 +6,12 @@
  * Pick NMATS so that NMATS x the matrix is well past the L3 (300 MiB on the
  * Xeon of Run 19): the lm_head of V2-Lite in Q6_K alone (102400 x 2048, 172
  * MB) partly stays there and reads faster than memory (bench/RESULTS.md Run 20).
- * Prints GB/s of weights per wall second. */
+ * Prints GB/s of weights per wall second, and next to it the rate of a plain
+ * read of the same matrices in the same work items (64-byte loads summed, the
+ * items handed out by the pool as fr_matmul hands out its rows): what the
+ * memory gives this pattern of reads when nothing is computed. Their ratio is
+ * the part of the decode's shortfall that lies in the kernel, not in the
+ * memory system (bench/RESULTS.md Run 27). */
 #define _DEFAULT_SOURCE /* madvise */
 #include <math.h>
 #include <stdio.h>
@@ -15,9 +20,35 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <stdint.h>
+
 #include "base/pool.h"
 #include "kernels/kernels.h"
 #include "tensor/ggml_quants.h"
+
+typedef uint64_t mt_vec __attribute__((vector_size(64), aligned(64)));
+typedef struct {
+    const char *w; /* the matrix */
+    size_t rb;     /* bytes per row */
+    uint64_t sum[64]; /* per thread, so the loads stay */
+} mt_plain;
+
+/* rows [i0, i1) of the matrix read in 64-byte vectors, two sums (as frugal_read_bandwidth) */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void mt_read(void *arg, int64_t i0, int64_t i1, int ith) {
+    mt_plain *j = arg;
+    const char *p = j->w + (size_t)i0 * j->rb;
+    const size_t n = (size_t)(i1 - i0) * j->rb / sizeof(mt_vec);
+    mt_vec s0 = {0}, s1 = {0}, v0, v1;
+    for (size_t i = 0; i + 2 <= n; i += 2) {
+        memcpy(&v0, p + i * sizeof(mt_vec), sizeof v0);
+        memcpy(&v1, p + (i + 1) * sizeof(mt_vec), sizeof v1);
+        s0 += v0, s1 += v1;
+    }
+    j->sum[ith & 63] += s0[0] + s1[7];
+}
 
 static double now(void) {
     struct timespec t;
@@ -98,8 +129,19 @@ int main(int argc, char **argv) {
         const double t = now();
         for (int k = 0; k < 10; k++)
             for (int i = 0; i < nm; i++) fr_matmul(&W[i], x, y, 1);
-        printf("%s %lld x %lld x %d matrices, %d threads: %.2f GB/s\n", argv[1], (long long)rows, (long long)cols, nm,
-               threads, 10.0 * (double)all / (now() - t) / 1e9);
+        const double gk = 10.0 * (double)all / (now() - t) / 1e9;
+        mt_plain j = {.rb = rb};
+        const double t2 = now();
+        for (int k = 0; k < 10; k++)
+            for (int i = 0; i < nm; i++) {
+                j.w = W[i].data;
+                fr_parallel_for(rows, fr_matmul_grain(rows, 1, threads), mt_read, &j);
+            }
+        const double gp = 10.0 * (double)all / (now() - t2) / 1e9;
+        uint64_t sum = 0;
+        for (int i = 0; i < 64; i++) sum += j.sum[i];
+        printf("%s %lld x %lld x %d matrices, %d threads: %.2f GB/s, a plain read of the same items %.2f (%.2f)%s\n",
+               argv[1], (long long)rows, (long long)cols, nm, threads, gk, gp, gk / gp, sum == 1 ? " " : "");
     }
     fr_pool_set_current(NULL);
     fr_pool_free(p);
