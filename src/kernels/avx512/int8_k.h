@@ -140,6 +140,27 @@ static I8K_AI __m512i i8k_scmin(__m512i v) {
     return _mm512_ternarylogic_epi32(a, _mm512_setr4_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f), t, 0xEA);
 }
 
+#ifdef FR_BF16
+/* Bit moves within each byte by vgf2p8affineqb (GFNI, in the tables of FR_BF16): output bit i is the parity of the input
+ * byte ANDed with byte 7 - i of the qword's matrix, so a matrix with one bit per row moves bits,
+ * and an empty row clears one; a vector of matrices moves bits differently per qword. One
+ * instruction where a shift across the word and an AND take two (Q6_K's qh bits: three). On the
+ * Xeon of bench/RESULTS.md Run 27 it issues on two ports, where the shifts take port 0 only. */
+static I8K_AI __m512i i8k_gf_hi(void) { return _mm512_set1_epi64(0x1020408000000000LL); } /* x >> 4 */
+static I8K_AI __m512i i8k_gf_lohi(void) { /* lower 256 bits x & 15, upper x >> 4 */
+    return _mm512_set_epi64(0x1020408000000000LL, 0x1020408000000000LL, 0x1020408000000000LL, 0x1020408000000000LL,
+                            0x0102040800000000LL, 0x0102040800000000LL, 0x0102040800000000LL, 0x0102040800000000LL);
+}
+static I8K_AI __m512i i8k_gf_qh01(void) { /* bits 0, 1 (lower 256 bits) or 2, 3 (upper) to bits 4, 5 */
+    return _mm512_set_epi64(0x04080000, 0x04080000, 0x04080000, 0x04080000, 0x01020000, 0x01020000, 0x01020000,
+                            0x01020000);
+}
+static I8K_AI __m512i i8k_gf_qh45(void) { /* bits 4, 5 (lower 256 bits) or 6, 7 (upper) to bits 4, 5 */
+    return _mm512_set_epi64(0x40800000, 0x40800000, 0x40800000, 0x40800000, 0x10200000, 0x10200000, 0x10200000,
+                            0x10200000);
+}
+#endif
+
 /* One row's block, unpacked (see the top of the file). */
 typedef struct {
     __m512i w[4], sc[4], m;
@@ -164,11 +185,19 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
         for (int h = 0; h < 2; h++) {
             __m512i l = _mm512_loadu_si512((const void *)(b + 64 * h));
             __m512i qh = i8k_bcast32(b + 128 + 32 * h);
+#ifdef FR_BF16 /* GFNI: each bit move one instruction per vector (i8k_gf_*), 5 for the two vectors, not 7 */
+            /* 0xEA: (a & b) | c */
+            k->w[2 * h] = _mm512_ternarylogic_epi32(l, m4, _mm512_gf2p8affine_epi64_epi8(qh, i8k_gf_qh01(), 0), 0xEA);
+            k->w[2 * h + 1] = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, i8k_gf_hi(), 0),
+                                              _mm512_gf2p8affine_epi64_epi8(qh, i8k_gf_qh45(), 0));
+            (void)m30;
+#else
             qh = _mm512_mask_srli_epi16(qh, hi16, qh, 2);
             /* 0xF8: a | (b & c) */
             k->w[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, m4), _mm512_slli_epi16(qh, 4), m30, 0xF8);
             k->w[2 * h + 1] =
                 _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), qh, m30, 0xF8);
+#endif
         }
         /* 16 signed scales as int16 (s0..s7 in every 128-bit lane of b0, s8..s15 of b1);
          * sc[c] lane i = scale 4c + i, picked by vpshufb: word (4c + i) & 7 of b0 (c < 2) or b1 */
@@ -203,7 +232,11 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
 #pragma GCC unroll 8
         for (int c = 0; c < 4; c++) {
             __m512i q = i8k_bcast32(qs + 32 * c);
+#ifdef FR_BF16
+            q = _mm512_gf2p8affine_epi64_epi8(q, i8k_gf_lohi(), 0);
+#else
             q = _mm512_and_si512(_mm512_mask_srli_epi16(q, hi16, q, 4), m4);
+#endif
             if (dt == FR_DT_Q5_K) { /* bit 2c to bit 4; bits from the neighbour byte land outside 0x10 */
                 __m512i h = c == 0 ? _mm512_slli_epi16(qh, 4) : c == 1 ? _mm512_slli_epi16(qh, 2)
                           : c == 2 ? qh : _mm512_srli_epi16(qh, 2);
@@ -230,7 +263,11 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
         for (int h = 0; h < 2; h++) {
             const __m512i q = _mm512_loadu_si512((const void *)(qs + 64 * h));
             k->w[2 * h] = _mm512_and_si512(q, m4);
+#ifdef FR_BF16
+            k->w[2 * h + 1] = _mm512_gf2p8affine_epi64_epi8(q, i8k_gf_hi(), 0);
+#else
             k->w[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+#endif
         }
         if (dt == FR_DT_Q5_K) { /* bit 0, 1, 4, 5 to bit 4 */
             const __m512i m10 = _mm512_set1_epi8(0x10);
@@ -531,13 +568,17 @@ static I8K_AI float i8k_row(const int dt, const uint8_t *w, const int8_t *xr, co
 }
 
 /* Q6_K row (n = 1): four blocks per step, each unpacked and multiplied as in
- * the tiles (i8k_dot), their sums reduced together (i8k_sum4: lane i = block
- * b + i's exact T), one float step for the 4 blocks: acc += (d_x * d) * T; the
- * 4 lanes are summed at the end of the row. (Measured: this beat the float
- * accumulation of i8k_row for Q6_K from DRAM, 20 against 16 GB/s.) */
+ * the tiles (i8k_dot), their sums reduced together to 4 lanes per block (exact
+ * int32), one float step for the 4 blocks: acc += (d_x * d) * T; the 16 lanes
+ * are summed at the end of the row. (Measured: this beat the float
+ * accumulation of i8k_row for Q6_K from DRAM, 20 against 16 GB/s. The rows'
+ * arithmetic overlaps their memory stream only in part, so every instruction
+ * per byte shows: with the reduction by unpacks instead of vphaddd and the
+ * unpacking on GFNI, the 4-layer V2-Lite Q4_K_M decoded 3.6-9.5 % faster,
+ * bench/RESULTS.md Run 27.) */
 static I8K_AI float i8k_row_q6(const uint8_t *w, const fr_qx *X, int64_t nb) {
     const size_t bb = 210;
-    __m128 acc = _mm_setzero_ps();
+    __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b += 4) {
         /* the 4 blocks b..b+3; past nb repeat the last one (lanes masked off below) */
         const int nv = nb - b < 4 ? (int)(nb - b) : 4;
@@ -560,13 +601,18 @@ static I8K_AI float i8k_row_q6(const uint8_t *w, const fr_qx *X, int64_t nb) {
             i8k_xload(X->q + 256 * bi[i], 0, xv);
             i8k_dot(FR_DT_Q6_K, &k, xv, X->s + 16 * bi[i], &p[i], &m_unused);
         }
-        const __m128i T = i8k_sum4(i8k_fold(p[0]), i8k_fold(p[1]), i8k_fold(p[2]), i8k_fold(p[3]));
+        /* the 4 blocks' 16 lanes each folded to 4 (exact int32 sums) by unpacks: dword 4q + i =
+         * block i's share of quarter q, so one convert and one multiply-add on zmm take the 4
+         * blocks (vphaddd, three uops each, did it on 128 bits before); blocks past nv repeat the
+         * last one with factor 0 */
+        const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
+        const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
+        const __m512i T = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
         const __mmask8 mk = (__mmask8)((1u << nv) - 1);
-        const __m128 dx = _mm_maskz_loadu_ps(mk, X->d + b);
-        acc = _mm_mask_mov_ps(acc, mk, i8k_step(FR_DT_Q6_K, acc, dx, i8k_f16x4(h, 208), _mm_setzero_ps(), T, _mm_setzero_si128()));
+        const __m128 f = _mm_mul_ps(_mm_maskz_loadu_ps(mk, X->d + b), i8k_f16x4(h, 208)); /* d_x d per block */
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(T), _mm512_broadcast_f32x4(f), acc);
     }
-    __m128 s = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+    return _mm512_reduce_add_ps(acc);
 }
 
 /* n = 1: rows [r0, r1) one at a time (i8k_row); a separate function per type
