@@ -574,9 +574,9 @@ static I8K_AI float i8k_row(const int dt, const uint8_t *w, const int8_t *xr, co
  * are summed at the end of the row. (Measured: this beat the float
  * accumulation of i8k_row for Q6_K from DRAM, 20 against 16 GB/s. The rows'
  * arithmetic overlaps their memory stream only in part, so every instruction
- * per byte shows: with the reduction by unpacks instead of vphaddd and the
- * unpacking on GFNI, the 4-layer V2-Lite Q4_K_M decoded 3.6-9.5 % faster,
- * bench/RESULTS.md Run 27.) */
+ * per byte counts: with the reduction by unpacks instead of vphaddd and the
+ * unpacking on GFNI, the 4-layer V2-Lite Q4_K_M decoded 3.6 % faster in one
+ * process, within the noise across processes, bench/RESULTS.md Run 27.) */
 static I8K_AI float i8k_row_q6(const uint8_t *w, const fr_qx *X, int64_t nb) {
     const size_t bb = 210;
     __m512 acc = _mm512_setzero_ps();
