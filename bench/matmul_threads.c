@@ -14,13 +14,12 @@
  * memory system (bench/RESULTS.md Run 27). */
 #define _DEFAULT_SOURCE /* madvise */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-
-#include <stdint.h>
 
 #include "base/pool.h"
 #include "kernels/kernels.h"

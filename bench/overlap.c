@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "base/pool.h"
+#include "base/timer.h"
 
 #define ALL ((size_t)640 << 20)
 #define ITEM ((size_t)1408 * 1152 / 8) /* bytes of a decode item: 176 Q4_K rows of 2048 */
@@ -33,12 +33,6 @@ typedef struct {
     int w, pf, l1;
     int32_t sum[64];
 } ov_job;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* W vpdpbusd per line on four chains, 256 bytes a step; pf: the decode rows' prefetch */
 #define OV_RUN(WW)                                                                                                \
@@ -103,13 +97,13 @@ int main(void) {
             printf("%-12s", pf ? "prefetch" : "no prefetch");
             for (size_t wi = 0; wi < sizeof g_ws / sizeof *g_ws; wi++) {
                 ov_job j = {.p = buf, .item = ITEM, .w = g_ws[wi], .pf = pf};
-                double t = now();
+                double t = fr_now();
                 fr_parallel_for((int64_t)(ALL / ITEM), 1, ov_item, &j);
-                const double mem = (double)(ALL / ITEM * ITEM) / (now() - t) / 1e9;
+                const double mem = (double)(ALL / ITEM * ITEM) / (fr_now() - t) / 1e9;
                 ov_job c = {.p = buf, .item = L1ITEM, .w = g_ws[wi], .pf = pf, .l1 = 1};
-                t = now();
+                t = fr_now();
                 fr_parallel_for((int64_t)(ALL / L1ITEM), 1, ov_item, &c);
-                const double cmp = (double)ALL / (now() - t) / 1e9;
+                const double cmp = (double)ALL / (fr_now() - t) / 1e9;
                 printf("  W=%d %5.1f / %5.1f", g_ws[wi], mem, cmp);
                 for (int i = 0; i < 64; i++) sink += j.sum[i] + c.sum[i];
             }

@@ -181,7 +181,9 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
          * (k = 2, 3); qh[32h..] goes to both halves, the upper half shifted right by 2, so that
          * for w[2h] the bits sit at 0-1 (shift left 4) and for w[2h+1] at 4-5. The masked
          * word shifts pull bits across the byte boundary only outside the 0x30 mask. */
+#ifndef FR_BF16
         const __m512i m30 = _mm512_set1_epi8(0x30);
+#endif
 #pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             __m512i l = _mm512_loadu_si512((const void *)(b + 64 * h));
@@ -191,7 +193,6 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
             k->w[2 * h] = _mm512_ternarylogic_epi32(l, m4, _mm512_gf2p8affine_epi64_epi8(qh, i8k_gf_qh01(), 0), 0xEA);
             k->w[2 * h + 1] = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, i8k_gf_hi(), 0),
                                               _mm512_gf2p8affine_epi64_epi8(qh, i8k_gf_qh45(), 0));
-            (void)m30;
 #else
             qh = _mm512_mask_srli_epi16(qh, hi16, qh, 2);
             /* 0xF8: a | (b & c) */
