@@ -92,7 +92,7 @@ int main(void) {
     static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0,   FR_DT_Q5_0, FR_DT_Q4_1,
                                    FR_DT_Q5_1, FR_DT_IQ4_NL, FR_DT_MXFP4};
     static const int64_t rowss[] = {1, 8, 13};
-    static const int64_t nbs[] = {1, 8, 9, 16, 25, 41}; /* decode: steps of 8 (16 for Q8_0 on VNNI) and tails */
+    static const int64_t nbs[] = {1, 2, 3, 8, 9, 16, 25, 41, 43}; /* decode: steps of 4 or 8 blocks and tails */
     static const int ns[] = {1, 2, 5};
     const char *isas[] = {"avx2", "avx512", "avx512vnni", "avx512bf16", "amx", "amxemu"};
     enum { NISA = sizeof isas / sizeof *isas };

@@ -50,6 +50,7 @@ static void detect(fr_cpu *c) {
         c->avx512vl = (b >> 31) & 1;
         c->avx512vnni = (cx >> 11) & 1;
         c->avx512vbmi = (cx >> 1) & 1;
+        c->avx512bitalg = (cx >> 12) & 1;
         c->gfni = (cx >> 8) & 1; /* on zmm with avx512f */
     }
     c->amx_bf16 = (d >> 22) & 1;
@@ -79,7 +80,7 @@ void fr_cpu_describe(char *buf, int size) {
     const struct { int on; const char *name; } f[] = {
         {c->avx2, "avx2"}, {c->fma, "fma"}, {c->f16c, "f16c"}, {c->avx512f, "avx512f"},
         {c->avx512bw, "avx512bw"}, {c->avx512vl, "avx512vl"}, {c->avx512vnni, "avx512vnni"}, {c->avx512vbmi, "avx512vbmi"},
-        {c->gfni, "gfni"}, {c->avx512bf16, "avx512bf16"}, {c->amx_tile && c->amx_ok, "amx-tile"},
+        {c->avx512bitalg, "avx512bitalg"}, {c->gfni, "gfni"}, {c->avx512bf16, "avx512bf16"}, {c->amx_tile && c->amx_ok, "amx-tile"},
         {c->amx_int8 && c->amx_ok, "amx-int8"}, {c->amx_bf16 && c->amx_ok, "amx-bf16"},
     };
     int n = 0;

@@ -76,7 +76,7 @@ const fr_kernel_table *fr_kernels_isa(const char *name) {
     if (!strcmp(name, "avx512vnni") && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->fma && c->f16c)
         return &fr_avx512vnni_table;
     const int bf16 = c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->avx512bf16 && c->avx512vbmi &&
-                     c->gfni && c->fma && c->f16c;
+                     c->avx512bitalg && c->gfni && c->fma && c->f16c;
     if (!strcmp(name, "avx512bf16") && bf16) return &fr_avx512bf16_table;
     if (!strcmp(name, "amx") && bf16 && c->amx_tile && c->amx_int8 && c->amx_bf16 && c->amx_ok) return &fr_amx_table;
     if (!strcmp(name, "amxemu") && bf16) return &fr_amxemu_table;

@@ -1,17 +1,21 @@
-/* Decode (n = 1) of Q4_0 and Q5_0 weights with VBMI (the avx512bf16 table and
- * up; included by avx512/int8_q0.h, which calls q0_decode_vbmi): four blocks
- * per step in whole zmm, where q0_row takes one block per ymm.
+/* Decode (n = 1) of Q4_0 and Q5_0 weights with VBMI, GFNI and BITALG (the
+ * avx512bf16 table and up; included by avx512/int8_q0.h, which calls
+ * q0_decode_vbmi): four blocks per step in whole zmm, where q0_row takes one
+ * block per ymm.
  *
  * Per step the 4 blocks (72 or 88 bytes) come in with two 64-byte loads A, B,
  * at the first and the last byte of the 4 blocks (so never a byte past them;
  * masked loads instead ran at a quarter of the speed from DRAM here), and
  * vpermt2b gathers from them
  *     qs   lane i (16 bytes) = block i's 16 bytes of nibbles
- *     hd   bytes 0..7: the low halves of the 4 qh, 8..15 the high halves
- *          (Q5_0: the masks of the 5th bits of elements 0..15 and 16..31 of
- *          the 4 blocks), words 16..31: d_i in words 16 + 4i .. 16 + 4i + 3
- * so lo = qs & 15 (elements 0..15 of the 4 blocks), hi = qs >> 4 (16..31),
- * + 16 under the qh masks, met by the activations reordered once per call
+ *     dv   words 4i .. 4i + 3 = d_i
+ *     hq   (Q5_0) qwords 2i and 2i + 1 = block i's 32-bit qh (and 4 bytes unused)
+ * so lo = qs & 15 (elements 0..15 of the 4 blocks), hi = qs >> 4 (16..31, one
+ * vgf2p8affineqb), + 16 where the element's qh bit is set: vpshufbitqmb picks
+ * bit e (lo) or 16 + e (hi) of block i's qh for byte 16i + e, straight into a
+ * mask register (moving the qh halves to masks through general registers, as
+ * before, cost 12 % of the kernel's speed in L2 on the Zen 5 class VM:
+ * bench/RESULTS.md Run 28). They meet the activations reordered once per call
  * (xr: per 4 blocks the 4 x 16 first values, then the 4 x 16 last):
  *     p = -C S + dpbusd(lo, xlo) + dpbusd(hi, xhi)   lanes 4i..4i+3: block i
  *     acc += float(p) * (d_w d_x)                     (d_x per lane: xd)
@@ -33,44 +37,51 @@
                      * in all, 4096 43.1-44.5. (The hardware prefetcher alone fell behind this kernel.) */
 #endif
 
-/* the vpermt2b indices over A (0..63) | B (64..127): iq the 4 blocks' qs, ihd the qh halves
- * (bytes 0..15) and the d_i (words 16 + 4i .. 16 + 4i + 3) */
-static Q0AI void q0v_index(const int dt, __m512i *iq, __m512i *ihd) {
+/* the vpermt2b indices over A (0..63) | B (64..127): iq the 4 blocks' qs, idv their d (words
+ * 4i .. 4i + 3), ihq their qh (qwords 2i, 2i + 1); the vpshufbitqmb bit numbers cl (e = byte % 16)
+ * and ch (16 + e) */
+typedef struct q0v_ix {
+    __m512i iq, idv, ihq, cl, ch;
+} q0v_ix;
+static Q0AI q0v_ix q0v_index(const int dt) {
     const int bb = (int)q0_bb(dt), qo = dt == FR_DT_Q5_0 ? 6 : 2;
-    _Alignas(64) uint8_t q[64], h[64];
+    _Alignas(64) uint8_t q[64], d[64], h[64], l[64], u[64];
     memset(h, 0, sizeof h);
     for (int i = 0; i < 4; i++) {
         const int o = i < 2 ? i * bb : 64 + i * bb - (4 * bb - 64); /* block i's first byte in A | B */
         for (int j = 0; j < 16; j++) q[16 * i + j] = (uint8_t)(o + qo + j);
-        h[2 * i] = (uint8_t)(o + 2), h[2 * i + 1] = (uint8_t)(o + 3);
-        h[8 + 2 * i] = (uint8_t)(o + 4), h[8 + 2 * i + 1] = (uint8_t)(o + 5);
-        for (int k = 0; k < 4; k++) h[32 + 8 * i + 2 * k] = (uint8_t)o, h[32 + 8 * i + 2 * k + 1] = (uint8_t)(o + 1);
+        for (int k = 0; k < 4; k++) d[8 * i + 2 * k] = (uint8_t)o, d[8 * i + 2 * k + 1] = (uint8_t)(o + 1);
+        for (int k = 0; k < 4; k++) h[16 * i + k] = h[16 * i + 8 + k] = (uint8_t)(o + 2 + k);
     }
-    *iq = _mm512_load_si512(q);
-    *ihd = _mm512_load_si512(h);
+    memcpy(d + 32, d, 32);
+    for (int j = 0; j < 64; j++) l[j] = (uint8_t)(j % 16), u[j] = (uint8_t)(16 + j % 16);
+    q0v_ix x;
+    x.iq = _mm512_load_si512(q), x.idv = _mm512_load_si512(d), x.ihq = _mm512_load_si512(h);
+    x.cl = _mm512_load_si512(l), x.ch = _mm512_load_si512(u);
+    return x;
 }
 
 /* the 4 blocks at w (4 bb bytes) into acc; pf: prefetch the row Q0V_PD bytes ahead */
-static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const __m512i iq, const __m512i ihd,
-                            const int8_t *xr, const int32_t *cs, const float *xd, __m512 acc) {
+static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const q0v_ix *ix, const int8_t *xr,
+                            const int32_t *cs, const float *xd, __m512 acc) {
     const int bb = (int)q0_bb(dt);
     if (pf) { /* past the tensor: no fault */
         _mm_prefetch((const char *)w + Q0V_PD, _MM_HINT_T0);
         _mm_prefetch((const char *)w + Q0V_PD + 64, _MM_HINT_T0);
     }
     const __m512i a = _mm512_loadu_si512(w), b = _mm512_loadu_si512(w + 4 * bb - 64);
-    const __m512i qs = _mm512_permutex2var_epi8(a, iq, b), hd = _mm512_permutex2var_epi8(a, ihd, b);
-    const __m512i m15 = _mm512_set1_epi8(15);
-    __m512i lo = _mm512_and_si512(qs, m15), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m15);
+    const __m512i qs = _mm512_permutex2var_epi8(a, ix->iq, b);
+    __m512i lo = _mm512_and_si512(qs, _mm512_set1_epi8(15));
+    __m512i hi = _mm512_gf2p8affine_epi64_epi8(qs, _mm512_set1_epi64(0x1020408000000000LL), 0); /* x >> 4 */
     if (dt == FR_DT_Q5_0) {
-        const __m128i h = _mm512_castsi512_si128(hd);
-        const __m512i s16 = _mm512_set1_epi8(16);
-        lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64((uint64_t)_mm_cvtsi128_si64(h)), lo, s16);
-        hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(h, 1)), hi, s16);
+        const __m512i hq = _mm512_permutex2var_epi8(a, ix->ihq, b), s16 = _mm512_set1_epi8(16);
+        lo = _mm512_mask_add_epi8(lo, _mm512_bitshuffle_epi64_mask(hq, ix->cl), lo, s16);
+        hi = _mm512_mask_add_epi8(hi, _mm512_bitshuffle_epi64_mask(hq, ix->ch), hi, s16);
     }
     __m512i p = _mm512_dpbusd_epi32(_mm512_load_si512(cs), lo, _mm512_load_si512(xr));
     p = _mm512_dpbusd_epi32(p, hi, _mm512_load_si512(xr + 64));
-    const __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(hd, 1)), _mm512_load_ps(xd));
+    const __m256i dv = _mm512_castsi512_si256(_mm512_permutex2var_epi8(a, ix->idv, b));
+    const __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(dv), _mm512_load_ps(xd));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc);
 }
 
@@ -81,8 +92,7 @@ static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X
     _Alignas(64) int8_t xr[Q0V_XCH * 32];
     _Alignas(64) int32_t cs[Q0V_XCH * 4];
     _Alignas(64) float xd[Q0V_XCH * 4];
-    __m512i iq, ihd;
-    q0v_index(dt, &iq, &ihd);
+    const q0v_ix ix = q0v_index(dt);
     for (int64_t c0 = 0; c0 < nb; c0 += Q0V_XCH) {
         const int64_t cnt = nb - c0 < Q0V_XCH ? nb - c0 : Q0V_XCH, ng = (cnt + 3) / 4, nf = cnt / 4;
         /* step g, block i = c0 + 4g + i: xr [g][half][i][16], cs [g][4i] = -C S, xd [g][4i + k] = d_x */
@@ -101,15 +111,15 @@ static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X
             __m512 a0 = _mm512_setzero_ps(), a1 = a0;
             int64_t g = 0;
             for (; g + 2 <= nf; g += 2) {
-                a0 = q0v_step(dt, w + 4 * bb * g, 1, iq, ihd, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
-                a1 = q0v_step(dt, w + 4 * bb * (g + 1), 1, iq, ihd, xr + 128 * (g + 1), cs + 16 * (g + 1),
+                a0 = q0v_step(dt, w + 4 * bb * g, 1, &ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
+                a1 = q0v_step(dt, w + 4 * bb * (g + 1), 1, &ix, xr + 128 * (g + 1), cs + 16 * (g + 1),
                               xd + 16 * (g + 1), a1);
             }
-            if (g < nf) a0 = q0v_step(dt, w + 4 * bb * g, 1, iq, ihd, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0), g++;
+            if (g < nf) a0 = q0v_step(dt, w + 4 * bb * g, 1, &ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0), g++;
             if (g < ng) { /* the last cnt % 4 blocks */
                 _Alignas(64) uint8_t t[4 * 22] = {0};
                 memcpy(t, w + 4 * bb * g, (size_t)(cnt - 4 * g) * (size_t)bb);
-                a0 = q0v_step(dt, t, 0, iq, ihd, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
+                a0 = q0v_step(dt, t, 0, &ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
             }
             const float v = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
             Y[r] = c0 ? Y[r] + v : v;
