@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "base/timer.h"
+
 typedef struct job {
     fr_range_fn fn;
     void *arg;
@@ -12,15 +14,22 @@ typedef struct job {
     atomic_int_fast64_t next; /* next item to hand out */
 } job;
 
-/* Barriers are cheap: workers spin on `gen` for a few microseconds after a
- * job before sleeping on the condition variable, and the caller spins on
- * `pending` before sleeping; a decode step runs hundreds of short jobs. The
- * mutex orders the sleeps against the wake-ups (no lost wake-up). */
-#define SPIN_DEFAULT 1000 /* polls of a pause instruction: a few microseconds */
+/* Barriers are cheap: workers spin on `gen` after a job before sleeping on
+ * the condition variable, and the caller spins on `pending` before sleeping;
+ * a decode step runs hundreds of short jobs. The spins are bounded in time,
+ * not in polls (a pause takes 19 ns on the Zen 5 class VM and several times
+ * that on recent Xeons): a thread that sleeps is woken through the kernel, and
+ * in a VM an idle vCPU's wake-up is slow. A worker's item near the end of a job
+ * can run 20-50 us past the caller's; with 1000 polls (19 us there) the
+ * caller slept and the next job waited for its wake-up: in one process, the
+ * 4-layer V2-Lite decoded 2-3 % faster with spins of 2 ms (Q4_K_M, Q8_0;
+ * bench/RESULTS.md Run 28). The mutex orders the sleeps against the wake-ups
+ * (no lost wake-up). */
+#define SPIN_US_DEFAULT 2000 /* microseconds; FRUGAL_SPIN overrides (0: sleep at once) */
 
 struct fr_pool {
     int n;
-    int spin; /* polls before sleeping (FRUGAL_SPIN, default SPIN_DEFAULT) */
+    double spin; /* seconds of polling before sleeping (FRUGAL_SPIN microseconds, default SPIN_US_DEFAULT) */
     pthread_t *th;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
@@ -38,6 +47,22 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ volatile("yield");
 #endif
+}
+
+/* poll until done(p) or spin seconds have passed (the clock read every 64 polls); 1 when done */
+static int spin_until(const fr_pool *p, int (*done)(const fr_pool *, uint64_t), uint64_t arg) {
+    if (p->spin <= 0) return done(p, arg);
+    const double end = fr_now() + p->spin;
+    for (int i = 1;; i++) {
+        if (done(p, arg)) return 1;
+        cpu_relax();
+        if (!(i & 63) && fr_now() > end) return done(p, arg);
+    }
+}
+static int next_job(const fr_pool *p, uint64_t seen) { return atomic_load(&p->gen) != seen || atomic_load(&p->quit); }
+static int all_done(const fr_pool *p, uint64_t unused) {
+    (void)unused;
+    return atomic_load(&p->pending) <= 0;
 }
 
 static _Thread_local fr_pool *g_current;
@@ -63,8 +88,7 @@ static void *worker(void *a) {
     free(wa);
     uint64_t seen = 0;
     for (;;) {
-        for (int i = 0; i < p->spin && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); i++) cpu_relax();
-        if (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) {
+        if (!spin_until(p, next_job, seen)) {
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->start, &p->mu);
             pthread_mutex_unlock(&p->mu);
@@ -90,8 +114,8 @@ fr_pool *fr_pool_create(int n) {
     if (!p) return NULL;
     p->n = n;
     const char *e = getenv("FRUGAL_SPIN");
-    p->spin = e && *e ? atoi(e) : SPIN_DEFAULT;
-    if (p->spin < 0) p->spin = 0;
+    p->spin = 1e-6 * (e && *e ? atof(e) : SPIN_US_DEFAULT);
+    if (!(p->spin > 0)) p->spin = 0;
     atomic_init(&p->gen, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->quit, 0);
@@ -170,8 +194,7 @@ void fr_parallel_for(int64_t n, int64_t grain, fr_range_fn fn, void *arg) {
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     run_job(&j, 0);
-    for (int i = 0; i < p->spin && atomic_load(&p->pending) > 0; i++) cpu_relax();
-    if (atomic_load(&p->pending) > 0) {
+    if (!spin_until(p, all_done, 0)) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
