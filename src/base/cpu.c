@@ -79,8 +79,9 @@ void fr_cpu_describe(char *buf, int size) {
     const fr_cpu *c = fr_cpu_get();
     const struct { int on; const char *name; } f[] = {
         {c->avx2, "avx2"}, {c->fma, "fma"}, {c->f16c, "f16c"}, {c->avx512f, "avx512f"},
-        {c->avx512bw, "avx512bw"}, {c->avx512vl, "avx512vl"}, {c->avx512vnni, "avx512vnni"}, {c->avx512vbmi, "avx512vbmi"},
-        {c->avx512bitalg, "avx512bitalg"}, {c->gfni, "gfni"}, {c->avx512bf16, "avx512bf16"}, {c->amx_tile && c->amx_ok, "amx-tile"},
+        {c->avx512bw, "avx512bw"}, {c->avx512vl, "avx512vl"}, {c->avx512vnni, "avx512vnni"},
+        {c->avx512vbmi, "avx512vbmi"}, {c->avx512bitalg, "avx512bitalg"}, {c->gfni, "gfni"},
+        {c->avx512bf16, "avx512bf16"}, {c->amx_tile && c->amx_ok, "amx-tile"},
         {c->amx_int8 && c->amx_ok, "amx-int8"}, {c->amx_bf16 && c->amx_ok, "amx-bf16"},
     };
     int n = 0;

@@ -22,7 +22,7 @@ typedef struct job {
  * in a VM an idle vCPU's wake-up is slow. A worker's item near the end of a job
  * can run 20-50 us past the caller's; with 1000 polls (19 us there) the
  * caller slept and the next job waited for its wake-up: in one process, the
- * 4-layer V2-Lite decoded 2-3 % faster with spins of 2 ms (Q4_K_M, Q8_0;
+ * 4-layer V2-Lite decoded 0.6-3 % faster with spins of 2 ms (Q4_K_M, Q8_0;
  * bench/RESULTS.md Run 28). The mutex orders the sleeps against the wake-ups
  * (no lost wake-up). */
 #define SPIN_US_DEFAULT 2000 /* microseconds; FRUGAL_SPIN overrides (0: sleep at once) */
