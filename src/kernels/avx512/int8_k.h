@@ -141,25 +141,7 @@ static I8K_AI __m512i i8k_scmin(__m512i v) {
 }
 
 #ifdef FR_BF16
-/* Bit moves within each byte by vgf2p8affineqb (GFNI, in the tables of FR_BF16): output bit i
- * is the parity of the input byte ANDed with byte 7 - i of the qword's matrix, so a matrix with
- * one bit per row moves bits, and an empty row clears one; a vector of matrices moves bits
- * differently per qword. One instruction where a shift across the word and an AND take two (Q6_K's
- * qh bits: three). On the Xeon of bench/RESULTS.md Run 27, 8 independent chains of it ran 4.9 per
- * ns, of vpmaddubsw 3.4, of vpshufb 2.2. */
-static I8K_AI __m512i i8k_gf_hi(void) { return _mm512_set1_epi64(0x1020408000000000LL); } /* x >> 4 */
-static I8K_AI __m512i i8k_gf_lohi(void) { /* lower 256 bits x & 15, upper x >> 4 */
-    return _mm512_set_epi64(0x1020408000000000LL, 0x1020408000000000LL, 0x1020408000000000LL, 0x1020408000000000LL,
-                            0x0102040800000000LL, 0x0102040800000000LL, 0x0102040800000000LL, 0x0102040800000000LL);
-}
-static I8K_AI __m512i i8k_gf_qh01(void) { /* bits 0, 1 (lower 256 bits) or 2, 3 (upper) to bits 4, 5 */
-    return _mm512_set_epi64(0x04080000, 0x04080000, 0x04080000, 0x04080000, 0x01020000, 0x01020000, 0x01020000,
-                            0x01020000);
-}
-static I8K_AI __m512i i8k_gf_qh45(void) { /* bits 4, 5 (lower 256 bits) or 6, 7 (upper) to bits 4, 5 */
-    return _mm512_set_epi64(0x40800000, 0x40800000, 0x40800000, 0x40800000, 0x10200000, 0x10200000, 0x10200000,
-                            0x10200000);
-}
+#include "kernels/avx512/gfni.h" /* gf_hi, gf_lohi, gf_qh01, gf_qh45 */
 #endif
 
 /* One row's block, unpacked (see the top of the file). */
@@ -188,11 +170,11 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
         for (int h = 0; h < 2; h++) {
             __m512i l = _mm512_loadu_si512((const void *)(b + 64 * h));
             __m512i qh = i8k_bcast32(b + 128 + 32 * h);
-#ifdef FR_BF16 /* GFNI: each bit move one instruction per vector (i8k_gf_*), 5 for the two vectors, not 7 */
+#ifdef FR_BF16 /* GFNI: each bit move one instruction per vector (gf_*), 5 for the two vectors, not 7 */
             /* 0xEA: (a & b) | c */
-            k->w[2 * h] = _mm512_ternarylogic_epi32(l, m4, _mm512_gf2p8affine_epi64_epi8(qh, i8k_gf_qh01(), 0), 0xEA);
-            k->w[2 * h + 1] = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, i8k_gf_hi(), 0),
-                                              _mm512_gf2p8affine_epi64_epi8(qh, i8k_gf_qh45(), 0));
+            k->w[2 * h] = _mm512_ternarylogic_epi32(l, m4, _mm512_gf2p8affine_epi64_epi8(qh, gf_qh01(), 0), 0xEA);
+            k->w[2 * h + 1] = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, gf_hi(), 0),
+                                              _mm512_gf2p8affine_epi64_epi8(qh, gf_qh45(), 0));
 #else
             qh = _mm512_mask_srli_epi16(qh, hi16, qh, 2);
             /* 0xF8: a | (b & c) */
@@ -235,7 +217,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
         for (int c = 0; c < 4; c++) {
             __m512i q = i8k_bcast32(qs + 32 * c);
 #ifdef FR_BF16
-            q = _mm512_gf2p8affine_epi64_epi8(q, i8k_gf_lohi(), 0);
+            q = _mm512_gf2p8affine_epi64_epi8(q, gf_lohi(), 0);
 #else
             q = _mm512_and_si512(_mm512_mask_srli_epi16(q, hi16, q, 4), m4);
 #endif
@@ -266,7 +248,7 @@ static I8K_AI void i8k_unpack(const int dt, const uint8_t *b, __m512i sm, const 
             const __m512i q = _mm512_loadu_si512((const void *)(qs + 64 * h));
             k->w[2 * h] = _mm512_and_si512(q, m4);
 #ifdef FR_BF16
-            k->w[2 * h + 1] = _mm512_gf2p8affine_epi64_epi8(q, i8k_gf_hi(), 0);
+            k->w[2 * h + 1] = _mm512_gf2p8affine_epi64_epi8(q, gf_hi(), 0);
 #else
             k->w[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
 #endif

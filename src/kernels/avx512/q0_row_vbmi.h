@@ -28,6 +28,8 @@
 #ifndef FR_AVX512_Q0_ROW_VBMI_H
 #define FR_AVX512_Q0_ROW_VBMI_H
 
+#include "kernels/avx512/gfni.h"
+
 #define Q0V_XCH 256 /* blocks of reordered activations per chunk (16 KiB on the stack) */
 #ifndef Q0V_PD
 #define Q0V_PD 4096 /* prefetch the row's weights this many bytes ahead (two lines per 4 blocks). One
@@ -46,6 +48,7 @@ typedef struct q0v_ix {
 static Q0AI q0v_ix q0v_index(const int dt) {
     const int bb = (int)q0_bb(dt), qo = dt == FR_DT_Q5_0 ? 6 : 2;
     _Alignas(64) uint8_t q[64], d[64], h[64], l[64], u[64];
+    memset(d, 0, sizeof d); /* words 16..31 unused */
     memset(h, 0, sizeof h);
     for (int i = 0; i < 4; i++) {
         const int o = i < 2 ? i * bb : 64 + i * bb - (4 * bb - 64); /* block i's first byte in A | B */
@@ -53,7 +56,6 @@ static Q0AI q0v_ix q0v_index(const int dt) {
         for (int k = 0; k < 4; k++) d[8 * i + 2 * k] = (uint8_t)o, d[8 * i + 2 * k + 1] = (uint8_t)(o + 1);
         for (int k = 0; k < 4; k++) h[16 * i + k] = h[16 * i + 8 + k] = (uint8_t)(o + 2 + k);
     }
-    memcpy(d + 32, d, 32);
     for (int j = 0; j < 64; j++) l[j] = (uint8_t)(j % 16), u[j] = (uint8_t)(16 + j % 16);
     q0v_ix x;
     x.iq = _mm512_load_si512(q), x.idv = _mm512_load_si512(d), x.ihq = _mm512_load_si512(h);
@@ -72,7 +74,7 @@ static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const 
     const __m512i a = _mm512_loadu_si512(w), b = _mm512_loadu_si512(w + 4 * bb - 64);
     const __m512i qs = _mm512_permutex2var_epi8(a, ix->iq, b);
     __m512i lo = _mm512_and_si512(qs, _mm512_set1_epi8(15));
-    __m512i hi = _mm512_gf2p8affine_epi64_epi8(qs, _mm512_set1_epi64(0x1020408000000000LL), 0); /* x >> 4 */
+    __m512i hi = _mm512_gf2p8affine_epi64_epi8(qs, gf_hi(), 0);
     if (dt == FR_DT_Q5_0) {
         const __m512i hq = _mm512_permutex2var_epi8(a, ix->ihq, b), s16 = _mm512_set1_epi8(16);
         lo = _mm512_mask_add_epi8(lo, _mm512_bitshuffle_epi64_mask(hq, ix->cl), lo, s16);
