@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
         for (int k = 0; k < 10; k++)
             for (int i = 0; i < nm; i++) {
                 j.w = W[i].data;
-                fr_parallel_for(rows, fr_matmul_grain(rows, 1, threads), mt_read, &j);
+                fr_parallel_for_guided(rows, fr_matmul_grain(rows, 1, threads), mt_read, &j); /* as fr_matmul */
             }
         const double gp = 10.0 * (double)all / (now() - t2) / 1e9;
         uint64_t sum = 0;

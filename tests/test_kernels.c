@@ -2,6 +2,7 @@
  * of awkward sizes, each weight dtype; the generic matmul against a direct
  * double-precision sum; the small ops against their formulas. */
 #include <math.h>
+#include <stdatomic.h>
 
 #include "base/cpu.h"
 #include "base/pool.h"
@@ -878,6 +879,42 @@ static void test_ops(void) {
     CHECK(e < 1e-5, "rope neox error %g", e);
 }
 
+/* fr_parallel_for and fr_parallel_for_guided: every item exactly once, in takes
+ * of at least grain items (but the last), whichever thread runs them */
+typedef struct cover_job {
+    int64_t n, grain;
+    _Atomic int *seen;
+    atomic_int bad;
+} cover_job;
+static void cover_range(void *arg, int64_t i0, int64_t i1, int ith) {
+    cover_job *j = arg;
+    if (i0 < 0 || i1 > j->n || i0 >= i1 || (i1 - i0 < j->grain && i1 != j->n) || ith < 0) atomic_fetch_add(&j->bad, 1);
+    for (int64_t i = i0; i < i1 && i0 >= 0 && i1 <= j->n; i++) atomic_fetch_add(&j->seen[i], 1);
+}
+static void test_pool_cover(void) {
+    const int64_t cases[][2] = {{1, 1}, {7, 3}, {100, 1}, {1000, 16}, {12345, 7}, {64, 64}, {65, 64}};
+    for (int th = 1; th <= 3; th++) {
+        fr_pool *p = fr_pool_create(th);
+        fr_pool_set_current(p);
+        for (int guided = 0; guided < 2; guided++)
+            for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+                cover_job j = {.n = cases[c][0], .grain = cases[c][1]};
+                j.seen = calloc((size_t)j.n, sizeof *j.seen);
+                atomic_init(&j.bad, 0);
+                if (guided) fr_parallel_for_guided(j.n, j.grain, cover_range, &j);
+                else fr_parallel_for(j.n, j.grain, cover_range, &j);
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < j.n; i++) wrong += atomic_load(&j.seen[i]) != 1;
+                CHECK(!wrong && !atomic_load(&j.bad), "pool %d threads, guided %d, n %lld grain %lld: %lld items not "
+                      "run once, %d bad takes", th, guided, (long long)j.n, (long long)j.grain, (long long)wrong,
+                      atomic_load(&j.bad));
+                free(j.seen);
+            }
+        fr_pool_set_current(NULL);
+        fr_pool_free(p);
+    }
+}
+
 /* fr_matmul through a 2-thread pool, current table, vs generic */
 static void test_threaded(void) {
     fr_pool *p = fr_pool_create(2);
@@ -896,6 +933,28 @@ static void test_threaded(void) {
             free(x), free(y), free(ref);
         }
         free_w(&m);
+    }
+    /* several weights in one pass (decode: guided takes that run across the weights' boundaries) */
+    for (int n = 1; n <= 2; n++) {
+        wmat m[3];
+        const int64_t rows[3] = {301, 17, 650};
+        const fr_tensor *W[3];
+        float *y[3], *ref = malloc(sizeof(float) * 650 * (size_t)n), *x = malloc(sizeof(float) * 515 * (size_t)n);
+        for (int i = 0; i < 515 * n; i++) x[i] = nrand();
+        for (int w = 0; w < 3; w++) {
+            make_w(&m[w], g_dts[w], rows[w], 515);
+            W[w] = &m[w].t;
+            y[w] = malloc(sizeof(float) * (size_t)(rows[w] * n));
+        }
+        fr_matmul_multi(W, 3, x, y, n);
+        for (int w = 0; w < 3; w++) {
+            fr_matmul_generic(W[w], x, ref, n, 0, rows[w]);
+            double e = t_row_rel_err(y[w], ref, (size_t)n, (size_t)rows[w]);
+            CHECK(e < 4e-6, "threaded multi %s weight %d of 3, n %d: %.3g", fr_kernels()->name, w, n, e);
+            free(y[w]);
+            free_w(&m[w]);
+        }
+        free(x), free(ref);
     }
     fr_pool_set_current(NULL);
     fr_pool_free(p);
@@ -965,6 +1024,7 @@ int main(void) {
         test_fp8_rows_seen(k);
         test_attn_bf16(k);
     }
+    test_pool_cover();
     test_threaded();
     test_read_bandwidth();
     printf("ISA tables tested: %d\n", tested);

@@ -26,6 +26,9 @@ void *fr_pool_scratch(size_t bytes);
  * order to whichever thread is free; returns when all are done. */
 typedef void (*fr_range_fn)(void *arg, int64_t i0, int64_t i1, int ith);
 void fr_parallel_for(int64_t n, int64_t grain, fr_range_fn fn, void *arg);
+/* the same, but each take is max(grain, items left / (2 x threads)): long
+ * runs first, short ones at the end, so the threads finish together */
+void fr_parallel_for_guided(int64_t n, int64_t grain, fr_range_fn fn, void *arg);
 /* threads fr_parallel_for may use now (>= 1) */
 int fr_parallel_threads(void);
 

@@ -263,22 +263,22 @@ fr_matmul_q_fn fr_matmul_q_kernel(fr_dtype dt) {
 
 int fr_matmul_uses_q(const fr_tensor *W) { return !fr_kernels_exact() && fr_matmul_q_kernel(W->dtype) != NULL; }
 
-/* Rows per work item. Decode (n <= 2) hands each thread long contiguous runs,
- * about a quarter of its share: a thread that streams one run of rows reads
- * memory faster than one hopping between short runs (8 interleaved streams:
- * 32-36 GB/s vs 35-56 GB/s sequential with 2 threads on the development
- * machine; decode t/s +10-15 %), and four runs each still balance a thread that
- * the OS delays. Prefill (32 tokens or more): a sixteenth of the rows per
- * thread, 64 to 256, in multiples of 64 (whole cache lines of Y); each call
- * then meets the pass's activations, which it reads from L2 per panel, with
- * more rows (256-row calls vs 64: with 256-token passes, kernels.h, the Kimi
- * K2 cut's pp512 +2-4 %, together with the MoE experts' items, layers/mlp.c).
- * Fewer tokens: 16 rows. */
+/* Rows per work item. Decode (n <= 2): units of 16 rows (a cache line of Y),
+ * handed out guided (fr_parallel_for_guided): a thread takes half its share
+ * of the rows left (with 2 threads a quarter of them), so the runs are long
+ * and contiguous at first and down to 16 rows at the end. A thread that
+ * streams one run of rows reads memory faster than one hopping between short
+ * runs (8 interleaved streams: 32-36 GB/s vs 35-56 GB/s sequential with 2
+ * threads on the development machine; decode t/s +10-15 %), and the short runs
+ * at the end let the threads finish together (fixed runs of a quarter of a
+ * thread's share left one thread waiting for the other's last run, up to
+ * 0.7 ms for a V2-Lite lm_head: bench/RESULTS.md Run 29). Prefill (32 tokens
+ * or more): a sixteenth of the rows per thread, 64 to 256, in multiples of 64
+ * (whole cache lines of Y); each call then meets the pass's activations, which
+ * it reads from L2 per panel, with more rows (256-row calls vs 64: with
+ * 256-token passes, kernels.h, the Kimi K2 cut's pp512 +2-4 %, together with
+ * the MoE experts' items, layers/mlp.c). Fewer tokens: 16 rows. */
 int64_t fr_matmul_grain(int64_t rows, int n, int threads) {
-    if (n <= 2) {
-        int64_t g = rows / (4 * (int64_t)threads);
-        return g < 16 ? 16 : g;
-    }
     if (n >= 32 && rows >= 256) {
         int64_t g = rows / (8 * (int64_t)threads) / 64 * 64;
         return g < 64 ? 64 : g > 256 ? 256 : g;
@@ -307,13 +307,14 @@ typedef struct mmm_job {
 static void mmm_range(void *arg, int64_t i0, int64_t i1, int ith) {
     const mmm_job *j = arg;
     (void)ith;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = i0; i < i1;) { /* the items of one weight at a time: one call for a run of rows */
         int w = 0;
         while (j->off[w + 1] <= i) w++;
-        const int64_t r0 = (i - j->off[w]) * j->grain[w], rows = fr_rows(j->W[w]);
-        const int64_t r1 = r0 + j->grain[w] < rows ? r0 + j->grain[w] : rows;
-        if (j->fq[w]) j->fq[w](j->W[w], &j->qx[w], j->Y[w], r0, r1);
-        else j->ff[w](j->W[w], j->X, j->Y[w], j->n, r0, r1);
+        const int64_t e = i1 < j->off[w + 1] ? i1 : j->off[w + 1], rows = fr_rows(j->W[w]);
+        const int64_t r0 = (i - j->off[w]) * j->grain[w], r1 = (e - j->off[w]) * j->grain[w];
+        if (j->fq[w]) j->fq[w](j->W[w], &j->qx[w], j->Y[w], r0, r1 < rows ? r1 : rows);
+        else j->ff[w](j->W[w], j->X, j->Y[w], j->n, r0, r1 < rows ? r1 : rows);
+        i = e;
     }
 }
 
@@ -369,6 +370,7 @@ void fr_matmul_multi(const fr_tensor *const *W, int nw, const float *X, float *c
         j.off[w + 1] = j.off[w] + (rows + j.grain[w] - 1) / j.grain[w];
     }
     if (work < 32768) mmm_range(&j, 0, j.off[nw], 0);
+    else if (n <= 2) fr_parallel_for_guided(j.off[nw], 1, mmm_range, &j);
     else fr_parallel_for(j.off[nw], 1, mmm_range, &j);
     free(own);
 }
