@@ -479,9 +479,16 @@ static I8K_AI void i8k_tile_tokens(const int dt, const int TB, const uint8_t *w,
  * their scales and mins are decoded for the 4 blocks together (one 128-bit
  * lane each). (dpwssd chains kept short: long ones measured slower from DRAM.)
  *
- * i8k_row4: blocks 0 .. nv-1 (nv <= 4) from w (activations xr, sums xs, scales xd at the
- * same block) into acc; blocks past nv repeat the last one, their factors are 0 */
-static I8K_AI void i8k_row4(const int dt, const uint8_t *w, const int8_t *xr, const int16_t *xs, const float *xd,
+ * i8k_row4: blocks 0 .. nv-1 (nv <= 4) from w (activations xr, sub-block sums xs32, scales xd
+ * at the same block) into acc; blocks past nv repeat the last one, their factors are 0. Each
+ * block's first 16 bytes (d, dmin, the 12 bytes of scales and mins) come in with one 128-bit
+ * load into lane i of z; d and dmin of the 4 blocks are one vpermw from there, and the mins
+ * meet the activations' sums per 32-value sub-block (xs32, 8 int16 a block, made once per
+ * call in i8k_decode) in one vpmaddwd for the 4 blocks: dword 4i + q of it is block i's
+ * m_2q S_2q + m_2q+1 S_2q+1. (11 vector instructions fewer a step than scalar loads of d and
+ * dmin and the mins against the 16-value sums: on the Zen 5 class VM, one thread from L2,
+ * Q5_K +2-3 %, Q4_K the same; bench/RESULTS.md Run 29.) */
+static I8K_AI void i8k_row4(const int dt, const uint8_t *w, const int8_t *xr, const int16_t *xs32, const float *xd,
                             const int nv, __m512 *acc) {
     const size_t bb = dt == FR_DT_Q5_K ? 176 : 144;
     const __mmask8 mk = (__mmask8)((1u << nv) - 1);
@@ -494,20 +501,19 @@ static I8K_AI void i8k_row4(const int dt, const uint8_t *w, const int8_t *xr, co
         if (FR_PF_L2) _mm_prefetch((const char *)(w + FR_PF_L2 + l), _MM_HINT_T1); /* kernels.h */
     }
 #endif
+    /* lane i: block i's bytes 0..15 (f16 d, f16 dmin, scales[12]) */
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)h[0]));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)h[1]), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)h[2]), 2);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)h[3]), 3);
+    /* words 0..7: d0..d3, dmin0..dmin3 */
+    const __m512i dix = _mm512_castsi128_si512(_mm_setr_epi16(0, 8, 16, 24, 1, 9, 17, 25));
+    const __m256 dd = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(dix, z)));
     const __m128 dx = _mm_maskz_loadu_ps(mk, xd);
-    __m512 fd; /* lanes 0..3: d * d_x per block */
-    /* d, dmin of the 4 blocks as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
-    __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
-    dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
-    const __m256 dd = _mm256_cvtph_ps(dm);
-    fd = _mm512_castps128_ps512(_mm_maskz_mul_ps(mk, _mm256_castps256_ps128(dd), dx));
-    const __m128 fm = _mm_maskz_mul_ps(mk, _mm256_extractf128_ps(dd, 1), dx); /* dmin * d_x */
-    /* lane i: block i's [sc0..7, m0..7] */
-    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(h[0] + 4)));
-    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[1] + 4)), 1);
-    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[2] + 4)), 2);
-    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(h[3] + 4)), 3);
-    z = i8k_scmin(z);
+    /* lanes 0..3: d * d_x per block; dmin * d_x */
+    const __m512 fd = _mm512_castps128_ps512(_mm_maskz_mul_ps(mk, _mm256_castps256_ps128(dd), dx));
+    const __m512 fm = _mm512_castps128_ps512(_mm_maskz_mul_ps(mk, _mm256_extractf128_ps(dd, 1), dx));
+    z = i8k_scmin(_mm512_bsrli_epi128(z, 4)); /* lane i: block i's [sc0..7, m0..7] */
 #pragma GCC unroll 8
     for (int i = 0; i < 4; i++) {
         i8k_blk k;
@@ -522,32 +528,22 @@ static I8K_AI void i8k_row4(const int dt, const uint8_t *w, const int8_t *xr, co
                                            i8k_dpwssd(_mm512_madd_epi16(a[1], k.sc[1]), a[3], k.sc[3]));
         acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(_mm512_set1_epi32(i), fd), acc[i]);
     }
-    /* mins: M_i = sum_j m_j S_j = sum_k m_{k/2} s_k over the 16 sums s_k of block i.
-     * mw word 8i + j = block i's m_j; ma (mb) word 16e + k = m_{k/2} of block e (2 + e) */
+    /* mins: lane i of mw = block i's m0..m7 as words, against its 8 sums S32 (blocks past nv: 0) */
     const __m512i mw = _mm512_unpackhi_epi8(z, _mm512_setzero_si512());
-    const __m512i ix = _mm512_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8,
-                                        7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-    const __m512i ma = _mm512_permutexvar_epi16(ix, mw);
-    const __m512i mb = _mm512_permutexvar_epi16(_mm512_add_epi16(ix, _mm512_set1_epi16(16)), mw);
-    const __mmask32 sa = nv >= 2 ? 0xffffffffu : 0xffffu, sb = nv == 4 ? 0xffffffffu : nv == 3 ? 0xffffu : 0;
-    const __m512i qa = _mm512_madd_epi16(ma, _mm512_maskz_loadu_epi16(sa, xs));
-    const __m512i qb = _mm512_madd_epi16(mb, _mm512_maskz_loadu_epi16(sb, xs + 32));
-    /* dmin * d_x: blocks 0, 1 over dwords 0..7, 8..15 (fa), 2, 3 (fb) */
-    const __m512 fm16 = _mm512_castps128_ps512(fm);
-    const __m512 fa = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), fm16);
-    const __m512 fb = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2), fm16);
-    acc[0] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(qa), fa, acc[0]);
-    acc[2] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(qb), fb, acc[2]);
+    const __m512i S = nv == 4 ? _mm512_loadu_si512((const void *)xs32)
+                              : _mm512_maskz_loadu_epi16((__mmask32)((1ull << (8 * nv)) - 1), xs32);
+    const __m512 f4 = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), fm);
+    acc[0] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(mw, S)), f4, acc[0]);
 }
 
-/* the row's dot product over nb blocks from w, with xr/xs/xd at the same block */
-static I8K_AI float i8k_row(const int dt, const uint8_t *w, const int8_t *xr, const int16_t *xs, const float *xd,
+/* the row's dot product over nb blocks from w, with xr/xs32/xd at the same block */
+static I8K_AI float i8k_row(const int dt, const uint8_t *w, const int8_t *xr, const int16_t *xs32, const float *xd,
                             int64_t nb) {
     const size_t bb = dt == FR_DT_Q5_K ? 176 : 144;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) i8k_row4(dt, w + (size_t)b * bb, xr + 256 * b, xs + 16 * b, xd + b, 4, acc);
-    if (b < nb) i8k_row4(dt, w + (size_t)b * bb, xr + 256 * b, xs + 16 * b, xd + b, (int)(nb - b), acc);
+    for (; b + 4 <= nb; b += 4) i8k_row4(dt, w + (size_t)b * bb, xr + 256 * b, xs32 + 8 * b, xd + b, 4, acc);
+    if (b < nb) i8k_row4(dt, w + (size_t)b * bb, xr + 256 * b, xs32 + 8 * b, xd + b, (int)(nb - b), acc);
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
@@ -612,16 +608,21 @@ static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, 
     /* Q4_K/Q5_K: the activations reordered for the split weights (i8k_xload) once for all rows,
      * I8K_XCH blocks at a time (rows longer than that go over the rows once per chunk) */
     _Alignas(64) int8_t xr[I8K_XCH * 256];
+    _Alignas(64) int16_t xs32[I8K_XCH * 8];
     for (int64_t c0 = 0; c0 < nb; c0 += I8K_XCH) {
         const int64_t cnt = nb - c0 < I8K_XCH ? nb - c0 : I8K_XCH;
         for (int64_t b = 0; b < cnt; b++) {
             __m512i v[4];
             i8k_xload(X->q + 256 * (c0 + b), 1, v);
             for (int c = 0; c < 4; c++) _mm512_store_si512((void *)(xr + 256 * b + 64 * c), v[c]);
+            /* the 8 sums of 32 activations (|sum| <= 32 x 127: int16) */
+            const __m256i s16 = _mm256_loadu_si256((const __m256i *)(const void *)(X->s + 16 * (c0 + b)));
+            _mm_store_si128((__m128i *)(void *)(xs32 + 8 * b),
+                            _mm256_cvtepi32_epi16(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))));
         }
         const size_t bb = dt == FR_DT_Q5_K ? 176 : 144;
         for (int64_t r = r0; r < r1; r++) {
-            const float v = i8k_row(dt, w0 + (size_t)r * rb + (size_t)c0 * bb, xr, X->s + 16 * c0, X->d + c0, cnt);
+            const float v = i8k_row(dt, w0 + (size_t)r * rb + (size_t)c0 * bb, xr, xs32, X->d + c0, cnt);
             Y[r] = c0 ? Y[r] + v : v;
         }
     }
