@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     const int64_t rows = atoll(argv[2]), cols = argc > 3 ? atoll(argv[3]) : 2048;
     const int nm = argc > 4 ? atoi(argv[4]) : 1, reps = getenv("R") ? atoi(getenv("R")) : 7;
     const int threads = getenv("T") ? atoi(getenv("T")) : 2;
-    if (dt == FR_DT_COUNT || rows < 1 || cols < 256 || cols % 256 || nm < 1) {
+    if (dt == FR_DT_COUNT || rows < 1 || cols < 32 || cols % fr_dtype_get(dt)->block || nm < 1) {
         fprintf(stderr, "%s: bad type or sizes\n", argv[1]);
         return 2;
     }

@@ -251,9 +251,9 @@ static void test_isa(const fr_kernel_table *k) {
             free(buf), free(x), free(y), free(ref);
             free((void *)w.data);
         }
-        { /* one token over a long row: 259 blocks, more than the decode kernels' chunks of
-           * reordered activations (avx512/q0_row_vbmi.h 256 blocks, avx512/int8_k.h 128) */
-            const int64_t rows = 5, cols = 259 * fr_dtype_get(dt)->block;
+        { /* one token over a long row: more blocks than the decode kernels' chunks of reordered
+           * activations (avx512/q0_row_vbmi.h 768 blocks of 32, avx512/int8_k.h 128 of 256) */
+            const int64_t rows = 5, cols = (fr_dtype_get(dt)->block == 32 ? 771 : 259) * fr_dtype_get(dt)->block;
             fr_tensor w;
             CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
             float *x = malloc(sizeof(float) * (size_t)cols), y[5], ref[5];
@@ -267,6 +267,36 @@ static void test_isa(const fr_kernel_table *k) {
             CHECK(e < 1e-6, "%s %s rows %lld cols %lld n 1: error / sum|w x| %.3g", k->name, dn, (long long)rows,
                   (long long)cols, e);
             free(buf), free(x), free((void *)w.data);
+        }
+        { /* one token, the weights starting at every byte offset of a cache line: the decode kernels
+           * that read whole aligned lines and realign them (avx512/q0_row_vbmi.h) take every offset,
+           * and keep their loads inside the tensor's bytes (ASan) */
+            const int64_t rows = 6, cols = 11 * fr_dtype_get(dt)->block;
+            fr_tensor w;
+            CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
+            float *x = malloc(sizeof(float) * (size_t)cols), y[6], ref[6];
+            make_x(x, cols);
+            void *buf;
+            fr_qx q = quantize(x, 1, cols, fr_qx_blk(dt), &buf);
+            fr_matmul_q_generic(&w, &q, ref, 0, rows);
+            unsigned char *al = aligned_alloc(64, (w.nbytes + 127) & ~(size_t)63);
+            const void *orig = w.data;
+            int bad = -1;
+            for (int o = 0; o < 64 && al; o++) {
+                unsigned char *own = malloc(w.nbytes); /* a tensor of its own: ASan sees its ends */
+                memcpy(own, orig, w.nbytes);
+                memcpy(al + o, orig, w.nbytes);
+                for (int pass = 0; pass < 2; pass++) {
+                    w.data = pass ? (const void *)own : (const void *)(al + o);
+                    f(&w, &q, y, 0, rows);
+                    double e = mag_err(&w, &q, y, ref);
+                    if (!(e < 1e-6) && bad < 0) bad = (int)((uintptr_t)w.data & 63);
+                }
+                free(own);
+            }
+            w.data = orig;
+            CHECK(al && bad < 0, "%s %s n 1 with the weights at line offset %d: wrong", k->name, dn, bad);
+            free(al), free(buf), free(x), free((void *)w.data);
         }
         printf("%s %-5s integer kernel, worst error / sum|w x| vs generic: %.3g\n", k->name, dn, worst);
     }

@@ -3,19 +3,23 @@
  * q0_decode_vbmi): four blocks per step in whole zmm, where q0_row takes one
  * block per ymm.
  *
- * Per step the 4 blocks (72 or 88 bytes) come in with two 64-byte loads A, B,
- * at the first and the last byte of the 4 blocks (so never a byte past them;
- * masked loads instead ran at a quarter of the speed from DRAM here), and
- * vpermt2b gathers from them
+ * Per step the 4 blocks (72 or 88 bytes) come in as two 64-byte vectors A, B,
+ * starting at the first byte of the 4 blocks and ending at their last (so never a
+ * byte past them; masked loads instead ran at a quarter of the speed from DRAM
+ * here). Each is gathered by vpermt2b from the two aligned 64-byte lines holding
+ * it: on the Zen 5 class VM, 64-byte loads that cross a line, streamed from
+ * DRAM, kept this kernel at about half a plain read's speed, the same kernel
+ * on aligned lines read 1.5x faster (bench/RESULTS.md Run 30). Then vpermt2b
+ * gathers from A, B
  *     qs   lane i (16 bytes) = block i's 16 bytes of nibbles
  *     dv   words 4i .. 4i + 3 = d_i
  *     hq   (Q5_0) qwords 2i and 2i + 1 = block i's 32-bit qh (and 4 bytes unused)
  * so lo = qs & 15 (elements 0..15 of the 4 blocks), hi = qs >> 4 (16..31, one
- * vgf2p8affineqb), + 16 where the element's qh bit is set: vpshufbitqmb picks
- * bit e (lo) or 16 + e (hi) of block i's qh for byte 16i + e, straight into a
- * mask register (moving the qh halves to masks through general registers, as
- * before, cost 12 % of the kernel's speed in L2 on the Zen 5 class VM:
- * bench/RESULTS.md Run 28). They meet the activations reordered once per call
+ * vgf2p8affineqb), | 16 where the element's qh bit is set: vpmultishiftqb moves
+ * bit e (lo) or 16 + e (hi) of block i's qh to bit 4 of byte 16i + e, and one
+ * vpternlogd ors it in under the mask 16 (vpshufbitqmb into mask registers and
+ * masked adds, before, read 6-10 % slower from L2 with the aligned lines). They
+ * meet the activations reordered once per call
  * (xr: per 4 blocks the 4 x 16 first values, then the 4 x 16 last):
  *     p = -C S + dpbusd(lo, xlo) + dpbusd(hi, xhi)   lanes 4i..4i+3: block i
  *     acc += float(p) * (d_w d_x)                     (d_x per lane: xd)
@@ -30,7 +34,10 @@
 
 #include "kernels/avx512/gfni.h"
 
-#define Q0V_XCH 256 /* blocks of reordered activations per chunk (16 KiB on the stack) */
+#define Q0V_XCH 768 /* blocks of reordered activations per chunk (48 KiB on the stack; rows up to 24576 values
+                     * in one). Longer rows are read chunk by chunk for all rows, a strided stream: V2-Lite's
+                     * dense down (2048 x 10944, 342 blocks a row) in chunks of 256 blocks read 22-24 GB/s with 2
+                     * threads, in one 39-44 (bench/matmul_threads.c, bench/RESULTS.md Run 30). */
 #ifndef Q0V_PD
 #define Q0V_PD 4096 /* prefetch the row's weights this many bytes ahead (two lines per 4 blocks). One
                      * thread, 96 Q5_0 matrices of 2048 x 1408 from DRAM in random order, 256 rows a call
@@ -40,10 +47,10 @@
 #endif
 
 /* the vpermt2b indices over A (0..63) | B (64..127): iq the 4 blocks' qs, idv their d (words
- * 4i .. 4i + 3), ihq their qh (qwords 2i, 2i + 1); the vpshufbitqmb bit numbers cl (e = byte % 16)
- * and ch (16 + e) */
+ * 4i .. 4i + 3), ihq their qh (qwords 2i, 2i + 1); the vpmultishiftqb bit offsets ml (e - 4 mod
+ * 64, e = byte % 16: bit e lands on bit 4) and mh (16 + e - 4); iota 0..63 */
 typedef struct q0v_ix {
-    __m512i iq, idv, ihq, cl, ch;
+    __m512i iq, idv, ihq, ml, mh, iota;
 } q0v_ix;
 static Q0AI q0v_ix q0v_index(const int dt) {
     const int bb = (int)q0_bb(dt), qo = dt == FR_DT_Q5_0 ? 6 : 2;
@@ -56,35 +63,68 @@ static Q0AI q0v_ix q0v_index(const int dt) {
         for (int k = 0; k < 4; k++) d[8 * i + 2 * k] = (uint8_t)o, d[8 * i + 2 * k + 1] = (uint8_t)(o + 1);
         for (int k = 0; k < 4; k++) h[16 * i + k] = h[16 * i + 8 + k] = (uint8_t)(o + 2 + k);
     }
-    for (int j = 0; j < 64; j++) l[j] = (uint8_t)(j % 16), u[j] = (uint8_t)(16 + j % 16);
+    for (int j = 0; j < 64; j++) l[j] = (uint8_t)((j % 16 + 60) % 64), u[j] = (uint8_t)(12 + j % 16);
     q0v_ix x;
     x.iq = _mm512_load_si512(q), x.idv = _mm512_load_si512(d), x.ihq = _mm512_load_si512(h);
-    x.cl = _mm512_load_si512(l), x.ch = _mm512_load_si512(u);
+    x.ml = _mm512_load_si512(l), x.mh = _mm512_load_si512(u);
+    for (int j = 0; j < 64; j++) q[j] = (uint8_t)j;
+    x.iota = _mm512_load_si512(q);
     return x;
 }
 
-/* the 4 blocks at w (4 bb bytes) into acc; pf: prefetch the row Q0V_PD bytes ahead */
-static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const q0v_ix *ix, const int8_t *xr,
-                            const int32_t *cs, const float *xd, __m512 acc) {
+/* the 64 bytes at p, from the aligned lines holding its first and its last byte (one line when
+ * p is aligned): never a byte outside [p, p + 64)'s lines */
+static Q0AI __m512i q0v_lines(const uint8_t *p, const __m512i iota) {
+    const uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = ((uintptr_t)p + 63) & ~(uintptr_t)63;
+    const __m512i i = _mm512_add_epi8(iota, _mm512_set1_epi8((char)((uintptr_t)p - a)));
+    return _mm512_permutex2var_epi8(_mm512_load_si512((const void *)a), i, _mm512_load_si512((const void *)e));
+}
+
+/* the 4 blocks at w (4 bb bytes) into acc; pf: prefetch the row Q0V_PD bytes ahead; lines: A and B
+ * from whole aligned lines (q0v_lines), else two unaligned loads */
+static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const int lines, const q0v_ix *ix,
+                            const int8_t *xr, const int32_t *cs, const float *xd, __m512 acc) {
     const int bb = (int)q0_bb(dt);
     if (pf) { /* past the tensor: no fault */
         _mm_prefetch((const char *)w + Q0V_PD, _MM_HINT_T0);
         _mm_prefetch((const char *)w + Q0V_PD + 64, _MM_HINT_T0);
     }
-    const __m512i a = _mm512_loadu_si512(w), b = _mm512_loadu_si512(w + 4 * bb - 64);
+    const __m512i a = lines ? q0v_lines(w, ix->iota) : _mm512_loadu_si512(w);
+    const __m512i b = lines ? q0v_lines(w + 4 * bb - 64, ix->iota) : _mm512_loadu_si512(w + 4 * bb - 64);
     const __m512i qs = _mm512_permutex2var_epi8(a, ix->iq, b);
     __m512i lo = _mm512_and_si512(qs, _mm512_set1_epi8(15));
     __m512i hi = _mm512_gf2p8affine_epi64_epi8(qs, gf_hi(), 0);
     if (dt == FR_DT_Q5_0) {
         const __m512i hq = _mm512_permutex2var_epi8(a, ix->ihq, b), s16 = _mm512_set1_epi8(16);
-        lo = _mm512_mask_add_epi8(lo, _mm512_bitshuffle_epi64_mask(hq, ix->cl), lo, s16);
-        hi = _mm512_mask_add_epi8(hi, _mm512_bitshuffle_epi64_mask(hq, ix->ch), hi, s16);
+        lo = _mm512_ternarylogic_epi32(lo, _mm512_multishift_epi64_epi8(ix->ml, hq), s16, 0xF8); /* a | b & c */
+        hi = _mm512_ternarylogic_epi32(hi, _mm512_multishift_epi64_epi8(ix->mh, hq), s16, 0xF8);
     }
     __m512i p = _mm512_dpbusd_epi32(_mm512_load_si512(cs), lo, _mm512_load_si512(xr));
     p = _mm512_dpbusd_epi32(p, hi, _mm512_load_si512(xr + 64));
     const __m256i dv = _mm512_castsi512_si256(_mm512_permutex2var_epi8(a, ix->idv, b));
     const __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(dv), _mm512_load_ps(xd));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc);
+}
+
+/* the dot product of cnt blocks from w with the reordered activations (xr, cs, xd) */
+static Q0AI float q0v_row(const int dt, const int lines, const uint8_t *w, const q0v_ix *ix, const int8_t *xr,
+                          const int32_t *cs, const float *xd, const int64_t cnt) {
+    const int bb = (int)q0_bb(dt);
+    const int64_t ng = (cnt + 3) / 4, nf = cnt / 4;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int64_t g = 0;
+    for (; g + 2 <= nf; g += 2) {
+        a0 = q0v_step(dt, w + 4 * bb * g, 1, lines, ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
+        a1 = q0v_step(dt, w + 4 * bb * (g + 1), 1, lines, ix, xr + 128 * (g + 1), cs + 16 * (g + 1), xd + 16 * (g + 1),
+                      a1);
+    }
+    if (g < nf) a0 = q0v_step(dt, w + 4 * bb * g, 1, lines, ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0), g++;
+    if (g < ng) { /* the last cnt % 4 blocks, from a copy */
+        _Alignas(64) uint8_t t[4 * 22] = {0};
+        memcpy(t, w + 4 * bb * g, (size_t)(cnt - 4 * g) * (size_t)bb);
+        a0 = q0v_step(dt, t, 0, 0, ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
 static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
@@ -110,20 +150,12 @@ static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X
         }
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *w = (const uint8_t *)W->data + (size_t)r * rb + (size_t)c0 * (size_t)bb;
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-            int64_t g = 0;
-            for (; g + 2 <= nf; g += 2) {
-                a0 = q0v_step(dt, w + 4 * bb * g, 1, &ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
-                a1 = q0v_step(dt, w + 4 * bb * (g + 1), 1, &ix, xr + 128 * (g + 1), cs + 16 * (g + 1),
-                              xd + 16 * (g + 1), a1);
-            }
-            if (g < nf) a0 = q0v_step(dt, w + 4 * bb * g, 1, &ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0), g++;
-            if (g < ng) { /* the last cnt % 4 blocks */
-                _Alignas(64) uint8_t t[4 * 22] = {0};
-                memcpy(t, w + 4 * bb * g, (size_t)(cnt - 4 * g) * (size_t)bb);
-                a0 = q0v_step(dt, t, 0, &ix, xr + 128 * g, cs + 16 * g, xd + 16 * g, a0);
-            }
-            const float v = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+            /* whole lines where the steps' lines lie inside the tensor's bytes (all rows but maybe
+             * its first and last): never a byte read outside them */
+            const uintptr_t lo = (uintptr_t)W->data, hi = lo + W->nbytes;
+            const int lines = ((uintptr_t)w & ~(uintptr_t)63) >= lo &&
+                              (((uintptr_t)w + (uintptr_t)(4 * bb * nf) - 1) | 63) < hi;
+            const float v = lines ? q0v_row(dt, 1, w, &ix, xr, cs, xd, cnt) : q0v_row(dt, 0, w, &ix, xr, cs, xd, cnt);
             Y[r] = c0 ? Y[r] + v : v;
         }
     }
