@@ -513,6 +513,10 @@ static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float
             q0_decode_vbmi(dt, W, X, Y, r0, r1);
             return;
         }
+        if (dt == FR_DT_Q8_0) {
+            q8_decode_vbmi(W, X, Y, r0, r1);
+            return;
+        }
 #endif
         for (int64_t r = r0; r < r1; r++) q0_row(dt, W, X, Y, r);
         return;

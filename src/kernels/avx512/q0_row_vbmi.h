@@ -1,7 +1,7 @@
-/* Decode (n = 1) of Q4_0 and Q5_0 weights with VBMI, GFNI and BITALG (the
- * avx512bf16 table and up; included by avx512/int8_q0.h, which calls
- * q0_decode_vbmi): four blocks per step in whole zmm, where q0_row takes one
- * block per ymm.
+/* Decode (n = 1) of Q4_0, Q5_0 and Q8_0 weights with VBMI, GFNI and BITALG
+ * (the avx512bf16 table and up; included by avx512/int8_q0.h, which calls
+ * q0_decode_vbmi and q8_decode_vbmi): four blocks per step in whole zmm, where
+ * q0_row takes one block per ymm. Q8_0 below, at q8v_step.
  *
  * Per step the 4 blocks (72 or 88 bytes) come in as two 64-byte vectors A, B,
  * starting at the first byte of the 4 blocks and ending at their last (so never a
@@ -106,6 +106,73 @@ static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const 
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc);
 }
 
+/* ---- Q8_0 (34-byte blocks: f16 d | i8 qs[32]) ----
+ * Four blocks (136 bytes) per step, as three 64-byte vectors v0, v1, v2 = bytes [64k, 64k + 64)
+ * of the step, each realigned by one vpermt2b from two aligned lines (or, for rows whose lines
+ * would leave the tensor's bytes, and the last cnt % 4 blocks from a copy, v0 and v1 by unaligned
+ * loads and v2 = bytes [72, 136)). Then vpermt2b gathers
+ *     z0 = qs0 | qs1 (bytes 2..33, 36..67 of v0 | v1)   z1 = qs2 | qs3 (70..101, 104..135)
+ *     dv words 8i .. 8i + 7 = d_i (bytes 0, 34 of v0 for blocks 0, 1; 4, 38 of v1 for 2, 3)
+ * and with u = q8 xor 0x80 (= q8 + 128, unsigned)
+ *     p = -128 S + dpbusd(u, x)        dwords 8j .. 8j + 7: block 2z + j (the activations as they
+ *     acc += float(p) * (d_w d_x)      are: 4 blocks of x are 128 contiguous bytes)
+ * with -128 S (cs: lanes 0 and 8 of each zmm) and d_x (xd: per lane) made once per call. The
+ * lanes are summed at the end of the row (within 1e-6 of sum|w x| of the generic kernel, as
+ * q0_row). q0_row read about 0.8 of a plain read from DRAM on the Zen 5 class VM with its
+ * 32-byte loads crossing lines (bench/RESULTS.md Run 30). */
+typedef struct q8v_ix {
+    __m512i z0, z1a, z1u, dv, iota;
+} q8v_ix;
+static Q0AI q8v_ix q8v_index(void) {
+    _Alignas(64) uint8_t a[64], b[64], c[64], d[64];
+    for (int j = 0; j < 32; j++) {
+        a[j] = (uint8_t)(2 + j), a[32 + j] = (uint8_t)(36 + j);              /* v0 | v1 */
+        b[j] = (uint8_t)(70 - 64 + j), b[32 + j] = (uint8_t)(104 - 64 + j);   /* v1 | v2 = [128, 192) */
+        c[j] = (uint8_t)(70 - 64 + j), c[32 + j] = (uint8_t)(104 - 72 + 64 + j); /* v1 | v2 = [72, 136) */
+    }
+    for (int i = 0; i < 4; i++) /* block i's d: bytes 34i, 34i + 1 of v0 (i < 2) or v1 (in either path) */
+        for (int k = 0; k < 8; k++)
+            d[16 * i + 2 * k] = (uint8_t)(34 * i % 64), d[16 * i + 2 * k + 1] = (uint8_t)(34 * i % 64 + 1);
+    q8v_ix x;
+    x.z0 = _mm512_load_si512(a), x.z1a = _mm512_load_si512(b), x.z1u = _mm512_load_si512(c);
+    x.dv = _mm512_load_si512(d);
+    for (int j = 0; j < 64; j++) a[j] = (uint8_t)j;
+    x.iota = _mm512_load_si512(a);
+    return x;
+}
+
+/* the 4 blocks at w into acc0 (blocks 0, 1) and acc1 (2, 3); lines: from aligned lines, else
+ * unaligned loads (w readable to w + 136); x: the 4 blocks' 128 activations; cs, xd: 2 zmm each */
+static Q0AI void q8v_step(const uint8_t *w, const int pf, const int lines, const q8v_ix *ix, const int8_t *x,
+                          const int32_t *cs, const float *xd, __m512 *acc0, __m512 *acc1) {
+    if (pf) { /* past the tensor: no fault */
+        _mm_prefetch((const char *)w + Q0V_PD, _MM_HINT_T0);
+        _mm_prefetch((const char *)w + Q0V_PD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)w + Q0V_PD + 128, _MM_HINT_T0);
+    }
+    __m512i v0, v1, v2;
+    if (lines) { /* lines l, l + 64, l + 128 and the one holding byte 135 (l + 128 or l + 192) */
+        const uintptr_t l = (uintptr_t)w & ~(uintptr_t)63, e = ((uintptr_t)w + 135) & ~(uintptr_t)63;
+        const __m512i io = _mm512_add_epi8(ix->iota, _mm512_set1_epi8((char)((uintptr_t)w - l)));
+        const __m512i l1 = _mm512_load_si512((const void *)(l + 64)), l2 = _mm512_load_si512((const void *)(l + 128));
+        v0 = _mm512_permutex2var_epi8(_mm512_load_si512((const void *)l), io, l1);
+        v1 = _mm512_permutex2var_epi8(l1, io, l2);
+        v2 = _mm512_permutex2var_epi8(l2, io, _mm512_load_si512((const void *)e));
+    } else {
+        v0 = _mm512_loadu_si512(w), v1 = _mm512_loadu_si512(w + 64), v2 = _mm512_loadu_si512(w + 72);
+    }
+    const __m512i s = _mm512_set1_epi8((char)0x80);
+    const __m512i z0 = _mm512_xor_si512(_mm512_permutex2var_epi8(v0, ix->z0, v1), s);
+    const __m512i z1 = _mm512_xor_si512(_mm512_permutex2var_epi8(v1, lines ? ix->z1a : ix->z1u, v2), s);
+    const __m512i d01 = _mm512_permutexvar_epi8(ix->dv, v0), d23 = _mm512_permutexvar_epi8(ix->dv, v1);
+    const __m512i p0 = _mm512_dpbusd_epi32(_mm512_load_si512(cs), z0, _mm512_loadu_si512(x));
+    const __m512i p1 = _mm512_dpbusd_epi32(_mm512_load_si512(cs + 16), z1, _mm512_loadu_si512(x + 64));
+    const __m512 f0 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(d01)), _mm512_load_ps(xd));
+    const __m512 f1 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(d23, 1)), _mm512_load_ps(xd + 16));
+    *acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), f0, *acc0);
+    *acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), f1, *acc1);
+}
+
 /* the dot product of cnt blocks from w with the reordered activations (xr, cs, xd) */
 static Q0AI float q0v_row(const int dt, const int lines, const uint8_t *w, const q0v_ix *ix, const int8_t *xr,
                           const int32_t *cs, const float *xd, const int64_t cnt) {
@@ -160,5 +227,47 @@ static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X
         }
     }
 }
+
+static Q0AI void q8_decode_vbmi(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    const int64_t nb = X->cols / 32;
+    const size_t rb = fr_row_bytes(W);
+    _Alignas(64) int32_t cs[Q0V_XCH * 8];
+    _Alignas(64) float xd[Q0V_XCH * 8];
+    const q8v_ix ix = q8v_index();
+    for (int64_t c0 = 0; c0 < nb; c0 += Q0V_XCH) {
+        const int64_t cnt = nb - c0 < Q0V_XCH ? nb - c0 : Q0V_XCH, ng = (cnt + 3) / 4, nf = cnt / 4;
+        /* step g, block i = c0 + 4g + i: cs [g][8i] = -128 S, xd [g][8i + k] = d_x (zero past cnt) */
+        memset(cs, 0, sizeof(int32_t) * (size_t)ng * 32);
+        memset(xd, 0, sizeof(float) * (size_t)ng * 32);
+        for (int64_t k = 0; k < cnt; k++) {
+            cs[8 * k] = -128 * q0_s(X, 0, c0 + k);
+            for (int j = 0; j < 8; j++) xd[8 * k + j] = X->d[c0 + k];
+        }
+        const int8_t *x = X->q + 32 * c0;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *w = (const uint8_t *)W->data + (size_t)r * rb + (size_t)c0 * 34;
+            /* whole lines where the steps' lines lie inside the tensor's bytes (q0_decode_vbmi) */
+            const uintptr_t lo = (uintptr_t)W->data, hi = lo + W->nbytes;
+            const int lines = ((uintptr_t)w & ~(uintptr_t)63) >= lo &&
+                              (((uintptr_t)w + (uintptr_t)(136 * nf) - 1) | 63) < hi;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+            int64_t g = 0;
+            if (lines)
+                for (; g < nf; g++) q8v_step(w + 136 * g, 1, 1, &ix, x + 128 * g, cs + 32 * g, xd + 32 * g, &a0, &a1);
+            else
+                for (; g < nf; g++) q8v_step(w + 136 * g, 1, 0, &ix, x + 128 * g, cs + 32 * g, xd + 32 * g, &a0, &a1);
+            if (g < ng) { /* the last cnt % 4 blocks, from a copy (their activations past cnt: any, d_x 0) */
+                _Alignas(64) uint8_t t[136] = {0};
+                _Alignas(64) int8_t xt[128] = {0};
+                memcpy(t, w + 136 * g, (size_t)(cnt - 4 * g) * 34);
+                memcpy(xt, x + 128 * g, (size_t)(cnt - 4 * g) * 32);
+                q8v_step(t, 0, 0, &ix, xt, cs + 32 * g, xd + 32 * g, &a0, &a1);
+            }
+            const float v = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+            Y[r] = c0 ? Y[r] + v : v;
+        }
+    }
+}
+
 
 #endif
