@@ -112,7 +112,8 @@ static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const 
  * would leave the tensor's bytes, and the last cnt % 4 blocks from a copy, v0 and v1 by unaligned
  * loads and v2 = bytes [72, 136)). Then vpermt2b gathers
  *     z0 = qs0 | qs1 (bytes 2..33, 36..67 of v0 | v1)   z1 = qs2 | qs3 (70..101, 104..135)
- *     dv words 8i .. 8i + 7 = d_i (bytes 0, 34 of v0 for blocks 0, 1; 4, 38 of v1 for 2, 3)
+ * and vpermb the scales: words 8i .. 8i + 7 = d_i (bytes 0, 34 of v0 for blocks 0, 1, into the
+ * low half of d01; 4, 38 of v1 for blocks 2, 3, into the high half of d23)
  * and with u = q8 xor 0x80 (= q8 + 128, unsigned)
  *     p = -128 S + dpbusd(u, x)        dwords 8j .. 8j + 7: block 2z + j (the activations as they
  *     acc += float(p) * (d_w d_x)      are: 4 blocks of x are 128 contiguous bytes)
