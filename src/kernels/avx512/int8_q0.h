@@ -34,12 +34,16 @@
  * activation vector for 8 rows. Q4_0/Q5_0 take two blocks per ymm (q0_pair).
  *
  * Which path (q0_body), by the tokens n of a pass:
- *   q0_tile    8 rows x 1..2 tokens as above: n = 1 (decode), n = 2 (but
- *              Q8_0 with VNNI);
+ *   n = 1      one row at a time (decode): q0_row (int8_q0_row.h), or on the
+ *              avx512bf16 table (VBMI) for Q4_0, Q5_0 and Q8_0 four blocks a
+ *              step from whole aligned lines (avx512/q0_row_vbmi.h); both sum
+ *              their lanes at the end of the row (within 1e-6 of sum|w x|);
+ *   q0_tile    8 rows x 1..2 tokens as above: n = 2 (but Q8_0 with VNNI);
  *   q0_prefill the rest: 16 rows' blocks transposed once, then one dpbusd
  *              per 32 products of 16 rows and no reduction at all.
- * Every path does the same float operations in the same order: the outputs
- * equal the generic kernel's bit for bit (tests/test_int8_q0_edges.c). */
+ * The tiles and the prefill do the same float operations in the same order:
+ * their outputs equal the generic kernel's bit for bit
+ * (tests/test_int8_q0_edges.c). */
 #include <string.h>
 
 #include "kernels/kernels.h"
