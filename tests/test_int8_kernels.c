@@ -170,6 +170,23 @@ static void run_split(fr_matmul_q_fn f, const fr_tensor *w, const fr_qx *q, floa
     if (mid < rows) f(w, q, y, mid, rows);
 }
 
+/* one token: W [rows][cols] of dt (make_q), x quantized, ref = the generic kernel's y; 0 or make_q's error */
+typedef struct tok1 {
+    fr_tensor w;
+    float *x;
+    void *buf;
+    fr_qx q;
+} tok1;
+static int tok1_make(tok1 *t, fr_dtype dt, int64_t rows, int64_t cols, float *ref) {
+    const int rc = make_q(&t->w, dt, rows, cols);
+    t->x = malloc(sizeof(float) * (size_t)cols);
+    make_x(t->x, cols);
+    t->q = quantize(t->x, 1, cols, fr_qx_blk(dt), &t->buf);
+    fr_matmul_q_generic(&t->w, &t->q, ref, 0, rows);
+    return rc;
+}
+static void tok1_free(tok1 *t) { free(t->buf), free(t->x), free((void *)t->w.data); }
+
 static void test_isa(const fr_kernel_table *k) {
     if (k->row_f32) { /* Q8_0 rows (the q8_0 latent cache) decode bitwise as the generic decoder */
         fr_tensor w;
@@ -254,49 +271,36 @@ static void test_isa(const fr_kernel_table *k) {
         { /* one token over a long row: more blocks than the decode kernels' chunks of reordered
            * activations (avx512/q0_row_vbmi.h 768 blocks of 32, avx512/int8_k.h 128 of 256) */
             const int64_t rows = 5, cols = (fr_dtype_get(dt)->block == 32 ? 771 : 259) * fr_dtype_get(dt)->block;
-            fr_tensor w;
-            CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
-            float *x = malloc(sizeof(float) * (size_t)cols), y[5], ref[5];
-            make_x(x, cols);
-            void *buf;
-            fr_qx q = quantize(x, 1, cols, fr_qx_blk(dt), &buf);
-            fr_matmul_q_generic(&w, &q, ref, 0, rows);
-            f(&w, &q, y, 0, rows);
-            double e = mag_err(&w, &q, y, ref);
+            tok1 t;
+            float y[5], ref[5];
+            CHECK(tok1_make(&t, dt, rows, cols, ref) == 0, "quantize %s", dn);
+            f(&t.w, &t.q, y, 0, rows);
+            double e = mag_err(&t.w, &t.q, y, ref);
             if (!(e <= worst)) worst = e;
             CHECK(e < 1e-6, "%s %s rows %lld cols %lld n 1: error / sum|w x| %.3g", k->name, dn, (long long)rows,
                   (long long)cols, e);
-            free(buf), free(x), free((void *)w.data);
+            tok1_free(&t);
         }
         { /* one token, the weights starting at every byte offset of a cache line: the decode kernels
            * that read whole aligned lines and realign them (avx512/q0_row_vbmi.h) take every offset,
            * and keep their loads inside the tensor's bytes (ASan) */
             const int64_t rows = 6, cols = 11 * fr_dtype_get(dt)->block;
-            fr_tensor w;
-            CHECK(make_q(&w, dt, rows, cols) == 0, "quantize %s", dn);
-            float *x = malloc(sizeof(float) * (size_t)cols), y[6], ref[6];
-            make_x(x, cols);
-            void *buf;
-            fr_qx q = quantize(x, 1, cols, fr_qx_blk(dt), &buf);
-            fr_matmul_q_generic(&w, &q, ref, 0, rows);
-            unsigned char *al = aligned_alloc(64, (w.nbytes + 127) & ~(size_t)63);
-            const void *orig = w.data;
+            tok1 t;
+            float y[6], ref[6];
+            CHECK(tok1_make(&t, dt, rows, cols, ref) == 0, "quantize %s", dn);
+            const size_t nb = t.w.nbytes;
+            unsigned char *al = aligned_alloc(64, (nb + 127) & ~(size_t)63);
+            const void *orig = t.w.data;
             int bad = -1;
-            for (int o = 0; o < 64 && al; o++) {
-                unsigned char *own = malloc(w.nbytes); /* a tensor of its own: ASan sees its ends */
-                memcpy(own, orig, w.nbytes);
-                memcpy(al + o, orig, w.nbytes);
-                for (int pass = 0; pass < 2; pass++) {
-                    w.data = pass ? (const void *)own : (const void *)(al + o);
-                    f(&w, &q, y, 0, rows);
-                    double e = mag_err(&w, &q, y, ref);
-                    if (!(e < 1e-6) && bad < 0) bad = (int)((uintptr_t)w.data & 63);
-                }
-                free(own);
+            for (int o = 0; o <= 64 && al; o++) { /* o = 64: make_q's own buffer, ASan sees its ends */
+                if (o < 64) memcpy(al + o, orig, nb);
+                t.w.data = o < 64 ? (const void *)(al + o) : orig;
+                f(&t.w, &t.q, y, 0, rows);
+                if (!(mag_err(&t.w, &t.q, y, ref) < 1e-6) && bad < 0) bad = (int)((uintptr_t)t.w.data & 63);
             }
-            w.data = orig;
+            t.w.data = orig;
             CHECK(al && bad < 0, "%s %s n 1 with the weights at line offset %d: wrong", k->name, dn, bad);
-            free(al), free(buf), free(x), free((void *)w.data);
+            free(al), tok1_free(&t);
         }
         printf("%s %-5s integer kernel, worst error / sum|w x| vs generic: %.3g\n", k->name, dn, worst);
     }

@@ -80,6 +80,13 @@ static Q0AI __m512i q0v_lines(const uint8_t *p, const __m512i iota) {
     return _mm512_permutex2var_epi8(_mm512_load_si512((const void *)a), i, _mm512_load_si512((const void *)e));
 }
 
+/* whether the aligned lines holding [w, w + n) lie inside W's bytes: the rows that may read whole
+ * lines (all but maybe the tensor's first and last), so that no byte outside it is read */
+static Q0AI int q0v_inside(const fr_tensor *W, const uint8_t *w, size_t n) {
+    const uintptr_t lo = (uintptr_t)W->data, hi = lo + W->nbytes;
+    return ((uintptr_t)w & ~(uintptr_t)63) >= lo && (((uintptr_t)w + n - 1) | 63) < hi;
+}
+
 /* the 4 blocks at w (4 bb bytes) into acc; pf: prefetch the row Q0V_PD bytes ahead; lines: A and B
  * from whole aligned lines (q0v_lines), else two unaligned loads */
 static Q0AI __m512 q0v_step(const int dt, const uint8_t *w, const int pf, const int lines, const q0v_ix *ix,
@@ -218,12 +225,8 @@ static Q0AI void q0_decode_vbmi(const int dt, const fr_tensor *W, const fr_qx *X
         }
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *w = (const uint8_t *)W->data + (size_t)r * rb + (size_t)c0 * (size_t)bb;
-            /* whole lines where the steps' lines lie inside the tensor's bytes (all rows but maybe
-             * its first and last): never a byte read outside them */
-            const uintptr_t lo = (uintptr_t)W->data, hi = lo + W->nbytes;
-            const int lines = ((uintptr_t)w & ~(uintptr_t)63) >= lo &&
-                              (((uintptr_t)w + (uintptr_t)(4 * bb * nf) - 1) | 63) < hi;
-            const float v = lines ? q0v_row(dt, 1, w, &ix, xr, cs, xd, cnt) : q0v_row(dt, 0, w, &ix, xr, cs, xd, cnt);
+            const float v = q0v_inside(W, w, (size_t)(4 * bb * nf)) ? q0v_row(dt, 1, w, &ix, xr, cs, xd, cnt)
+                                                                    : q0v_row(dt, 0, w, &ix, xr, cs, xd, cnt);
             Y[r] = c0 ? Y[r] + v : v;
         }
     }
@@ -247,13 +250,9 @@ static Q0AI void q8_decode_vbmi(const fr_tensor *W, const fr_qx *X, float *Y, in
         const int8_t *x = X->q + 32 * c0;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *w = (const uint8_t *)W->data + (size_t)r * rb + (size_t)c0 * 34;
-            /* whole lines where the steps' lines lie inside the tensor's bytes (q0_decode_vbmi) */
-            const uintptr_t lo = (uintptr_t)W->data, hi = lo + W->nbytes;
-            const int lines = ((uintptr_t)w & ~(uintptr_t)63) >= lo &&
-                              (((uintptr_t)w + (uintptr_t)(136 * nf) - 1) | 63) < hi;
             __m512 a0 = _mm512_setzero_ps(), a1 = a0;
             int64_t g = 0;
-            if (lines)
+            if (q0v_inside(W, w, (size_t)(136 * nf)))
                 for (; g < nf; g++) q8v_step(w + 136 * g, 1, 1, &ix, x + 128 * g, cs + 32 * g, xd + 32 * g, &a0, &a1);
             else
                 for (; g < nf; g++) q8v_step(w + 136 * g, 1, 0, &ix, x + 128 * g, cs + 32 * g, xd + 32 * g, &a0, &a1);
@@ -269,6 +268,5 @@ static Q0AI void q8_decode_vbmi(const fr_tensor *W, const fr_qx *X, float *Y, in
         }
     }
 }
-
 
 #endif
