@@ -6,8 +6,10 @@
 #include <math.h>
 #include <signal.h>
 
+#include "base/pool.h"
 #include "kernels/generic/generic.h"
 #include "kernels/kernels.h"
+#include "layers/mlp.h"
 #define QT_SEED 0x9e3779b97f4a7c15ull
 #include "quanttest.h"
 
@@ -386,8 +388,64 @@ static void dies(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64
     raise(SIGKILL);
 }
 
+/* The experts' decode through the pool (layers/mlp.c fr_mlp_forward_multi): items of 256 rows handed out
+ * guided, a take's items of one MLP one kernel call per weight, runs that cross the MLPs' boundaries. Each
+ * row's output does not depend on the rows called with it, so the result is, bit for bit, that of separate
+ * fr_matmul calls and silu: on no pool, 2 and 3 threads. Three MLPs of d = 512: ff 1408 (Q4_K gate and up,
+ * Q8_0 down: items of 256 and a last one of 128), 768 (Q4_K, Q6_K down: its int8 activations in blocks of
+ * 256, made per item), 544 (Q8_0, Q5_0 down), 1, 1 and 2 tokens. */
+static void test_mlp_decode(void) {
+    enum { D = 512, NE = 3 };
+    const int ff[NE] = {1408, 768, 544}, cnt[NE] = {1, 1, 2};
+    const fr_dtype gu[NE] = {FR_DT_Q4_K, FR_DT_Q4_K, FR_DT_Q8_0}, dn[NE] = {FR_DT_Q8_0, FR_DT_Q6_K, FR_DT_Q5_0};
+    fr_mlp m[NE];
+    const fr_mlp *mp[NE];
+    float *x[NE], *y[NE], *ref[NE];
+    int bad = 0;
+    for (int e = 0; e < NE; e++) {
+        m[e].d = D, m[e].ff = ff[e];
+        bad |= make_q(&m[e].gate, gu[e], ff[e], D) | make_q(&m[e].up, gu[e], ff[e], D) |
+               make_q(&m[e].down, dn[e], D, ff[e]);
+        mp[e] = &m[e];
+        x[e] = malloc(sizeof(float) * D * (size_t)cnt[e]);
+        make_x(x[e], (int64_t)D * cnt[e]);
+        y[e] = malloc(sizeof(float) * D * (size_t)cnt[e]);
+        ref[e] = malloc(sizeof(float) * D * (size_t)cnt[e]);
+        const size_t nf = (size_t)ff[e] * (size_t)cnt[e];
+        float *g = malloc(sizeof(float) * nf), *u = malloc(sizeof(float) * nf);
+        fr_matmul(&m[e].gate, x[e], g, cnt[e]);
+        fr_matmul(&m[e].up, x[e], u, cnt[e]);
+        fr_silu_mul(g, u, (int64_t)nf, 0);
+        fr_matmul(&m[e].down, g, ref[e], cnt[e]);
+        free(g), free(u);
+    }
+    CHECK(!bad, "mlp decode: quantize");
+    for (int th = 1; th <= 3; th++) {
+        fr_pool *p = th > 1 ? fr_pool_create(th) : NULL;
+        fr_pool_set_current(p);
+        fr_arena a = {0};
+        for (int e = 0; e < NE; e++)
+            for (int i = 0; i < D * cnt[e]; i++) y[e][i] = -12345.0f;
+        fr_mlp_forward_multi(mp, NE, (const float *const *)x, cnt, y, &a);
+        for (int e = 0; e < NE; e++) {
+            int64_t diff = 0;
+            for (int i = 0; i < D * cnt[e]; i++) diff += memcmp(&y[e][i], &ref[e][i], sizeof(float)) != 0;
+            CHECK(!diff, "mlp decode, %s, %d threads, MLP %d (ff %d, %d tokens): %lld of %d outputs differ from "
+                  "fr_matmul", fr_kernels()->name, th, e, ff[e], cnt[e], (long long)diff, D * cnt[e]);
+        }
+        fr_arena_free(&a);
+        fr_pool_set_current(NULL);
+        fr_pool_free(p);
+    }
+    for (int e = 0; e < NE; e++) {
+        free((void *)m[e].gate.data), free((void *)m[e].up.data), free((void *)m[e].down.data);
+        free(x[e]), free(y[e]), free(ref[e]);
+    }
+}
+
 int main(void) {
     test_quantizer();
+    test_mlp_decode();
     test_generic_oracle();
     const fr_kernel_table *bf16 = fr_kernels_isa("avx512bf16");
     const char *amx[] = {"amxemu", "amx"};
