@@ -32,6 +32,8 @@ static int amx_request(void) {
 
 static void detect(fr_cpu *c) {
     unsigned a, b, cx, d;
+    if (!__get_cpuid(0, &a, &b, &cx, &d)) return;
+    c->amd = b == 0x68747541u && d == 0x69746e65u && cx == 0x444d4163u; /* "Auth" "enti" "cAMD" */
     if (!__get_cpuid(1, &a, &b, &cx, &d)) return;
     int osxsave = (cx >> 27) & 1, avx = (cx >> 28) & 1, fma = (cx >> 12) & 1, f16c = (cx >> 29) & 1;
     if (!osxsave || !avx) return;

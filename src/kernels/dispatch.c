@@ -66,7 +66,18 @@ extern const fr_kernel_table fr_avx2_table, fr_avx512_table, fr_avx512vnni_table
 
 const fr_kernel_table *fr_kernels_generic(void) { return &g_generic; }
 
+/* kernels.h FR_PF_L2: 0 on AMD, 8192 elsewhere, or FRUGAL_PF_L2 (bytes, 0 to 1 MiB; other values ignored) */
+int fr_pf_l2 = 8192;
+static pthread_once_t g_pf_once = PTHREAD_ONCE_INIT;
+static void pf_init(void) {
+    const char *e = getenv("FRUGAL_PF_L2");
+    char *end = NULL;
+    const long v = e && *e ? strtol(e, &end, 10) : -1;
+    fr_pf_l2 = v >= 0 && v <= (1 << 20) && end && !*end ? (int)v : fr_cpu_get()->amd ? 0 : 8192;
+}
+
 const fr_kernel_table *fr_kernels_isa(const char *name) {
+    pthread_once(&g_pf_once, pf_init);
     if (!strcmp(name, "generic")) return &g_generic;
 #if defined(__x86_64__)
     const fr_cpu *c = fr_cpu_get();

@@ -19,9 +19,15 @@
  * The FP8 rows (avx512/dpbf16.h) since their conversion by shifts (Run 24):
  * bench/matmul_threads.c from DRAM +16 to +19 % (6 of 6 rounds); before, while
  * they were bound by their instructions, it showed no gain beyond the noise
- * (Runs 20, 23). 0: off. */
+ * (Runs 20, 23). On the AMD Zen 5 class VM it costs instead (Run 31, in one
+ * process, with and without alternating every 16 tokens): the complete 27-layer
+ * V2-Lite Q4_K_M +2.1 to +4.3 % without it (3 of 3), its FP8 directory +1.6 and
+ * +4.8 % (2 of 2). So it is a run-time distance, fr_pf_l2 (bytes; 0: off): 0 on
+ * AMD CPUs, 8192 on the others; FRUGAL_PF_L2=BYTES sets it (read once, with the
+ * kernel tables: fr_kernels, fr_kernels_isa). A build with -DFR_PF_L2=N fixes it. */
+extern int fr_pf_l2;
 #ifndef FR_PF_L2
-#define FR_PF_L2 8192
+#define FR_PF_L2 fr_pf_l2
 #endif
 
 /* Y[n][rows] = X[n][cols] . W^T  (W: [rows, cols], any weight dtype).
