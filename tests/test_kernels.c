@@ -975,6 +975,23 @@ static void test_read_bandwidth(void) {
           g, gc);
 }
 
+/* cpu.c's vendor against the kernel's /proc/cpuinfo (where there is one), and the L2 prefetch distance the
+ * tables were set up with (kernels.h fr_pf_l2): 0 on AMD, 8192 elsewhere, FRUGAL_PF_L2 when set */
+static void test_vendor(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    int amd = -1;
+    while (f && amd < 0 && fgets(line, sizeof line, f))
+        if (!strncmp(line, "vendor_id", 9)) amd = strstr(line, "AuthenticAMD") != NULL;
+    if (f) fclose(f);
+    printf("vendor: %s (cpuid), /proc/cpuinfo: %s; L2 prefetch %d bytes ahead\n", fr_cpu_get()->amd ? "AMD" : "other",
+           amd < 0 ? "no vendor_id" : amd ? "AMD" : "other", fr_pf_l2);
+    CHECK(amd < 0 || amd == fr_cpu_get()->amd, "cpu vendor: cpuid says %d, /proc/cpuinfo %d", fr_cpu_get()->amd, amd);
+    const char *e = getenv("FRUGAL_PF_L2");
+    if (!e || !*e) CHECK(fr_pf_l2 == (fr_cpu_get()->amd ? 0 : 8192), "fr_pf_l2 %d on this vendor", fr_pf_l2);
+    else if (!strcmp(e, "4096")) CHECK(fr_pf_l2 == 4096, "FRUGAL_PF_L2=4096 gave %d", fr_pf_l2);
+}
+
 int main(void) {
     char feat[256];
     fr_cpu_describe(feat, sizeof feat);
@@ -982,6 +999,7 @@ int main(void) {
     const fr_cpu *c = fr_cpu_get();
     CHECK(!fr_kernels_isa("avx512") || (c->avx512f && c->avx512bw && c->avx512vl), "avx512 table without the CPU");
     CHECK(fr_kernels_isa("generic") == fr_kernels_generic(), "generic table");
+    test_vendor();
     test_generic_oracle();
     test_ops();
     test_attn_blocks(fr_kernels_generic());
