@@ -52,12 +52,14 @@ typedef struct mlp_job {
     void **gbuf; /* [ne] scratch for gq */
 } mlp_job;
 
-/* the MLP of work item i, its first row, and the end of its items in [i, i1) */
-static int item(const int64_t *off, int ne, int64_t i, int64_t i1, int64_t *r0, int64_t *iend) {
+/* the MLP of work item i, the end of its items in [i, i1), and their rows [r0, r1) (r1 not clamped to
+ * the MLP's rows) */
+static int item(const int64_t *off, int ne, int64_t i, int64_t i1, int64_t *iend, int64_t *r0, int64_t *r1) {
     int e = 0;
     while (e + 1 < ne && off[e + 1] <= i) e++;
-    *r0 = (i - off[e]) * CHUNK;
     *iend = off[e + 1] < i1 ? off[e + 1] : i1;
+    *r0 = (i - off[e]) * CHUNK;
+    *r1 = (*iend - off[e]) * CHUNK;
     return e;
 }
 
@@ -65,10 +67,10 @@ static int item(const int64_t *off, int ne, int64_t i, int64_t i1, int64_t *r0, 
 static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
     const mlp_job *j = arg;
     for (int64_t i = i0, ie; i < i1; i = ie) {
-        int64_t r0;
-        int e = item(j->off1, j->ne, i, i1, &r0, &ie);
+        int64_t r0, r1;
+        int e = item(j->off1, j->ne, i, i1, &ie, &r0, &r1);
         const fr_mlp *m = j->m[e];
-        int64_t r1 = (ie - j->off1[e]) * CHUNK < m->ff ? (ie - j->off1[e]) * CHUNK : m->ff;
+        if (r1 > m->ff) r1 = m->ff;
         int n = j->cnt[e];
         if (j->xq[e].q) {
             fr_matmul_q_kernel(m->gate.dtype)(&m->gate, &j->xq[e], j->g[e], r0, r1);
@@ -94,10 +96,10 @@ static void pass_gate_up(void *arg, int64_t i0, int64_t i1, int ith) {
 static void pass_down(void *arg, int64_t i0, int64_t i1, int ith) {
     const mlp_job *j = arg;
     for (int64_t i = i0, ie; i < i1; i = ie) {
-        int64_t r0;
-        int e = item(j->off2, j->ne, i, i1, &r0, &ie);
+        int64_t r0, r1;
+        int e = item(j->off2, j->ne, i, i1, &ie, &r0, &r1);
         const fr_mlp *m = j->m[e];
-        int64_t r1 = (ie - j->off2[e]) * CHUNK < m->d ? (ie - j->off2[e]) * CHUNK : m->d;
+        if (r1 > m->d) r1 = m->d;
         if (j->gq[e].q) fr_matmul_q_kernel(m->down.dtype)(&m->down, &j->gq[e], j->y[e], r0, r1);
         else fr_matmul_kernel(m->down.dtype, j->exact)(&m->down, j->g[e], j->y[e], j->cnt[e], r0, r1);
     }
