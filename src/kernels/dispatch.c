@@ -388,6 +388,31 @@ void fr_matmul_multi(const fr_tensor *const *W, int nw, const float *X, float *c
 
 void fr_matmul(const fr_tensor *W, const float *X, float *Y, int n) { fr_matmul_multi(&W, 1, X, &Y, n); }
 
+typedef struct {
+    float *y, *x;
+    const float *add, *w;
+    float eps;
+    int d;
+} addnorm_job;
+
+static void addnorm_range(void *arg, int64_t t0, int64_t t1, int ith) {
+    const addnorm_job *j = arg;
+    (void)ith;
+    for (int64_t t = t0; t < t1; t++) {
+        float *x = j->x + t * j->d;
+        if (j->add)
+            for (int i = 0; i < j->d; i++) x[i] += j->add[t * j->d + i];
+        if (j->y) fr_rmsnorm(j->y + t * j->d, x, j->w, j->eps, j->d);
+    }
+}
+
+/* a prefill's residual adds and norms were serial on the calling thread (the
+ * other thread waiting): 16 rows an item; one row runs here */
+void fr_add_rmsnorm_rows(float *y, float *x, const float *add, const float *w, float eps, int d, int n) {
+    addnorm_job j = {.y = y, .x = x, .add = add, .w = w, .eps = eps, .d = d};
+    fr_parallel_for(n, 16, addnorm_range, &j);
+}
+
 float fr_exp_shift(float *x, int n, float m) {
     const fr_kernel_table *t = fr_kernels();
     return (t->exp_shift ? t->exp_shift : fr_exp_shift_generic)(x, n, m);

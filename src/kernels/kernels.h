@@ -200,6 +200,9 @@ int fr_matmul_uses_q(const fr_tensor *W);
 
 /* y = x / sqrt(mean(x^2) + eps) * w, over d elements; y may alias x. */
 void fr_rmsnorm(float *y, const float *x, const float *w, float eps, int d);
+/* n rows of d on the pool: x[t] += add[t] when add is set, then
+ * y[t] = fr_rmsnorm(x[t]) when y is set (y may alias x) */
+void fr_add_rmsnorm_rows(float *y, float *x, const float *add, const float *w, float eps, int d, int n);
 /* In-place softmax over n elements. */
 void fr_softmax(float *x, int n);
 /* x[i] = exp(x[i] - m) for i < n; returns their sum (vector exp within 2 ulp

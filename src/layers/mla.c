@@ -235,6 +235,8 @@ typedef struct mla_job {
      * a token [n][qbl], and the table with dots_bf16 / wsum_bf16 */
     uint16_t *qb16;
     int64_t qbl;
+    uint16_t *qr; /* [n][H][r + dr]: the rounded rows before packing */
+    float *qtmp;  /* [threads][r + dr] */
     const fr_kernel_table *kt;
     /* the values over a Q8_0 cache on wsum_bf16 (not exact): each block of
      * rows decoded to bfloat16 in [threads][ROWBLK][r] (the scores stay on the
@@ -297,7 +299,8 @@ static void absorb_q(void *arg, int64_t h0, int64_t h1, int ith) {
             head_matmul(j, &kb, buf, j->qabs, n, h * r, (h + 1) * r, ith);
             continue;
         }
-        /* kv_b [H*(dn+dv)][r]: qabs[t][h] = sum_i q_nope[t][h][i] * row i of head h */
+        /* kv_b [H*(dn+dv)][r]: qabs[t][h] = sum_i q_nope[t][h][i] * row i of head h (fr_wsum adds) */
+        for (int t = 0; t < n; t++) memset(j->qabs + ((size_t)t * H + h) * r, 0, (size_t)r * sizeof *j->qabs);
         for (int i = 0; i < dn; i++) fr_row_f32(&j->m->wkv_b, h * (dn + dv) + i, buf + (size_t)i * r);
         fr_wsum(j->q + h * dq, (int64_t)H * dq, buf, r, j->qabs + h * r, (int64_t)H * r, n, dn, r);
     }
@@ -454,6 +457,22 @@ static uint16_t *pack_queries(const fr_kernel_table *kt, const uint16_t *rows, i
     return p;
 }
 
+/* the bfloat16 queries of tokens [t0, t1) (a prefill's were made on the
+ * calling thread alone before, about 1 % of a Kimi K2 cut's pp512):
+ * (qabs, q_rope) times the softmax scale into qr, rounded, then packed into qb16 */
+static void bf16_queries(void *arg, int64_t t0, int64_t t1, int ith) {
+    const mla_job *j = arg;
+    const fr_mla_cfg *c = &j->m->c;
+    const int H = c->n_head, r = c->kv_lora, dn = c->d_nope, dr = c->d_rope, dq = dn + dr;
+    float *tmp = j->qtmp + (size_t)ith * (r + dr);
+    for (int64_t t = t0; t < t1; t++) {
+        uint16_t *qr = j->qr + (size_t)t * H * (r + dr);
+        rows_bf16(j->kt, j->qabs + (size_t)t * H * r, r, c->scale, qr, r + dr, H, r, tmp);
+        rows_bf16(j->kt, j->q + (size_t)t * H * dq + dn, dq, c->scale, qr + r, r + dr, H, dr, tmp);
+        j->kt->pack_bf16(qr, r + dr, H, r + dr, j->qb16 + t * j->qbl);
+    }
+}
+
 /* prefill: whole tokens [t0, t1), each reading its keys once for all heads */
 static void attend_tokens(void *arg, int64_t t0, int64_t t1, int ith) {
     const mla_job *j = arg;
@@ -549,7 +568,7 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         const fr_tensor *w2[2] = {&m->wq_a, &m->wkv_a};
         float *y2[2] = {qa, kva};
         fr_matmul_multi(w2, 2, x, y2, n);
-        for (int t = 0; t < n; t++) fr_rmsnorm(qa + (size_t)t * c->q_lora, qa + (size_t)t * c->q_lora, m->q_norm, c->eps_q, c->q_lora);
+        fr_add_rmsnorm_rows(qa, qa, NULL, m->q_norm, c->eps_q, c->q_lora, n);
         fr_matmul(&m->wq_b, qa, q, n);
     } else {
         const fr_tensor *w2[2] = {&m->wq, &m->wkv_a};
@@ -583,20 +602,19 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         j.qsz = fr_qx_bytes(n, r > dn ? r : dn, 32);
         j.qbuf = fr_arena_alloc(a, (size_t)nth * j.qsz);
     }
-    memset(j.qabs, 0, (size_t)n * H * r * sizeof *j.qabs);
     fr_parallel_for(H, 1, absorb_q, &j);
     j.kt = fr_kernels();
     if (kv->type == FR_DT_BF16 && !j.exact && j.kt->dots_bf16 && j.kt->wsum_bf16 && j.kt->f32_bf16) {
         /* bfloat16 attention (avx512/attn_bf16.h): the queries (q~_h, q_rope_h) times the softmax scale rounded
          * once   [n][H][r + dr], then packed */
-        uint16_t *qr = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *qr);
-        float *tmp = fr_arena_f32(a, (size_t)(r + dr));
-        if (qr && tmp) {
-            rows_bf16(j.kt, j.qabs, r, c->scale, qr, r + dr, (size_t)n * H, r, tmp);
-            rows_bf16(j.kt, q + dn, dq, c->scale, qr + r, r + dr, (size_t)n * H, dr, tmp);
-            j.qbl = fr_bf16_pack_len(H, r + dr);
-            j.qb16 = pack_queries(j.kt, qr, n, H, r + dr, j.qbl, a);
-            if (j.qb16) j.blk = BF16BLK;
+        j.qbl = fr_bf16_pack_len(H, r + dr);
+        j.qr = fr_arena_alloc(a, (size_t)n * H * (r + dr) * sizeof *j.qr);
+        j.qtmp = fr_arena_f32(a, (size_t)nth * (r + dr));
+        uint16_t *qb = fr_arena_alloc(a, (size_t)n * (size_t)j.qbl * sizeof *qb);
+        if (j.qr && j.qtmp && qb) {
+            j.qb16 = qb;
+            fr_parallel_for(n, 8, bf16_queries, &j);
+            j.blk = BF16BLK;
         }
     }
     if (kv->type == FR_DT_I8 && !j.exact) {

@@ -349,13 +349,12 @@ static void block_forward(const ds_hparams *hp, const ds_block *b, fr_mla_cache 
     int d = hp->d;
     fr_arena_mark mk = fr_arena_save(a);
     float *xn = fr_arena_f32(a, (size_t)n * d), *y = fr_arena_f32(a, (size_t)n * d);
-    for (int t = 0; t < n; t++) fr_rmsnorm(xn + (size_t)t * d, h + (size_t)t * d, b->attn_norm, hp->eps, d);
+    fr_add_rmsnorm_rows(xn, h, NULL, b->attn_norm, hp->eps, d, n);
     fr_mla_forward(&b->attn, kv, c->cos_t, c->sin_t, xn, y, n, pos0, a);
-    for (size_t i = 0; i < (size_t)n * d; i++) h[i] += y[i];
-    for (int t = 0; t < n; t++) fr_rmsnorm(xn + (size_t)t * d, h + (size_t)t * d, b->ffn_norm, hp->eps, d);
+    fr_add_rmsnorm_rows(xn, h, y, b->ffn_norm, hp->eps, d, n); /* h += y, then the norm */
     if (b->is_moe) fr_moe_forward(&b->moe, xn, y, n, moe_idx, moe_w, a);
     else fr_mlp_forward(&b->mlp, xn, y, n, a);
-    for (size_t i = 0; i < (size_t)n * d; i++) h[i] += y[i];
+    fr_add_rmsnorm_rows(NULL, h, y, NULL, 0, d, n);
     fr_arena_restore(a, mk);
 }
 
@@ -383,7 +382,7 @@ static int ds_forward(frugal_context *ctx, const int32_t *tokens, int n, int pos
         if (ctx->trace.hidden_layers) memcpy(ctx->trace.hidden_layers + (size_t)l * n * d, h, (size_t)n * d * sizeof *h);
         moe_l += b->is_moe;
     }
-    for (int t = 0; t < n; t++) fr_rmsnorm(ctx->hidden + (size_t)t * d, h + (size_t)t * d, m->norm, hp->eps, d);
+    fr_add_rmsnorm_rows(ctx->hidden, h, NULL, m->norm, hp->eps, d, n);
     if (ctx->logits_all) fr_matmul(&m->lm_head, ctx->hidden, ctx->logits, n);
     else fr_matmul(&m->lm_head, ctx->hidden + (size_t)(n - 1) * d, ctx->logits, 1);
     c->mtp_past = c->mtp_past < pos0 ? c->mtp_past : pos0;

@@ -336,11 +336,10 @@ static int kl_forward(frugal_context *ctx, const int32_t *tokens, int n, int pos
     int moe_l = 0;
     for (int l = 0; l < hp->n_layer; l++) {
         const kl_block *b = &m->blocks[l];
-        for (int t = 0; t < n; t++) fr_rmsnorm(xn + (size_t)t * d, h + (size_t)t * d, b->attn_norm, hp->eps, d);
+        fr_add_rmsnorm_rows(xn, h, NULL, b->attn_norm, hp->eps, d, n);
         if (b->is_kda) fr_kda_forward(&b->kda, &c->st[l], xn, y, n, a);
         else fr_mla_forward(&b->mla, &c->kv[l], NULL, NULL, xn, y, n, pos0, a);
-        for (size_t i = 0; i < (size_t)n * d; i++) h[i] += y[i];
-        for (int t = 0; t < n; t++) fr_rmsnorm(xn + (size_t)t * d, h + (size_t)t * d, b->ffn_norm, hp->eps, d);
+        fr_add_rmsnorm_rows(xn, h, y, b->ffn_norm, hp->eps, d, n); /* h += y, then the norm */
         if (b->is_moe) {
             int32_t *ti = NULL;
             float *tw = NULL;
@@ -352,11 +351,11 @@ static int kl_forward(frugal_context *ctx, const int32_t *tokens, int n, int pos
         } else {
             fr_mlp_forward(&b->mlp, xn, y, n, a);
         }
-        for (size_t i = 0; i < (size_t)n * d; i++) h[i] += y[i];
+        fr_add_rmsnorm_rows(NULL, h, y, NULL, 0, d, n);
         if (ctx->trace.hidden_layers) memcpy(ctx->trace.hidden_layers + (size_t)l * n * d, h, (size_t)n * d * sizeof *h);
         moe_l += b->is_moe;
     }
-    for (int t = 0; t < n; t++) fr_rmsnorm(ctx->hidden + (size_t)t * d, h + (size_t)t * d, m->norm, hp->eps, d);
+    fr_add_rmsnorm_rows(ctx->hidden, h, NULL, m->norm, hp->eps, d, n);
     if (ctx->logits_all) fr_matmul(&m->lm_head, ctx->hidden, ctx->logits, n);
     else fr_matmul(&m->lm_head, ctx->hidden + (size_t)(n - 1) * d, ctx->logits, 1);
     c->kda_pos = pos0 + n;
