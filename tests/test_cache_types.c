@@ -2,7 +2,7 @@
  * rounding those types imply of the official float32 reference, greedy
  * decoding with the cache still follows it, q8_0 refuses rows that are not
  * whole blocks; over 568 positions the fast caches stay within the same
- * bounds of the exact float32 path. */
+ * bounds of the exact float32 path, and 1 and 2 threads give the same logits. */
 #include <jansson.h>
 
 #include "frugal.h"
@@ -27,14 +27,14 @@ static int argmax(const float *x, int n) {
  * this tiny MoE put more tokens near a router tie (1.4-2.1 % of the rows
  * flipped an expert, measured; a wrong block or merge moves nearly all). */
 enum { LT = 560, LD = 8 };
-static float *long_run(frugal_model *m, frugal_cache_type t, int exact, int V) {
+static float *long_run(frugal_model *m, frugal_cache_type t, int exact, int V, int threads) {
     int32_t *ids = malloc((LT + LD) * sizeof *ids);
     float *lg = malloc((size_t)(LT + LD) * V * sizeof *lg);
     uint32_t x = 12345;
     for (int i = 0; i < LT + LD; i++) x = x * 1664525u + 1013904223u, ids[i] = (int32_t)(x >> 8) % V;
     frugal_context_params cp = frugal_context_default_params();
     cp.n_ctx = LT + LD;
-    cp.n_threads = 2;
+    cp.n_threads = threads;
     cp.cache_type = t;
     cp.exact = exact;
     frugal_context *ctx = NULL;
@@ -173,12 +173,12 @@ int main(void) {
         frugal_model_free(k24);
     }
     {
-        float *oracle = long_run(m, FRUGAL_CACHE_F32, 0, V);
+        float *oracle = long_run(m, FRUGAL_CACHE_F32, 0, V, 2);
         CHECK(oracle != NULL, "long run, f32: %s", frugal_last_error());
         const struct { frugal_cache_type t; const char *name; double tol; } ly[] = {
             {FRUGAL_CACHE_BF16, "bf16", 2e-2}, {FRUGAL_CACHE_Q8_0, "q8_0", 5e-2}, {FRUGAL_CACHE_I8, "i8", 5e-2}};
         for (size_t k = 0; oracle && k < sizeof ly / sizeof *ly; k++) {
-            float *lg = long_run(m, ly[k].t, 0, V);
+            float *lg = long_run(m, ly[k].t, 0, V, 2);
             CHECK(lg != NULL, "long run, %s: %s", ly[k].name, frugal_last_error());
             if (!lg) continue;
             double e, de;
@@ -188,6 +188,26 @@ int main(void) {
                   ly[k].name, e, over, ly[k].tol, de);
             printf("long run (%d + %d positions), %-5s cache: prefill rel err %.3g, decode %.3g\n", LT, LD, ly[k].name, e, de);
             free(lg);
+        }
+        /* The same logits, bit for bit, from 1 and 2 threads, so from run to run too: the decode's
+         * key ranges (8 at least) keep their own online softmaxes, merged in order (per-thread
+         * sums depended on which thread took which range, and greedy decoding of one prompt
+         * could differ between two runs) */
+        const struct { frugal_cache_type t; const char *name; } all[] = {
+            {FRUGAL_CACHE_F32, "f32"}, {FRUGAL_CACHE_BF16, "bf16"},
+            {FRUGAL_CACHE_Q8_0, "q8_0"}, {FRUGAL_CACHE_I8, "i8"}};
+        for (size_t k = 0; k < sizeof all / sizeof *all; k++) {
+            float *a2 = all[k].t == FRUGAL_CACHE_F32 ? oracle : long_run(m, all[k].t, 0, V, 2);
+            float *a1 = long_run(m, all[k].t, 0, V, 1);
+            for (int i = 0; a1 && a2 && i < LT + LD; i++) /* on failure: where */
+                if (memcmp(a1 + (size_t)i * V, a2 + (size_t)i * V, (size_t)V * sizeof *a1)) {
+                    printf("%s cache: 1 and 2 threads differ first at position %d\n", all[k].name, i);
+                    break;
+                }
+            CHECK(a1 && a2 && !memcmp(a1, a2, (size_t)(LT + LD) * V * sizeof *a1),
+                  "long run, %s cache: 1 and 2 threads give the same logits", all[k].name);
+            if (a2 != oracle) free(a2);
+            free(a1);
         }
         free(oracle);
     }

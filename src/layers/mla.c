@@ -216,8 +216,9 @@ typedef struct mla_job {
     float *ov;       /* kv_b layout: [n][H*(dn+dv)] outputs of the value rows */
     float *scores;   /* [threads][H][n_keys] (decode: [threads][H][blk]) */
     int blk;         /* cache rows per attention block: ROWBLK, BF16BLK or I8BLK on those paths */
-    float *upart;    /* decode: [threads][H][r] unnormalised values */
-    float *mst, *lst; /* decode: [threads][H] running max and sum of the online softmax */
+    float *upart;    /* decode: [ranges][H][r] unnormalised values */
+    float *mst, *lst; /* decode: [ranges][H] running max and sum of the online softmax */
+    int64_t rgrain;  /* decode: keys per range (range q: keys [q rgrain, (q + 1) rgrain)) */
     float *latbuf;   /* [threads][ROWBLK][r]: decoded cache rows */
     float *tmp;      /* [threads][H][ROWBLK]: rope parts of the scores */
     /* attention over an I8 cache (not exact, kernels.h fr_i8_dots): (q~_h,
@@ -502,31 +503,41 @@ static float row_max(const float *x, int n, float m) {
     return m;
 }
 
-/* decode (one token), one pass over the cache: each thread keeps an online
- * softmax over the key blocks it takes (per head: running max m, sum l of
- * exp(s - m), and u = sum exp(s - m) c_s unnormalised), so each block is read
- * once for its scores and its values; the threads' states merge at the end. */
+/* decode (one token), one pass over the cache: each range of rgrain keys
+ * (a call takes one, or all of them on one thread) keeps an online softmax
+ * over its key blocks (per head: running max m, sum l of exp(s - m), and
+ * u = sum exp(s - m) c_s unnormalised), so each block is read once for its
+ * scores and its values; the ranges' states merge at the end in their order.
+ * Per range, not per thread: which thread takes which range changes from run
+ * to run, and per-thread sums made greedy decoding differ between two runs of
+ * the same prompt. */
 static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, r = c->kv_lora;
     const int blk = j->blk;
-    float *sc = j->scores + (size_t)ith * H * blk, *m = j->mst + (size_t)ith * H, *l = j->lst + (size_t)ith * H;
-    float *u = j->upart + (size_t)ith * H * r;
-    for (int b = (int)s0; b < s1; b += blk) {
-        const int nr = s1 - b < blk ? (int)s1 - b : blk;
-        const float *lat = block_scores(j, 0, b, nr, sc, blk, ith);
-        for (int h = 0; h < H; h++) {
-            float *p = sc + (size_t)h * blk, mx = row_max(p, nr, m[h]);
-            if (mx > m[h]) { /* a new maximum: rescale what is summed so far */
-                float alpha = expf(m[h] - mx); /* 0 on the first block (m = -inf) */
-                l[h] *= alpha;
-                for (int k = 0; k < r; k++) u[(size_t)h * r + k] *= alpha;
-                m[h] = mx;
+    float *sc = j->scores + (size_t)ith * H * blk;
+    for (int64_t g0 = s0; g0 < s1; g0 += j->rgrain) { /* one call may hold several ranges (one thread) */
+        const int64_t g1 = s1 - g0 < j->rgrain ? s1 : g0 + j->rgrain;
+        const size_t q = (size_t)(g0 / j->rgrain);
+        float *m = j->mst + q * H, *l = j->lst + q * H, *u = j->upart + q * H * r;
+        for (int h = 0; h < H; h++) m[h] = -INFINITY, l[h] = 0;
+        memset(u, 0, (size_t)H * r * sizeof *u);
+        for (int b = (int)g0; b < g1; b += blk) {
+            const int nr = g1 - b < blk ? (int)g1 - b : blk;
+            const float *lat = block_scores(j, 0, b, nr, sc, blk, ith);
+            for (int h = 0; h < H; h++) {
+                float *p = sc + (size_t)h * blk, mx = row_max(p, nr, m[h]);
+                if (mx > m[h]) { /* a new maximum: rescale what is summed so far */
+                    float alpha = expf(m[h] - mx); /* 0 on the first block (m = -inf) */
+                    l[h] *= alpha;
+                    for (int k = 0; k < r; k++) u[(size_t)h * r + k] *= alpha;
+                    m[h] = mx;
+                }
+                l[h] += fr_exp_shift(p, nr, mx);
             }
-            l[h] += fr_exp_shift(p, nr, mx);
+            values_block(j, sc, blk, b, nr, lat, u, ith);
         }
-        values_block(j, sc, blk, b, nr, lat, u, ith);
     }
 }
 
@@ -654,29 +665,29 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */
     j.u = fr_arena_f32(a, (size_t)n * H * r);
     if (n == 1) {
-        /* decode: keys split over the threads, partial sums per thread */
+        /* decode: ranges of keys over the threads, about 4 per thread but at least 8
+         * (so that 1 and 2 threads sum alike): whole ROWBLK multiples, or on the int8
+         * path whole groups of 4 (in multiples of its blocks of 256 the threads' shares
+         * could differ by a third at depth 8192); partial sums per range */
+        const int64_t al = j.qi8 ? 4 : ROWBLK, nr0 = 4 * nth > 8 ? 4 * nth : 8;
+        const int64_t grain = ((n_keys + nr0 - 1) / nr0 + al - 1) / al * al;
+        const int nrg = (int)((n_keys + grain - 1) / grain);
+        j.rgrain = grain;
         j.scores = fr_arena_f32(a, (size_t)nth * H * j.blk);
-        j.upart = fr_arena_f32(a, (size_t)nth * H * r);
-        j.mst = fr_arena_f32(a, (size_t)nth * H);
-        j.lst = fr_arena_f32(a, (size_t)nth * H);
-        memset(j.upart, 0, (size_t)nth * H * r * sizeof *j.upart);
-        memset(j.lst, 0, (size_t)nth * H * sizeof *j.lst);
-        for (int i = 0; i < nth * H; i++) j.mst[i] = -INFINITY;
-        /* ranges of keys, about 4 per thread: whole ROWBLK multiples, or on the
-         * int8 path whole groups of 4 (in multiples of its blocks of 256 the
-         * threads' shares could differ by a third at depth 8192) */
-        const int64_t al = j.qi8 ? 4 : ROWBLK, grain = ((n_keys + 4 * nth - 1) / (4 * nth) + al - 1) / al * al;
+        j.upart = fr_arena_f32(a, (size_t)nrg * H * r);
+        j.mst = fr_arena_f32(a, (size_t)nrg * H);
+        j.lst = fr_arena_f32(a, (size_t)nrg * H);
         fr_parallel_for(n_keys, grain, dec_attend, &j);
-        for (int h = 0; h < H; h++) { /* merge: u_h = sum_t e^(m_t - M) u_t / sum_t e^(m_t - M) l_t */
+        for (int h = 0; h < H; h++) { /* merge: u_h = sum_g e^(m_g - M) u_g / sum_g e^(m_g - M) l_g */
             float M = -INFINITY, L = 0;
-            for (int th = 0; th < nth; th++) M = j.mst[th * H + h] > M ? j.mst[th * H + h] : M;
+            for (int g = 0; g < nrg; g++) M = j.mst[g * H + h] > M ? j.mst[g * H + h] : M;
             float *uh = j.u + (size_t)h * r;
             memset(uh, 0, (size_t)r * sizeof *uh);
-            for (int th = 0; th < nth; th++) {
-                if (j.mst[th * H + h] == -INFINITY) continue; /* a thread that took no keys */
-                float w = expf(j.mst[th * H + h] - M);
-                L += w * j.lst[th * H + h];
-                fr_axpy(uh, w, j.upart + ((size_t)th * H + h) * r, r);
+            for (int g = 0; g < nrg; g++) {
+                if (j.mst[g * H + h] == -INFINITY) continue; /* no finite score in the range */
+                float w = expf(j.mst[g * H + h] - M);
+                L += w * j.lst[g * H + h];
+                fr_axpy(uh, w, j.upart + ((size_t)g * H + h) * r, r);
             }
             for (int k = 0; k < r; k++) uh[k] /= L;
         }
