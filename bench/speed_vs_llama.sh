@@ -56,6 +56,7 @@ tg=${TG:-128}
 depths=${DEPTHS:-0}
 reps=${REPS:-3}
 rounds=${ROUNDS:-2}
+case $rounds in ''|0|*[!0-9]*) echo "speed_vs_llama.sh: ROUNDS must be a positive integer, not '$rounds'" >&2; exit 1 ;; esac
 polls=${POLLS:-"50 0"}
 mmaps=${MMAP:-0}
 llama_mmaps=${LLAMA_MMAP:-1}
