@@ -154,13 +154,9 @@ void fr_mlp_forward_multi(const fr_mlp *const *m, int ne, const float *const *x,
     }
     int decode = 1; /* a token or two per MLP */
     for (int e = 0; e < ne; e++) decode &= cnt[e] <= 2;
-    if (decode) {
-        fr_parallel_for_guided(j.off1[ne], 1, pass_gate_up, &j);
-        fr_parallel_for_guided(j.off2[ne], 1, pass_down, &j);
-    } else {
-        fr_parallel_for(j.off1[ne], 1, pass_gate_up, &j);
-        fr_parallel_for(j.off2[ne], 1, pass_down, &j);
-    }
+    void (*const par)(int64_t, int64_t, fr_range_fn, void *) = decode ? fr_parallel_for_guided : fr_parallel_for;
+    par(j.off1[ne], 1, pass_gate_up, &j);
+    par(j.off2[ne], 1, pass_down, &j);
     fr_arena_restore(a, mk);
 }
 

@@ -413,7 +413,7 @@ static int ds_mtp_forward(frugal_context *ctx, const int32_t *next, int zero_pos
     }
     fr_matmul(&t->eh_proj, cat, x, n); /* [n][d] */
     block_forward(hp, &t->block, &c->mtp_kv, c, x, n, pos0, NULL, NULL, a);
-    for (int i = 0; i < n; i++) fr_rmsnorm(hn + (size_t)i * d, x + (size_t)i * d, t->head_norm, hp->eps, d);
+    fr_add_rmsnorm_rows(hn, x, NULL, t->head_norm, hp->eps, d, n);
     fr_matmul(&t->head, hn, out, n);
     c->mtp_past = pos0 + n;
     return 0;
