@@ -19,14 +19,14 @@
  *
  * Decode (n = 1): one row at a time (i8k_row; one sequential weight stream per
  * thread), float sums in another order (within 1e-6 of sum|w x|).
- * Tiles (n >= 2): 4 rows x 1 or 2 tokens (the rows share the activation loads,
- * from L1); prefill 1 row x 4 tokens, each piece unpacked once for 4 tokens. */
+ * Tiles of 4 rows x 1 or 2 tokens (the rows share the activation loads, from
+ * L1) for calls of 2 or 3 tokens; 4 tokens or more the transposed prefill
+ * below. */
 #include <string.h>
 
 #include "kernels/kernels.h"
 
 #define I8K_AI __attribute__((always_inline)) inline
-#define I8K_TB 4 /* tokens per prefill tile */
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
     uint32_t u;
@@ -190,48 +190,6 @@ static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *cons
     for (int j = 0; j < TB; j++) _mm_storeu_ps(out + 4 * j, acc[j]);
 }
 
-/* Prefill tile: out[j] = W row w . token t + j, j < 4; each piece is unpacked
- * once for the 4 tokens */
-static I8K_AI void i8k_tile_tokens(const int dt, const uint8_t *w, const fr_qx *X, int t, int64_t nb, float *out) {
-    const size_t bb = i8k_bb(dt);
-    const int64_t cols = X->cols;
-    __m128 acc = _mm_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *h = w + (size_t)b * bb;
-        i8k_blk k;
-        i8k_prep(dt, h, &k);
-        __m256i p[I8K_TB], m[I8K_TB];
-        for (int j = 0; j < I8K_TB; j++) p[j] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int v = 0; v < 8; v++) {
-            __m256i wv, sc;
-            i8k_piece(dt, &k, v, &wv, &sc);
-#pragma GCC unroll 8
-            for (int j = 0; j < I8K_TB; j++) {
-                const int8_t *x = X->q + (t + j) * cols + 256 * b + 32 * v;
-                p[j] = _mm256_add_epi32(p[j], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, i8k_ld256(x)), sc));
-            }
-        }
-#pragma GCC unroll 8
-        for (int j = 0; j < I8K_TB; j++) {
-            const int16_t *s = X->s + (t + j) * (cols / 16) + 16 * b;
-            if (dt == FR_DT_Q6_K) p[j] = _mm256_sub_epi32(p[j], i8k_q6off(&k, s));
-            else m[j] = i8k_mins(&k, s);
-        }
-        const __m128i T = i8k_sum4(p[0], p[1], p[2], p[3]);
-        const float *xd = X->d + (int64_t)t * nb + b;
-        const __m128 dx = _mm_setr_ps(xd[0], xd[nb], xd[2 * nb], xd[3 * nb]);
-        if (dt == FR_DT_Q6_K) {
-            acc = i8k_step(dt, acc, dx, _mm_set1_ps(i8k_f16(h + 208)), _mm_setzero_ps(), T, _mm_setzero_si128());
-        } else {
-            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)i8k_ld32(h)));
-            acc = i8k_step(dt, acc, dx, _mm_broadcastss_ps(dm), _mm_broadcastss_ps(_mm_movehdup_ps(dm)), T,
-                           i8k_sum4(m[0], m[1], m[2], m[3]));
-        }
-    }
-    _mm_storeu_ps(out, acc);
-}
-
 /* Decode (n = 1): one row at a time, so a thread reads the weights as ONE
  * sequential stream (a 4-row tile reads 4 interleaved streams, which the memory
  * system serves slower): 4 blocks of the row per step, their pieces as in the
@@ -285,27 +243,265 @@ static I8K_AI float i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int6
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
+/* ---- prefill: transposed weights (the scheme of q0_prefill in avx2/int8_q0.h) ----
+ * For a pass of I8K_PMIN tokens or more, 8 rows' blocks are transposed as dwords
+ * and unpacked to unsigned bytes (Q4_K 0..15, Q5_K 0..31, Q6_K the raw 0..63),
+ * a chunk of I8K_PKC blocks at a time (i8k_ptrans):
+ *     ut[k][g][c] lane i = elements 32g + 4c .. 32g + 4c + 3 of block k of row i
+ *     sc[k][j]    lane i = sc_ij in both int16 halves (sub-block j: Q4_K/Q5_K 8
+ *                 of 32 values, j = g; Q6_K 16 of 16, j = 2g + c / 4)
+ *     mm[k][p]    lane i = int16 pair (m_i,2p, m_i,2p+1), the mins (Q4_K/Q5_K), or
+ *                 (sc_i,2p, sc_i,2p+1), the scales (Q6_K)
+ *     d[k], dmin[k] lane i = row i's d, dmin
+ * Then per token and block, vpmaddubsw(ut[k][g][c], bcast(q[32g + 4c ..])) gives
+ * lane i row i's int16 pair sums directly. Those are small: they add up in
+ * int16 over a run of dwords within a sub-block (Q4_K 8 dwords: 16 * 15 * 127 =
+ * 30480 <= 32767; Q5_K 4: 8 * 31 * 127 = 31496; Q6_K 2: 4 * 63 * 127 = 32004),
+ * and one vpmaddwd by sc[k][j] takes the run to int32, scaled: one vpmaddwd per
+ * 8, 4 or 2 vpmaddubsw instead of one each (the row tiles above). Per block the
+ * exact sums of the generic kernel, T = sum_j sc_j sum_i u_i q_i and
+ *     Q4_K/Q5_K  M = sum_j m_j S_j (S_j = s_2j + s_2j+1, the pairs (S_2p, S_2p+1)
+ *                    formed once per pass and chunk): acc += d_x * (d * T - dmin * M)
+ *     Q6_K       T -= 32 sum_j sc_j s_j:               acc += (d_x * d) * T
+ * the generic kernel's float operations in its order (acc in Y between chunks):
+ * the result is the generic kernel's bit for bit.
+ * One 8-row panel x 4 tokens (a weight load meets 4 tokens). On the Zen 3 VM
+ * (bench/RESULTS.md Run 33), per thread, bench/int8_bench.c n 512 rows 128 cols
+ * 2048, best of 5: Q4_K 75 GFLOP/s (the 1-row x 4-token tile before) -> 187,
+ * Q5_K -> 179, Q6_K 77 -> 152. Tried there and not kept: two panels x 2 tokens
+ * (a broadcast meets 16 rows; 161-172: the 16 registers spill), and instead of
+ * the broadcasts one vpshufd of the token's 32 bytes per two dwords, the
+ * weights laid out [rows 0..3 at dword c | at c + 4] (157, 4 tokens 138). */
+#define I8K_PR 8   /* rows per panel: the 8 lanes of a ymm */
+#define I8K_PKC 4  /* blocks per transposed chunk */
+#define I8K_PMIN 4 /* tokens in a pass from which the transposed path runs */
+#define I8K_PTB 4  /* tokens per tile, at most */
+
+/* keeps v in a register as one chain of adds: without it GCC reassociated the
+ * int16 sums of a run into trees whose partial sums spilled (Q4_K 121 GFLOP/s
+ * with two panels x 2 tokens, 161 with it) */
+#define I8K_CHAIN(v) __asm__("" : "+x"(v))
+
+typedef struct {
+    __m256i ut[I8K_PKC][8][8];
+    __m256i sc[I8K_PKC][16];
+    __m256i mm[I8K_PKC][8];
+    float d[I8K_PKC][I8K_PR], dmin[I8K_PKC][I8K_PR];
+} i8k_panel;
+
+/* dword o of the 8 rows' blocks h[i] */
+static I8K_AI __m256i i8k_dw8(const uint8_t *const *h, size_t o) {
+    return _mm256_setr_epi32((int)i8k_ld32(h[0] + o), (int)i8k_ld32(h[1] + o), (int)i8k_ld32(h[2] + o),
+                             (int)i8k_ld32(h[3] + o), (int)i8k_ld32(h[4] + o), (int)i8k_ld32(h[5] + o),
+                             (int)i8k_ld32(h[6] + o), (int)i8k_ld32(h[7] + o));
+}
+/* the 32 bytes at h[i] + o of the 8 rows as dwords: q[c] lane i = dword c of row i */
+static I8K_AI void i8k_t8(const uint8_t *const *h, size_t o, __m256i *q) {
+    __m256i u[8];
+    for (int i = 0; i < 8; i++) u[i] = i8k_ld256(h[i] + o);
+    q0_transpose(u, q);
+}
+/* the f16 at h[i] + o of the 8 rows as floats */
+static I8K_AI __m256 i8k_f16x8(const uint8_t *const *h, size_t o) {
+    uint16_t v[8];
+    for (int i = 0; i < 8; i++) memcpy(&v[i], h[i] + o, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)v));
+}
+/* int32 lanes v (|v| < 2^15) in both int16 halves */
+static I8K_AI __m256i i8k_both16(__m256i v) {
+    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
+}
+/* int16 pairs (a, b) from int32 lanes */
+static I8K_AI __m256i i8k_pair16(__m256i a, __m256i b) {
+    return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(b, 16));
+}
+
+/* The cnt blocks from b0 of the 8 rows from r (rows past r1 repeat the last) into P */
+static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64_t r1, int64_t b0, int cnt,
+                              i8k_panel *P) {
+    const size_t bb = i8k_bb(dt), rb = fr_row_bytes(W);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int k = 0; k < cnt; k++) {
+        const uint8_t *h[I8K_PR];
+        for (int i = 0; i < I8K_PR; i++)
+            h[i] = (const uint8_t *)W->data + (size_t)(r + i < r1 ? r + i : r1 - 1) * rb + (size_t)(b0 + k) * bb;
+        if (dt == FR_DT_Q6_K) {
+            /* ql[128] | qh[64] | int8 scales[16] | f16 d; group g = 4hh + kk: nibble (kk >= 2) of ql chunk
+             * 2hh + (kk & 1) | bits 2kk, 2kk + 1 of qh chunk hh << 4 (i8k_piece) */
+            __m256i L[4][8], H[2][8], s[16];
+            for (int m = 0; m < 4; m++) i8k_t8(h, 32 * (size_t)m, L[m]);
+            for (int m = 0; m < 2; m++) i8k_t8(h, 128 + 32 * (size_t)m, H[m]);
+            for (int hh = 0; hh < 2; hh++)
+                for (int kk = 0; kk < 4; kk++)
+                    for (int c = 0; c < 8; c++) {
+                        const __m256i l = L[2 * hh + (kk & 1)][c], qh = H[hh][c];
+                        const __m256i lo = _mm256_and_si256(kk >= 2 ? _mm256_srli_epi16(l, 4) : l, m4);
+                        const __m256i hb = kk == 0 ? _mm256_slli_epi16(qh, 4) : kk == 1 ? _mm256_slli_epi16(qh, 2)
+                                         : kk == 2 ? qh : _mm256_srli_epi16(qh, 2);
+                        P->ut[k][4 * hh + kk][c] = _mm256_or_si256(lo, _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+                    }
+            for (int q = 0; q < 4; q++) {
+                const __m256i v = i8k_dw8(h, 192 + 4 * (size_t)q);
+                for (int e = 0; e < 4; e++) s[4 * q + e] = _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * e), 24);
+            }
+            for (int j = 0; j < 16; j++) P->sc[k][j] = i8k_both16(s[j]);
+            for (int p = 0; p < 8; p++) P->mm[k][p] = i8k_pair16(s[2 * p], s[2 * p + 1]);
+            _mm256_store_ps(P->d[k], i8k_f16x8(h, 208));
+            continue;
+        }
+        /* Q4_K: f16 d | f16 dmin | scales[12] | qs[128]; Q5_K: qh[32] before qs. Sub-block 2c' + e:
+         * nibble e of qs[32c' ..] (| bit 2c' + e of qh << 4); scales as scale_min_k4 */
+        const __m256i D0 = i8k_dw8(h, 4), D1 = i8k_dw8(h, 8), D2 = i8k_dw8(h, 12), m6 = _mm256_set1_epi32(63);
+        __m256i s[8], m[8];
+        for (int j = 0; j < 4; j++) {
+            s[j] = _mm256_and_si256(_mm256_srli_epi32(D0, 8 * j), m6);
+            m[j] = _mm256_and_si256(_mm256_srli_epi32(D1, 8 * j), m6);
+            const __m256i top = _mm256_set1_epi32(0x30);
+            s[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(D2, 8 * j), _mm256_set1_epi32(15)),
+                                       _mm256_and_si256(_mm256_srli_epi32(D0, 8 * j + 2), top));
+            m[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(D2, 8 * j + 4), _mm256_set1_epi32(15)),
+                                       _mm256_and_si256(_mm256_srli_epi32(D1, 8 * j + 2), top));
+        }
+        for (int j = 0; j < 8; j++) P->sc[k][j] = i8k_both16(s[j]);
+        for (int p = 0; p < 4; p++) P->mm[k][p] = i8k_pair16(m[2 * p], m[2 * p + 1]);
+        _mm256_store_ps(P->d[k], i8k_f16x8(h, 0));
+        _mm256_store_ps(P->dmin[k], i8k_f16x8(h, 2));
+        __m256i H[8];
+        if (dt == FR_DT_Q5_K) i8k_t8(h, 16, H);
+        for (int cc = 0; cc < 4; cc++) {
+            __m256i Q[8];
+            i8k_t8(h, (dt == FR_DT_Q4_K ? 16 : 48) + 32 * (size_t)cc, Q);
+            for (int e = 0; e < 2; e++)
+                for (int c = 0; c < 8; c++) {
+                    __m256i u = _mm256_and_si256(e ? _mm256_srli_epi16(Q[c], 4) : Q[c], m4);
+                    if (dt == FR_DT_Q5_K) { /* bit g of qh to bit 4 (neighbour bits land outside 0x10) */
+                        const int g = 2 * cc + e;
+                        const __m256i hb = g < 4 ? _mm256_slli_epi16(H[c], 4 - g) : _mm256_srli_epi16(H[c], g - 4);
+                        u = _mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
+                    }
+                    P->ut[k][2 * cc + e][c] = u;
+                }
+        }
+    }
+}
+
+/* Y[t + j][r + i] (+)= blocks b0 .. b0 + cnt - 1 for TB tokens from t and the
+ * 8 rows of panel P (lanes outside mask not written); first: start from 0,
+ * else from Y */
+static I8K_AI void i8k_ptile(const int dt, const int TB, const i8k_panel *P, const int32_t (*sp)[I8K_PKC][4], int cnt,
+                             int64_t b0, const fr_qx *X, float *Y, int64_t rows, int64_t r, __m256i mask, int t,
+                             int first) {
+    const int64_t cols = X->cols, nb = cols / 256;
+    const int run = dt == FR_DT_Q4_K ? 8 : dt == FR_DT_Q5_K ? 4 : 2; /* dwords summed in int16 */
+    __m256 acc[I8K_PTB];
+    for (int j = 0; j < TB; j++)
+        acc[j] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(Y + (int64_t)(t + j) * rows + r, mask);
+    for (int k = 0; k < cnt; k++) {
+        const int64_t b = b0 + k;
+        __m256i T[I8K_PTB];
+        for (int j = 0; j < TB; j++) T[j] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+#pragma GCC unroll 4
+            for (int c0 = 0; c0 < 8; c0 += run) {
+                __m256i a[I8K_PTB];
+#pragma GCC unroll 4
+                for (int j = 0; j < TB; j++) a[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+                for (int c = c0; c < c0 + run; c++) {
+                    const __m256i u = _mm256_load_si256(&P->ut[k][g][c]);
+#pragma GCC unroll 4
+                    for (int j = 0; j < TB; j++) {
+                        int32_t x4; /* elements 32g + 4c .. + 3 of token j's block */
+                        memcpy(&x4, X->q + (int64_t)(t + j) * cols + 256 * b + 32 * g + 4 * c, 4);
+                        a[j] = _mm256_add_epi16(a[j], _mm256_maddubs_epi16(u, _mm256_set1_epi32(x4)));
+                        I8K_CHAIN(a[j]);
+                    }
+                }
+                const __m256i sc = _mm256_load_si256(&P->sc[k][dt == FR_DT_Q6_K ? 2 * g + c0 / 4 : g]);
+#pragma GCC unroll 4
+                for (int j = 0; j < TB; j++) T[j] = _mm256_add_epi32(T[j], _mm256_madd_epi16(a[j], sc));
+            }
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < TB; j++) {
+            const __m256 dx = _mm256_set1_ps(X->d[(int64_t)(t + j) * nb + b]);
+            __m256i M = _mm256_setzero_si256();
+            if (dt == FR_DT_Q6_K) {
+                const int16_t *s = X->s + (int64_t)(t + j) * (cols / 16) + 16 * b;
+#pragma GCC unroll 8
+                for (int p = 0; p < 8; p++) {
+                    int32_t s2;
+                    memcpy(&s2, s + 2 * p, 4);
+                    M = _mm256_add_epi32(M, _mm256_madd_epi16(P->mm[k][p], _mm256_set1_epi32(s2)));
+                }
+                const __m256i Tq = _mm256_sub_epi32(T[j], _mm256_slli_epi32(M, 5));
+                acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(_mm256_mul_ps(dx, _mm256_load_ps(P->d[k])),
+                                                             _mm256_cvtepi32_ps(Tq)));
+            } else {
+#pragma GCC unroll 4
+                for (int p = 0; p < 4; p++)
+                    M = _mm256_add_epi32(M, _mm256_madd_epi16(P->mm[k][p], _mm256_set1_epi32(sp[j][k][p])));
+                const __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_load_ps(P->d[k]), _mm256_cvtepi32_ps(T[j])),
+                                               _mm256_mul_ps(_mm256_load_ps(P->dmin[k]), _mm256_cvtepi32_ps(M)));
+                acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(dx, v));
+            }
+        }
+    }
+    for (int j = 0; j < TB; j++) _mm256_maskstore_ps(Y + (int64_t)(t + j) * rows + r, mask, acc[j]);
+}
+
+/* tokens [t0, t1) x rows [r0, r1): per chunk of I8K_PKC blocks, each 8-row
+ * panel is transposed once and meets all the tokens, so the chunk's
+ * activations stay in L2 across the panels and every block is transposed once
+ * per pass */
+static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1,
+                               int t0, int t1) {
+    const int64_t rows = fr_rows(W), nb = X->cols / 256;
+    _Alignas(32) i8k_panel pan;
+    /* Q4_K/Q5_K, token t0 + i, block b0 + k: S_2p | S_2p+1 << 16 */
+    _Alignas(32) int32_t sp[FR_PREFILL_PASS_MAX][I8K_PKC][4];
+    const int32_t(*csp)[I8K_PKC][4] = (const int32_t(*)[I8K_PKC][4])sp;
+    for (int64_t b0 = 0; b0 < nb; b0 += I8K_PKC) {
+        const int cnt = nb - b0 < I8K_PKC ? (int)(nb - b0) : I8K_PKC;
+        if (dt != FR_DT_Q6_K)
+            for (int t = t0; t < t1; t++)
+                for (int k = 0; k < cnt; k++) { /* S_j = s_2j + s_2j+1 as int16 pairs: |S| <= 32 * 127 */
+                    const int16_t *s = X->s + (int64_t)t * (nb * 16) + 16 * (b0 + k);
+                    const __m256i s2 = _mm256_madd_epi16(i8k_ld256(s), _mm256_set1_epi16(1));
+                    _mm_store_si128((__m128i *)(void *)sp[t - t0][k],
+                                    _mm_packs_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1)));
+                }
+        for (int64_t r = r0; r < r1; r += I8K_PR) {
+            const int64_t nr = r1 - r < I8K_PR ? r1 - r : I8K_PR;
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            i8k_ptrans(dt, W, r, r1, b0, cnt, &pan);
+            int t = t0;
+#define I8K_PTILE(TB) i8k_ptile(dt, TB, &pan, csp + (t - t0), cnt, b0, X, Y, rows, r, mask, t, b0 == 0)
+            for (; t + 4 <= t1; t += 4) I8K_PTILE(4);
+            if (t + 2 <= t1) I8K_PTILE(2), t += 2;
+            if (t < t1) I8K_PTILE(1);
+#undef I8K_PTILE
+        }
+    }
+}
+
 static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
     const int64_t rows = fr_rows(W), nb = X->cols / 256;
     const size_t rb = fr_row_bytes(W);
     const uint8_t *w0 = W->data;
     float out[8];
-    /* tokens per chunk: their activations (about 1.1 bytes per value) fill about 512 KiB of L2
-     * while the chunk's weight rows stream once */
-    int64_t tc = (512 * 1024) / X->cols;
-    const int tchunk = tc < I8K_TB ? I8K_TB : tc > 512 ? 512 : (int)(tc / I8K_TB * I8K_TB);
+    /* passes of fr_prefill_pass_tokens tokens, transposed; a pass of fewer than I8K_PMIN (a
+     * call of 2 or 3 tokens, or the last 1..3 of a pass) in the decode tile, two tokens or one
+     * at a time, 4 rows per tile */
+    const int tchunk = fr_prefill_pass_tokens(r0, r1, I8K_PTB);
     for (int t0 = 0; t0 < n; t0 += tchunk) {
         const int t1 = t0 + tchunk < n ? t0 + tchunk : n;
-        const int tfull = t0 + (t1 - t0) / I8K_TB * I8K_TB; /* tokens [t0, tfull) in 4-token tiles */
-        if (tfull > t0)
-            for (int64_t r = r0; r < r1; r++)
-                for (int t = t0; t < tfull; t += I8K_TB) {
-                    i8k_tile_tokens(dt, w0 + (size_t)r * rb, X, t, nb, out);
-                    for (int j = 0; j < I8K_TB; j++) Y[(int64_t)(t + j) * rows + r] = out[j];
-                }
-        /* the rest two tokens or one at a time, 4 rows per tile */
-        for (int t = tfull; t < t1; t += 2) {
+        if (t1 - t0 >= I8K_PMIN) {
+            i8k_prefill(dt, W, X, Y, r0, r1, t0, t1);
+            continue;
+        }
+        for (int t = t0; t < t1; t += 2) {
             const int tb = t + 2 <= t1 ? 2 : 1;
             for (int64_t r = r0; r < r1; r += 4) {
                 const uint8_t *wr[4]; /* rows past r1 repeat the last one and are not stored */
