@@ -5,7 +5,7 @@
  * scalar loop of 8-byte loads measured 47-50 GB/s on the development VM where
  * 64-byte loads read 55-70 (bench/RESULTS.md Run 15), and a roofline on it
  * flattered every kernel. Compiled for AVX-512, AVX2 and plain x86-64
- * (target_clones: the loader picks the best the CPU has). The buffer asks for
+ * (bw_sum: the best the CPU has, picked at run time). The buffer asks for
  * transparent huge pages (madvise), as weights read with --no-mmap do: on the
  * development VM that read 3-20 % faster than 4 KiB pages, in alternation.
  * Used by `frugal bench` and bench/frugal_speed.c. */
@@ -23,16 +23,60 @@
 
 typedef uint64_t bw_vec __attribute__((vector_size(64), aligned(64)));
 
+/* The sum of n 64-byte vectors at p into out. In a target_clones function the
+ * AVX2 clone of this 64-byte vector loop went through the stack, 8 bytes at a
+ * time: on a Zen 3 VM (AVX2, no AVX-512) it read 18 GB/s where the decode read
+ * 30 (bench/RESULTS.md Run 33). So one function per ISA, each with its own
+ * vector width (two 64-byte sums; four 32-byte; four 16-byte), and the best
+ * the CPU has picked at run time. */
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void bw_sum(const bw_vec *p, size_t n, bw_vec *out) {
+__attribute__((target("avx512f"))) static void bw_sum512(const bw_vec *p, size_t n, bw_vec *out) {
     bw_vec s0 = {0}, s1 = {0};
     for (size_t i = 0; i + 2 <= n; i += 2) {
         s0 += p[i];
         s1 += p[i + 1];
     }
     *out = s0 + s1;
+}
+typedef uint64_t bw_vec32 __attribute__((vector_size(32), aligned(32)));
+__attribute__((target("avx2"))) static void bw_sum256(const bw_vec *p, size_t n, bw_vec *out) {
+    const bw_vec32 *q = (const bw_vec32 *)(const void *)p;
+    bw_vec32 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    for (size_t i = 0; i + 2 <= n; i += 2) { /* 128 bytes */
+        s0 += q[2 * i];
+        s1 += q[2 * i + 1];
+        s2 += q[2 * i + 2];
+        s3 += q[2 * i + 3];
+    }
+    const bw_vec32 s = (s0 + s1) + (s2 + s3);
+    *out = (bw_vec){s[0], s[1], s[2], s[3], 0, 0, 0, 0};
+}
+#endif
+static void bw_sum128(const bw_vec *p, size_t n, bw_vec *out) {
+    typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
+    const v2 *q = (const v2 *)(const void *)p;
+    v2 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    for (size_t i = 0; i < n; i++) { /* 64 bytes */
+        s0 += q[4 * i];
+        s1 += q[4 * i + 1];
+        s2 += q[4 * i + 2];
+        s3 += q[4 * i + 3];
+    }
+    const v2 s = (s0 + s1) + (s2 + s3);
+    *out = (bw_vec){s[0], s[1], 0, 0, 0, 0, 0, 0};
+}
+static void bw_sum(const bw_vec *p, size_t n, bw_vec *out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f")) {
+        bw_sum512(p, n, out);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        bw_sum256(p, n, out);
+        return;
+    }
+#endif
+    bw_sum128(p, n, out);
 }
 
 typedef struct bw_job {
