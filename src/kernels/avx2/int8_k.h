@@ -27,6 +27,9 @@
 #include "kernels/kernels.h"
 
 #define I8K_AI __attribute__((always_inline)) inline
+#ifndef I8K_PD
+#define I8K_PD 4096 /* n = 1: prefetch the row's weights this many bytes ahead; 0: off */
+#endif
 
 static I8K_AI uint32_t i8k_ld32(const uint8_t *p) {
     uint32_t u;
@@ -192,55 +195,48 @@ static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *cons
 
 /* Decode (n = 1): one row at a time, so a thread reads the weights as ONE
  * sequential stream (a 4-row tile reads 4 interleaved streams, which the memory
- * system serves slower): 4 blocks of the row per step, their pieces as in the
- * tiles, the 4 blocks' sums reduced together (lane i = block b + i) and one
- * 4-lane float step; the lanes are summed at the end of the row (another
- * float order than the generic kernel: within 1e-6 of sum|w x|). */
+ * system serves slower), one block per step: its pieces as in the tiles, the
+ * int32 lanes of the block (and of its mins, or Q6_K's -32 offset taken off)
+ * to float and into 8-lane float sums, acc += (d d_x) T and accm += (dmin d_x)
+ * M, summed at the end of the row (another float order than the generic
+ * kernel: within 1e-6 of sum|w x|). On the Zen 3 VM (Run 33) the version
+ * before, 4 blocks a step reduced to 4 lanes (vphaddd) and one 4-lane float
+ * step, ran from L2 at 15.7 GB/s of Q4_K weights a thread and 22.2 of Q6_K
+ * (bench/int8_bench.c n 1 rows 128), under the memory's share of a thread. */
 static I8K_AI float i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int64_t nb) {
     const size_t bb = i8k_bb(dt);
-    __m128 acc = _mm_setzero_ps();
-    for (int64_t b = 0; b < nb; b += 4) {
-        /* the 4 blocks b..b+3; past nb repeat the last one (lanes left out below) */
-        const int nv = nb - b < 4 ? (int)(nb - b) : 4;
-        const uint8_t *h[4];
-        int64_t bi[4];
-        for (int i = 0; i < 4; i++) bi[i] = b + (i < nv ? i : nv - 1), h[i] = w + (size_t)bi[i] * bb;
-        __m256i p[4], m[4];
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *h = w + (size_t)b * bb;
+#if I8K_PD
+        for (size_t l = 0; l < bb; l += 64) _mm_prefetch((const char *)(h + I8K_PD + l), _MM_HINT_T0);
+#endif
+        i8k_blk k;
+        i8k_prep(dt, h, &k);
+        __m256i a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* two short chains */
 #pragma GCC unroll 8
-        for (int i = 0; i < 4; i++) {
-            i8k_blk k;
-            i8k_prep(dt, h[i], &k);
-            __m256i a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* two short chains */
-#pragma GCC unroll 8
-            for (int v = 0; v < 8; v++) {
-                __m256i wv, sc;
-                i8k_piece(dt, &k, v, &wv, &sc);
-                const __m256i x = i8k_ld256(X->q + 256 * bi[i] + 32 * v);
-                a[v & 1] = _mm256_add_epi32(a[v & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, x), sc));
-            }
-            const int16_t *s = X->s + 16 * bi[i];
-            p[i] = _mm256_add_epi32(a[0], a[1]);
-            if (dt == FR_DT_Q6_K) p[i] = _mm256_sub_epi32(p[i], i8k_q6off(&k, s));
-            else m[i] = i8k_mins(&k, s);
+        for (int v = 0; v < 8; v++) {
+            __m256i wv, sc;
+            i8k_piece(dt, &k, v, &wv, &sc);
+            const __m256i x = i8k_ld256(X->q + 256 * b + 32 * v);
+            a[v & 1] = _mm256_add_epi32(a[v & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, x), sc));
         }
-        __m128 d, dmin = _mm_setzero_ps();
-        __m128i M = _mm_setzero_si128();
+        const int16_t *s = X->s + 16 * b;
+        const float dx = X->d[b];
+        __m256i T = _mm256_add_epi32(a[0], a[1]);
         if (dt == FR_DT_Q6_K) {
-            d = _mm_setr_ps(i8k_f16(h[0] + 208), i8k_f16(h[1] + 208), i8k_f16(h[2] + 208), i8k_f16(h[3] + 208));
-        } else { /* d, dmin of the 4 blocks as 8 f16 words, reordered to d0..d3, dmin0..dmin3 */
-            __m128i dm = _mm_setr_epi32((int)i8k_ld32(h[0]), (int)i8k_ld32(h[1]), (int)i8k_ld32(h[2]), (int)i8k_ld32(h[3]));
-            dm = _mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
-            const __m256 dd = _mm256_cvtph_ps(dm);
-            d = _mm256_castps256_ps128(dd);
-            dmin = _mm256_extractf128_ps(dd, 1);
-            M = i8k_sum4(m[0], m[1], m[2], m[3]);
+            T = _mm256_sub_epi32(T, i8k_q6off(&k, s));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_set1_ps(i8k_f16(h + 208) * dx), acc);
+        } else {
+            const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)i8k_ld32(h))), _mm_set1_ps(dx));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_broadcastss_ps(dm), acc);
+            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i8k_mins(&k, s)), _mm256_broadcastss_ps(_mm_movehdup_ps(dm)), accm);
         }
-        const __m128i lane = _mm_cmpgt_epi32(_mm_set1_epi32(nv), _mm_setr_epi32(0, 1, 2, 3)); /* i < nv */
-        const __m128 dx = _mm_castsi128_ps(_mm_maskload_epi32((const int *)(const void *)(X->d + b), lane));
-        acc = _mm_blendv_ps(acc, i8k_step(dt, acc, dx, d, dmin, i8k_sum4(p[0], p[1], p[2], p[3]), M), _mm_castsi128_ps(lane));
     }
-    __m128 s = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+    const __m256 t = _mm256_sub_ps(acc, accm);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s4, _mm_movehdup_ps(s4)));
 }
 
 /* ---- prefill: transposed weights (the scheme of q0_prefill in avx2/int8_q0.h) ----
