@@ -335,8 +335,13 @@ static void PFX(axpy)(float *y, float a, const float *x, int n) {
 #else
 #define VHSUM16_ON 0
 #endif
-/* fr_dots: a register tile of 4 rows of A x 4 rows of B (16 sums), k in steps
- * of VW; tails (m % 4, n % 4) by narrower tiles; k % VW elements scalar. */
+/* fr_dots: a register tile of 4 rows of A x DOTS_NB rows of B (4 or 2: 16 or
+ * 8 sums), k in steps of VW; tails (m % 4, n % DOTS_NB) by narrower tiles; k %
+ * VW elements scalar. DOTS_NB 4 needs 21 vector registers: AVX2 (16) takes 2
+ * (11). */
+#ifndef DOTS_NB
+#define DOTS_NB 4
+#endif
 static AI void dots_tile(const int MA, const int NB, const float *A, int64_t lda, const float *B, int64_t ldb,
                          float *C, int64_t ldc, int k) {
     V acc[16]; /* [i * 4 + j] */
@@ -365,8 +370,8 @@ static AI void dots_tile(const int MA, const int NB, const float *A, int64_t lda
 
 static void PFX(dots)(const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
                       int k) {
-    for (int j = 0; j < n; j += 4) {
-        const int nb = n - j < 4 ? n - j : 4;
+    for (int j = 0; j < n; j += DOTS_NB) {
+        const int nb = n - j < DOTS_NB ? n - j : DOTS_NB;
         const float *b = B + j * ldb;
         int i = 0;
         for (; i + 4 <= m; i += 4) {
@@ -383,7 +388,10 @@ static void PFX(dots)(const float *A, int64_t lda, const float *B, int64_t ldb, 
 }
 
 /* fr_wsum: 8 rows of C x one vector of k in registers, all n rows of B
- * streamed through them (n is a block of cache rows that stays in L2). */
+ * streamed through them (n is a block of cache rows that stays in L2). Each
+ * product takes a broadcast of its weight; with WSUM_CV (AVX2: 4 rows x 2
+ * vectors of k, 8 sums, one broadcast per 2 products) the m rows go WSUM_MA
+ * at a time over WSUM_CV vectors instead. */
 static AI void wsum_tile(const int MA, const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc,
                          int n, int c) {
     V acc[8];
@@ -395,9 +403,36 @@ static AI void wsum_tile(const int MA, const float *P, int64_t ldp, const float 
     for (int i = 0; i < MA; i++) VSTOREU(C + i * ldc + c, acc[i]);
 }
 
+#ifdef WSUM_CV
+/* MA rows of C x WSUM_CV vectors of k from c */
+static AI void wsum_tile_cv(const int MA, const float *P, int64_t ldp, const float *B, int64_t ldb, float *C,
+                            int64_t ldc, int n, int c) {
+    V acc[WSUM_MA][WSUM_CV];
+    for (int i = 0; i < MA; i++)
+        for (int v = 0; v < WSUM_CV; v++) acc[i][v] = VLOADU(C + i * ldc + c + v * VW);
+    for (int j = 0; j < n; j++) {
+        V b[WSUM_CV];
+        for (int v = 0; v < WSUM_CV; v++) b[v] = VLOADU(B + j * ldb + c + v * VW);
+        for (int i = 0; i < MA; i++) {
+            const V p = VSET1(P[i * ldp + j]);
+            for (int v = 0; v < WSUM_CV; v++) acc[i][v] = VFMA(p, b[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < MA; i++)
+        for (int v = 0; v < WSUM_CV; v++) VSTOREU(C + i * ldc + c + v * VW, acc[i][v]);
+}
+#endif
+
 static void PFX(wsum)(const float *P, int64_t ldp, const float *B, int64_t ldb, float *C, int64_t ldc, int m, int n,
                       int k) {
     int c = 0;
+#ifdef WSUM_CV
+    for (; c + WSUM_CV * VW <= k; c += WSUM_CV * VW) {
+        int i = 0;
+        for (; i + WSUM_MA <= m; i += WSUM_MA) wsum_tile_cv(WSUM_MA, P + i * ldp, ldp, B, ldb, C + i * ldc, ldc, n, c);
+        for (; i < m; i++) wsum_tile_cv(1, P + i * ldp, ldp, B, ldb, C + i * ldc, ldc, n, c);
+    }
+#endif
     for (; c + VW <= k; c += VW)
         for (int i = 0; i < m; i += 8) {
             const int ma = m - i < 8 ? m - i : 8;

@@ -57,6 +57,13 @@ static inline __m256 ld_bf16(const unsigned char *p) {
 #define LD_I8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define LD_BF16(p) ld_bf16(p)
 
+/* 16 vector registers: fr_dots 4 x 3 tiles, fr_wsum 4 rows x 2 vectors (simd_template.h). On the
+ * Zen 3 VM, 16 heads x 64 rows x 512 (a decode block), lane FMAs a cycle: dots 4 x 4 6.6 (spilled),
+ * 4 x 2 9.4, 4 x 3 10.5-10.8; wsum 8 rows x 1 vector 8.0, 2 x 4 8.0, 4 x 2 13.2, 4 x 3 13.0-13.5 */
+#define DOTS_NB 3
+#define WSUM_MA 4
+#define WSUM_CV 2
+
 #include "kernels/avx2/quant.h"
 #include "kernels/avx2/int8_q0.h"
 #include "kernels/avx2/int8_k.h"
