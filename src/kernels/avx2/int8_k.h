@@ -230,7 +230,8 @@ static I8K_AI float i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int6
         } else {
             const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)i8k_ld32(h))), _mm_set1_ps(dx));
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_broadcastss_ps(dm), acc);
-            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i8k_mins(&k, s)), _mm256_broadcastss_ps(_mm_movehdup_ps(dm)), accm);
+            const __m256 dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i8k_mins(&k, s)), dmin, accm);
         }
     }
     const __m256 t = _mm256_sub_ps(acc, accm);
@@ -469,7 +470,8 @@ static I8K_AI void i8k_prefill(const int dt, const fr_tensor *W, const fr_qx *X,
                 }
         for (int64_t r = r0; r < r1; r += I8K_PR) {
             const int64_t nr = r1 - r < I8K_PR ? r1 - r : I8K_PR;
-            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            const __m256i mask =
+                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             i8k_ptrans(dt, W, r, r1, b0, cnt, &pan);
             int t = t0;
 #define I8K_PTILE(TB) i8k_ptile(dt, TB, &pan, csp + (t - t0), cnt, b0, X, Y, rows, r, mask, t, b0 == 0)
