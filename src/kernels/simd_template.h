@@ -21,7 +21,9 @@
 #include "kernels/kernels.h"
 
 #define RB 4     /* weight rows per tile */
-#define TBMAX 6  /* tokens per tile, at most */
+#ifndef TBMAX
+#define TBMAX 6  /* tokens per tile, at most: RB x TBMAX sums + TBMAX x vectors + a weight vector */
+#endif
 #define AI __attribute__((always_inline)) inline
 
 static AI int esize(const int dt) { return dt == FR_DT_F32 ? 4 : dt == FR_DT_F8_E4M3 ? 1 : 2; }

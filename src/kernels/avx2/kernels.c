@@ -60,6 +60,7 @@ static inline __m256 ld_bf16(const unsigned char *p) {
 /* 16 vector registers: fr_dots 4 x 3 tiles, fr_wsum 4 rows x 2 vectors (simd_template.h). On the
  * Zen 3 VM, 16 heads x 64 rows x 512 (a decode block), lane FMAs a cycle: dots 4 x 4 6.6 (spilled),
  * 4 x 2 9.4, 4 x 3 10.5-10.8; wsum 8 rows x 1 vector 8.0, 2 x 4 8.0, 4 x 2 13.2, 4 x 3 13.0-13.5 */
+#define TBMAX 3 /* the float tiles: 4 x 3 sums (4 x 6 spilled) */
 #define DOTS_NB 3
 #define WSUM_MA 4
 #define WSUM_CV 2
