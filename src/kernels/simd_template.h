@@ -337,10 +337,9 @@ static void PFX(axpy)(float *y, float a, const float *x, int n) {
 #else
 #define VHSUM16_ON 0
 #endif
-/* fr_dots: a register tile of 4 rows of A x DOTS_NB rows of B (4 or 2: 16 or
- * 8 sums), k in steps of VW; tails (m % 4, n % DOTS_NB) by narrower tiles; k %
- * VW elements scalar. DOTS_NB 4 needs 21 vector registers: AVX2 (16) takes 2
- * (11). */
+/* fr_dots: a register tile of 4 rows of A x DOTS_NB rows of B (16 sums with
+ * 4, AVX-512; AVX2's 16 registers take 3: 12 sums), k in steps of VW; tails
+ * (m % 4, n % DOTS_NB) by narrower tiles; k % VW elements scalar. */
 #ifndef DOTS_NB
 #define DOTS_NB 4
 #endif
