@@ -362,14 +362,14 @@ static void test_amx_bitwise(const fr_kernel_table *k, const fr_kernel_table *re
  * avx2/int8_q0.h and avx2/int8_k.h) against the generic kernel, bit for bit:
  * the same integer sums and the generic kernel's float steps in its order.
  * Rows around the 8-row panels, tokens around the 4-token tiles and the
- * passes, blocks around the transposed chunks (Q0 16, K 4). */
+ * passes, blocks around the transposed chunks (Q0 16, K 8). */
 static void test_avx2_prefill_bitwise(const fr_kernel_table *k) {
     static const fr_dtype dts[] = {FR_DT_Q8_0, FR_DT_Q4_0, FR_DT_Q5_0, FR_DT_Q4_K, FR_DT_Q5_K, FR_DT_Q6_K};
     static const int64_t rowss[] = {5, 8, 21};
     static const int ns[] = {4, 7, 37, 300};
     for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
         const fr_dtype dt = dts[d];
-        const int64_t block = fr_dtype_get(dt)->block, cols = (block == 32 ? 17 : 5) * block;
+        const int64_t block = fr_dtype_get(dt)->block, cols = (block == 32 ? 17 : 9) * block;
         int same = 1;
         for (size_t ir = 0; ir < sizeof rowss / sizeof *rowss; ir++) {
             fr_tensor w;

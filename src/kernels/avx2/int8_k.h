@@ -265,12 +265,15 @@ static I8K_AI float i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int6
  * One 8-row panel x 4 tokens (a weight load meets 4 tokens). On the Zen 3 VM
  * (bench/RESULTS.md Run 33), per thread, bench/int8_bench.c n 512 rows 128 cols
  * 2048, best of 5: Q4_K 75 GFLOP/s (the 1-row x 4-token tile before) -> 187,
- * Q5_K -> 179, Q6_K 77 -> 152. Tried there and not kept: two panels x 2 tokens
+ * Q5_K -> 179, Q6_K 77 -> 152; with chunks of 8 blocks instead of 4 (the tiles
+ * store and reload their sums once per chunk; best of 3) Q4_K 181 -> 203, Q5_K
+ * 175 -> 195, Q6_K 150 -> 166 (16 blocks: 200, 190, 168; 2: Q4_K 168). Tried
+ * there and not kept: two panels x 2 tokens
  * (a broadcast meets 16 rows; 161-172: the 16 registers spill), and instead of
  * the broadcasts one vpshufd of the token's 32 bytes per two dwords, the
  * weights laid out [rows 0..3 at dword c | at c + 4] (157, 4 tokens 138). */
 #define I8K_PR 8   /* rows per panel: the 8 lanes of a ymm */
-#define I8K_PKC 4  /* blocks per transposed chunk */
+#define I8K_PKC 8  /* blocks per transposed chunk (22.5 KiB of panel) */
 #define I8K_PMIN 4 /* tokens in a pass from which the transposed path runs */
 #define I8K_PTB 4  /* tokens per tile, at most */
 
