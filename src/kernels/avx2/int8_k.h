@@ -277,11 +277,6 @@ static I8K_AI float i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int6
 #define I8K_PMIN 4 /* tokens in a pass from which the transposed path runs */
 #define I8K_PTB 4  /* tokens per tile, at most */
 
-/* keeps v in a register as one chain of adds: without it GCC reassociated the
- * int16 sums of a run into trees whose partial sums spilled (Q4_K 121 GFLOP/s
- * with two panels x 2 tokens, 161 with it) */
-#define I8K_CHAIN(v) __asm__("" : "+x"(v))
-
 typedef struct {
     __m256i ut[I8K_PKC][8][8];
     __m256i sc[I8K_PKC][16];
@@ -307,11 +302,7 @@ static I8K_AI __m256 i8k_f16x8(const uint8_t *const *h, size_t o) {
     for (int i = 0; i < 8; i++) memcpy(&v[i], h[i] + o, 2);
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)v));
 }
-/* int32 lanes v (|v| < 2^15) in both int16 halves */
-static I8K_AI __m256i i8k_both16(__m256i v) {
-    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
-}
-/* int16 pairs (a, b) from int32 lanes */
+/* int16 pairs (a, b) from int32 lanes (|a|, |b| < 2^15); (v, v): v in both halves */
 static I8K_AI __m256i i8k_pair16(__m256i a, __m256i b) {
     return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(b, 16));
 }
@@ -344,7 +335,7 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
                 const __m256i v = i8k_dw8(h, 192 + 4 * (size_t)q);
                 for (int e = 0; e < 4; e++) s[4 * q + e] = _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * e), 24);
             }
-            for (int j = 0; j < 16; j++) P->sc[k][j] = i8k_both16(s[j]);
+            for (int j = 0; j < 16; j++) P->sc[k][j] = i8k_pair16(s[j], s[j]);
             for (int p = 0; p < 8; p++) P->mm[k][p] = i8k_pair16(s[2 * p], s[2 * p + 1]);
             _mm256_store_ps(P->d[k], i8k_f16x8(h, 208));
             continue;
@@ -362,7 +353,7 @@ static I8K_AI void i8k_ptrans(const int dt, const fr_tensor *W, int64_t r, int64
             m[j + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(D2, 8 * j + 4), _mm256_set1_epi32(15)),
                                        _mm256_and_si256(_mm256_srli_epi32(D1, 8 * j + 2), top));
         }
-        for (int j = 0; j < 8; j++) P->sc[k][j] = i8k_both16(s[j]);
+        for (int j = 0; j < 8; j++) P->sc[k][j] = i8k_pair16(s[j], s[j]);
         for (int p = 0; p < 4; p++) P->mm[k][p] = i8k_pair16(m[2 * p], m[2 * p + 1]);
         _mm256_store_ps(P->d[k], i8k_f16x8(h, 0));
         _mm256_store_ps(P->dmin[k], i8k_f16x8(h, 2));
@@ -414,7 +405,7 @@ static I8K_AI void i8k_ptile(const int dt, const int TB, const i8k_panel *P, con
                         int32_t x4; /* elements 32g + 4c .. + 3 of token j's block */
                         memcpy(&x4, X->q + (int64_t)(t + j) * cols + 256 * b + 32 * g + 4 * c, 4);
                         a[j] = _mm256_add_epi16(a[j], _mm256_maddubs_epi16(u, _mm256_set1_epi32(x4)));
-                        I8K_CHAIN(a[j]);
+                        Q0_CHAIN(a[j]); /* avx2/int8_q0.h */
                     }
                 }
                 const __m256i sc = _mm256_load_si256(&P->sc[k][dt == FR_DT_Q6_K ? 2 * g + c0 / 4 : g]);

@@ -190,7 +190,9 @@ static Q0AI void q0_tile(const int dt, const int TB, const fr_tensor *W, const f
 #define Q0KC 16 /* blocks per transposed chunk */
 /* keeps v in a register as one chain of adds: without it GCC reassociated the
  * sums of a block into trees whose partial sums spilled (Q5_0 115 GFLOP/s a
- * thread, bench/int8_bench.c n 512 rows 128, best of 3, Zen 3 VM) */
+ * thread, bench/int8_bench.c n 512 rows 128, best of 3, Zen 3 VM; the K-quant
+ * panels of avx2/int8_k.h use it too: Q4_K 121 -> 161 with two panels x 2
+ * tokens) */
 #define Q0_CHAIN(v) __asm__("" : "+x"(v))
 #define Q0PTB 4 /* tokens per prefill tile, at most */
 
