@@ -519,7 +519,7 @@ const fr_kernel_table PFX(table) = {
     .sigmoid_mul = SIGMOID_MUL_ENTRY,
 #endif
 #ifdef ATTN_I8_ENTRIES
-    ATTN_I8_ENTRIES /* avx512/attn_i8.h */
+    ATTN_I8_ENTRIES /* avx512/attn_i8.h, avx2/attn_i8.h */
 #endif
 #ifdef ATTN_BF16_ENTRIES
     ATTN_BF16_ENTRIES /* avx512/attn_bf16.h */

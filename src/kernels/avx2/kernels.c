@@ -71,6 +71,8 @@ static inline __m256 ld_bf16(const unsigned char *p) {
 #include "kernels/avx2/int8_x.h"
 #include "kernels/avx2/quant_act.h"
 #include "kernels/avx2/exp.h"
+#include "kernels/generic/generic.h"
+#include "kernels/avx2/attn_i8.h"
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES INT8_X_ENTRIES
 #include "kernels/simd_template.h"
 #else
