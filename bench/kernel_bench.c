@@ -18,6 +18,7 @@ int main(int argc,char**argv){
   W.dtype = !strcmp(dt,"f8")?FR_DT_F8_E4M3:!strcmp(dt,"f16")?FR_DT_F16:!strcmp(dt,"f32")?FR_DT_F32:FR_DT_BF16;
   int es = W.dtype==FR_DT_F8_E4M3?1:W.dtype==FR_DT_F32?4:2;
   size_t nb=(size_t)(rows*cols*es); void*d=aligned_alloc(64,nb); memset(d,0x11,nb); W.data=d; W.nbytes=nb;
+  W.f8rows=calloc((size_t)rows,1); /* the row notes a model's FP8 tensors carry (tensor/weights.c) */
   float*sc=malloc(sizeof(float)*(rows/128+1)*(cols/128+1)); for(int i=0;i<(rows/128+1)*(cols/128+1);i++)sc[i]=0.01f; W.scale=sc;
   float*x=malloc(cols*4*n),*y=malloc(rows*4*n); for(int i=0;i<cols*n;i++)x[i]=0.001f*(i%100);
   const char *isas[]={"generic","avx2","avx512","avx512vnni","avx512bf16","amx"}; /* amx: only on a CPU with AMX */

@@ -391,6 +391,73 @@ static void test_fp8_rows_seen(const fr_kernel_table *k) {
     }
 }
 
+/* The exact one-token FP8 kernel (matmul, n = 1): the AVX2 table's widens
+ * by shifts over x 2^112 (avx2/decode_e4m3.h) and takes the template's
+ * decode_e4m3 where some |x| >= 2^16. The two give the same floats: x with a
+ * huge value at a column whose weights are all zero takes decode_e4m3, with
+ * the same sums. Codes of every kind (subnormals, and NaN in some rows: NaN
+ * out exactly there), two calls noting the rows (W->f8rows: a row with a NaN
+ * or subnormal code "other", where the kernel notes at all) and a third
+ * reading them; then every code filling a row, x = 1 and power-of-2 scales:
+ * exactly 192 e4m3(code) scale. */
+static void test_fp8_decode_exact(const fr_kernel_table *k) {
+    static const int64_t colss[] = {32, 96, 256, 2112, 7168};
+    fr_matmul_fn f = k->matmul[FR_DT_F8_E4M3];
+    int bad = 0, notes = 0, nanbad = 0;
+    for (size_t ic = 0; ic < sizeof colss / sizeof *colss; ic++) {
+        const int64_t rows = 131, cols = colss[ic], z = cols / 3;
+        wmat m;
+        make_w(&m, FR_DT_F8_E4M3, rows, cols);
+        uint8_t *w = m.data;
+        for (int64_t r = 0; r < rows; r++) w[r * cols + z] = 0;
+        for (int64_t r = 5; r < rows; r += 17) w[r * cols + (r * 7) % cols] = r % 2 ? 0x7f : 0xff; /* NaN rows */
+        float *x = malloc(sizeof(float) * (size_t)cols), *xh = malloc(sizeof(float) * (size_t)cols);
+        float *y0 = malloc(sizeof(float) * rows), *y1 = malloc(sizeof(float) * rows);
+        for (int64_t c = 0; c < cols; c++) xh[c] = x[c] = nrand() * (float)pow(2.0, (double)(c % 23) - 8);
+        xh[z] = 1e6f; /* > 2^16: the template's decode_e4m3 */
+        f(&m.t, xh, y0, 1, 0, rows);
+        unsigned char *seen = calloc((size_t)rows, 1);
+        fr_tensor t = m.t;
+        t.f8rows = seen;
+        for (int pass = 0; pass < 3; pass++) {
+            f(&t, x, y1, 1, 0, 64), f(&t, x, y1, 1, 64, rows);
+            for (int64_t r = 0; r < rows; r++) {
+                const int isnan_row = r >= 5 && (r - 5) % 17 == 0;
+                bad += isnan(y1[r]) != isnan(y0[r]) || (!isnan(y0[r]) && y1[r] != y0[r]);
+                nanbad += isnan(y1[r]) != isnan_row;
+            }
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            int other = 0;
+            for (int64_t c = 0; c < cols; c++) other |= (w[r * cols + c] & 0x7f) == 0x7f || ((w[r * cols + c] & 0x78) == 0 && (w[r * cols + c] & 7));
+            notes += seen[r] != FR_F8ROW_UNSEEN && seen[r] != (other ? FR_F8ROW_OTHER : FR_F8ROW_NORMAL);
+        }
+        free(x), free(xh), free(y0), free(y1), free(seen), free_w(&m);
+    }
+    CHECK(!bad, "%s: FP8 decode differs from the template's decode_e4m3 (%d outputs)", k->name, bad);
+    CHECK(!nanbad, "%s: FP8 decode NaN where no NaN code, or none where one (%d)", k->name, nanbad);
+    CHECK(!notes, "%s: FP8 decode noted %d rows wrong", k->name, notes);
+    wmat e;
+    make_w(&e, FR_DT_F8_E4M3, 256, 192);
+    for (int r = 0; r < 256; r++) memset((uint8_t *)e.data + r * 192, r, 192);
+    for (int i = 0; i < 4; i++) e.scale[i] = ldexpf(1.0f, -3 - 2 * (i / 2)); /* per 128 rows */
+    float x[192], y[256];
+    for (int i = 0; i < 192; i++) x[i] = 1;
+    int wrong = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned char seen[256] = {0};
+        fr_tensor t = e.t;
+        t.f8rows = pass ? seen : NULL;
+        f(&t, x, y, 1, 0, 256);
+        for (int r = 0; r < 256 && wrong < 0; r++) {
+            const float want = 192 * fr_e4m3_to_f32((uint8_t)r) * e.scale[(r / 128) * 2];
+            if ((r & 0x7f) == 0x7f ? !isnan(y[r]) : y[r] != want) wrong = r;
+        }
+    }
+    CHECK(wrong < 0, "%s: FP8 decode, rows of code 0x%02x wrong", k->name, wrong);
+    free_w(&e);
+}
+
 static void test_vec(const fr_kernel_table *k) {
     float a[200], b[200], y1[200], y2[200];
     for (int i = 0; i < 200; i++) a[i] = nrand(), b[i] = nrand();
@@ -1017,6 +1084,7 @@ int main(void) {
         test_matmul_fast(k);
         test_decode_offsets(k);
         test_fp8_rows_seen(k);
+        test_fp8_decode_exact(k);
         test_vec(k);
         test_attn_blocks(k);
         test_attn_bf16(k);

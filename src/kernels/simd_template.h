@@ -263,6 +263,12 @@ static void decode_e4m3(const fr_tensor *W, const float *x, float *Y, int64_t r0
     }
 }
 
+#ifdef DECODE_E4M3_H /* the ISA's FP8 decode, the same floats (avx2/decode_e4m3.h) */
+#include DECODE_E4M3_H
+#else
+#define DECODE_E4M3 decode_e4m3
+#endif
+
 static AI void matmul_body(const int dt, const fr_tensor *W, const float *X, float *Y, int n, int64_t r0,
                            int64_t r1) {
     const int64_t rows = fr_rows(W), cols = fr_cols(W);
@@ -306,7 +312,7 @@ static void PFX(matmul_bf16)(const fr_tensor *W, const float *X, float *Y, int n
     else matmul_body(FR_DT_BF16, W, X, Y, n, r0, r1);
 }
 static void PFX(matmul_e4m3)(const fr_tensor *W, const float *X, float *Y, int n, int64_t r0, int64_t r1) {
-    if (n == 1) decode_e4m3(W, X, Y, r0, r1);
+    if (n == 1) DECODE_E4M3(W, X, Y, r0, r1);
     else matmul_body(FR_DT_F8_E4M3, W, X, Y, n, r0, r1);
 }
 

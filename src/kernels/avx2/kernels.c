@@ -74,6 +74,7 @@ static inline __m256 ld_bf16(const unsigned char *p) {
 #include "kernels/generic/generic.h"
 #include "kernels/avx2/attn_i8.h"
 #define INT8_MATMUL_ENTRIES INT8_Q0_ENTRIES INT8_K_ENTRIES INT8_X_ENTRIES
+#define DECODE_E4M3_H "kernels/avx2/decode_e4m3.h"
 #include "kernels/simd_template.h"
 #else
 typedef int fr_avx2_unused;
