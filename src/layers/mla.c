@@ -214,13 +214,14 @@ typedef struct mla_job {
     float *hbuf;     /* [threads][hb]: one head's inputs ([n][dn] or [n][r]) or kv_b rows ([dn][r]) */
     size_t hb;
     float *ov;       /* kv_b layout: [n][H*(dn+dv)] outputs of the value rows */
-    float *scores;   /* [threads][H][n_keys] (decode: [threads][H][blk]) */
+    float *scores;   /* [threads][ptb][H][n_keys] (decode: [threads][H][blk]) */
+    int ptb;         /* prefill: tokens attended together (attend_tokens), 1 in decode */
     int blk;         /* cache rows per attention block: ROWBLK, BF16BLK or I8BLK on those paths */
     float *upart;    /* decode: [ranges][H][r] unnormalised values */
     float *mst, *lst; /* decode: [ranges][H] running max and sum of the online softmax */
     int64_t rgrain;  /* decode: keys per range (range q: keys [q rgrain, (q + 1) rgrain)) */
     float *latbuf;   /* [threads][ROWBLK][r]: decoded cache rows */
-    float *tmp;      /* [threads][H][ROWBLK]: rope parts of the scores */
+    float *tmp;      /* [threads][ptb][H][ROWBLK]: rope parts of the scores */
     /* attention over an I8 cache (not exact, kernels.h fr_i8_dots): (q~_h,
      * q_rope_h) as int8 [n][H][r + dr], their scales times the softmax scale
      * and their sums [n][H][2] */
@@ -256,6 +257,8 @@ typedef struct mla_job {
 #define ROWBLK 64 /* cache rows per attention block (128 KiB of f32 latents at r = 512) */
 #define BF16BLK 128 /* the same on the bfloat16 kernels (144 KiB of rows): fewer passes of wsum_bf16 over its sums; in
                      * frugal bench, depth 8192 over depth 0 0.84 against 0.81-0.82 with 64 rows and 0.83 with 256 */
+#define PTB 8                 /* prefill tokens attended together, at most (attend_tokens) */
+#define PTB_BYTES (4u << 20) /* their scores a thread, at most (fewer tokens at long contexts) */
 #define I8BLK 256 /* the same over an I8 cache (144 KiB at r + dr = 576): its values
                    * kernel sums a head's products in int32 over a block and scales
                    * them once, 16 columns at a time */
@@ -332,25 +335,26 @@ static const float *lat_rows(const fr_mla_cache *kc, int s, int nr, float *buf) 
     return buf;
 }
 
-/* out[h*ldo + i] = (q~_h . c_s + q_rope_h . k_r,s) * scale for the nr keys
- * s = b + i of token t: one block of cache rows read once for all H heads.
- * Returns the block's latents as float32 rows when it decoded them (NULL when
- * the scores came from the int8 kernel over a q8_0 cache or the bfloat16 one). */
-static const float *block_scores(const mla_job *j, int t, int b, int nr, float *out, int ldo, int ith) {
+/* out[(k*H + h)*ldo + i] = (q~_h . c_s + q_rope_h . k_r,s) * scale for the nr
+ * keys s = b + i of tokens t + k, k < nt (1 on the packed bfloat16 queries,
+ * j->ptb): one block of cache rows read once for all their heads. Returns the
+ * block's latents as float32 rows when it decoded them (NULL when the scores
+ * came from the int8 kernel over a q8_0 cache or the bfloat16 one). */
+static const float *block_scores(const mla_job *j, int t, int nt, int b, int nr, float *out, int ldo, int ith) {
     const fr_mla_cfg *c = &j->m->c;
-    const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr;
+    const int H = c->n_head, dn = c->d_nope, dr = c->d_rope, r = c->kv_lora, dq = dn + dr, nh = nt * H;
     const float *qa = j->qabs + (size_t)t * H * r, *q = j->q + (size_t)t * H * dq;
-    float *tmp = j->tmp + (size_t)ith * H * ROWBLK;
+    float *tmp = j->tmp + (size_t)ith * j->ptb * H * ROWBLK;
     const float *lat = NULL;
     const int ld = lat_ld(j->kv), rope = dr;
     if (j->qi8) { /* int8 queries x the I8 cache's groups from b (a multiple of 4), scale folded into the queries */
-        fr_i8_dots(j->qi8 + (size_t)t * H * ld, j->qi8d + (size_t)t * H * 2, j->qi8s + (size_t)t * H * 2, H,
+        fr_i8_dots(j->qi8 + (size_t)t * H * ld, j->qi8d + (size_t)t * H * 2, j->qi8s + (size_t)t * H * 2, nh,
                    j->kv->lat + (size_t)b * ld, j->kv->kd + (size_t)b * 2, r, dr, nr, out, ldo);
         return NULL;
     }
     if (j->qq.q) { /* q8_0 cache x int8 queries: the cache rows from b as a Q8_0 matrix of ldo rows */
         fr_qx qt = j->qq;
-        qt.n = H;
+        qt.n = nh;
         qt.q += (size_t)t * H * r;
         qt.d += (size_t)t * H * (r / qt.blk);
         qt.s += (size_t)t * H * (r / 16);
@@ -364,31 +368,28 @@ static const float *block_scores(const mla_job *j, int t, int b, int nr, float *
         return NULL;
     } else {
         lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * ld);
-        fr_dots(qa, r, lat, ld, out, ldo, H, nr, r); /* [H][nr] */
+        fr_dots(qa, r, lat, ld, out, ldo, nh, nr, r); /* [nt*H][nr] */
     }
-    if (rope) { /* [H][nr]: the rope keys after the latent in the decoded rows, or apart */
+    if (rope) { /* [nt*H][nr]: the rope keys after the latent in the decoded rows, or apart */
         if (j->qr16) { /* apart (q8_0), both sides rounded to bfloat16 */
             uint16_t *pb = j->pe16 + (size_t)ith * ROWBLK * dr;
             j->kt->f32_bf16(j->kv->pe + (size_t)b * dr, pb, (int64_t)nr * dr);
             j->kt->dots_bf16(j->qr16 + t * j->qrl, pb, dr, tmp, ROWBLK, H, nr, dr);
-        } else if (j->kv->pe_in_row) fr_dots(q + dn, dq, lat + r, ld, tmp, ROWBLK, H, nr, dr);
-        else fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, H, nr, dr);
+        } else if (j->kv->pe_in_row) fr_dots(q + dn, dq, lat + r, ld, tmp, ROWBLK, nh, nr, dr);
+        else fr_dots(q + dn, dq, j->kv->pe + (size_t)b * dr, dr, tmp, ROWBLK, nh, nr, dr);
     }
-    for (int h = 0; h < H; h++)
+    for (int h = 0; h < nh; h++)
         for (int i = 0; i < nr; i++)
             out[(size_t)h * ldo + i] = (out[(size_t)h * ldo + i] + (rope ? tmp[h * ROWBLK + i] : 0)) * c->scale;
     return lat;
 }
 
-/* sc[h][s] for keys [s0, s1) of token t, in blocks of blk cache rows */
-static void scores_rows(const mla_job *j, int t, int s0, int s1, float *sc, int ld, int ith) {
-    for (int b = s0; b < s1; b += j->blk) block_scores(j, t, b, s1 - b < j->blk ? s1 - b : j->blk, sc + b, ld, ith);
-}
-
-/* u[h] += sum_i P[h][i] c_b+i for the nr cache rows from b: lat when the
- * caller decoded them already (else NULL), on the bfloat16 kernel when set */
-static void values_block(const mla_job *j, const float *P, int ldp, int b, int nr, const float *lat, float *u, int ith) {
-    const int H = j->m->c.n_head, r = j->m->c.kv_lora, ld = lat_ld(j->kv);
+/* u[h] += sum_i P[h][i] c_b+i for the nr cache rows from b and nh rows h of
+ * P and u (heads of one or more tokens): lat when the caller decoded them
+ * already (else NULL), on the bfloat16 kernel when set */
+static void values_block(const mla_job *j, const float *P, int ldp, int b, int nr, const float *lat, float *u, int nh,
+                         int ith) {
+    const int H = nh, r = j->m->c.kv_lora, ld = lat_ld(j->kv);
     if (j->qi8) {
         fr_i8_wsum(P, ldp, H, j->kv->lat + (size_t)b * ld, j->kv->kd + (size_t)b * 2, r, j->m->c.d_rope, nr, u, r);
         return;
@@ -405,11 +406,6 @@ static void values_block(const mla_job *j, const float *P, int ldp, int b, int n
     }
     if (!lat) lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * ld);
     fr_wsum(P, ldp, lat, ld, u, r, H, nr, r);
-}
-
-/* u[h] += sum_s P[h][s] c_s for keys [s0, s1), per block of cache rows */
-static void values_rows(const mla_job *j, int s0, int s1, const float *P, int ld, float *u, int ith) {
-    for (int b = s0; b < s1; b += j->blk) values_block(j, P + b, ld, b, s1 - b < j->blk ? s1 - b : j->blk, NULL, u, ith);
 }
 
 /* the I8 path's queries: rows [nh][k] of x (ldx apart) quantized to int8
@@ -474,19 +470,32 @@ static void bf16_queries(void *arg, int64_t t0, int64_t t1, int ith) {
     }
 }
 
-/* prefill: whole tokens [t0, t1), each reading its keys once for all heads */
+/* prefill: tokens [t0, t1), j->ptb at a time, their keys read once for all
+ * of them and their heads: the scores of keys [0, the last token's position]
+ * [nt][H][n_keys], each token's softmax over its own keys and zeros past them
+ * (the keys of the later tokens), then the values over the same blocks */
 static void attend_tokens(void *arg, int64_t t0, int64_t t1, int ith) {
     const mla_job *j = arg;
     const fr_mla_cfg *c = &j->m->c;
     const int H = c->n_head, r = c->kv_lora, ld = j->n_keys;
-    float *sc = j->scores + (size_t)ith * H * ld;
-    for (int64_t t = t0; t < t1; t++) {
-        int p = j->pos0 + (int)t;
-        scores_rows(j, (int)t, 0, p + 1, sc, ld, ith);
-        for (int h = 0; h < H; h++) fr_softmax(sc + (size_t)h * ld, p + 1);
-        float *ut = j->u + (size_t)t * H * r;
-        memset(ut, 0, (size_t)H * r * sizeof *ut);
-        values_rows(j, 0, p + 1, sc, ld, ut, ith);
+    float *sc = j->scores + (size_t)ith * j->ptb * H * ld;
+    for (int64_t ta = t0; ta < t1; ta += j->ptb) { /* (one call takes all tokens without a pool) */
+        const int nt = t1 - ta < j->ptb ? (int)(t1 - ta) : j->ptb, nh = nt * H;
+        const int last = j->pos0 + (int)ta + nt - 1; /* the last token's position */
+        for (int b = 0; b <= last; b += j->blk)
+            block_scores(j, (int)ta, nt, b, last + 1 - b < j->blk ? last + 1 - b : j->blk, sc + b, ld, ith);
+        for (int k = 0; k < nt; k++) {
+            const int p = j->pos0 + (int)ta + k;
+            for (int h = 0; h < H; h++) {
+                float *row = sc + ((size_t)k * H + h) * ld;
+                fr_softmax(row, p + 1);
+                memset(row + p + 1, 0, (size_t)(last - p) * sizeof *row);
+            }
+        }
+        float *u = j->u + (size_t)ta * H * r;
+        memset(u, 0, (size_t)nh * r * sizeof *u);
+        for (int b = 0; b <= last; b += j->blk)
+            values_block(j, sc + b, ld, b, last + 1 - b < j->blk ? last + 1 - b : j->blk, NULL, u, nh, ith);
     }
 }
 
@@ -525,7 +534,7 @@ static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
         memset(u, 0, (size_t)H * r * sizeof *u);
         for (int b = (int)g0; b < g1; b += blk) {
             const int nr = g1 - b < blk ? (int)g1 - b : blk;
-            const float *lat = block_scores(j, 0, b, nr, sc, blk, ith);
+            const float *lat = block_scores(j, 0, 1, b, nr, sc, blk, ith);
             for (int h = 0; h < H; h++) {
                 float *p = sc + (size_t)h * blk, mx = row_max(p, nr, m[h]);
                 if (mx > m[h]) { /* a new maximum: rescale what is summed so far */
@@ -536,7 +545,7 @@ static void dec_attend(void *arg, int64_t s0, int64_t s1, int ith) {
                 }
                 l[h] += fr_exp_shift(p, nr, mx);
             }
-            values_block(j, sc, blk, b, nr, lat, u, ith);
+            values_block(j, sc, blk, b, nr, lat, u, H, ith);
         }
     }
 }
@@ -604,8 +613,12 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
 
     /* absorb W_UK into the query: qabs[t][h] = W_UK_h^T q_nope[t][h]   [n][H][r] */
     mla_job j = {.m = m, .kv = kv, .n = n, .pos0 = pos0, .n_keys = n_keys, .q = q, .exact = fr_kernels_exact(), .blk = ROWBLK};
+    /* prefill: up to PTB tokens attend together (each block of cache rows decoded and read once for
+     * them), fewer where their scores [ptb][H][n_keys] would pass PTB_BYTES a thread */
+    j.ptb = n == 1 ? 1 : (int)(PTB_BYTES / ((int64_t)H * n_keys * (int64_t)sizeof(float)));
+    j.ptb = j.ptb < 1 ? 1 : j.ptb > PTB ? PTB : j.ptb;
+    j.ptb = j.ptb > n ? n : j.ptb;
     j.latbuf = fr_arena_f32(a, (size_t)nth * ROWBLK * lat_ld(kv));
-    j.tmp = fr_arena_f32(a, (size_t)nth * H * ROWBLK);
     j.qabs = fr_arena_f32(a, (size_t)n * H * r);
     j.hb = (size_t)(n > dn ? n : dn) * (size_t)(r > dn ? r : dn);
     j.hbuf = fr_arena_f32(a, (size_t)nth * j.hb);
@@ -662,6 +675,9 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
         }
     }
 
+    if (j.qb16 || j.qr16) j.ptb = 1; /* queries packed a token at a time (pack_queries) */
+    j.tmp = fr_arena_f32(a, (size_t)nth * j.ptb * H * ROWBLK);
+
     /* attention over the latent cache: u[t][h] = sum_s softmax(s) c_s   [n][H][r] */
     j.u = fr_arena_f32(a, (size_t)n * H * r);
     if (n == 1) {
@@ -692,8 +708,8 @@ void fr_mla_forward(const fr_mla *m, fr_mla_cache *kv, const float *cos_t, const
             for (int k = 0; k < r; k++) uh[k] /= L;
         }
     } else {
-        j.scores = fr_arena_f32(a, (size_t)nth * H * n_keys);
-        fr_parallel_for(n, 1, attend_tokens, &j);
+        j.scores = fr_arena_f32(a, (size_t)nth * j.ptb * H * n_keys);
+        fr_parallel_for(n, j.ptb, attend_tokens, &j);
     }
 
     /* values: o[t][h] = W_UV_h u[t][h]   [n][H*dv] */
