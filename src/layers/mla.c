@@ -389,23 +389,23 @@ static const float *block_scores(const mla_job *j, int t, int nt, int b, int nr,
  * already (else NULL), on the bfloat16 kernel when set */
 static void values_block(const mla_job *j, const float *P, int ldp, int b, int nr, const float *lat, float *u, int nh,
                          int ith) {
-    const int H = nh, r = j->m->c.kv_lora, ld = lat_ld(j->kv);
+    const int r = j->m->c.kv_lora, ld = lat_ld(j->kv);
     if (j->qi8) {
-        fr_i8_wsum(P, ldp, H, j->kv->lat + (size_t)b * ld, j->kv->kd + (size_t)b * 2, r, j->m->c.d_rope, nr, u, r);
+        fr_i8_wsum(P, ldp, nh, j->kv->lat + (size_t)b * ld, j->kv->kd + (size_t)b * 2, r, j->m->c.d_rope, nr, u, r);
         return;
     }
     if (j->lat16) { /* q8_0 rows -> bfloat16 */
         uint16_t *lb = j->lat16 + (size_t)ith * ROWBLK * r;
         j->kt->q8_0_bf16(j->kv->lat + (size_t)b * j->kv->row, (int64_t)j->kv->row, lb, r, nr, r);
-        j->kt->wsum_bf16(P, ldp, lb, r, u, r, H, nr, r);
+        j->kt->wsum_bf16(P, ldp, lb, r, u, r, nh, nr, r);
         return;
     }
     if (j->qb16) {
-        j->kt->wsum_bf16(P, ldp, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), ld, u, r, H, nr, r);
+        j->kt->wsum_bf16(P, ldp, (const uint16_t *)(const void *)(j->kv->lat + (size_t)b * j->kv->row), ld, u, r, nh, nr, r);
         return;
     }
     if (!lat) lat = lat_rows(j->kv, b, nr, j->latbuf + (size_t)ith * ROWBLK * ld);
-    fr_wsum(P, ldp, lat, ld, u, r, H, nr, r);
+    fr_wsum(P, ldp, lat, ld, u, r, nh, nr, r);
 }
 
 /* the I8 path's queries: rows [nh][k] of x (ldx apart) quantized to int8

@@ -86,11 +86,11 @@ static void decode_e4m3_shift(const fr_tensor *W, const float *x, float *Y, int6
     }
     float xs[E4D_MAXC];
     const __m256 up = _mm256_set1_ps(0x1p112f), lim = _mm256_set1_ps(65536.0f);
-    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     for (int64_t c = 0; c < cols; c += 8) {
         const __m256 v = _mm256_loadu_ps(x + c);
-        ok = _mm256_and_ps(ok, _mm256_cmp_ps(_mm256_and_ps(v, abs), lim, _CMP_LT_OQ)); /* NaN: not ok */
+        ok = _mm256_and_ps(ok, _mm256_cmp_ps(_mm256_and_ps(v, absm), lim, _CMP_LT_OQ)); /* NaN: not ok */
         _mm256_storeu_ps(xs + c, _mm256_mul_ps(v, up));
     }
     if (_mm256_movemask_ps(ok) != 0xff) { /* some |x| >= 2^16 (or NaN): x'' could overflow */
