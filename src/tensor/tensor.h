@@ -77,6 +77,16 @@ typedef struct fr_tensor {
 } fr_tensor;
 
 enum { FR_F8ROW_UNSEEN = 0, FR_F8ROW_NORMAL = 1, FR_F8ROW_OTHER = 2 };
+/* row r's note (UNSEEN without notes), and the note of a first pass that did
+ * (other) or did not find a subnormal or NaN code. Relaxed atomics: two
+ * decodes on one model at once may test the same row and note the same. */
+static inline int fr_f8row_get(const fr_tensor *t, int64_t r) {
+    return t->f8rows ? __atomic_load_n(t->f8rows + r, __ATOMIC_RELAXED) : FR_F8ROW_UNSEEN;
+}
+static inline void fr_f8row_note(const fr_tensor *t, int64_t r, int other) {
+    if (t->f8rows)
+        __atomic_store_n(t->f8rows + r, (unsigned char)(other ? FR_F8ROW_OTHER : FR_F8ROW_NORMAL), __ATOMIC_RELAXED);
+}
 
 static inline int64_t fr_tensor_nelem(const fr_tensor *t) {
     int64_t n = 1;

@@ -17,8 +17,8 @@
  * The NaN codes: a row's first pass tests each 32 bytes for them (and blends
  * NaN in) and notes in W->f8rows whether the row holds a NaN or a subnormal
  * code (FR_F8ROW_OTHER, the meaning avx512/dpbf16.h gives it, whose shifts get
- * subnormals wrong too); rows of normal codes are then read without the test.
- * The byte is a relaxed atomic, as there. */
+ * subnormals wrong too; fr_f8row_get / fr_f8row_note); rows of normal codes
+ * are then read without the test. */
 
 #define E4D_MAXC 16384 /* x'' on the stack: 64 KiB */
 #define E4D_PD 4096    /* bytes of the row stream prefetched ahead */
@@ -100,12 +100,10 @@ static void decode_e4m3_shift(const fr_tensor *W, const float *x, float *Y, int6
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *w = (const unsigned char *)W->data + r * cols;
         const float *sr = W->scale + (r / FR_FP8_BLOCK) * nb;
-        const int seen = W->f8rows ? __atomic_load_n(W->f8rows + r, __ATOMIC_RELAXED) : FR_F8ROW_UNSEEN;
+        const int seen = fr_f8row_get(W, r);
         int other = 0;
         Y[r] = seen == FR_F8ROW_NORMAL ? e4d_row(0, w, sr, xs, cols, &other) : e4d_row(1, w, sr, xs, cols, &other);
-        if (seen == FR_F8ROW_UNSEEN && W->f8rows)
-            __atomic_store_n(W->f8rows + r, (unsigned char)(other ? FR_F8ROW_OTHER : FR_F8ROW_NORMAL),
-                             __ATOMIC_RELAXED);
+        if (seen == FR_F8ROW_UNSEEN) fr_f8row_note(W, r, other);
     }
 }
 #define DECODE_E4M3 decode_e4m3_shift

@@ -290,13 +290,11 @@ static void fp8f_decode(const fr_tensor *W, const float *x, float *Y, int64_t r0
         }
         for (int64_t r = rb0; r < rb1; r++) {
             const unsigned char *w = (const unsigned char *)W->data + r * cols;
-            const int seen = W->f8rows ? __atomic_load_n(W->f8rows + r, __ATOMIC_RELAXED) : FR_F8ROW_UNSEEN;
+            const int seen = fr_f8row_get(W, r);
             int other = 0;
             Y[r] = seen == FR_F8ROW_NORMAL ? fp8f_row_at(0, w, mis, joinb, joind, xh, xp, &tb, cols, &other)
                                            : fp8f_row_at(1, w, mis, joinb, joind, xh, xp, &tb, cols, &other);
-            if (seen == FR_F8ROW_UNSEEN && W->f8rows)
-                __atomic_store_n(W->f8rows + r, (unsigned char)(other ? FR_F8ROW_OTHER : FR_F8ROW_NORMAL),
-                                 __ATOMIC_RELAXED);
+            if (seen == FR_F8ROW_UNSEEN) fr_f8row_note(W, r, other);
         }
     }
 }
