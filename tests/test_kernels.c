@@ -169,6 +169,30 @@ static void test_matmul(const fr_kernel_table *k) {
     free_w(&m);
 }
 
+/* every e4m3 code filling its row (256 x 192), x = 1 and scales that are
+ * powers of 2 per 128 rows (so every partial sum is exact): y must be exactly
+ * 192 e4m3(code) scale, NaN for NaN. One token through f, with row notes
+ * (fr_tensor.f8rows, first pass) or without. The first wrong code, or -1. */
+static int fp8_code_rows(fr_matmul_fn f, int notes) {
+    wmat e;
+    make_w(&e, FR_DT_F8_E4M3, 256, 192);
+    for (int r = 0; r < 256; r++) memset((uint8_t *)e.data + r * 192, r, 192);
+    for (int i = 0; i < 4; i++) e.scale[i] = ldexpf(1.0f, -3 - 2 * (i / 2)); /* per 128 rows */
+    float x[192], y[256];
+    for (int i = 0; i < 192; i++) x[i] = 1;
+    unsigned char seen[256] = {0};
+    fr_tensor t = e.t;
+    t.f8rows = notes ? seen : NULL;
+    f(&t, x, y, 1, 0, 256);
+    int bad = -1;
+    for (int r = 0; r < 256 && bad < 0; r++) {
+        const float want = 192 * fr_e4m3_to_f32((uint8_t)r) * e.scale[(r / 128) * 2];
+        if ((r & 0x7f) == 0x7f ? !isnan(y[r]) : y[r] != want) bad = r;
+    }
+    free_w(&e);
+    return bad;
+}
+
 /* The not-exact kernels (matmul_fast: FP8, and BF16 in prefill, on vdpbf16ps,
  * x rounded to bfloat16) against a double sum over the dequantized weights:
  * error <= 2^-8 sum|w x| (bfloat16's unit roundoff) plus float32 summation,
@@ -261,22 +285,10 @@ static void test_matmul_fast(const fr_kernel_table *k) {
         /* every code filling its row, times x = 1 and scales that are powers of
          * 2 (so every partial sum is exact): y is exactly 192 e4m3(code) scale,
          * NaN for NaN. The rows of a normal code (exponent field >= 1) take the
-         * decode's conversion by shifts, the others its table (dpbf16.h). */
+         * decode's conversion by shifts, the others its table (dpbf16.h; fp8_code_rows). */
         if (g_dts[d] == FR_DT_F8_E4M3) {
-            wmat e;
-            make_w(&e, FR_DT_F8_E4M3, 256, 192);
-            for (int r = 0; r < 256; r++) memset((uint8_t *)e.data + r * 192, r, 192);
-            for (int i = 0; i < 4; i++) e.scale[i] = ldexpf(1.0f, -3 - 2 * (i / 2)); /* per 128 rows */
-            float x[192], y[256];
-            for (int i = 0; i < 192; i++) x[i] = 1;
-            f(&e.t, x, y, 1, 0, 256);
-            int bad = -1;
-            for (int r = 0; r < 256 && bad < 0; r++) {
-                const float want = 192 * fr_e4m3_to_f32((uint8_t)r) * e.scale[(r / 128) * 2];
-                if ((r & 0x7f) == 0x7f ? !isnan(y[r]) : y[r] != want) bad = r;
-            }
+            const int bad = fp8_code_rows(f, 0);
             CHECK(bad < 0, "%s fast: FP8 rows of code 0x%02x wrong", k->name, bad);
-            free_w(&e);
         }
         /* NaN codes (0x7f, 0xff) give NaN, in any 64-column position */
         wmat m;
@@ -437,25 +449,9 @@ static void test_fp8_decode_exact(const fr_kernel_table *k) {
     CHECK(!bad, "%s: FP8 decode differs from the template's decode_e4m3 (%d outputs)", k->name, bad);
     CHECK(!nanbad, "%s: FP8 decode NaN where no NaN code, or none where one (%d)", k->name, nanbad);
     CHECK(!notes, "%s: FP8 decode noted %d rows wrong", k->name, notes);
-    wmat e;
-    make_w(&e, FR_DT_F8_E4M3, 256, 192);
-    for (int r = 0; r < 256; r++) memset((uint8_t *)e.data + r * 192, r, 192);
-    for (int i = 0; i < 4; i++) e.scale[i] = ldexpf(1.0f, -3 - 2 * (i / 2)); /* per 128 rows */
-    float x[192], y[256];
-    for (int i = 0; i < 192; i++) x[i] = 1;
-    int wrong = -1;
-    for (int pass = 0; pass < 2; pass++) {
-        unsigned char seen[256] = {0};
-        fr_tensor t = e.t;
-        t.f8rows = pass ? seen : NULL;
-        f(&t, x, y, 1, 0, 256);
-        for (int r = 0; r < 256 && wrong < 0; r++) {
-            const float want = 192 * fr_e4m3_to_f32((uint8_t)r) * e.scale[(r / 128) * 2];
-            if ((r & 0x7f) == 0x7f ? !isnan(y[r]) : y[r] != want) wrong = r;
-        }
-    }
+    int wrong = fp8_code_rows(f, 0);
+    if (wrong < 0) wrong = fp8_code_rows(f, 1);
     CHECK(wrong < 0, "%s: FP8 decode, rows of code 0x%02x wrong", k->name, wrong);
-    free_w(&e);
 }
 
 static void test_vec(const fr_kernel_table *k) {
