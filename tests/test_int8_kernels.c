@@ -283,6 +283,27 @@ static void test_isa(const fr_kernel_table *k) {
                   (long long)cols, e);
             tok1_free(&t);
         }
+        { /* one token: a row's output does not depend on the rows called with it (the AVX2 decode
+           * reads two rows at once, r0 + i and r0 + h + i): all rows in one call, each row alone, and
+           * three other splits, bit for bit */
+            const int64_t rows = 37, cols = 9 * fr_dtype_get(dt)->block;
+            tok1 t;
+            float all[37], y[37], ref[37];
+            CHECK(tok1_make(&t, dt, rows, cols, ref) == 0, "quantize %s", dn);
+            f(&t.w, &t.q, all, 0, rows);
+            int same = 1;
+            for (int64_t r = 0; r < rows; r++) f(&t.w, &t.q, y, r, r + 1);
+            same &= !memcmp(all, y, sizeof y);
+            static const int64_t cut[][2] = {{1, 2}, {18, 19}, {7, 30}};
+            for (int c = 0; c < 3; c++) {
+                f(&t.w, &t.q, y, 0, cut[c][0]);
+                f(&t.w, &t.q, y, cut[c][0], cut[c][1]);
+                f(&t.w, &t.q, y, cut[c][1], rows);
+                same &= !memcmp(all, y, sizeof y);
+            }
+            CHECK(same, "%s %s n 1: a row's output depends on the rows called with it", k->name, dn);
+            tok1_free(&t);
+        }
         { /* one token, the weights starting at every byte offset of a cache line: the decode kernels
            * that read whole aligned lines and realign them (avx512/q0_row_vbmi.h) take every offset,
            * and keep their loads inside the tensor's bytes (ASan) */

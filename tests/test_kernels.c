@@ -353,6 +353,46 @@ static void test_decode_offsets(const fr_kernel_table *k) {
           bad, runs);
 }
 
+/* One token: a row's output does not depend on the rows called with it (the
+ * AVX2 decode reads two rows at once, r0 + i and r0 + h + i). All rows in one
+ * call, then each row alone and three other splits, bit for bit; FP8 with
+ * codes of every kind and with the row notes (the first call writes them, the
+ * others read them: a pair with one row needing the test and one not). */
+static void test_decode_split(const fr_kernel_table *k) {
+    int bad = 0, runs = 0;
+    for (size_t d = 0; d < 4; d++)
+        for (int fast = 0; fast < 2; fast++) {
+            fr_matmul_fn f = fast ? k->matmul_fast[g_dts[d]] : k->matmul[g_dts[d]];
+            if (!f) continue;
+            enum { ROWS = 37, COLS = 2112 };
+            wmat m;
+            make_w(&m, g_dts[d], ROWS, COLS);
+            if (g_dts[d] == FR_DT_F8_E4M3) { /* rows of normal codes but for a few */
+                uint8_t *w = m.data;
+                for (int64_t i = 0; i < (int64_t)ROWS * COLS; i++)
+                    if ((w[i] & 0x78) == 0 || (w[i] & 0x7f) == 0x7f) w[i] = 0x38;
+                w[3 * COLS + 100] = 0x02, w[20 * COLS + 7] = 0x7f, w[36 * COLS + COLS - 1] = 0x81;
+            }
+            unsigned char seen[ROWS] = {0};
+            fr_tensor t = m.t;
+            if (g_dts[d] == FR_DT_F8_E4M3) t.f8rows = seen;
+            static float x[COLS], all[ROWS], y[ROWS];
+            for (int c = 0; c < COLS; c++) x[c] = nrand();
+            f(&t, x, all, 1, 0, ROWS);
+            for (int r = 0; r < ROWS; r++) f(&t, x, y, 1, r, r + 1);
+            bad += memcmp(all, y, sizeof y) != 0, runs++;
+            static const int cut[][2] = {{1, 2}, {18, 19}, {7, 30}};
+            for (int c = 0; c < 3; c++) {
+                f(&t, x, y, 1, 0, cut[c][0]);
+                f(&t, x, y, 1, cut[c][0], cut[c][1]);
+                f(&t, x, y, 1, cut[c][1], ROWS);
+                bad += memcmp(all, y, sizeof y) != 0, runs++;
+            }
+            free_w(&m);
+        }
+    CHECK(!bad, "%s: a decoded row's output depends on the rows called with it (%d of %d)", k->name, bad, runs);
+}
+
 /* The one-token FP8 kernel notes per row (W->f8rows) whether the row holds a
  * code the shifts get wrong (subnormal, NaN) and afterwards reads a row of
  * normal codes without the test (dpbf16.h fp8f_decode). Rows of normal codes,
@@ -1079,6 +1119,7 @@ int main(void) {
         test_matmul(k);
         test_matmul_fast(k);
         test_decode_offsets(k);
+        test_decode_split(k);
         test_fp8_rows_seen(k);
         test_fp8_decode_exact(k);
         test_vec(k);

@@ -169,44 +169,70 @@ static AI void panel_tile(const int TB, const float *wp, const float *X, float *
         }
 }
 
-/* Decode (one token) of BF16 weights, one row at a time so each thread reads
- * its rows as one sequential stream (interleaved rows are served slower by the
- * memory system; kernels/dispatch.c). A 32-bit load holds two weights, the even
- * one in its low half: shifting and masking give both as floats with no
- * widening shuffle; x is split into even and odd lanes once per call. Four
- * accumulators keep the FMAs independent. */
+/* Decode (one token) of BF16 weights. Each thread reads its rows as two
+ * sequential streams, rows r0 + i and r0 + h + i together (h half the rows):
+ * on the Zen 3 VM one stream a thread read 12-13 GB/s from DRAM, two 20-23
+ * (2 threads: 23-24 -> 29-31 GB/s; bench/RESULTS.md Run 35); more interleaved
+ * streams are served slower (kernels/dispatch.c). A pair's rows get the sums a
+ * row alone gets, bit for bit, so the split of rows among threads changes no
+ * output. A 32-bit load holds two weights, the even one in its low half:
+ * shifting and masking give both as floats with no widening shuffle; x is split
+ * into even and odd lanes once per call. Four accumulators a row keep the FMAs
+ * independent. */
 #define DEC_MAXC 16384
-#define DEC_PD 4096 /* bytes of the row stream prefetched ahead by decode_bf16 */
+#ifndef DEC_PD
+#define DEC_PD 4096 /* bytes of the row stream prefetched ahead by decode_bf16 (0: none) */
+#endif
+/* rows w[0 .. N) (N = 1 or 2) into y[0 .. N) */
+static AI void decode_bf16_rows(const int N, const uint16_t *const *w, const float *xp, const float *x, int64_t cols,
+                                float *y) {
+    const int64_t cf = cols / (2 * VW) * (2 * VW);
+    V a[2][4];
+    for (int k = 0; k < N; k++) a[k][0] = a[k][1] = a[k][2] = a[k][3] = VZERO();
+    int64_t c = 0;
+    for (; c + 4 * VW <= cf; c += 4 * VW)
+        for (int k = 0; k < N; k++) {
+            V we, wo, we2, wo2;
+            if (DEC_PD) { /* the row stream ahead (past the rows: no fault) */
+                _mm_prefetch((const char *)(w[k] + c) + DEC_PD, _MM_HINT_T0);
+                if (4 * VW * 2 > 64) _mm_prefetch((const char *)(w[k] + c) + DEC_PD + 64, _MM_HINT_T0);
+            }
+            LD2_BF16_EO(w[k] + c, we, wo);
+            LD2_BF16_EO(w[k] + c + 2 * VW, we2, wo2);
+            a[k][0] = VFMA(we, VLOADU(xp + c), a[k][0]);
+            a[k][1] = VFMA(wo, VLOADU(xp + c + VW), a[k][1]);
+            a[k][2] = VFMA(we2, VLOADU(xp + c + 2 * VW), a[k][2]);
+            a[k][3] = VFMA(wo2, VLOADU(xp + c + 3 * VW), a[k][3]);
+        }
+    for (; c < cf; c += 2 * VW)
+        for (int k = 0; k < N; k++) {
+            V we, wo;
+            LD2_BF16_EO(w[k] + c, we, wo);
+            a[k][0] = VFMA(we, VLOADU(xp + c), a[k][0]);
+            a[k][1] = VFMA(wo, VLOADU(xp + c + VW), a[k][1]);
+        }
+    for (int k = 0; k < N; k++) {
+        float t = 0;
+        for (c = cf; c < cols; c++) t += fr_bf16_to_f32(w[k][c]) * x[c];
+        y[k] = VHSUM(VADD(VADD(a[k][0], a[k][1]), VADD(a[k][2], a[k][3]))) + t;
+    }
+}
+
 static void decode_bf16(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
-    const int64_t cols = fr_cols(W), cf = cols / (2 * VW) * (2 * VW);
+    const int64_t cols = fr_cols(W), cf = cols / (2 * VW) * (2 * VW), h = (r1 - r0) / 2;
     float xp[DEC_MAXC];
     for (int64_t c = 0; c < cf; c += 2 * VW)
         for (int i = 0; i < VW; i++) xp[c + i] = x[c + 2 * i], xp[c + VW + i] = x[c + 2 * i + 1];
-    for (int64_t r = r0; r < r1; r++) {
-        const uint16_t *w = (const uint16_t *)W->data + r * cols;
-        V a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO();
-        int64_t c = 0;
-        for (; c + 4 * VW <= cf; c += 4 * VW) {
-            V we, wo, we2, wo2;
-            /* the row stream 4 KiB ahead (past the rows: no fault) */
-            _mm_prefetch((const char *)(w + c) + DEC_PD, _MM_HINT_T0);
-            if (4 * VW * 2 > 64) _mm_prefetch((const char *)(w + c) + DEC_PD + 64, _MM_HINT_T0);
-            LD2_BF16_EO(w + c, we, wo);
-            LD2_BF16_EO(w + c + 2 * VW, we2, wo2);
-            a0 = VFMA(we, VLOADU(xp + c), a0);
-            a1 = VFMA(wo, VLOADU(xp + c + VW), a1);
-            a2 = VFMA(we2, VLOADU(xp + c + 2 * VW), a2);
-            a3 = VFMA(wo2, VLOADU(xp + c + 3 * VW), a3);
-        }
-        for (; c < cf; c += 2 * VW) {
-            V we, wo;
-            LD2_BF16_EO(w + c, we, wo);
-            a0 = VFMA(we, VLOADU(xp + c), a0);
-            a1 = VFMA(wo, VLOADU(xp + c + VW), a1);
-        }
-        float t = 0;
-        for (c = cf; c < cols; c++) t += fr_bf16_to_f32(w[c]) * x[c];
-        Y[r] = VHSUM(VADD(VADD(a0, a1), VADD(a2, a3))) + t;
+    const uint16_t *w0 = W->data;
+    for (int64_t i = 0; i < h; i++) {
+        const uint16_t *w[2] = {w0 + (r0 + i) * cols, w0 + (r0 + h + i) * cols};
+        float y[2];
+        decode_bf16_rows(2, w, xp, x, cols, y);
+        Y[r0 + i] = y[0], Y[r0 + h + i] = y[1];
+    }
+    if ((r1 - r0) % 2) { /* the odd row, alone */
+        const uint16_t *w[1] = {w0 + (r1 - 1) * cols};
+        decode_bf16_rows(1, w, xp, x, cols, &Y[r1 - 1]);
     }
 }
 

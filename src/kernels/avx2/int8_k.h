@@ -17,8 +17,8 @@
  * sum_j m_j S_j. Four pairs at a time are reduced to their exact sums
  * (vphaddd) and a 4-lane float step does acc += d_x * (d * T - dmin * M).
  *
- * Decode (n = 1): one row at a time (i8k_row; one sequential weight stream per
- * thread), float sums in another order (within 1e-6 of sum|w x|).
+ * Decode (n = 1): two rows at a time (i8k_rows; two sequential weight streams
+ * per thread), float sums in another order (within 1e-6 of sum|w x|).
  * Tiles of 4 rows x 1 or 2 tokens (the rows share the activation loads, from
  * L1) for calls of 2 or 3 tokens; 4 tokens or more the transposed prefill
  * below. */
@@ -193,51 +193,76 @@ static I8K_AI void i8k_tile_rows(const int dt, const int TB, const uint8_t *cons
     for (int j = 0; j < TB; j++) _mm_storeu_ps(out + 4 * j, acc[j]);
 }
 
-/* Decode (n = 1): one row at a time, so a thread reads the weights as ONE
- * sequential stream (a 4-row tile reads 4 interleaved streams, which the memory
- * system serves slower), one block per step: its pieces as in the tiles, the
- * int32 lanes of the block (and of its mins, or Q6_K's -32 offset taken off)
- * to float and into 8-lane float sums, acc += (d d_x) T and accm += (dmin d_x)
- * M, summed at the end of the row (another float order than the generic
- * kernel: within 1e-6 of sum|w x|). On the Zen 3 VM (Run 33) the version
- * before, 4 blocks a step reduced to 4 lanes (vphaddd) and one 4-lane float
- * step, ran from L2 at 15.7 GB/s of Q4_K weights a thread and 22.2 of Q6_K
+/* Decode (n = 1): rows r0 + i and r0 + h + i together (h half the rows), so a
+ * thread reads the weights as two sequential streams (on the Zen 3 VM more
+ * from DRAM than one, bench/RESULTS.md Run 35; a 4-row tile reads 4
+ * interleaved streams, which the memory system serves slower), one block per
+ * step: its pieces as in the tiles, the int32 lanes of the block (and of its
+ * mins, or Q6_K's -32 offset taken off) to float and into 8-lane float sums,
+ * acc += (d d_x) T and accm += (dmin d_x) M, summed at the end of the row
+ * (another float order than the generic kernel: within 1e-6 of sum|w x|; a row
+ * alone or in a pair, the same). On the Zen 3 VM (Run 33) the version before,
+ * 4 blocks a step reduced to 4 lanes (vphaddd) and one 4-lane float step, ran
+ * from L2 at 15.7 GB/s of Q4_K weights a thread and 22.2 of Q6_K
  * (bench/int8_bench.c n 1 rows 128), under the memory's share of a thread. */
-static I8K_AI float i8k_row(const int dt, const uint8_t *w, const fr_qx *X, int64_t nb) {
+static I8K_AI void i8k_rows(const int N, const int dt, const uint8_t *const *w, const fr_qx *X, int64_t nb,
+                            float *y) {
     const size_t bb = i8k_bb(dt);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    __m256 acc[2], accm[2];
+    for (int r = 0; r < N; r++) acc[r] = accm[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *h = w + (size_t)b * bb;
-#if I8K_PD
-        for (size_t l = 0; l < bb; l += 64) _mm_prefetch((const char *)(h + I8K_PD + l), _MM_HINT_T0);
-#endif
-        i8k_blk k;
-        i8k_prep(dt, h, &k);
-        __m256i a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* two short chains */
-#pragma GCC unroll 8
-        for (int v = 0; v < 8; v++) {
-            __m256i wv, sc;
-            i8k_piece(dt, &k, v, &wv, &sc);
-            const __m256i x = i8k_ld256(X->q + 256 * b + 32 * v);
-            a[v & 1] = _mm256_add_epi32(a[v & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, x), sc));
-        }
         const int16_t *s = X->s + 16 * b;
         const float dx = X->d[b];
-        __m256i T = _mm256_add_epi32(a[0], a[1]);
-        if (dt == FR_DT_Q6_K) {
-            T = _mm256_sub_epi32(T, i8k_q6off(&k, s));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_set1_ps(i8k_f16(h + 208) * dx), acc);
-        } else {
-            const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)i8k_ld32(h))), _mm_set1_ps(dx));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_broadcastss_ps(dm), acc);
-            const __m256 dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
-            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i8k_mins(&k, s)), dmin, accm);
+        for (int r = 0; r < N; r++) {
+            const uint8_t *h = w[r] + (size_t)b * bb;
+#if I8K_PD
+            for (size_t l = 0; l < bb; l += 64) _mm_prefetch((const char *)(h + I8K_PD + l), _MM_HINT_T0);
+#endif
+            i8k_blk k;
+            i8k_prep(dt, h, &k);
+            __m256i a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* two short chains */
+#pragma GCC unroll 8
+            for (int v = 0; v < 8; v++) {
+                __m256i wv, sc;
+                i8k_piece(dt, &k, v, &wv, &sc);
+                const __m256i x = i8k_ld256(X->q + 256 * b + 32 * v);
+                a[v & 1] = _mm256_add_epi32(a[v & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, x), sc));
+            }
+            __m256i T = _mm256_add_epi32(a[0], a[1]);
+            if (dt == FR_DT_Q6_K) {
+                T = _mm256_sub_epi32(T, i8k_q6off(&k, s));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_set1_ps(i8k_f16(h + 208) * dx), acc[r]);
+            } else {
+                const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)i8k_ld32(h))), _mm_set1_ps(dx));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_broadcastss_ps(dm), acc[r]);
+                const __m256 dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+                accm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i8k_mins(&k, s)), dmin, accm[r]);
+            }
         }
     }
-    const __m256 t = _mm256_sub_ps(acc, accm);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s4, _mm_movehdup_ps(s4)));
+    for (int r = 0; r < N; r++) {
+        const __m256 t = _mm256_sub_ps(acc[r], accm[r]);
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+        s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        y[r] = _mm_cvtss_f32(_mm_add_ss(s4, _mm_movehdup_ps(s4)));
+    }
+}
+
+/* the decode's rows [r0, r1): pairs r0 + i, r0 + h + i, then the odd one */
+static I8K_AI void i8k_decode(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
+    const uint8_t *w0 = W->data;
+    const size_t rb = fr_row_bytes(W);
+    const int64_t nb = X->cols / 256, h = (r1 - r0) / 2;
+    for (int64_t i = 0; i < h; i++) {
+        const uint8_t *w[2] = {w0 + (size_t)(r0 + i) * rb, w0 + (size_t)(r0 + h + i) * rb};
+        float y[2];
+        i8k_rows(2, dt, w, X, nb, y);
+        Y[r0 + i] = y[0], Y[r0 + h + i] = y[1];
+    }
+    if ((r1 - r0) % 2) {
+        const uint8_t *w[1] = {w0 + (size_t)(r1 - 1) * rb};
+        i8k_rows(1, dt, w, X, nb, &Y[r1 - 1]);
+    }
 }
 
 /* ---- prefill: transposed weights (the scheme of q0_prefill in avx2/int8_q0.h) ----
@@ -510,8 +535,7 @@ static I8K_AI void i8k_body(const int dt, const fr_tensor *W, const fr_qx *X, fl
 /* n = 1 in its own function (not inlined into i8k_body's tiles) */
 static __attribute__((noinline)) void PFX(decode_q4_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0,
                                                         int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-        Y[r] = i8k_row(FR_DT_Q4_K, (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W), X, X->cols / 256);
+    i8k_decode(FR_DT_Q4_K, W, X, Y, r0, r1);
 }
 static void PFX(matmul_q_q4_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     if (X->n == 1) PFX(decode_q4_k)(W, X, Y, r0, r1);
@@ -520,8 +544,7 @@ static void PFX(matmul_q_q4_k)(const fr_tensor *W, const fr_qx *X, float *Y, int
 /* n = 1 in its own function (not inlined into i8k_body's tiles) */
 static __attribute__((noinline)) void PFX(decode_q5_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0,
                                                         int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-        Y[r] = i8k_row(FR_DT_Q5_K, (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W), X, X->cols / 256);
+    i8k_decode(FR_DT_Q5_K, W, X, Y, r0, r1);
 }
 static void PFX(matmul_q_q5_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     if (X->n == 1) PFX(decode_q5_k)(W, X, Y, r0, r1);
@@ -530,8 +553,7 @@ static void PFX(matmul_q_q5_k)(const fr_tensor *W, const fr_qx *X, float *Y, int
 /* n = 1 in its own function (not inlined into i8k_body's tiles) */
 static __attribute__((noinline)) void PFX(decode_q6_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0,
                                                         int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-        Y[r] = i8k_row(FR_DT_Q6_K, (const uint8_t *)W->data + (size_t)r * fr_row_bytes(W), X, X->cols / 256);
+    i8k_decode(FR_DT_Q6_K, W, X, Y, r0, r1);
 }
 static void PFX(matmul_q_q6_k)(const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     if (X->n == 1) PFX(decode_q6_k)(W, X, Y, r0, r1);

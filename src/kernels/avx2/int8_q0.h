@@ -333,8 +333,15 @@ static Q0AI void q0_prefill(const int dt, const fr_tensor *W, const fr_qx *X, fl
 
 static Q0AI void q0_body(const int dt, const fr_tensor *W, const fr_qx *X, float *Y, int64_t r0, int64_t r1) {
     const int n = X->n;
-    if (n == 1) { /* decode: one row at a time, a sequential stream (int8_q0_row.h) */
-        for (int64_t r = r0; r < r1; r++) q0_row(dt, W, X, Y, r);
+    if (n == 1) { /* decode (int8_q0_row.h): Q8_0 rows r0 + i and r0 + h + i together, two sequential
+                   * streams; the unpacked types one row at a time (their unpacking makes them arithmetic-
+                   * bound on the Zen 3 VM, and two rows ran 4-13 % slower from L2: bench/RESULTS.md Run 35) */
+        const int64_t h = dt == FR_DT_Q8_0 ? (r1 - r0) / 2 : 0;
+        for (int64_t i = 0; i < h; i++) {
+            const int64_t rs[2] = {r0 + i, r0 + h + i};
+            q0_rows(2, dt, W, X, Y, rs);
+        }
+        for (int64_t r = r0 + 2 * h; r < r1; r++) q0_row(dt, W, X, Y, r);
         return;
     }
     /* tokens per pass: transposed (3 or more), fr_prefill_pass_tokens; else passes whose int8
