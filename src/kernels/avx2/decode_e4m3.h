@@ -21,9 +21,7 @@
  * are then read without the test. */
 
 #define E4D_MAXC 16384 /* x'' on the stack: 64 KiB */
-#ifndef E4D_PD
-#define E4D_PD 4096 /* bytes of the row stream prefetched ahead (0: none) */
-#endif
+#define E4D_PD 4096    /* bytes of the row stream prefetched ahead */
 
 /* 32 weights at p as float32 times 2^-120 (NaN codes wrong: finite) */
 static inline __attribute__((always_inline)) void e4d_ld32(const unsigned char *p, __m256i m, __m256 w[4]) {
@@ -56,64 +54,32 @@ static inline __attribute__((always_inline)) void e4d_ld32_chk(const unsigned ch
     }
 }
 
-/* rows w[0 .. N) (N = 1 or 2; sr[k] row k's block scales) at once, two
- * sequential streams (more from DRAM than one on the Zen 3 VM: bench/RESULTS.md
- * Run 35): each row decode_e4m3's sums over x'' (cols a multiple of 32), the
- * same alone or in a pair. other[k] as e4d_ld32_chk's, with CHK. */
-static inline __attribute__((always_inline)) void e4d_rows(const int N, const int CHK, const unsigned char *const *w,
-                                                            const float *const *sr, const float *xs, int64_t cols,
-                                                            float *y, int *other) {
+/* one row: decode_e4m3's sums over x'' (cols a multiple of 32) */
+static inline __attribute__((always_inline)) float e4d_row(const int CHK, const unsigned char *w, const float *sr,
+                                                            const float *xs, int64_t cols, int *other) {
     const __m256i m = _mm256_set1_epi32((int)0x87f00000u);
-    __m256 acc[2];
-    for (int k = 0; k < N; k++) acc[k] = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t b0 = 0; b0 < cols; b0 += FR_FP8_BLOCK) {
         const int64_t b1 = b0 + FR_FP8_BLOCK < cols ? b0 + FR_FP8_BLOCK : cols;
-        __m256 s[2][4];
-        for (int k = 0; k < N; k++) s[k][0] = s[k][1] = s[k][2] = s[k][3] = _mm256_setzero_ps();
-        for (int64_t c = b0; c < b1; c += 32)
-            for (int k = 0; k < N; k++) {
-                __m256 v[4];
-                if (E4D_PD && c % 64 == 0) _mm_prefetch((const char *)(w[k] + c) + E4D_PD, _MM_HINT_T0); /* past the rows: no fault */
-                if (CHK) e4d_ld32_chk(w[k] + c, m, v, &other[k]);
-                else e4d_ld32(w[k] + c, m, v);
-                s[k][0] = _mm256_fmadd_ps(v[0], _mm256_loadu_ps(xs + c), s[k][0]);
-                s[k][1] = _mm256_fmadd_ps(v[1], _mm256_loadu_ps(xs + c + 8), s[k][1]);
-                s[k][2] = _mm256_fmadd_ps(v[2], _mm256_loadu_ps(xs + c + 16), s[k][2]);
-                s[k][3] = _mm256_fmadd_ps(v[3], _mm256_loadu_ps(xs + c + 24), s[k][3]);
-            }
-        for (int k = 0; k < N; k++)
-            acc[k] = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(s[k][0], s[k][1]), _mm256_add_ps(s[k][2], s[k][3])),
-                                     _mm256_set1_ps(sr[k][b0 / FR_FP8_BLOCK] * 256.0f), acc[k]);
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (int64_t c = b0; c < b1; c += 32) {
+            __m256 v[4];
+            if (c % 64 == 0) _mm_prefetch((const char *)(w + c) + E4D_PD, _MM_HINT_T0); /* past the rows: no fault */
+            if (CHK) e4d_ld32_chk(w + c, m, v, other);
+            else e4d_ld32(w + c, m, v);
+            s0 = _mm256_fmadd_ps(v[0], _mm256_loadu_ps(xs + c), s0);
+            s1 = _mm256_fmadd_ps(v[1], _mm256_loadu_ps(xs + c + 8), s1);
+            s2 = _mm256_fmadd_ps(v[2], _mm256_loadu_ps(xs + c + 16), s2);
+            s3 = _mm256_fmadd_ps(v[3], _mm256_loadu_ps(xs + c + 24), s3);
+        }
+        acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)),
+                              _mm256_set1_ps(sr[b0 / FR_FP8_BLOCK] * 256.0f), acc);
     }
-    for (int k = 0; k < N; k++) y[k] = hsum8(acc[k]);
-}
-
-/* rows rs[0 .. N) of W into Y, the notes read and written per row; the check
- * on for both rows of a pair when either needs it (it changes no output of a
- * row of normal codes) */
-static inline __attribute__((always_inline)) void e4d_pick(const int N, const fr_tensor *W, const float *xs,
-                                                            float *Y, const int64_t *rs) {
-    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
-    const unsigned char *w[2];
-    const float *sr[2];
-    int seen[2], other[2] = {0, 0}, chk = 0;
-    float y[2];
-    for (int k = 0; k < N; k++) {
-        w[k] = (const unsigned char *)W->data + rs[k] * cols;
-        sr[k] = W->scale + (rs[k] / FR_FP8_BLOCK) * nb;
-        seen[k] = fr_f8row_get(W, rs[k]);
-        chk |= seen[k] != FR_F8ROW_NORMAL;
-    }
-    if (chk) e4d_rows(N, 1, w, sr, xs, cols, y, other);
-    else e4d_rows(N, 0, w, sr, xs, cols, y, other);
-    for (int k = 0; k < N; k++) {
-        Y[rs[k]] = y[k];
-        if (seen[k] == FR_F8ROW_UNSEEN) fr_f8row_note(W, rs[k], other[k]);
-    }
+    return hsum8(acc);
 }
 
 static void decode_e4m3_shift(const fr_tensor *W, const float *x, float *Y, int64_t r0, int64_t r1) {
-    const int64_t cols = fr_cols(W);
+    const int64_t cols = fr_cols(W), nb = (cols + FR_FP8_BLOCK - 1) / FR_FP8_BLOCK;
     if (cols % 32 || cols > E4D_MAXC) {
         decode_e4m3(W, x, Y, r0, r1);
         return;
@@ -131,14 +97,13 @@ static void decode_e4m3_shift(const fr_tensor *W, const float *x, float *Y, int6
         decode_e4m3(W, x, Y, r0, r1);
         return;
     }
-    const int64_t h = (r1 - r0) / 2; /* rows r0 + i and r0 + h + i together, then the odd one */
-    for (int64_t i = 0; i < h; i++) {
-        const int64_t rs[2] = {r0 + i, r0 + h + i};
-        e4d_pick(2, W, xs, Y, rs);
-    }
-    if ((r1 - r0) % 2) {
-        const int64_t rs[1] = {r1 - 1};
-        e4d_pick(1, W, xs, Y, rs);
+    for (int64_t r = r0; r < r1; r++) {
+        const unsigned char *w = (const unsigned char *)W->data + r * cols;
+        const float *sr = W->scale + (r / FR_FP8_BLOCK) * nb;
+        const int seen = fr_f8row_get(W, r);
+        int other = 0;
+        Y[r] = seen == FR_F8ROW_NORMAL ? e4d_row(0, w, sr, xs, cols, &other) : e4d_row(1, w, sr, xs, cols, &other);
+        if (seen == FR_F8ROW_UNSEEN) fr_f8row_note(W, r, other);
     }
 }
 #define DECODE_E4M3 decode_e4m3_shift
